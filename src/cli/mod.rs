@@ -1,0 +1,69 @@
+//! Command-line parsing and dispatch. One file per subcommand; each renders human output
+//! on stdout (or one JSON document with `--json`) and logs/progress on stderr.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod inspect;
+
+/// Options every subcommand takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Global {
+    /// Print one JSON document on stdout instead of the human report (schema: docs/json-schema.md).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress bars or informational logs on stderr.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pause-verify",
+    version,
+    about = "Rebuild, compare, sign and verify the Windows pause base image, on Linux",
+    long_about = None
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show an image's platforms, config and layers (and verify diff_ids with --diff-ids).
+    Inspect(inspect::Args),
+}
+
+/// What a command concluded, when it ran to the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Verified / identical / equivalent: exit 0.
+    Pass,
+    /// A verdict failed (mismatch, bad signature, policy violation): exit 1.
+    Fail,
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Inspect(a) => inspect::run(a, &cli.global),
+    };
+    match result {
+        Ok(Outcome::Pass) => ExitCode::SUCCESS,
+        Ok(Outcome::Fail) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("pause-verify: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

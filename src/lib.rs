@@ -1,0 +1,31 @@
+//! pause-verify: rebuild the Windows pause base image on Linux, byte for byte, compare it
+//! with the published one, and sign and verify what was found.
+//!
+//! The crate reads as the data flows (see DESIGN.md §2 and README.md):
+//!
+//! - [`image`]: one image model (index → manifest → config → layers) and interchangeable
+//!   transports (`oci:` layout, `docker-archive:`, `docker://`) that only move verified bytes.
+//! - [`hive`]: the regf registry hive format, including differencing (delta) hives: pure
+//!   code over bytes.
+//! - [`wclayer`]: the Windows container layer tar format (hcsshim's): pure code over streams.
+//! - [`recipe`]: what to build: the upstream Dockerfile subset, a TOML recipe, the built-in default.
+//! - [`build`]: recipe + base image → the pause-base layers, config and manifest.
+//! - [`compare`]: rebuilt image vs published image, layer by layer and key by key.
+//! - [`attest`]: in-toto statements, DSSE, cosign-compatible keys, signatures and storage.
+//! - [`fixture`]: a synthetic NanoServer for tests and the offline demo.
+//!
+//! Nothing here prints or exits: the binary's `cli` module renders and picks exit codes.
+
+pub mod atomic;
+pub mod attest;
+pub mod build;
+pub mod compare;
+pub mod fixture;
+pub mod hive;
+pub mod image;
+pub mod progress;
+pub mod recipe;
+pub mod wclayer;
+
+/// The tool's version, recorded in provenance and JSON reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,12 @@
+//! The `pause-verify` binary: parse arguments, call the library, render, pick the exit code.
+//!
+//! Exit codes: 0 verified / identical / equivalent; 1 a verdict failed; 2 usage error or
+//! bad input. Every error that reaches here is printed with its causes and exits 2.
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cli::main()
+}
