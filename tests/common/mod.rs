@@ -1,0 +1,132 @@
+//! Shared helpers for integration tests: the binary, fixtures, external tools.
+//!
+//! External components (hivex, reglookup, skopeo, umoci, Python and npm verifiers, the
+//! loopback registry) are installed and started by `scripts/test.sh`, which sets
+//! `PAUSE_VERIFY_REQUIRE_TOOLS=1`. With that (or `CI=true`) a missing component is a test
+//! failure, never a skip. A developer running bare `cargo test` without them gets a loud
+//! note on stderr and the check is skipped.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Path of the built `pause-verify` binary.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pause-verify"))
+}
+
+/// Run `pause-verify` with arguments; returns the output (never panics on non-zero exit).
+pub fn pv<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(bin())
+        .args(args)
+        .env("PAUSE_VERIFY_NO_CACHE", "1")
+        .output()
+        .expect("spawn pause-verify")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Assert an exit code, printing both streams on failure.
+#[track_caller]
+pub fn assert_code(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// True when missing components must fail the test instead of skipping it.
+pub fn required() -> bool {
+    std::env::var("PAUSE_VERIFY_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
+        || std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Skip (locally) or fail (CI / scripts/test.sh) when a component is missing.
+/// Returns `false` when the caller should return early.
+#[track_caller]
+pub fn need(what: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    if required() {
+        panic!("required test component missing: {what} (scripts/test.sh installs it)");
+    }
+    eprintln!("SKIPPING: {what} is not available (run scripts/test.sh to install it)");
+    false
+}
+
+/// Find an executable on PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// `need` for an executable on PATH; returns its path.
+#[track_caller]
+pub fn need_tool(name: &str) -> Option<PathBuf> {
+    let p = which(name);
+    if need(name, p.is_some()) { p } else { None }
+}
+
+/// The shared fixtures directory (`../shared/fixtures` beside the repository), if present.
+#[track_caller]
+pub fn fixtures() -> Option<PathBuf> {
+    let p = std::env::var_os("PAUSE_VERIFY_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
+    if need("../shared/fixtures", p.is_dir()) { Some(p) } else { None }
+}
+
+/// The upstream recipe checkout (`../shared/upstream/windows-pause-image-base`), if present.
+#[track_caller]
+pub fn upstream_recipe() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream/windows-pause-image-base");
+    if need("../shared/upstream/windows-pause-image-base", p.is_dir()) { Some(p) } else { None }
+}
+
+/// The Python interpreter of the test venv (regipy, python-registry, securesystemslib).
+pub fn python() -> PathBuf {
+    std::env::var_os("PAUSE_VERIFY_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// True if the test Python can import every module named.
+pub fn python_has(modules: &[&str]) -> bool {
+    let code = modules
+        .iter()
+        .map(|m| format!("import {m}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Command::new(python())
+        .args(["-c", &code])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Folder holding npm packages for the tests (contains node_modules/), if set.
+pub fn node_modules() -> Option<PathBuf> {
+    std::env::var_os("PAUSE_VERIFY_NODE_DIR").map(PathBuf::from)
+}
+
+/// The loopback registry started by scripts/test.sh, as HOST:PORT.
+#[track_caller]
+pub fn registry() -> Option<String> {
+    let r = std::env::var("PAUSE_VERIFY_REGISTRY").ok();
+    if need("loopback registry (PAUSE_VERIFY_REGISTRY)", r.is_some()) { r } else { None }
+}
