@@ -176,6 +176,12 @@ pub fn copy_to_layout(
         })?;
     let mut w = LayoutWriter::create(stage.path())?;
     let report = copy_image(src, &mut w, platform, tag, progress)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(stage.path(), std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| Error::io(format!("preparing {}", dir.display()), e))?;
+    }
     let staged = stage.keep();
     std::fs::rename(&staged, dir).map_err(|e| {
         let _ = std::fs::remove_dir_all(&staged);

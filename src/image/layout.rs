@@ -211,8 +211,11 @@ impl LayoutWriter {
             // Validates the marker.
             LayoutSource::open(dir, None, None)?;
         } else {
-            crate::atomic::write(&marker, LAYOUT_BYTES)
-                .map_err(|e| Error::io(ctx(OCI_LAYOUT), e))?;
+            crate::atomic::write_with(&marker, |f| {
+                readable(f)?;
+                f.write_all(LAYOUT_BYTES)
+            })
+            .map_err(|e| Error::io(ctx(OCI_LAYOUT), e))?;
         }
         let index = dir.join(INDEX_JSON);
         if !index.exists() {
@@ -221,8 +224,11 @@ impl LayoutWriter {
                 "mediaType": media::OCI_INDEX,
                 "manifests": [],
             });
-            crate::atomic::write(&index, &to_json(&empty))
-                .map_err(|e| Error::io(ctx(INDEX_JSON), e))?;
+            crate::atomic::write_with(&index, |f| {
+                readable(f)?;
+                f.write_all(&to_json(&empty))
+            })
+            .map_err(|e| Error::io(ctx(INDEX_JSON), e))?;
         }
         Ok(LayoutWriter {
             dir: dir.to_path_buf(),
@@ -236,6 +242,17 @@ impl LayoutWriter {
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
         blob_path(&self.dir, d)
     }
+}
+
+/// Blobs are content, not secrets: 0644 like other tools' layouts (tempfile makes 0600).
+fn readable(f: &File) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(fs::Permissions::from_mode(0o644))?;
+    }
+    let _ = f;
+    Ok(())
 }
 
 fn to_json(v: &serde_json::Value) -> Vec<u8> {
@@ -295,6 +312,7 @@ impl ImageSink for LayoutWriter {
                 None => Descriptor::new("application/octet-stream", digest, size),
             }
         };
+        readable(tmp.as_file()).map_err(|e| Error::io(ctx(), e))?;
         tmp.as_file().sync_all().map_err(|e| Error::io(ctx(), e))?;
         let dest = self.blob_path(&desc.digest);
         if dest.exists() {
@@ -360,8 +378,11 @@ impl ImageSink for LayoutWriter {
         );
         obj.entry("mediaType")
             .or_insert_with(|| serde_json::Value::String(media::OCI_INDEX.to_string()));
-        crate::atomic::write(&p, &to_json(&doc))
-            .map_err(|e| Error::io(format!("writing {}", p.display()), e))
+        crate::atomic::write_with(&p, |f| {
+            readable(f)?;
+            f.write_all(&to_json(&doc))
+        })
+        .map_err(|e| Error::io(format!("writing {}", p.display()), e))
     }
 }
 
