@@ -5,7 +5,7 @@
 mod common;
 
 use common::{assert_code, pv, stderr, stdout};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -40,7 +40,9 @@ impl Lay {
     fn new(dir: &Path) -> Lay {
         std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
         std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-        Lay { dir: dir.to_path_buf() }
+        Lay {
+            dir: dir.to_path_buf(),
+        }
     }
     fn blob(&self, b: &[u8]) -> String {
         let d = sha(b);
@@ -48,11 +50,17 @@ impl Lay {
         d
     }
     fn blob_path(&self, d: &str) -> PathBuf {
-        self.dir.join("blobs/sha256").join(d.trim_start_matches("sha256:"))
+        self.dir
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
     }
     fn index(&self, entries: Value) {
         let doc = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries});
-        std::fs::write(self.dir.join("index.json"), serde_json::to_vec(&doc).unwrap()).unwrap();
+        std::fs::write(
+            self.dir.join("index.json"),
+            serde_json::to_vec(&doc).unwrap(),
+        )
+        .unwrap();
     }
 }
 
@@ -66,8 +74,14 @@ struct Img {
 /// One windows image with one gzip layer; `edit` may change the config and manifest JSON.
 fn image(lay: &Lay, os_version: &str, edit: impl FnOnce(&mut Value, &mut Value)) -> Img {
     let layer_tar = tar_bytes(&[
-        ("Files/hello.txt", format!("hello {os_version}\n").into_bytes()),
-        ("Files/bin.dat", (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect()),
+        (
+            "Files/hello.txt",
+            format!("hello {os_version}\n").into_bytes(),
+        ),
+        (
+            "Files/bin.dat",
+            (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect(),
+        ),
     ]);
     let layer_gz = gzip(&layer_tar);
     let mut config = json!({
@@ -88,7 +102,12 @@ fn image(lay: &Lay, os_version: &str, edit: impl FnOnce(&mut Value, &mut Value))
     manifest["config"]["size"] = json!(config.len());
     let manifest = serde_json::to_vec(&manifest).unwrap();
     lay.blob(&manifest);
-    Img { layer_gz, layer_tar, manifest, config }
+    Img {
+        layer_gz,
+        layer_tar,
+        manifest,
+        config,
+    }
 }
 
 fn entry(m: &[u8], tag: Option<&str>, os_version: Option<&str>) -> Value {
@@ -127,7 +146,12 @@ fn bad_input(o: &std::process::Output, needles: &[&str]) {
 fn inspect_reports_what_the_bytes_say() {
     let t = tempfile::tempdir().unwrap();
     let (lay, img) = single(&t.path().join("l"));
-    let o = pv(["inspect", "--json", "--diff-ids", &format!("oci:{}:v1", lay.dir.display())]);
+    let o = pv([
+        "inspect",
+        "--json",
+        "--diff-ids",
+        &format!("oci:{}:v1", lay.dir.display()),
+    ]);
     assert_code(&o, 0);
     let j = json_of(&o);
     assert_eq!(j["schemaVersion"], "1");
@@ -147,7 +171,11 @@ fn inspect_reports_what_the_bytes_say() {
     assert_eq!(l["tarEntries"], 2);
 
     // Human output names the same digests.
-    let o = pv(["inspect", "--diff-ids", &format!("oci:{}@{}", lay.dir.display(), sha(&img.manifest))]);
+    let o = pv([
+        "inspect",
+        "--diff-ids",
+        &format!("oci:{}@{}", lay.dir.display(), sha(&img.manifest)),
+    ]);
     assert_code(&o, 0);
     assert!(stdout(&o).contains(&sha(&img.layer_tar)), "{}", stdout(&o));
 }
@@ -182,9 +210,19 @@ fn platforms_selection_and_foreign_layers() {
     let o = pv(["inspect", &r]);
     bad_input(&o, &["--platform", "10.0.17763.3887", "10.0.20348.5499"]);
     // No match.
-    bad_input(&pv(["inspect", &r, "--platform", "windows/amd64:10.0.26100"]), &["10.0.20348.5499"]);
+    bad_input(
+        &pv(["inspect", &r, "--platform", "windows/amd64:10.0.26100"]),
+        &["10.0.20348.5499"],
+    );
     // A prefix picks one; the foreign layer is reported, never fetched.
-    let o = pv(["inspect", "--json", "--diff-ids", &r, "--platform", "windows/amd64:10.0.20348"]);
+    let o = pv([
+        "inspect",
+        "--json",
+        "--diff-ids",
+        &r,
+        "--platform",
+        "windows/amd64:10.0.20348",
+    ]);
     assert_code(&o, 0);
     let j = json_of(&o);
     assert_eq!(j["manifest"]["digest"], sha(&b.manifest));
@@ -193,24 +231,47 @@ fn platforms_selection_and_foreign_layers() {
     assert_eq!(j["platforms"][1]["osVersion"], "10.0.20348.5499");
     assert_eq!(j["layers"][0]["foreign"], true);
     assert_eq!(j["layers"][0]["digest"], foreign_digest);
-    assert_eq!(j["layers"][0]["urls"][0], "https://mcr.microsoft.com/v2/windows/nanoserver/blobs/x");
+    assert_eq!(
+        j["layers"][0]["urls"][0],
+        "https://mcr.microsoft.com/v2/windows/nanoserver/blobs/x"
+    );
     assert_eq!(j["layers"][0]["diffIdStatus"], "not checked (foreign)");
     assert_eq!(j["layers"][1]["diffId"], sha(&b.layer_tar));
 
     // copy of one platform: the destination's root is that manifest; the foreign blob is skipped.
     let dest = t.path().join("dest");
-    let o = pv(["copy", "--json", &r, &format!("oci:{}:x", dest.display()), "--platform", "windows/amd64:10.0.20348"]);
+    let o = pv([
+        "copy",
+        "--json",
+        &r,
+        &format!("oci:{}:x", dest.display()),
+        "--platform",
+        "windows/amd64:10.0.20348",
+    ]);
     assert_code(&o, 0);
     let j = json_of(&o);
     assert_eq!(j["kind"], "copy");
     assert_eq!(j["root"]["digest"], sha(&b.manifest));
     assert_eq!(j["foreignSkipped"][0]["digest"], foreign_digest);
-    assert!(dest.join("blobs/sha256").join(sha(&b.layer_gz).trim_start_matches("sha256:")).is_file());
-    assert!(!dest.join("blobs/sha256").join(foreign_digest.trim_start_matches("sha256:")).exists());
+    assert!(
+        dest.join("blobs/sha256")
+            .join(sha(&b.layer_gz).trim_start_matches("sha256:"))
+            .is_file()
+    );
+    assert!(
+        !dest
+            .join("blobs/sha256")
+            .join(foreign_digest.trim_start_matches("sha256:"))
+            .exists()
+    );
     // The whole index copies too (all platforms), digests unchanged.
     let all = t.path().join("all");
-    assert_code(&pv(["copy", &r, &format!("oci:{}:multi", all.display())]), 0);
-    let idx: Value = serde_json::from_slice(&std::fs::read(all.join("index.json")).unwrap()).unwrap();
+    assert_code(
+        &pv(["copy", &r, &format!("oci:{}:multi", all.display())]),
+        0,
+    );
+    let idx: Value =
+        serde_json::from_slice(&std::fs::read(all.join("index.json")).unwrap()).unwrap();
     assert_eq!(idx["manifests"][0]["digest"], sha(&index));
 }
 
@@ -224,12 +285,21 @@ fn flipped_byte_in_layer() {
     b[mid] ^= 0x01;
     std::fs::write(lay.blob_path(&ld), &b).unwrap();
     let r = format!("oci:{}:v1", lay.dir.display());
-    bad_input(&pv(["inspect", "--diff-ids", &r]), &[&ld, &sha(&b), "digest mismatch"]);
+    bad_input(
+        &pv(["inspect", "--diff-ids", &r]),
+        &[&ld, &sha(&b), "digest mismatch"],
+    );
     bad_input(&pv(["inspect", "--digests", &r]), &[&ld, &sha(&b)]);
     let dest = t.path().join("dest");
-    bad_input(&pv(["copy", &r, &format!("oci:{}:v1", dest.display())]), &[&ld, &sha(&b)]);
+    bad_input(
+        &pv(["copy", &r, &format!("oci:{}:v1", dest.display())]),
+        &[&ld, &sha(&b)],
+    );
     assert!(!dest.exists(), "a failed copy must leave no destination");
-    let leftovers: Vec<_> = std::fs::read_dir(t.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
 
@@ -241,14 +311,20 @@ fn flipped_byte_in_config_and_manifest() {
     let mut c = img.config.clone();
     c[5] ^= 0x20;
     std::fs::write(lay.blob_path(&cd), &c).unwrap();
-    bad_input(&pv(["inspect", &format!("oci:{}:v1", lay.dir.display())]), &[&cd, &sha(&c)]);
+    bad_input(
+        &pv(["inspect", &format!("oci:{}:v1", lay.dir.display())]),
+        &[&cd, &sha(&c)],
+    );
 
     let (lay, img) = single(&t.path().join("m"));
     let md = sha(&img.manifest);
     let mut m = img.manifest.clone();
     m[3] ^= 0x01;
     std::fs::write(lay.blob_path(&md), &m).unwrap();
-    bad_input(&pv(["inspect", &format!("oci:{}:v1", lay.dir.display())]), &[&md, &sha(&m)]);
+    bad_input(
+        &pv(["inspect", &format!("oci:{}:v1", lay.dir.display())]),
+        &[&md, &sha(&m)],
+    );
 }
 
 #[test]
@@ -263,14 +339,20 @@ fn missing_blob_into_existing_layout_changes_nothing() {
     let (other, _) = single(&t.path().join("other"));
     let before = std::fs::read(other.dir.join("index.json")).unwrap();
     std::fs::remove_file(other.blob_path(&ld)).unwrap();
-    bad_input(&pv(["copy", &r, &format!("oci:{}:new", other.dir.display())]), &[&ld]);
+    bad_input(
+        &pv(["copy", &r, &format!("oci:{}:new", other.dir.display())]),
+        &[&ld],
+    );
     assert_eq!(std::fs::read(other.dir.join("index.json")).unwrap(), before);
     assert!(!other.blob_path(&ld).exists());
     let names: Vec<String> = std::fs::read_dir(other.dir.join("blobs/sha256"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(names.iter().all(|n| !n.starts_with('.')), "temp files left: {names:?}");
+    assert!(
+        names.iter().all(|n| !n.starts_with('.')),
+        "temp files left: {names:?}"
+    );
 }
 
 #[test]
@@ -280,7 +362,14 @@ fn truncated_gzip_layer() {
     let (lay, img) = single(&t.path().join("l"));
     let ld = sha(&img.layer_gz);
     std::fs::write(lay.blob_path(&ld), &img.layer_gz[..img.layer_gz.len() / 2]).unwrap();
-    bad_input(&pv(["inspect", "--diff-ids", &format!("oci:{}:v1", lay.dir.display())]), &[&ld, "size"]);
+    bad_input(
+        &pv([
+            "inspect",
+            "--diff-ids",
+            &format!("oci:{}:v1", lay.dir.display()),
+        ]),
+        &[&ld, "size"],
+    );
 
     // A manifest that honestly describes a truncated gzip: the gzip error names the layer.
     let lay = Lay::new(&t.path().join("m"));
@@ -296,7 +385,14 @@ fn truncated_gzip_layer() {
     let m = serde_json::to_vec(&m).unwrap();
     lay.blob(&m);
     lay.index(json!([entry(&m, Some("cut"), None)]));
-    bad_input(&pv(["inspect", "--diff-ids", &format!("oci:{}:cut", lay.dir.display())]), &[&cd, "truncated gzip"]);
+    bad_input(
+        &pv([
+            "inspect",
+            "--diff-ids",
+            &format!("oci:{}:cut", lay.dir.display()),
+        ]),
+        &[&cd, "truncated gzip"],
+    );
 }
 
 #[test]
@@ -304,30 +400,63 @@ fn diff_id_disagreeing_with_config() {
     let t = tempfile::tempdir().unwrap();
     let lay = Lay::new(&t.path().join("l"));
     let wrong = sha(b"not the layer");
-    let img = image(&lay, "10.0.20348.1", |c, _| c["rootfs"]["diff_ids"] = json!([wrong]));
+    let img = image(&lay, "10.0.20348.1", |c, _| {
+        c["rootfs"]["diff_ids"] = json!([wrong])
+    });
     lay.index(json!([entry(&img.manifest, Some("v1"), None)]));
     let r = format!("oci:{}:v1", lay.dir.display());
-    bad_input(&pv(["inspect", "--diff-ids", &r]), &["diff_id mismatch", &wrong, &sha(&img.layer_tar), "layer 0"]);
+    bad_input(
+        &pv(["inspect", "--diff-ids", &r]),
+        &["diff_id mismatch", &wrong, &sha(&img.layer_tar), "layer 0"],
+    );
 }
 
 #[test]
 fn malformed_index_unknown_media_type_missing_tag() {
     let t = tempfile::tempdir().unwrap();
     let (lay, _) = single(&t.path().join("l"));
-    std::fs::write(lay.dir.join("index.json"), b"{\"schemaVersion\":2,\"manifests\":[{\"digest\":").unwrap();
-    bad_input(&pv(["inspect", &format!("oci:{}:v1", lay.dir.display())]), &["index.json", "JSON"]);
+    std::fs::write(
+        lay.dir.join("index.json"),
+        b"{\"schemaVersion\":2,\"manifests\":[{\"digest\":",
+    )
+    .unwrap();
+    bad_input(
+        &pv(["inspect", &format!("oci:{}:v1", lay.dir.display())]),
+        &["index.json", "JSON"],
+    );
     let dest = t.path().join("d1");
-    bad_input(&pv(["copy", &format!("oci:{}:v1", lay.dir.display()), &format!("oci:{}", dest.display())]), &["index.json"]);
+    bad_input(
+        &pv([
+            "copy",
+            &format!("oci:{}:v1", lay.dir.display()),
+            &format!("oci:{}", dest.display()),
+        ]),
+        &["index.json"],
+    );
     assert!(!dest.exists());
 
     let lay = Lay::new(&t.path().join("u"));
-    let img = image(&lay, "10.0.20348.1", |_, m| m["layers"][0]["mediaType"] = json!("application/x-mystery"));
+    let img = image(&lay, "10.0.20348.1", |_, m| {
+        m["layers"][0]["mediaType"] = json!("application/x-mystery")
+    });
     lay.index(json!([entry(&img.manifest, Some("v1"), None)]));
-    bad_input(&pv(["inspect", &format!("oci:{}:v1", lay.dir.display())]), &["unknown media type", "application/x-mystery"]);
+    bad_input(
+        &pv(["inspect", &format!("oci:{}:v1", lay.dir.display())]),
+        &["unknown media type", "application/x-mystery"],
+    );
 
     let (lay, _) = single(&t.path().join("t"));
-    bad_input(&pv(["inspect", &format!("oci:{}:nope", lay.dir.display())]), &["\"nope\"", "v1"]);
-    bad_input(&pv(["inspect", &format!("oci:{}", t.path().join("absent").display())]), &["oci-layout"]);
+    bad_input(
+        &pv(["inspect", &format!("oci:{}:nope", lay.dir.display())]),
+        &["\"nope\"", "v1"],
+    );
+    bad_input(
+        &pv([
+            "inspect",
+            &format!("oci:{}", t.path().join("absent").display()),
+        ]),
+        &["oci-layout"],
+    );
 }
 
 #[test]
@@ -339,12 +468,25 @@ fn references() {
         ("docker://Upper/Case", "invalid repository"),
         ("oci-archive:/x.tar", "not supported"),
         ("docker://localhost:5000/pause:1.0", "not supported yet"),
-        ("mcr.microsoft.com/windows/nanoserver:ltsc2022", "not supported yet"),
+        (
+            "mcr.microsoft.com/windows/nanoserver:ltsc2022",
+            "not supported yet",
+        ),
     ] {
         bad_input(&pv(["inspect", r]), &[needle]);
     }
-    bad_input(&pv(["inspect", "oci:/tmp/x", "--platform", "windows"]), &["platform"]);
+    bad_input(
+        &pv(["inspect", "oci:/tmp/x", "--platform", "windows"]),
+        &["platform"],
+    );
     let t = tempfile::tempdir().unwrap();
     let (lay, _) = single(&t.path().join("l"));
-    bad_input(&pv(["copy", &format!("oci:{}:v1", lay.dir.display()), "docker-archive:/tmp/x.tar"]), &["only OCI layouts"]);
+    bad_input(
+        &pv([
+            "copy",
+            &format!("oci:{}:v1", lay.dir.display()),
+            "docker-archive:/tmp/x.tar",
+        ]),
+        &["only OCI layouts"],
+    );
 }

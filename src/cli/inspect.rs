@@ -4,7 +4,6 @@
 //! walked and its diff_id checked against the config's `rootfs.diff_ids`.
 
 use super::{Global, Outcome};
-use anyhow::Context;
 use pause_verify::image::{
     self, Descriptor, Digest, Error, ImageRef, PlatformSelector, Root, layer, source,
 };
@@ -187,8 +186,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             let raw = src.open_raw(d)?;
             let label = format!("layer {}/{n}", i + 1);
             let raw = progress.wrap_read(raw, d.size, &label);
-            let (found, tar) = layer::verify_layer(raw, d, |r| layer::walk_tar(r))
-                .with_context(|| format!("layer {i} ({})", d.digest))?;
+            let (found, tar) = layer::verify_layer(raw, d, |r| layer::walk_tar(r))?;
             let expected = &diff_ids[i];
             if &found.diff_id != expected {
                 return Err(Error::DiffIdMismatch {

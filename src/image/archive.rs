@@ -2,8 +2,10 @@
 //! writes): a tar with `manifest.json` (`[{"Config":…,"RepoTags":[…],"Layers":[…]}]`), the
 //! config JSON and one tar per layer (uncompressed in practice).
 //!
-//! An archive has no registry manifest, so, like containers/image, we synthesise a Docker
-//! schema2 manifest: config = the config file's bytes; each layer's digest is the digest
+//! An archive has no registry manifest, so, like containers/image, we synthesise an OCI
+//! image manifest (OCI rather than Docker schema2 so that a layout copied from it is read
+//! by skopeo, which ignores non-OCI entries in `index.json`): config = the config file's
+//! bytes (a Docker config is a valid OCI config); each layer's digest is the digest
 //! of the file as stored. For an uncompressed layer that digest IS its diff_id (taken from
 //! the config's `rootfs.diff_ids` and verified when the layer streams); a gzip-compressed
 //! layer file is hashed once at open time. The synthesised manifest's digest is therefore
@@ -208,7 +210,7 @@ impl ArchiveSource {
         let entry = &list[chosen];
         let cm = resolve(&entry.config)?;
         let config_raw = read_member(&cm, super::model::MAX_DOCUMENT)?;
-        let config = ImageConfig::parse(media::DOCKER_CONFIG, config_raw)?;
+        let config = ImageConfig::parse(media::OCI_CONFIG, config_raw)?;
         let diff_ids = config.diff_ids()?;
         let mut blobs = HashMap::new();
         blobs.insert(config.descriptor.digest.clone(), (cm.offset, cm.size));
@@ -227,7 +229,7 @@ impl ArchiveSource {
                 let mut h = super::digest::HashingReader::new(f.take(m.size));
                 io::copy(&mut h, &mut io::sink())
                     .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-                (media::DOCKER_LAYER_GZIP, h.finish().0)
+                (media::OCI_LAYER_GZIP, h.finish().0)
             } else if got == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
                 return Err(Error::Unsupported(format!(
                     "{loc}: layer {l:?} is zstd-compressed (not supported yet)"
@@ -239,15 +241,15 @@ impl ArchiveSource {
                         format!("layer {i} ({l:?}) has no rootfs.diff_ids entry in the config"),
                     )
                 })?;
-                (media::DOCKER_LAYER, d)
+                (media::OCI_LAYER, d)
             };
             blobs.insert(digest.clone(), (m.offset, m.size));
             layers.push(Descriptor::new(media_type, digest, m.size));
         }
         let manifest = serde_json::json!({
             "schemaVersion": 2,
-            "mediaType": media::DOCKER_MANIFEST,
-            "config": Descriptor::new(media::DOCKER_CONFIG, config.descriptor.digest.clone(), config.descriptor.size),
+            "mediaType": media::OCI_MANIFEST,
+            "config": Descriptor::new(media::OCI_CONFIG, config.descriptor.digest.clone(), config.descriptor.size),
             "layers": layers,
         });
         let manifest = serde_json::to_vec(&manifest).map_err(|source| Error::Json {
@@ -278,7 +280,7 @@ impl ImageSource for ArchiveSource {
     fn root(&self) -> Result<Root> {
         Root::parse(
             &format!("{}: synthesised manifest", self.name),
-            Some(media::DOCKER_MANIFEST),
+            Some(media::OCI_MANIFEST),
             self.manifest.clone(),
         )
     }

@@ -135,10 +135,10 @@ impl Error {
     /// io error with `context`.
     pub fn from_io(e: io::Error, context: impl Into<String>) -> Error {
         if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-            if let Some(inner) = e.into_inner() {
-                if let Ok(typed) = inner.downcast::<Error>() {
-                    return *typed;
-                }
+            if let Some(inner) = e.into_inner()
+                && let Ok(typed) = inner.downcast::<Error>()
+            {
+                return *typed;
             }
             // Unreachable in practice: checked `is::<Error>()` above.
             return Error::malformed("internal", "lost an error while unwrapping it");

@@ -166,14 +166,13 @@ impl FromStr for PlatformSelector {
         if !parts.iter().all(|p| ok(p)) {
             return Err(bad("OS, ARCH and VARIANT are letters, digits, '_' and '-'"));
         }
-        if let Some(v) = ver {
-            if v.is_empty()
+        if let Some(v) = ver
+            && (v.is_empty()
                 || v.starts_with('.')
                 || v.ends_with('.')
-                || !v.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-            {
-                return Err(bad("the OS version prefix is dot-separated numbers"));
-            }
+                || !v.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+        {
+            return Err(bad("the OS version prefix is dot-separated numbers"));
         }
         Ok(PlatformSelector {
             os: parts[0].to_string(),
@@ -202,10 +201,10 @@ impl PlatformSelector {
         if p.os != self.os || p.architecture != self.architecture {
             return false;
         }
-        if let Some(v) = &self.variant {
-            if p.variant.as_deref() != Some(v.as_str()) {
-                return false;
-            }
+        if let Some(v) = &self.variant
+            && p.variant.as_deref() != Some(v.as_str())
+        {
+            return false;
         }
         match (&self.os_version_prefix, &p.os_version) {
             (None, _) => true,
@@ -322,6 +321,7 @@ pub struct Manifest {
 
 /// What a reference resolves to first: an index or a manifest.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // few of them live at once; boxing buys nothing
 pub enum Root {
     Index(Index),
     Manifest(Manifest),

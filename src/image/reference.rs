@@ -111,15 +111,15 @@ fn parse_layout(input: &str, rest: &str) -> Result<ImageRef, Error> {
     if dir.is_empty() {
         return Err(err(input, "missing directory (write oci:DIR[:TAG])"));
     }
-    if let Some(t) = tag {
-        if !valid_tag(t) {
-            return Err(err(
-                input,
-                format!(
-                    "invalid tag {t:?}: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'"
-                ),
-            ));
-        }
+    if let Some(t) = tag
+        && !valid_tag(t)
+    {
+        return Err(err(
+            input,
+            format!(
+                "invalid tag {t:?}: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'"
+            ),
+        ));
     }
     Ok(ImageRef::Layout {
         dir: PathBuf::from(dir),
@@ -182,10 +182,10 @@ fn parse_registry(input: &str, rest: &str) -> Result<ImageRef, Error> {
         ),
         None => (name_tag, None),
     };
-    if let Some(t) = tag {
-        if !valid_tag(t) {
-            return Err(err(input, format!("invalid tag {t:?}")));
-        }
+    if let Some(t) = tag
+        && !valid_tag(t)
+    {
+        return Err(err(input, format!("invalid tag {t:?}")));
     }
     if name.is_empty() {
         return Err(err(input, "missing repository"));
