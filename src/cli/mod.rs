@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod hive;
 mod inspect;
 
 /// Options every subcommand takes.
@@ -35,6 +36,8 @@ struct Cli {
 enum Command {
     /// Show an image's platforms, config and layers (and verify diff_ids with --diff-ids).
     Inspect(inspect::Args),
+    /// Read, dump and diff registry hives (normal and differencing).
+    Hive(hive::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a, &cli.global),
+        Command::Hive(a) => hive::run(a, &cli.global),
     };
     match result {
         Ok(Outcome::Pass) => ExitCode::SUCCESS,
