@@ -711,6 +711,32 @@ fn layered_cells_match_offreg_field_by_field() {
     assert_eq!(xb.max[2], 22, "max value name = len(\"displayname\") * 2");
 }
 
+/// Data of 1-4 bytes is stored inline as offreg does: size | 0x80000000, bytes in the
+/// offset field (offreg: XboxNetApiSvc "start", REG_SZ of 2 bytes).
+#[test]
+fn inline_small_data_matches_offreg() {
+    let Some(theirs) = fixture("yarp/System_Delta") else {
+        return;
+    };
+    let ops = regfile::parse(
+        b"REGEDIT4\n[HKLM\\SOFTWARE\\Microsoft\\rpc]\n\"DCOM Protocols\"=hex(7):00,00\n",
+    )
+    .unwrap();
+    let ours = hive::write(&delta::build(None, &ops, 1).unwrap()).unwrap();
+    let o = raw_values(&ours, raw_find(&ours, "Microsoft\\rpc"));
+    let t = raw_values(
+        &theirs,
+        raw_find(&theirs, "ControlSet001\\Services\\XboxNetApiSvc"),
+    );
+    let t = t.iter().find(|v| v.0 == "start").unwrap();
+    assert_eq!(
+        (o[0].1, o[0].3, o[0].4, o[0].5),
+        (t.1, t.3, t.4, t.5),
+        "flags, size, offset field, spare"
+    );
+    assert_eq!((o[0].2, t.2), (7, 1));
+}
+
 // --------------------------- delta build, merge, diff ---------------------------
 
 fn sd(tag: u8) -> Vec<u8> {

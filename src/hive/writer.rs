@@ -263,7 +263,9 @@ impl<'a> Writer<'a> {
             let list = self.bins.alloc(4 * segs.len());
             let mut offs = Vec::with_capacity(segs.len());
             for s in &segs {
-                let o = self.bins.alloc(s.len());
+                // Every segment gets a full 16344-byte cell, the last one too, as Windows
+                // and offreg allocate them (reglookup misreads a short last segment).
+                let o = self.bins.alloc(BIG_DATA_SEGMENT);
                 self.bins.at(o, s.len()).copy_from_slice(s);
                 offs.push(o as u32);
             }
