@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod copy;
+mod hive;
 mod inspect;
 
 /// Options every subcommand takes.
@@ -38,6 +39,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Copy an image into an OCI layout (oci:DIR[:TAG]), verifying every blob.
     Copy(copy::Args),
+    /// Read, dump and diff registry hives (normal and differencing).
+    Hive(hive::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -61,6 +64,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a, &cli.global),
         Command::Copy(a) => copy::run(a, &cli.global),
+        Command::Hive(a) => hive::run(a, &cli.global),
     };
     match result {
         Ok(Outcome::Pass) => ExitCode::SUCCESS,
