@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod debug;
 mod inspect;
 
 /// Options every subcommand takes.
@@ -35,6 +36,9 @@ struct Cli {
 enum Command {
     /// Show an image's platforms, config and layers (and verify diff_ids with --diff-ids).
     Inspect(inspect::Args),
+    /// Plumbing for tests: format modules exposed directly (not a stable interface).
+    #[command(hide = true)]
+    Debug(debug::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -57,6 +61,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a, &cli.global),
+        Command::Debug(a) => debug::run(a, &cli.global),
     };
     match result {
         Ok(Outcome::Pass) => ExitCode::SUCCESS,
