@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 mod copy;
 mod hive;
+mod debug;
 mod inspect;
 
 /// Options every subcommand takes.
@@ -41,6 +42,9 @@ enum Command {
     Copy(copy::Args),
     /// Read, dump and diff registry hives (normal and differencing).
     Hive(hive::Args),
+    /// Plumbing for tests: format modules exposed directly (not a stable interface).
+    #[command(hide = true)]
+    Debug(debug::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -65,6 +69,7 @@ pub fn main() -> ExitCode {
         Command::Inspect(a) => inspect::run(a, &cli.global),
         Command::Copy(a) => copy::run(a, &cli.global),
         Command::Hive(a) => hive::run(a, &cli.global),
+        Command::Debug(a) => debug::run(a, &cli.global),
     };
     match result {
         Ok(Outcome::Pass) => ExitCode::SUCCESS,
