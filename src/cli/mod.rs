@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod generate_key_pair;
 mod inspect;
 
 /// Options every subcommand takes.
@@ -35,6 +36,8 @@ struct Cli {
 enum Command {
     /// Show an image's platforms, config and layers (and verify diff_ids with --diff-ids).
     Inspect(inspect::Args),
+    /// Write a cosign-compatible key pair: NAME.key (encrypted) and NAME.pub.
+    GenerateKeyPair(generate_key_pair::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -43,6 +46,7 @@ pub enum Outcome {
     /// Verified / identical / equivalent: exit 0.
     Pass,
     /// A verdict failed (mismatch, bad signature, policy violation): exit 1.
+    #[allow(dead_code)] // until the first verdict command lands
     Fail,
 }
 
@@ -57,6 +61,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a, &cli.global),
+        Command::GenerateKeyPair(a) => generate_key_pair::run(a, &cli.global),
     };
     match result {
         Ok(Outcome::Pass) => ExitCode::SUCCESS,
