@@ -49,7 +49,7 @@ fn containers_image_signatures_verify_with_cosign_pub_only() {
     ] {
         let layer = sig(&ci.join(s));
         let ok = simplesigning::verify(
-            &[k1.clone()],
+            std::slice::from_ref(&k1),
             &layer,
             &manifest_digest,
             Some("192.168.64.2:5000/cosign-signed-single-sample:latest"),
@@ -60,15 +60,25 @@ fn containers_image_signatures_verify_with_cosign_pub_only() {
             Some("192.168.64.2:5000/cosign-signed-single-sample")
         );
         // With both keys, the verifying one is reported.
-        assert_eq!(check(&[k2.clone(), k1.clone()], &layer, &manifest_digest).unwrap().key_index, 1);
         assert_eq!(
-            check(&[k2.clone()], &layer, &manifest_digest),
+            check(&[k2.clone(), k1.clone()], &layer, &manifest_digest)
+                .unwrap()
+                .key_index,
+            1
+        );
+        assert_eq!(
+            check(std::slice::from_ref(&k2), &layer, &manifest_digest),
             Err(Failure::BadSignature { keys: 1 }),
             "{s} must not verify with cosign2.pub"
         );
         // The right signature, another repository expected.
         assert!(matches!(
-            simplesigning::verify(&[k1.clone()], &layer, &manifest_digest, Some("example.com/other")),
+            simplesigning::verify(
+                std::slice::from_ref(&k1),
+                &layer,
+                &manifest_digest,
+                Some("example.com/other")
+            ),
             Err(Failure::IdentityMismatch { .. })
         ));
     }
@@ -82,9 +92,15 @@ fn containers_image_negative_fixtures_are_rejected_with_their_reason() {
     let k2 = key(&ci.join("cosign2.pub"));
     let valid = Digest::of(&read(&ci.join("dir-img-cosign-valid/manifest.json")));
 
-    let modified = Digest::of(&read(&ci.join("dir-img-cosign-modified-manifest/manifest.json")));
+    let modified = Digest::of(&read(
+        &ci.join("dir-img-cosign-modified-manifest/manifest.json"),
+    ));
     assert_ne!(modified, valid);
-    match check(&[k1.clone()], &sig(&ci.join("dir-img-cosign-valid/signature-1")), &modified) {
+    match check(
+        std::slice::from_ref(&k1),
+        &sig(&ci.join("dir-img-cosign-valid/signature-1")),
+        &modified,
+    ) {
         Err(Failure::DigestMismatch { expected, found }) => {
             assert_eq!(expected, modified);
             assert_eq!(found, valid.to_string());
@@ -95,7 +111,7 @@ fn containers_image_negative_fixtures_are_rejected_with_their_reason() {
     let other = sig(&ci.join("dir-img-cosign-other-attachment/signature-1"));
     assert_eq!(other.media_type, "text/plain");
     assert!(matches!(
-        check(&[k1.clone()], &other, &valid),
+        check(std::slice::from_ref(&k1), &other, &valid),
         Err(Failure::NotASignature { .. })
     ));
 
@@ -131,7 +147,9 @@ fn cosign_key_files_decrypt_to_their_public_keys() {
         let k = PrivateKey::from_encrypted_pem(&pem, password.as_bytes())
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         use base64::Engine as _;
-        let expected = base64::engine::general_purpose::STANDARD.decode(spki_b64).unwrap();
+        let expected = base64::engine::general_purpose::STANDARD
+            .decode(spki_b64)
+            .unwrap();
         assert_eq!(k.public_key().spki_der(), &expected[..], "{file}");
         // It signs, and the listed public key verifies.
         let public = PublicKey::from_spki_der(&expected).unwrap();
@@ -150,12 +168,22 @@ fn conformance_managed_key_bundles() {
     let artifact = Digest::of(&read(&sc.join("a.txt")));
     let happy = sc.join("managed-key-happy-path");
     let k = key(&happy.join("key.pub"));
-    let ok = verify_bundle(&[k.clone()], &read(&happy.join("bundle.sigstore.json")), &artifact, None)
-        .unwrap();
+    let ok = verify_bundle(
+        std::slice::from_ref(&k),
+        &read(&happy.join("bundle.sigstore.json")),
+        &artifact,
+        None,
+    )
+    .unwrap();
     assert_eq!(ok.key_index, 0);
     // The same bundle for another artifact is refused.
     assert!(matches!(
-        verify_bundle(&[k.clone()], &read(&happy.join("bundle.sigstore.json")), &Digest::of(b"b"), None),
+        verify_bundle(
+            std::slice::from_ref(&k),
+            &read(&happy.join("bundle.sigstore.json")),
+            &Digest::of(b"b"),
+            None
+        ),
         Err(Failure::MessageDigestMismatch { .. })
     ));
 
@@ -166,7 +194,12 @@ fn conformance_managed_key_bundles() {
     // And another real key is refused by hint before any signature check.
     let other = key(&dir.join("containers-image/cosign.pub"));
     assert!(matches!(
-        verify_bundle(&[other], &read(&wrong.join("bundle.sigstore.json")), &artifact, None),
+        verify_bundle(
+            &[other],
+            &read(&wrong.join("bundle.sigstore.json")),
+            &artifact,
+            None
+        ),
         Err(Failure::WrongHint { .. })
     ));
 }

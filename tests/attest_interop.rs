@@ -29,7 +29,8 @@ fn generated_key(dir: &Path) -> (PrivateKey, PathBuf, PathBuf) {
     common::assert_code(&out, 0);
     let key_path = dir.join("k.key");
     let pub_path = dir.join("k.pub");
-    let key = PrivateKey::from_encrypted_pem(&std::fs::read(&key_path).unwrap(), b"s3cret").unwrap();
+    let key =
+        PrivateKey::from_encrypted_pem(&std::fs::read(&key_path).unwrap(), b"s3cret").unwrap();
     (key, key_path, pub_path)
 }
 
@@ -92,7 +93,10 @@ fn generated_key_file_decrypts_with_independent_python_code() {
         .output()
         .unwrap();
     common::assert_code(&out, 0);
-    assert_eq!(common::stdout(&out).trim(), "N=65536 r=8 p=1 curve=secp256r1");
+    assert_eq!(
+        common::stdout(&out).trim(),
+        "N=65536 r=8 p=1 curve=secp256r1"
+    );
     // Wrong password: PyNaCl's authentication fails too.
     let bad = Command::new(common::python())
         .arg(manifest_dir().join("tests/attest_key_decrypt.py"))
@@ -163,10 +167,15 @@ fn keyed_bundles_verify_with_sigstore_js() {
     let b = sign_statement_bundle(&provenance_statement(&subject), &key);
     let dsse_path = tmp.path().join("dsse.sigstore.json");
     std::fs::write(&dsse_path, &b).unwrap();
-    let Some(out) = node(&[&dsse_path, &pub_path]) else { return };
+    let Some(out) = node(&[&dsse_path, &pub_path]) else {
+        return;
+    };
     common::assert_code(&out, 0);
     // The image-signature form (cosign v3's statement).
-    let sig = sign_statement_bundle(&bundle::image_signature_statement("example.com/pause", &subject), &key);
+    let sig = sign_statement_bundle(
+        &bundle::image_signature_statement("example.com/pause", &subject),
+        &key,
+    );
     let sig_path = tmp.path().join("sig.sigstore.json");
     std::fs::write(&sig_path, &sig).unwrap();
     common::assert_code(&node(&[&sig_path, &pub_path]).unwrap(), 0);
@@ -185,9 +194,11 @@ fn keyed_bundles_verify_with_sigstore_js() {
     std::fs::write(&other_blob, b"hello, sigstore!\n").unwrap();
     common::assert_code(&node(&[&msg_path, &pub_path, &other_blob]).unwrap(), 1);
     let mut v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-    let mut env = dsse::Envelope::from_json(&serde_json::to_vec(&v["dsseEnvelope"]).unwrap()).unwrap();
+    let mut env =
+        dsse::Envelope::from_json(&serde_json::to_vec(&v["dsseEnvelope"]).unwrap()).unwrap();
     env.payload[0] ^= 1;
-    v["dsseEnvelope"]["payload"] = serde_json::from_slice::<serde_json::Value>(&env.to_json()).unwrap()["payload"].clone();
+    v["dsseEnvelope"]["payload"] =
+        serde_json::from_slice::<serde_json::Value>(&env.to_json()).unwrap()["payload"].clone();
     let tampered = tmp.path().join("tampered.sigstore.json");
     std::fs::write(&tampered, serde_json::to_vec(&v).unwrap()).unwrap();
     common::assert_code(&node(&[&tampered, &pub_path]).unwrap(), 1);

@@ -41,27 +41,50 @@ fn writes_both_files_with_modes_and_the_key_loads_back_and_signs() {
     assert_eq!(doc["publicKeyHint"], public.hint());
     public.verify(b"m", &key.sign(b"m")).unwrap();
     // No temp files left behind.
-    let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 2, "{names:?}");
 }
 
 #[test]
 fn never_overwrites_without_force() {
     let tmp = tempfile::tempdir().unwrap();
-    common::assert_code(&keygen(tmp.path(), &["--output-key-prefix", "release"], Some("")), 0);
+    common::assert_code(
+        &keygen(tmp.path(), &["--output-key-prefix", "release"], Some("")),
+        0,
+    );
     let before = std::fs::read(tmp.path().join("release.key")).unwrap();
     let again = keygen(tmp.path(), &["--output-key-prefix", "release"], Some(""));
     common::assert_code(&again, 2);
-    assert!(common::stderr(&again).contains("--force"), "{}", common::stderr(&again));
-    assert_eq!(std::fs::read(tmp.path().join("release.key")).unwrap(), before);
+    assert!(
+        common::stderr(&again).contains("--force"),
+        "{}",
+        common::stderr(&again)
+    );
+    assert_eq!(
+        std::fs::read(tmp.path().join("release.key")).unwrap(),
+        before
+    );
     // Only the .pub present still blocks, and the .key is not created.
     let t2 = tempfile::tempdir().unwrap();
     std::fs::write(t2.path().join("cosign.pub"), b"mine").unwrap();
     common::assert_code(&keygen(t2.path(), &[], Some("")), 2);
     assert!(!t2.path().join("cosign.key").exists());
-    assert_eq!(std::fs::read(t2.path().join("cosign.pub")).unwrap(), b"mine");
+    assert_eq!(
+        std::fs::read(t2.path().join("cosign.pub")).unwrap(),
+        b"mine"
+    );
     // --force replaces both.
-    common::assert_code(&keygen(tmp.path(), &["--output-key-prefix", "release", "--force"], Some("")), 0);
+    common::assert_code(
+        &keygen(
+            tmp.path(),
+            &["--output-key-prefix", "release", "--force"],
+            Some(""),
+        ),
+        0,
+    );
     let after = std::fs::read(tmp.path().join("release.key")).unwrap();
     assert_ne!(after, before);
     PrivateKey::from_encrypted_pem(&after, b"").unwrap();
@@ -72,6 +95,10 @@ fn no_password_source_is_a_clear_usage_error() {
     let tmp = tempfile::tempdir().unwrap();
     let out = keygen(tmp.path(), &[], None);
     common::assert_code(&out, 2);
-    assert!(common::stderr(&out).contains("COSIGN_PASSWORD"), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("COSIGN_PASSWORD"),
+        "{}",
+        common::stderr(&out)
+    );
     assert!(!tmp.path().join("cosign.key").exists());
 }

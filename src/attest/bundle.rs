@@ -109,6 +109,9 @@ pub fn verify_bundle(
     check_size("Sigstore bundle", bundle)?;
     let v: Value =
         serde_json::from_slice(bundle).map_err(|e| Failure::malformed("Sigstore bundle", e))?;
+    if !v.is_object() {
+        return Err(Failure::malformed("Sigstore bundle", "not a JSON object"));
+    }
     let media_type = v.get("mediaType").and_then(Value::as_str).unwrap_or("");
     if !accepted_media_type(media_type) {
         return Err(Failure::UnsupportedBundle {

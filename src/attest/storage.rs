@@ -547,6 +547,31 @@ impl AttestationsDir {
     }
 }
 
+/// Verify everything stored for `subject` in an attestations directory: each envelope
+/// line and each bundle gets its own [`Check`](super::Check), named by file (and line).
+pub fn verify_attestations_dir(
+    dir: &AttestationsDir,
+    keys: &[super::PublicKey],
+    subject: &Digest,
+    predicate_type: Option<&str>,
+) -> Result<Vec<super::Check>, DirError> {
+    let mut checks = Vec::new();
+    let env_path = dir.envelopes_path(subject);
+    for (line, env) in dir.envelopes(subject)? {
+        checks.push(super::Check {
+            source: format!("{}:{line}", env_path.display()),
+            result: super::dsse::verify_attestation(keys, &env, subject, predicate_type),
+        });
+    }
+    for (path, b) in dir.bundles(subject)? {
+        checks.push(super::Check {
+            source: path.display().to_string(),
+            result: super::bundle::verify_bundle(keys, &b, subject, predicate_type),
+        });
+    }
+    Ok(checks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
