@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod copy;
 mod hive;
 mod debug;
+mod generate_key_pair;
 mod inspect;
 
 /// Options every subcommand takes.
@@ -45,6 +46,8 @@ enum Command {
     /// Plumbing for tests: format modules exposed directly (not a stable interface).
     #[command(hide = true)]
     Debug(debug::Args),
+    /// Write a cosign-compatible key pair: NAME.key (encrypted) and NAME.pub.
+    GenerateKeyPair(generate_key_pair::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -53,6 +56,7 @@ pub enum Outcome {
     /// Verified / identical / equivalent: exit 0.
     Pass,
     /// A verdict failed (mismatch, bad signature, policy violation): exit 1.
+    #[allow(dead_code)] // until the first verdict command lands
     Fail,
 }
 
@@ -70,6 +74,7 @@ pub fn main() -> ExitCode {
         Command::Copy(a) => copy::run(a, &cli.global),
         Command::Hive(a) => hive::run(a, &cli.global),
         Command::Debug(a) => debug::run(a, &cli.global),
+        Command::GenerateKeyPair(a) => generate_key_pair::run(a, &cli.global),
     };
     match result {
         Ok(Outcome::Pass) => ExitCode::SUCCESS,
