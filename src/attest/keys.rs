@@ -386,7 +386,13 @@ fn pem_decode_any(pem: &[u8], labels: &[&str]) -> Result<Vec<u8>, KeyError> {
         if body.contains(':') {
             return Err(KeyError::PemBase64("PEM headers are not supported".into()));
         }
-        return B64
+        // Like Go's non-strict base64: non-zero trailing bits are ignored, so a damaged
+        // key is reported as a bad key rather than bad base64.
+        let lenient = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+        );
+        return lenient
             .decode(body.as_bytes())
             .map_err(|e| KeyError::PemBase64(e.to_string()));
     }
