@@ -4,6 +4,9 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod copy;
+mod hive;
+mod debug;
 mod generate_key_pair;
 mod inspect;
 
@@ -36,6 +39,13 @@ struct Cli {
 enum Command {
     /// Show an image's platforms, config and layers (and verify diff_ids with --diff-ids).
     Inspect(inspect::Args),
+    /// Copy an image into an OCI layout (oci:DIR[:TAG]), verifying every blob.
+    Copy(copy::Args),
+    /// Read, dump and diff registry hives (normal and differencing).
+    Hive(hive::Args),
+    /// Plumbing for tests: format modules exposed directly (not a stable interface).
+    #[command(hide = true)]
+    Debug(debug::Args),
     /// Write a cosign-compatible key pair: NAME.key (encrypted) and NAME.pub.
     GenerateKeyPair(generate_key_pair::Args),
 }
@@ -61,6 +71,9 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a, &cli.global),
+        Command::Copy(a) => copy::run(a, &cli.global),
+        Command::Hive(a) => hive::run(a, &cli.global),
+        Command::Debug(a) => debug::run(a, &cli.global),
         Command::GenerateKeyPair(a) => generate_key_pair::run(a, &cli.global),
     };
     match result {
