@@ -452,6 +452,22 @@ mod tests {
     }
 
     #[test]
+    fn every_cost_cosign_accepts_round_trips() {
+        let key = PrivateKey::generate().unwrap();
+        for n in ACCEPTED_SCRYPT_N {
+            let pem = key.to_encrypted_pem(b"pw", n).unwrap();
+            let back = PrivateKey::from_encrypted_pem(pem.as_bytes(), b"pw").unwrap();
+            assert_eq!(back.public_key(), key.public_key(), "N={n}");
+        }
+        // The older label is read too.
+        let pem = key
+            .to_encrypted_pem(b"pw", 32768)
+            .unwrap()
+            .replace(SIGSTORE_PRIVATE_KEY_LABEL, COSIGN_PRIVATE_KEY_LABEL);
+        assert!(PrivateKey::from_encrypted_pem(pem.as_bytes(), b"pw").is_ok());
+    }
+
+    #[test]
     fn refuses_expensive_or_odd_scrypt_params() {
         for (n, r, p) in [
             (1u64 << 20, 8, 1),
