@@ -88,8 +88,14 @@ pub fn split_command_line(line: &str) -> Result<Vec<String>, String> {
 
 /// The program name without directory and `.exe`, lower-cased.
 fn program(arg: &str) -> String {
-    let base = arg.rsplit(['\\', '/']).next().unwrap_or(arg).to_ascii_lowercase();
-    base.strip_suffix(".exe").map(str::to_string).unwrap_or(base)
+    let base = arg
+        .rsplit(['\\', '/'])
+        .next()
+        .unwrap_or(arg)
+        .to_ascii_lowercase();
+    base.strip_suffix(".exe")
+        .map(str::to_string)
+        .unwrap_or(base)
 }
 
 const ROOTS: [&str; 10] = [
@@ -206,7 +212,10 @@ fn reg_add(args: &[String]) -> Result<StepKind, String> {
             "t" => {
                 let t = take("t")?.to_ascii_uppercase();
                 if !REG_TYPES.contains(&t.as_str()) {
-                    return Err(format!("reg add: unknown type {t} (one of {})", REG_TYPES.join(", ")));
+                    return Err(format!(
+                        "reg add: unknown type {t} (one of {})",
+                        REG_TYPES.join(", ")
+                    ));
                 }
                 reg_type = Some(t);
             }
@@ -242,7 +251,9 @@ fn reg_delete(args: &[String]) -> Result<StepKind, String> {
         match o.as_str() {
             "v" => {
                 target = RegDeleteTarget::Value(
-                    it.next().cloned().ok_or("reg delete: /v needs a value name")?,
+                    it.next()
+                        .cloned()
+                        .ok_or("reg delete: /v needs a value name")?,
                 )
             }
             "ve" => target = RegDeleteTarget::DefaultValue,
@@ -285,7 +296,15 @@ mod tests {
     fn splits_like_msvcrt() {
         assert_eq!(
             split_command_line(r#"reg add "HKLM\Software\My Key" /v a /d "x y""#).unwrap(),
-            ["reg", "add", r"HKLM\Software\My Key", "/v", "a", "/d", "x y"]
+            [
+                "reg",
+                "add",
+                r"HKLM\Software\My Key",
+                "/v",
+                "a",
+                "/d",
+                "x y"
+            ]
         );
         assert_eq!(split_command_line(r#"a\\\"b"#).unwrap(), [r#"a\"b"#]);
         assert_eq!(split_command_line(r#""""#).unwrap(), [""]);
@@ -327,11 +346,27 @@ mod tests {
                 force: true
             }
         );
-        assert!(run(r"reg add SOFTWARE\X").unwrap_err().contains("registry root"));
+        assert!(
+            run(r"reg add SOFTWARE\X")
+                .unwrap_err()
+                .contains("registry root")
+        );
         assert!(run(r"reg add HKLM\X /t REG_FOO").is_err());
-        assert!(run(r"reg query HKLM\X").unwrap_err().contains("not supported"));
-        assert!(run("powershell -c echo").unwrap_err().contains("powershell"));
-        assert!(run(r"reg import tools\missing.reg").unwrap_err().contains("C:\\tools\\missing.reg"));
+        assert!(
+            run(r"reg query HKLM\X")
+                .unwrap_err()
+                .contains("not supported")
+        );
+        assert!(
+            run("powershell -c echo")
+                .unwrap_err()
+                .contains("powershell")
+        );
+        assert!(
+            run(r"reg import tools\missing.reg")
+                .unwrap_err()
+                .contains("C:\\tools\\missing.reg")
+        );
         assert!(run("sc delete a b").is_err());
     }
 }

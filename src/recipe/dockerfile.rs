@@ -60,10 +60,16 @@ fn split_instructions(text: &str, file: &str) -> Result<(Vec<Instr>, char, Vec<S
     // Parser directives: only at the very top, `# key=value`.
     let mut seen = std::collections::BTreeSet::new();
     while idx < lines.len() {
-        let Some((k, v)) = directive(lines[idx]) else { break };
+        let Some((k, v)) = directive(lines[idx]) else {
+            break;
+        };
         let k = k.to_ascii_lowercase();
         if !seen.insert(k.clone()) {
-            return Err(Error::at(file, idx + 1, format!("directive {k} given twice")));
+            return Err(Error::at(
+                file,
+                idx + 1,
+                format!("directive {k} given twice"),
+            ));
         }
         match k.as_str() {
             "escape" => {
@@ -348,7 +354,12 @@ fn json_form(rest: &str) -> Option<Vec<String>> {
 
 /// Leading `--flag` words, which no supported instruction accepts.
 fn reject_flags(i: &Instr, file: &str) -> Result<(), Error> {
-    if let Some(flag) = i.rest.split_whitespace().next().filter(|w| w.starts_with("--")) {
+    if let Some(flag) = i
+        .rest
+        .split_whitespace()
+        .next()
+        .filter(|w| w.starts_with("--"))
+    {
         let name = flag.split('=').next().unwrap_or(flag);
         return Err(Error::at(
             file,
@@ -495,7 +506,9 @@ impl State<'_> {
                 let meta = &self.meta;
                 let f = |n: &str| meta.get(n).cloned().flatten();
                 let default = match default {
-                    Some(d) => Some(process_word(&d, &f, self.escape).map_err(|e| self.err(i.line, e))?),
+                    Some(d) => {
+                        Some(process_word(&d, &f, self.escape).map_err(|e| self.err(i.line, e))?)
+                    }
                     None => None,
                 };
                 let v = self.arg_value(&name, default);
@@ -520,26 +533,40 @@ impl State<'_> {
                 None => k.clone(),
             })
             .collect();
-        self.push(i, nop(&format!("ARG {}", text.join(" "))), StepKind::Arg { args: shown });
+        self.push(
+            i,
+            nop(&format!("ARG {}", text.join(" "))),
+            StepKind::Arg { args: shown },
+        );
         Ok(())
     }
 
     fn from(&mut self, i: &Instr) -> Result<(), Error> {
         if self.from.is_some() {
-            return Err(self.err(i.line, "a second FROM: multi-stage recipes are not supported"));
+            return Err(self.err(
+                i.line,
+                "a second FROM: multi-stage recipes are not supported",
+            ));
         }
         reject_flags(i, &self.file)?;
         let words: Vec<&str> = i.rest.split_whitespace().collect();
         match words.as_slice() {
             [_] => {}
             [_, as_, _] if as_.eq_ignore_ascii_case("as") => {}
-            _ => return Err(self.err(i.line, "FROM takes one image reference (and an optional AS name)")),
+            _ => {
+                return Err(self.err(
+                    i.line,
+                    "FROM takes one image reference (and an optional AS name)",
+                ));
+            }
         }
         let template = words[0].to_string();
         let meta = &self.meta;
         let mut unset = Vec::new();
         for (k, v) in meta {
-            if v.is_none() && (template.contains(&format!("${k}")) || template.contains(&format!("${{{k}"))) {
+            if v.is_none()
+                && (template.contains(&format!("${k}")) || template.contains(&format!("${{{k}")))
+            {
                 unset.push(k.clone());
             }
         }
@@ -568,9 +595,9 @@ impl State<'_> {
             pairs.push((key, self.word(i.line, rest)?));
         } else {
             for w in &words {
-                let (k, v) = w
-                    .split_once('=')
-                    .ok_or_else(|| self.err(i.line, format!("{}: {w:?} is not KEY=VALUE", i.keyword)))?;
+                let (k, v) = w.split_once('=').ok_or_else(|| {
+                    self.err(i.line, format!("{}: {w:?} is not KEY=VALUE", i.keyword))
+                })?;
                 let k = self.word(i.line, k)?;
                 if k.is_empty() {
                     return Err(self.err(i.line, format!("{}: empty key", i.keyword)));
@@ -602,7 +629,8 @@ impl State<'_> {
             }
             None => {
                 let text = shell_text(i);
-                let a = split_command_line(&text).map_err(|e| self.err(i.line, format!("RUN {text}: {e}")))?;
+                let a = split_command_line(&text)
+                    .map_err(|e| self.err(i.line, format!("RUN {text}: {e}")))?;
                 (a, format!("{WINDOWS_SHELL} {text}"))
             }
         };
@@ -620,7 +648,11 @@ impl State<'_> {
                 .map(|f| f.bytes.clone())
         };
         let ctx = RunContext {
-            workdir: if self.workdir.is_empty() { "C:\\" } else { &self.workdir },
+            workdir: if self.workdir.is_empty() {
+                "C:\\"
+            } else {
+                &self.workdir
+            },
             copied: &lookup,
         };
         let kind = parse_run(&args, &ctx).map_err(|e| self.err(i.line, e))?;
@@ -652,7 +684,10 @@ impl State<'_> {
             words.push(self.word(i.line, w)?);
         }
         if words.len() < 2 {
-            return Err(self.err(i.line, format!("{} needs at least one source and a destination", i.keyword)));
+            return Err(self.err(
+                i.line,
+                format!("{} needs at least one source and a destination", i.keyword),
+            ));
         }
         let dest_raw = words.pop().unwrap_or_default();
         let dest_is_dir = dest_raw.ends_with(['/', '\\']) || words.len() > 1;
@@ -662,29 +697,68 @@ impl State<'_> {
         let mut hashes = Vec::new();
         for src in &words {
             if src.contains(['*', '?', '[']) {
-                return Err(self.err(i.line, format!("{} source {src:?}: wildcards are not supported; name the files", i.keyword)));
+                return Err(self.err(
+                    i.line,
+                    format!(
+                        "{} source {src:?}: wildcards are not supported; name the files",
+                        i.keyword
+                    ),
+                ));
             }
             if src.contains("://") {
-                return Err(self.err(i.line, format!("{} source {src:?}: remote sources are not supported", i.keyword)));
+                return Err(self.err(
+                    i.line,
+                    format!(
+                        "{} source {src:?}: remote sources are not supported",
+                        i.keyword
+                    ),
+                ));
             }
             let rel = context_path(src).map_err(|e| self.err(i.line, e))?;
             let full = self.dir.join(&rel);
             let meta = std::fs::symlink_metadata(&full).map_err(|_| {
-                self.err(i.line, format!("{} source {src:?} not found in {}", i.keyword, self.dir.display()))
+                self.err(
+                    i.line,
+                    format!(
+                        "{} source {src:?} not found in {}",
+                        i.keyword,
+                        self.dir.display()
+                    ),
+                )
             })?;
             let rel_str = rel.to_string_lossy().replace('\\', "/");
             if meta.is_dir() {
                 dirs.insert(dest.clone());
                 let mut listing = Vec::new();
-                self.walk(i, &full, &rel_str, "", &dest, &mut files, &mut dirs, &mut listing, is_add)?;
+                self.walk(
+                    i,
+                    &full,
+                    &rel_str,
+                    "",
+                    &dest,
+                    &mut files,
+                    &mut dirs,
+                    &mut listing,
+                    is_add,
+                )?;
                 hashes.push((true, listing));
             } else if meta.is_file() {
-                let name = rel.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-                let target = if dest_is_dir { join(&dest, &name) } else { dest.clone() };
+                let name = rel
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                let target = if dest_is_dir {
+                    join(&dest, &name)
+                } else {
+                    dest.clone()
+                };
                 if target.is_empty() {
                     return Err(self.err(i.line, "cannot copy a file onto C:\\ itself"));
                 }
-                let parent = target.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_default();
+                let parent = target
+                    .rsplit_once('/')
+                    .map(|(p, _)| p.to_string())
+                    .unwrap_or_default();
                 dirs.extend(ancestors(&parent));
                 if !parent.is_empty() {
                     dirs.insert(parent);
@@ -725,7 +799,10 @@ impl State<'_> {
         for e in rd {
             let e = e.map_err(|e| Error::io(full, e))?;
             let name = e.file_name().into_string().map_err(|n| {
-                self.err(i.line, format!("file name {n:?} in {} is not UTF-8", full.display()))
+                self.err(
+                    i.line,
+                    format!("file name {n:?} in {} is not UTF-8", full.display()),
+                )
             })?;
             names.push(name);
         }
@@ -750,11 +827,21 @@ impl State<'_> {
         Ok(())
     }
 
-    fn read_file(&mut self, i: &Instr, p: &Path, src: &str, target: &str, is_add: bool) -> Result<CopiedFile, Error> {
+    fn read_file(
+        &mut self,
+        i: &Instr,
+        p: &Path,
+        src: &str,
+        target: &str,
+        is_add: bool,
+    ) -> Result<CopiedFile, Error> {
         let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
         self.copied_bytes += bytes.len() as u64;
         if self.copied_bytes > MAX_COPY_BYTES {
-            return Err(self.err(i.line, format!("the recipe copies more than {MAX_COPY_BYTES} bytes")));
+            return Err(self.err(
+                i.line,
+                format!("the recipe copies more than {MAX_COPY_BYTES} bytes"),
+            ));
         }
         if is_add && is_archive(&bytes) {
             return Err(self.err(i.line, format!("ADD would unpack the archive {src}: unpacking is not supported; extract it and COPY the files")));
@@ -762,9 +849,18 @@ impl State<'_> {
         let d = Digest::of(&bytes);
         self.inputs.insert(
             src.to_string(),
-            InputFile { path: src.to_string(), size: bytes.len() as u64, digest: d.clone() },
+            InputFile {
+                path: src.to_string(),
+                size: bytes.len() as u64,
+                digest: d.clone(),
+            },
         );
-        Ok(CopiedFile { dest_path: target.to_string(), source: src.to_string(), bytes, sha256: d })
+        Ok(CopiedFile {
+            dest_path: target.to_string(),
+            source: src.to_string(),
+            bytes,
+            sha256: d,
+        })
     }
 }
 
@@ -772,7 +868,10 @@ impl State<'_> {
 /// line after the keyword, leading blanks removed.
 fn shell_text(i: &Instr) -> String {
     let o = i.original.trim_start();
-    o.get(i.keyword.len()..).unwrap_or("").trim_start_matches([' ', '\t', '\u{b}', '\n']).to_string()
+    o.get(i.keyword.len()..)
+        .unwrap_or("")
+        .trim_start_matches([' ', '\t', '\u{b}', '\n'])
+        .to_string()
 }
 
 fn join(a: &str, b: &str) -> String {
@@ -839,8 +938,16 @@ pub fn load(dir: &Path, df: &Path, build_args: &BTreeMap<String, String>) -> Res
     let df_name = df
         .strip_prefix(dir)
         .map(|p| p.to_string_lossy().replace('\\', "/"))
-        .unwrap_or_else(|_| df.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default());
-    recipe.files.push(InputFile { path: df_name, size: bytes.len() as u64, digest: Digest::of(&bytes) });
+        .unwrap_or_else(|_| {
+            df.file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default()
+        });
+    recipe.files.push(InputFile {
+        path: df_name,
+        size: bytes.len() as u64,
+        digest: Digest::of(&bytes),
+    });
     recipe.files.sort_by(|a, b| a.path.cmp(&b.path));
     recipe.source = Source::Dockerfile(df.to_path_buf());
     Ok(recipe)
@@ -877,12 +984,19 @@ pub(crate) fn load_text(
     let Some((base_template, base)) = st.from.clone() else {
         return Err(Error::Invalid(format!("{file} has no FROM instruction")));
     };
-    let unused: Vec<&String> = build_args.keys().filter(|k| !st.consumed.contains(*k)).collect();
+    let unused: Vec<&String> = build_args
+        .keys()
+        .filter(|k| !st.consumed.contains(*k))
+        .collect();
     if !unused.is_empty() {
         st.warnings.push(unconsumed_warning(&unused));
     }
     let mut args = BTreeMap::new();
-    for (k, v) in st.meta.iter().chain(st.stage_args.iter().map(|(k, v)| (k, v))) {
+    for (k, v) in st
+        .meta
+        .iter()
+        .chain(st.stage_args.iter().map(|(k, v)| (k, v)))
+    {
         if let Some(v) = v {
             args.insert(k.clone(), v.clone());
         }
@@ -909,8 +1023,10 @@ mod tests {
     use super::*;
 
     fn vars(m: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: BTreeMap<String, String> =
-            m.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: BTreeMap<String, String> = m
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |n| m.get(n).cloned()
     }
 

@@ -258,9 +258,15 @@ impl Recipe {
     /// operations, copied paths and content digests), independent of whether it came
     /// from the built-in default, a Dockerfile or a TOML file.
     pub fn steps_digest(&self) -> Digest {
+        // Line numbers are left out: they depend on the form, not on what is built.
+        let steps: Vec<_> = self
+            .steps
+            .iter()
+            .map(|s| serde_json::json!({"created_by": s.created_by, "kind": s.kind}))
+            .collect();
         let doc = serde_json::json!({
             "base": self.base_template,
-            "steps": self.steps,
+            "steps": steps,
         });
         Digest::of(doc.to_string().as_bytes())
     }
@@ -310,7 +316,9 @@ pub fn go_quote(s: &str) -> String {
             '\x08' => o.push_str("\\b"),
             '\x0c' => o.push_str("\\f"),
             '\x0b' => o.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => o.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                o.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => o.push(c),
         }
     }
@@ -332,7 +340,10 @@ pub fn source_hash(sources: &[(bool, Vec<(String, Digest)>)]) -> String {
         } else {
             format!(
                 "file:{}",
-                files.first().map(|(_, d)| d.hex().to_string()).unwrap_or_default()
+                files
+                    .first()
+                    .map(|(_, d)| d.hex().to_string())
+                    .unwrap_or_default()
             )
         }
     };
@@ -387,10 +398,7 @@ fn split_drive(p: &str) -> Result<(bool, &str), String> {
         }
         let rest = &p[2..];
         if !rest.is_empty() && !rest.starts_with(['\\', '/']) {
-            return Err(format!(
-                "{p:?} is drive-relative; write C:\\{}",
-                rest
-            ));
+            return Err(format!("{p:?} is drive-relative; write C:\\{}", rest));
         }
         return Ok((true, rest));
     }
@@ -418,7 +426,8 @@ pub fn builtin_with_args(build_args: &BTreeMap<String, String>) -> Recipe {
     if !unused.is_empty() {
         warnings.push(dockerfile::unconsumed_warning(&unused));
     }
-    let base = UPSTREAM_BASE_TEMPLATE.replace("${OSVERSION}", args.get("OSVERSION").map_or("", |s| s));
+    let base =
+        UPSTREAM_BASE_TEMPLATE.replace("${OSVERSION}", args.get("OSVERSION").map_or("", |s| s));
     // Line numbers are those of the upstream Dockerfile.
     let steps = vec![
         Step {
@@ -495,10 +504,16 @@ pub fn load(path: &Path, build_args: &BTreeMap<String, String>) -> Result<Recipe
     if meta.is_dir() {
         return load_dir(path, build_args);
     }
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+    {
         return toml_recipe::load_file(path, build_args);
     }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     dockerfile::load(dir, path, build_args)
 }
 
@@ -520,11 +535,26 @@ mod tests {
 
     #[test]
     fn resolves_windows_paths() {
-        assert_eq!(resolve_image_path("", "tools\\keylight.reg").unwrap(), "tools/keylight.reg");
-        assert_eq!(resolve_image_path("C:\\", "tools\\keylight.reg").unwrap(), "tools/keylight.reg");
-        assert_eq!(resolve_image_path("C:\\x", "..\\tools\\a.reg").unwrap(), "tools/a.reg");
-        assert_eq!(resolve_image_path("C:\\x", "\\tools\\a.reg").unwrap(), "tools/a.reg");
-        assert_eq!(resolve_image_path("C:\\x", "c:/tools/a.reg").unwrap(), "tools/a.reg");
+        assert_eq!(
+            resolve_image_path("", "tools\\keylight.reg").unwrap(),
+            "tools/keylight.reg"
+        );
+        assert_eq!(
+            resolve_image_path("C:\\", "tools\\keylight.reg").unwrap(),
+            "tools/keylight.reg"
+        );
+        assert_eq!(
+            resolve_image_path("C:\\x", "..\\tools\\a.reg").unwrap(),
+            "tools/a.reg"
+        );
+        assert_eq!(
+            resolve_image_path("C:\\x", "\\tools\\a.reg").unwrap(),
+            "tools/a.reg"
+        );
+        assert_eq!(
+            resolve_image_path("C:\\x", "c:/tools/a.reg").unwrap(),
+            "tools/a.reg"
+        );
         assert_eq!(resolve_image_path("C:\\x", "a.reg").unwrap(), "x/a.reg");
         assert!(resolve_image_path("", "D:\\a").is_err());
         assert!(resolve_image_path("", "..\\a").is_err());
@@ -544,9 +574,19 @@ mod tests {
     fn builtin_is_the_upstream_recipe() {
         let r = builtin();
         assert_eq!(r.steps.len(), 5);
-        assert_eq!(r.steps[1].created_by, "cmd /S /C #(nop)  USER ContainerAdministrator");
-        assert_eq!(r.steps[2].created_by, "cmd /S /C reg import tools\\keylight.reg");
-        assert!(r.steps[0].created_by.starts_with("cmd /S /C #(nop) COPY dir:"));
+        assert_eq!(
+            r.steps[1].created_by,
+            "cmd /S /C #(nop)  USER ContainerAdministrator"
+        );
+        assert_eq!(
+            r.steps[2].created_by,
+            "cmd /S /C reg import tools\\keylight.reg"
+        );
+        assert!(
+            r.steps[0]
+                .created_by
+                .starts_with("cmd /S /C #(nop) COPY dir:")
+        );
         assert!(r.steps[0].created_by.ends_with(" in \\tools "));
         assert_eq!(r.base, "mcr.microsoft.com/windows/nanoserver:-amd64");
         let a = BTreeMap::from([("OSVERSION".to_string(), "ltsc2022".to_string())]);
@@ -556,6 +596,8 @@ mod tests {
         );
         let text = std::str::from_utf8(KEYLIGHT_REG).unwrap();
         assert!(text.contains("\"UuidSequenceNumber\"=dword:01bcf674"));
-        assert!(text.contains("[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ole]\n\"EnableDCOM\"=\"N\""));
+        assert!(
+            text.contains("[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ole]\n\"EnableDCOM\"=\"N\"")
+        );
     }
 }

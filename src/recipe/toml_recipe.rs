@@ -171,17 +171,27 @@ fn instruction(s: &StepT) -> Result<String, String> {
         out.push(format!("USER {}", lit(u)));
     }
     if let Some(e) = &s.env {
-        let kv: Vec<String> = e.iter().map(|(k, v)| format!("{}={}", lit(k), lit(v))).collect();
+        let kv: Vec<String> = e
+            .iter()
+            .map(|(k, v)| format!("{}={}", lit(k), lit(v)))
+            .collect();
         out.push(format!("ENV {}", kv.join(" ")));
     }
     if let Some(w) = &s.workdir {
         out.push(format!("WORKDIR {}", lit(w)));
     }
     if let Some(l) = &s.label {
-        let kv: Vec<String> = l.iter().map(|(k, v)| format!("{}={}", lit(k), lit(v))).collect();
+        let kv: Vec<String> = l
+            .iter()
+            .map(|(k, v)| format!("{}={}", lit(k), lit(v)))
+            .collect();
         out.push(format!("LABEL {}", kv.join(" ")));
     }
-    for (kw, c) in [("CMD", &s.cmd), ("ENTRYPOINT", &s.entrypoint), ("RUN", &s.run)] {
+    for (kw, c) in [
+        ("CMD", &s.cmd),
+        ("ENTRYPOINT", &s.entrypoint),
+        ("RUN", &s.run),
+    ] {
         match c {
             Some(Cmd::Shell(t)) => out.push(format!("{kw} {t}")),
             Some(Cmd::Exec(a)) => out.push(format!("{kw} {}", json(a))),
@@ -215,7 +225,9 @@ fn instruction(s: &StepT) -> Result<String, String> {
     }
     if let Some(r) = &s.reg_delete {
         let mut c = format!("RUN reg delete {}", q(&r.key));
-        let n = usize::from(r.value.is_some()) + usize::from(r.default_value) + usize::from(r.all_values);
+        let n = usize::from(r.value.is_some())
+            + usize::from(r.default_value)
+            + usize::from(r.all_values);
         if n > 1 {
             return Err("reg_delete: give at most one of value, default_value, all_values".into());
         }
@@ -264,12 +276,23 @@ pub fn load_file(path: &Path, build_args: &BTreeMap<String, String>) -> Result<R
         Error::at(&file, line, format!("not a valid recipe: {}", e.message()))
     })?;
     if f.format != 1 {
-        return Err(Error::at(&file, 1, format!("format = {} is not supported (this version reads format = 1)", f.format)));
+        return Err(Error::at(
+            &file,
+            1,
+            format!(
+                "format = {} is not supported (this version reads format = 1)",
+                f.format
+            ),
+        ));
     }
     // Build the equivalent Dockerfile: escape directive, ARGs, FROM, then one line per
     // step (each supported instruction after FROM makes exactly one step).
     if f.base.trim().is_empty() || f.base.contains(char::is_whitespace) {
-        return Err(Error::at(&file, 1, format!("base {:?} is not an image reference", f.base)));
+        return Err(Error::at(
+            &file,
+            1,
+            format!("base {:?} is not an image reference", f.base),
+        ));
     }
     let mut df = String::from("# escape=`\n");
     for (k, v) in &f.args {
@@ -289,33 +312,50 @@ pub fn load_file(path: &Path, build_args: &BTreeMap<String, String>) -> Result<R
         let line = line_of(s.span().start);
         let ins = instruction(s.get_ref()).map_err(|e| Error::at(&file, line, e))?;
         if ins.contains(['\n', '\r']) || ins.trim_end().ends_with('`') {
-            return Err(Error::at(&file, line, "a step's command must be one line (and not end with `)"));
+            return Err(Error::at(
+                &file,
+                line,
+                "a step's command must be one line (and not end with `)",
+            ));
         }
         df.push_str(&ins);
         df.push('\n');
         step_lines.push(line);
     }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut recipe = super::dockerfile::load_text(dir, &file, &df, build_args).map_err(|e| match e {
-        Error::At { line, msg, .. } => {
-            let toml_line = line
-                .checked_sub(first_step_line)
-                .and_then(|i| step_lines.get(i).copied())
-                .unwrap_or(1);
-            Error::At { file: file.clone(), line: toml_line, msg }
-        }
-        other => other,
-    })?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut recipe =
+        super::dockerfile::load_text(dir, &file, &df, build_args).map_err(|e| match e {
+            Error::At { line, msg, .. } => {
+                let toml_line = line
+                    .checked_sub(first_step_line)
+                    .and_then(|i| step_lines.get(i).copied())
+                    .unwrap_or(1);
+                Error::At {
+                    file: file.clone(),
+                    line: toml_line,
+                    msg,
+                }
+            }
+            other => other,
+        })?;
     // Map step line numbers back to the TOML file.
     for (s, l) in recipe.steps.iter_mut().zip(step_lines.iter()) {
         s.line = *l;
     }
     recipe.name = f.name.unwrap_or_else(|| {
-        path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default()
+        path.file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default()
     });
     recipe.source = Source::Toml(path.to_path_buf());
     let bytes = text.as_bytes();
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     recipe.files.push(super::InputFile {
         path: name,
         size: bytes.len() as u64,
