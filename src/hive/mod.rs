@@ -12,9 +12,9 @@
 //!   [`Layer`] { semantics: [`LayerSemantics`], inherit_class, spare };
 //!   `Hive::find(path) -> Option<&Key>` (case-insensitive, path relative to the root),
 //!   `Hive::walk() -> Vec<(String, &Key)>`, `model::cmp_names`, `model::names_eq`.
-//! - [`read`]`(&[u8]) -> Result<Hive, Error>`: nt-hive validation and cross-check plus our
+//! - [`read()`]`(&[u8]) -> Result<Hive, Error>`: nt-hive validation and cross-check plus our
 //!   own cell walk for layer bytes, tombstones, timestamps, classes, SDs ([`reader`]).
-//! - [`write`]`(&Hive) -> Result<Vec<u8>, Error>`: deterministic regf ([`writer`]).
+//! - [`write()`]`(&Hive) -> Result<Vec<u8>, Error>`: deterministic regf ([`writer`]).
 //! - [`regfile::parse`]`(&[u8]) -> Result<Vec<RegOp>, RegFileError>` with
 //!   `RegOp { hive: RootHive, path, action: Action }`, `Action::{SetValue{name, kind, data},
 //!   DeleteValue{name}, CreateKey, DeleteKey}`, `RegFileError { line, message }`;
