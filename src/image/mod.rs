@@ -11,3 +11,5 @@
 pub mod digest;
 
 pub use digest::Digest;
+pub mod cache;
+pub mod registry;
