@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod copy;
 mod inspect;
 
 /// Options every subcommand takes.
@@ -35,6 +36,8 @@ struct Cli {
 enum Command {
     /// Show an image's platforms, config and layers (and verify diff_ids with --diff-ids).
     Inspect(inspect::Args),
+    /// Copy an image into an OCI layout (oci:DIR[:TAG]), verifying every blob.
+    Copy(copy::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a, &cli.global),
+        Command::Copy(a) => copy::run(a, &cli.global),
     };
     match result {
         Ok(Outcome::Pass) => ExitCode::SUCCESS,

@@ -1,0 +1,305 @@
+//! docker-archive: read the `docker save` format (also what `skopeo copy … docker-archive:`
+//! writes): a tar with `manifest.json` (`[{"Config":…,"RepoTags":[…],"Layers":[…]}]`), the
+//! config JSON and one tar per layer (uncompressed in practice).
+//!
+//! An archive has no registry manifest, so, like containers/image, we synthesise an OCI
+//! image manifest (OCI rather than Docker schema2 so that a layout copied from it is read
+//! by skopeo, which ignores non-OCI entries in `index.json`): config = the config file's
+//! bytes (a Docker config is a valid OCI config); each layer's digest is the digest
+//! of the file as stored. For an uncompressed layer that digest IS its diff_id (taken from
+//! the config's `rootfs.diff_ids` and verified when the layer streams); a gzip-compressed
+//! layer file is hashed once at open time. The synthesised manifest's digest is therefore
+//! ours, not a registry's: compare archives by layer digests / diff_ids.
+//!
+//! The tar is indexed once (names → offsets); blobs are then read by seeking into it.
+
+use super::Digest;
+use super::error::{Error, Result};
+use super::model::{Descriptor, ImageConfig, Root, media};
+use super::source::ImageSource;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+struct Member {
+    offset: u64,
+    size: u64,
+    /// Symlink or hardlink target (archive path).
+    link: Option<String>,
+}
+
+/// Reads one image of a docker-archive tarball.
+pub struct ArchiveSource {
+    path: PathBuf,
+    name: String,
+    manifest: Vec<u8>,
+    /// digest → (offset, size) of the member holding that blob.
+    blobs: HashMap<Digest, (u64, u64)>,
+    /// `RepoTags` of the selected image.
+    pub repo_tags: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Entry {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    layers: Vec<String>,
+}
+
+fn norm(p: &str) -> String {
+    let mut s = p
+        .trim_start_matches("./")
+        .trim_start_matches('/')
+        .to_string();
+    while s.ends_with('/') {
+        s.pop();
+    }
+    s
+}
+
+fn join_link(from: &str, target: &str) -> String {
+    if target.starts_with('/') {
+        return norm(target);
+    }
+    let mut parts: Vec<&str> = from.split('/').collect();
+    parts.pop();
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    parts.join("/")
+}
+
+impl ArchiveSource {
+    pub fn open(
+        path: &Path,
+        reference: Option<&str>,
+        index: Option<usize>,
+    ) -> Result<ArchiveSource> {
+        let loc = format!("docker-archive {}", path.display());
+        let f =
+            File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let mut members: HashMap<String, Member> = HashMap::new();
+        let mut ar = tar::Archive::new(f);
+        let entries = ar
+            .entries()
+            .map_err(|e| Error::malformed(&loc, format!("not a tar archive: {e}")))?;
+        for e in entries {
+            let e = e.map_err(|e| Error::malformed(&loc, format!("corrupt tar: {e}")))?;
+            let name = norm(&String::from_utf8_lossy(&e.path_bytes()));
+            let kind = e.header().entry_type();
+            let link = if kind.is_symlink() || kind.is_hard_link() {
+                e.link_name_bytes().map(|l| {
+                    let l = String::from_utf8_lossy(&l).into_owned();
+                    if kind.is_symlink() {
+                        join_link(&name, &l)
+                    } else {
+                        norm(&l)
+                    }
+                })
+            } else {
+                None
+            };
+            members.insert(
+                name,
+                Member {
+                    offset: e.raw_file_position(),
+                    size: e.size(),
+                    link,
+                },
+            );
+        }
+        let resolve = |name: &str| -> Result<Member> {
+            let mut n = norm(name);
+            for _ in 0..8 {
+                let m = members.get(&n).ok_or_else(|| {
+                    Error::malformed(
+                        &loc,
+                        format!("{name:?} is listed in manifest.json but not in the archive"),
+                    )
+                })?;
+                match &m.link {
+                    Some(t) => n = t.clone(),
+                    None => return Ok(m.clone()),
+                }
+            }
+            Err(Error::malformed(&loc, format!("{name:?}: too many links")))
+        };
+        let read_member = |m: &Member, limit: u64| -> Result<Vec<u8>> {
+            if m.size > limit {
+                return Err(Error::malformed(&loc, "a JSON member is too large"));
+            }
+            let mut f = File::open(path)
+                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+            f.seek(SeekFrom::Start(m.offset))
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            let mut v = Vec::new();
+            f.take(m.size)
+                .read_to_end(&mut v)
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            Ok(v)
+        };
+        let mj = members.get("manifest.json").cloned().ok_or_else(|| {
+            Error::malformed(
+                &loc,
+                "no manifest.json: not a docker-archive (docker save) file",
+            )
+        })?;
+        let mj = read_member(&mj, super::model::MAX_DOCUMENT)?;
+        let list: Vec<Entry> = serde_json::from_slice(&mj).map_err(|source| Error::Json {
+            what: format!("{loc}: manifest.json"),
+            source,
+        })?;
+        let describe = |i: usize, e: &Entry| {
+            format!("@{i} {}", e.repo_tags.clone().unwrap_or_default().join(" "))
+        };
+        let chosen = match (reference, index) {
+            (Some(r), _) => {
+                let short = |t: &str| {
+                    t.trim_start_matches("docker.io/")
+                        .trim_start_matches("library/")
+                        .to_string()
+                };
+                list.iter()
+                    .position(|e| {
+                        e.repo_tags
+                            .as_ref()
+                            .is_some_and(|ts| ts.iter().any(|t| t == r || short(t) == short(r)))
+                    })
+                    .ok_or_else(|| Error::TagNotFound {
+                        tag: r.to_string(),
+                        location: loc.clone(),
+                        available: list
+                            .iter()
+                            .flat_map(|e| e.repo_tags.clone().unwrap_or_default())
+                            .collect(),
+                    })?
+            }
+            (None, Some(i)) if i < list.len() => i,
+            (None, Some(i)) => {
+                return Err(Error::malformed(
+                    &loc,
+                    format!("no image @{i}: the archive holds {}", list.len()),
+                ));
+            }
+            (None, None) if list.len() == 1 => 0,
+            (None, None) => {
+                return Err(Error::malformed(
+                    &loc,
+                    format!(
+                        "the archive holds {} images; choose one with docker-archive:FILE:NAME:TAG or :@N ({})",
+                        list.len(),
+                        list.iter()
+                            .enumerate()
+                            .map(|(i, e)| describe(i, e))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        };
+        let entry = &list[chosen];
+        let cm = resolve(&entry.config)?;
+        let config_raw = read_member(&cm, super::model::MAX_DOCUMENT)?;
+        let config = ImageConfig::parse(media::OCI_CONFIG, config_raw)?;
+        let diff_ids = config.diff_ids()?;
+        let mut blobs = HashMap::new();
+        blobs.insert(config.descriptor.digest.clone(), (cm.offset, cm.size));
+        let mut layers = Vec::new();
+        for (i, l) in entry.layers.iter().enumerate() {
+            let m = resolve(l)?;
+            let mut f = File::open(path)
+                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+            f.seek(SeekFrom::Start(m.offset))
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            let mut magic = [0u8; 4];
+            let got = (&mut f).take(m.size.min(4)).read(&mut magic).unwrap_or(0);
+            let (media_type, digest) = if got >= 2 && magic[..2] == [0x1f, 0x8b] {
+                f.seek(SeekFrom::Start(m.offset))
+                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                let mut h = super::digest::HashingReader::new(f.take(m.size));
+                io::copy(&mut h, &mut io::sink())
+                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                (media::OCI_LAYER_GZIP, h.finish().0)
+            } else if got == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+                return Err(Error::Unsupported(format!(
+                    "{loc}: layer {l:?} is zstd-compressed (not supported yet)"
+                )));
+            } else {
+                let d = diff_ids.get(i).cloned().ok_or_else(|| {
+                    Error::malformed(
+                        &loc,
+                        format!("layer {i} ({l:?}) has no rootfs.diff_ids entry in the config"),
+                    )
+                })?;
+                (media::OCI_LAYER, d)
+            };
+            blobs.insert(digest.clone(), (m.offset, m.size));
+            layers.push(Descriptor::new(media_type, digest, m.size));
+        }
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media::OCI_MANIFEST,
+            "config": Descriptor::new(media::OCI_CONFIG, config.descriptor.digest.clone(), config.descriptor.size),
+            "layers": layers,
+        });
+        let manifest = serde_json::to_vec(&manifest).map_err(|source| Error::Json {
+            what: format!("{loc}: synthesised manifest"),
+            source,
+        })?;
+        let mut name = format!("docker-archive:{}", path.display());
+        if let Some(r) = reference {
+            name.push_str(&format!(":{r}"));
+        } else if let Some(i) = index {
+            name.push_str(&format!(":@{i}"));
+        }
+        Ok(ArchiveSource {
+            path: path.to_path_buf(),
+            name,
+            manifest,
+            blobs,
+            repo_tags: entry.repo_tags.clone().unwrap_or_default(),
+        })
+    }
+}
+
+impl ImageSource for ArchiveSource {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn root(&self) -> Result<Root> {
+        Root::parse(
+            &format!("{}: synthesised manifest", self.name),
+            Some(media::OCI_MANIFEST),
+            self.manifest.clone(),
+        )
+    }
+
+    fn open_raw(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>> {
+        if desc.digest == Digest::of(&self.manifest) {
+            return Ok(Box::new(io::Cursor::new(self.manifest.clone())));
+        }
+        let (offset, size) = *self
+            .blobs
+            .get(&desc.digest)
+            .ok_or_else(|| Error::BlobMissing {
+                digest: desc.digest.clone(),
+                location: self.name.clone(),
+            })?;
+        let mut f = File::open(&self.path)
+            .map_err(|e| Error::io(format!("opening {}", self.path.display()), e))?;
+        f.seek(SeekFrom::Start(offset))
+            .map_err(|e| Error::io(format!("reading {}", self.path.display()), e))?;
+        Ok(Box::new(f.take(size)))
+    }
+}

@@ -1,0 +1,194 @@
+//! Copy an image from any source to any sink, every blob verified on the way.
+//!
+//! Order: layers, config, manifests, indexes, and only then the tag in the sink's index,
+//! so a sink never lists an image whose blobs it lacks. Foreign (non-distributable)
+//! layers are never downloaded: their descriptors keep their `urls`, the blobs are left
+//! out (as go-containerregistry does by default).
+
+use super::error::{Error, Result};
+use super::layout::{ImageSink, LayoutWriter};
+use super::model::{self, Descriptor, PlatformSelector, Root};
+use super::source::{self, ImageSource};
+use crate::progress::Progress;
+use std::path::Path;
+
+/// What a copy did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyReport {
+    /// The descriptor recorded in the destination (root index or manifest).
+    pub root: Option<Descriptor>,
+    pub blobs_written: u64,
+    pub blobs_present: u64,
+    pub bytes_written: u64,
+    /// Foreign layers referenced but not copied.
+    pub foreign_skipped: Vec<Descriptor>,
+}
+
+/// Copy `src` into `sink`, tagging the root `tag`. With `platform`, only the matching
+/// image (its manifest becomes the root); otherwise the whole root (all platforms).
+pub fn copy_image(
+    src: &dyn ImageSource,
+    sink: &mut dyn ImageSink,
+    platform: Option<&PlatformSelector>,
+    tag: Option<&str>,
+    progress: &Progress,
+) -> Result<CopyReport> {
+    let mut report = CopyReport::default();
+    let root_desc = match platform {
+        Some(_) => {
+            let img = source::resolve(src, platform)?;
+            copy_manifest(src, sink, &img.manifest, progress, &mut report)?;
+            let mut d = img.manifest.descriptor.clone();
+            if let Some(sel) = &img.selected {
+                d.platform = sel.platform.clone();
+            }
+            d
+        }
+        None => {
+            let root = src.root()?;
+            copy_root(src, sink, &root, progress, &mut report, 0)?;
+            root.descriptor().clone()
+        }
+    };
+    sink.add_manifest(&root_desc, tag)?;
+    report.root = Some(root_desc);
+    Ok(report)
+}
+
+fn copy_root(
+    src: &dyn ImageSource,
+    sink: &mut dyn ImageSink,
+    root: &Root,
+    progress: &Progress,
+    report: &mut CopyReport,
+    depth: u32,
+) -> Result<()> {
+    match root {
+        Root::Manifest(m) => copy_manifest(src, sink, m, progress, report),
+        Root::Index(i) => {
+            if depth > 4 {
+                return Err(Error::malformed(
+                    format!("index {}", i.descriptor.digest),
+                    "indexes nested more than 4 deep",
+                ));
+            }
+            for entry in &i.manifests {
+                if !model::is_index(&entry.media_type) && !model::is_manifest(&entry.media_type) {
+                    return Err(Error::UnknownMediaType {
+                        what: format!("index {} entry {}", i.descriptor.digest, entry.digest),
+                        media_type: entry.media_type.clone(),
+                    });
+                }
+                let child = src.read_root(entry)?;
+                copy_root(src, sink, &child, progress, report, depth + 1)?;
+            }
+            put_document(sink, &i.descriptor, &i.raw, report)
+        }
+    }
+}
+
+fn copy_manifest(
+    src: &dyn ImageSource,
+    sink: &mut dyn ImageSink,
+    m: &model::Manifest,
+    progress: &Progress,
+    report: &mut CopyReport,
+) -> Result<()> {
+    for l in &m.layers {
+        if l.is_foreign() {
+            report.foreign_skipped.push(l.clone());
+            continue;
+        }
+        copy_blob(src, sink, l, progress, report)?;
+    }
+    copy_blob(src, sink, &m.config, progress, report)?;
+    put_document(sink, &m.descriptor, &m.raw, report)
+}
+
+fn put_document(
+    sink: &mut dyn ImageSink,
+    d: &Descriptor,
+    raw: &[u8],
+    report: &mut CopyReport,
+) -> Result<()> {
+    if sink.has_blob(d)? {
+        report.blobs_present += 1;
+        return Ok(());
+    }
+    sink.put_blob(&mut &raw[..], Some(d))?;
+    report.blobs_written += 1;
+    report.bytes_written += d.size;
+    Ok(())
+}
+
+fn copy_blob(
+    src: &dyn ImageSource,
+    sink: &mut dyn ImageSink,
+    d: &Descriptor,
+    progress: &Progress,
+    report: &mut CopyReport,
+) -> Result<()> {
+    if sink.has_blob(d)? {
+        report.blobs_present += 1;
+        return Ok(());
+    }
+    // Unverified here: the sink verifies size and digest before the blob becomes visible.
+    let raw = src.open_raw(d)?;
+    let mut r = progress.wrap_read(raw, d.size, &format!("copy {}", short(&d.digest)));
+    sink.put_blob(&mut r, Some(d))?;
+    report.blobs_written += 1;
+    report.bytes_written += d.size;
+    Ok(())
+}
+
+fn short(d: &super::Digest) -> String {
+    d.hex().chars().take(12).collect()
+}
+
+/// Copy into an OCI layout directory. A layout that does not exist yet is built under a
+/// temporary sibling name and renamed into place at the end, so a failed copy leaves
+/// nothing. Into an existing layout, only verified complete blobs are added and
+/// `index.json` changes last, atomically.
+pub fn copy_to_layout(
+    src: &dyn ImageSource,
+    dir: &Path,
+    platform: Option<&PlatformSelector>,
+    tag: Option<&str>,
+    progress: &Progress,
+) -> Result<CopyReport> {
+    if dir.exists() {
+        let mut w = LayoutWriter::create(dir)?;
+        return copy_image(src, &mut w, platform, tag, progress);
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let stage = tempfile::Builder::new()
+        .prefix(".pause-verify-copy-")
+        .tempdir_in(parent)
+        .map_err(|e| {
+            Error::io(
+                format!("creating a staging directory in {}", parent.display()),
+                e,
+            )
+        })?;
+    let mut w = LayoutWriter::create(stage.path())?;
+    let report = copy_image(src, &mut w, platform, tag, progress)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(stage.path(), std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| Error::io(format!("preparing {}", dir.display()), e))?;
+    }
+    let staged = stage.keep();
+    std::fs::rename(&staged, dir).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&staged);
+        Error::io(
+            format!("moving the new layout into place at {}", dir.display()),
+            e,
+        )
+    })?;
+    Ok(report)
+}

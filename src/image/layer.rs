@@ -1,0 +1,426 @@
+//! One-pass layer verification: the compressed digest, the diff_id (digest of the
+//! uncompressed tar) and both sizes from a single read of the blob, while a consumer
+//! (e.g. a tar walker) reads the uncompressed stream.
+//!
+//! Layout of the work (never more than a few MiB in memory, whatever the layer size):
+//! a worker thread reads the blob in 1 MiB chunks and inflates it (flate2 / zlib-rs);
+//! the calling thread hashes the compressed chunks and the uncompressed chunks (sha2,
+//! SHA-NI where the CPU has it) and hands the uncompressed bytes to the consumer. The
+//! inflater is the slowest stage, so it gets a core to itself.
+//!
+//! Verdicts come at the end: when the compressed digest or size disagrees, that is the
+//! error (it explains any gzip or tar error seen on the way); otherwise a gzip error, then
+//! a consumer error.
+
+use super::Digest;
+use super::error::{Error, Result};
+use super::model::{self, Descriptor};
+use super::source::ImageSource;
+use sha2::{Digest as _, Sha256};
+use std::io::{self, BufReader, Read};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+
+/// Chunk size of reads and of inflated buffers.
+pub const CHUNK: usize = 1 << 20;
+/// Chunks in flight between the threads (bounds memory).
+const IN_FLIGHT: usize = 8;
+
+/// How a layer blob is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+}
+
+/// The compression a layer media type declares. zstd and unknown types are errors.
+pub fn compression_of(media_type: &str) -> Result<Compression> {
+    if model::is_gzip(media_type) {
+        Ok(Compression::Gzip)
+    } else if model::is_zstd(media_type) {
+        Err(Error::Unsupported(format!(
+            "zstd layers ({media_type}) are not supported yet"
+        )))
+    } else if model::is_layer(media_type) {
+        Ok(Compression::None)
+    } else {
+        Err(Error::UnknownMediaType {
+            what: "layer".to_string(),
+            media_type: media_type.to_string(),
+        })
+    }
+}
+
+/// What one pass over a layer found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerDigests {
+    /// Digest of the blob as stored (checked against the descriptor).
+    pub digest: Digest,
+    /// Digest of the uncompressed tar.
+    pub diff_id: Digest,
+    pub compressed_size: u64,
+    pub uncompressed_size: u64,
+}
+
+enum Msg {
+    /// Compressed bytes, to hash (then the buffer goes back to the pool).
+    Raw(Vec<u8>),
+    /// Uncompressed bytes (for `Compression::None`: the blob itself).
+    Data(Vec<u8>),
+    /// The worker is done; `Some` if inflating failed (the blob was still read to EOF).
+    End(Option<io::Error>),
+}
+
+/// Verify `raw` (the blob as stored, unverified) against `desc` in one pass, giving the
+/// uncompressed stream to `consume` on the calling thread. `consume` need not read to
+/// the end: the rest is drained (and hashed) after it returns.
+pub fn verify_layer<T>(
+    raw: Box<dyn Read + Send>,
+    desc: &Descriptor,
+    consume: impl FnOnce(&mut dyn Read) -> io::Result<T>,
+) -> Result<(LayerDigests, T)> {
+    let compression = compression_of(&desc.media_type)?;
+    let (tx, rx) = sync_channel::<Msg>(IN_FLIGHT);
+    let (free_tx, free_rx) = channel::<Vec<u8>>();
+    std::thread::scope(|s| {
+        s.spawn(move || worker(raw, compression, tx, free_rx));
+        let mut pipe = Pipe {
+            rx,
+            free: free_tx,
+            cur: Vec::new(),
+            pos: 0,
+            raw_hash: Sha256::new(),
+            raw_len: 0,
+            data_hash: Sha256::new(),
+            data_len: 0,
+            same: compression == Compression::None,
+            end: None,
+        };
+        let consumed = consume(&mut pipe);
+        // Drain whatever the consumer left (tar padding, or everything after an error)
+        // so both digests cover the whole blob.
+        let drained = io::copy(&mut pipe, &mut io::sink());
+        while pipe.end.is_none() {
+            // io::copy stopped on a worker error: keep pulling until End.
+            if pipe.next_msg().is_err() && pipe.end.is_none() {
+                break;
+            }
+        }
+        let (digest, diff_id) = if pipe.same {
+            let d = Digest::from_hasher(pipe.data_hash.clone());
+            (d.clone(), d)
+        } else {
+            (
+                Digest::from_hasher(pipe.raw_hash.clone()),
+                Digest::from_hasher(pipe.data_hash.clone()),
+            )
+        };
+        let compressed_size = if pipe.same {
+            pipe.data_len
+        } else {
+            pipe.raw_len
+        };
+        let found = LayerDigests {
+            digest,
+            diff_id,
+            compressed_size,
+            uncompressed_size: pipe.data_len,
+        };
+        let name = desc.digest.to_string();
+        if found.compressed_size != desc.size {
+            return Err(Error::SizeMismatch {
+                blob: name,
+                expected: desc.size,
+                actual: found.compressed_size.to_string(),
+            });
+        }
+        if found.digest != desc.digest {
+            return Err(Error::DigestMismatch {
+                blob: name,
+                expected: desc.digest.clone(),
+                actual: found.digest,
+            });
+        }
+        if let Some(Some(e)) = pipe.end.take() {
+            return Err(layer_err(desc, e, "reading the blob"));
+        }
+        let value = consumed.map_err(|e| layer_err(desc, e, "reading the layer's tar stream"))?;
+        drained.map_err(|e| layer_err(desc, e, "reading the blob"))?;
+        Ok((found, value))
+    })
+}
+
+fn layer_err(desc: &Descriptor, e: io::Error, doing: &str) -> Error {
+    match Error::from_io(e, doing) {
+        Error::Io { context, source } => Error::Layer {
+            layer: desc.media_type.clone(),
+            digest: desc.digest.clone(),
+            reason: format!("{context}: {source}"),
+        },
+        other => other,
+    }
+}
+
+/// `verify_layer` over a source's blob.
+pub fn verify_blob<T>(
+    source: &dyn ImageSource,
+    desc: &Descriptor,
+    consume: impl FnOnce(&mut dyn Read) -> io::Result<T>,
+) -> Result<(LayerDigests, T)> {
+    if desc.is_foreign() {
+        return Err(Error::Unsupported(format!(
+            "layer {} is foreign (non-distributable): it is never downloaded",
+            desc.digest
+        )));
+    }
+    verify_layer(source.open_raw(desc)?, desc, consume)
+}
+
+/// Passes reads through and sends a copy of every chunk to the hashing side.
+struct Tee<'a> {
+    inner: Box<dyn Read + Send>,
+    tx: &'a SyncSender<Msg>,
+    free: &'a Receiver<Vec<u8>>,
+}
+
+impl Read for Tee<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            let mut v = self.free.try_recv().unwrap_or_default();
+            v.clear();
+            v.extend_from_slice(&buf[..n]);
+            self.tx
+                .send(Msg::Raw(v))
+                .map_err(|_| io::Error::other("hashing side stopped"))?;
+        }
+        Ok(n)
+    }
+}
+
+fn fill(r: &mut dyn Read, buf: &mut Vec<u8>) -> io::Result<usize> {
+    buf.resize(CHUNK, 0);
+    let mut n = 0;
+    while n < CHUNK {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                buf.truncate(n);
+                return Err(e);
+            }
+        }
+    }
+    buf.truncate(n);
+    Ok(n)
+}
+
+fn worker(
+    raw: Box<dyn Read + Send>,
+    compression: Compression,
+    tx: SyncSender<Msg>,
+    free: Receiver<Vec<u8>>,
+) {
+    let outcome: io::Result<()> = (|| match compression {
+        Compression::None => {
+            let mut raw = raw;
+            loop {
+                let mut buf = free.try_recv().unwrap_or_default();
+                if fill(&mut raw, &mut buf)? == 0 {
+                    return Ok(());
+                }
+                tx.send(Msg::Data(buf))
+                    .map_err(|_| io::Error::other("consumer stopped"))?;
+            }
+        }
+        Compression::Gzip => {
+            let tee = Tee {
+                inner: raw,
+                tx: &tx,
+                free: &free,
+            };
+            let mut gz = flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(CHUNK, tee));
+            let res: io::Result<()> = (|| loop {
+                let mut buf = free.try_recv().unwrap_or_default();
+                if fill(&mut gz, &mut buf)? == 0 {
+                    return Ok(());
+                }
+                tx.send(Msg::Data(buf))
+                    .map_err(|_| io::Error::other("consumer stopped"))?;
+            })();
+            // Whatever happened, read the blob to its end so its digest can be checked.
+            let mut rest = gz.into_inner();
+            io::copy(&mut rest, &mut io::sink())?;
+            res.map_err(|e| {
+                if e.kind() == io::ErrorKind::UnexpectedEof {
+                    io::Error::new(e.kind(), "truncated gzip stream")
+                } else {
+                    io::Error::new(e.kind(), format!("corrupt gzip stream: {e}"))
+                }
+            })
+        }
+    })();
+    let _ = tx.send(Msg::End(outcome.err()));
+}
+
+/// The calling thread's side: hashes and serves the uncompressed stream.
+struct Pipe {
+    rx: Receiver<Msg>,
+    free: Sender<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+    raw_hash: Sha256,
+    raw_len: u64,
+    data_hash: Sha256,
+    data_len: u64,
+    same: bool,
+    /// Set once End arrived.
+    end: Option<Option<io::Error>>,
+}
+
+impl Pipe {
+    /// Pull one message; `Ok(true)` when new data is in `cur`.
+    fn next_msg(&mut self) -> io::Result<bool> {
+        if self.end.is_some() {
+            return Ok(false);
+        }
+        match self.rx.recv() {
+            Ok(Msg::Raw(v)) => {
+                self.raw_hash.update(&v);
+                self.raw_len += v.len() as u64;
+                let _ = self.free.send(v);
+                Ok(false)
+            }
+            Ok(Msg::Data(v)) => {
+                self.data_hash.update(&v);
+                self.data_len += v.len() as u64;
+                let old = std::mem::replace(&mut self.cur, v);
+                if old.capacity() > 0 {
+                    let _ = self.free.send(old);
+                }
+                self.pos = 0;
+                Ok(true)
+            }
+            Ok(Msg::End(e)) => {
+                let shown = e.as_ref().map(|e| io::Error::new(e.kind(), e.to_string()));
+                self.end = Some(e);
+                match shown {
+                    Some(e) => Err(e),
+                    None => Ok(false),
+                }
+            }
+            Err(_) => {
+                self.end = Some(Some(io::Error::other("layer reader thread stopped")));
+                Err(io::Error::other("layer reader thread stopped"))
+            }
+        }
+    }
+}
+
+impl Read for Pipe {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.cur.len() {
+                let n = buf.len().min(self.cur.len() - self.pos);
+                buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if self.end.is_some() {
+                return match &self.end {
+                    Some(Some(e)) => Err(io::Error::new(e.kind(), e.to_string())),
+                    _ => Ok(0),
+                };
+            }
+            self.next_msg()?;
+        }
+    }
+}
+
+/// What a tar walk found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct TarSummary {
+    pub entries: u64,
+}
+
+/// Walk a tar stream's headers to the end (checks it is a well-formed tar).
+pub fn walk_tar(r: &mut dyn Read) -> io::Result<TarSummary> {
+    let mut ar = tar::Archive::new(r);
+    let mut entries = 0u64;
+    for e in ar.entries()? {
+        let e = e?;
+        e.path()?;
+        entries += 1;
+    }
+    Ok(TarSummary { entries })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn tarball(n: usize) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for i in 0..n {
+            let body = vec![(i % 251) as u8; 3000 + i * 17];
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, format!("f{i}"), &body[..]).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn gzip_layer_digests_in_one_pass() {
+        let t = tarball(700); // several MiB uncompressed: crosses chunk boundaries
+        let z = gz(&t);
+        let desc = Descriptor::of_bytes(model::media::OCI_LAYER_GZIP, &z);
+        let (d, sum) = verify_layer(Box::new(io::Cursor::new(z.clone())), &desc, walk_tar).unwrap();
+        assert_eq!(d.digest, Digest::of(&z));
+        assert_eq!(d.diff_id, Digest::of(&t));
+        assert_eq!(d.uncompressed_size, t.len() as u64);
+        assert_eq!(sum.entries, 700);
+    }
+
+    #[test]
+    fn uncompressed_layer() {
+        let t = tarball(5);
+        let desc = Descriptor::of_bytes(model::media::DOCKER_LAYER, &t);
+        let (d, _) = verify_layer(Box::new(io::Cursor::new(t.clone())), &desc, walk_tar).unwrap();
+        assert_eq!(d.digest, d.diff_id);
+        assert_eq!(d.diff_id, Digest::of(&t));
+    }
+
+    #[test]
+    fn corruption_is_reported_as_digest_mismatch() {
+        let z = gz(&tarball(50));
+        let desc = Descriptor::of_bytes(model::media::OCI_LAYER_GZIP, &z);
+        let mut bad = z.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0x55;
+        let e = verify_layer(Box::new(io::Cursor::new(bad)), &desc, walk_tar).unwrap_err();
+        assert!(matches!(e, Error::DigestMismatch { .. }), "{e}");
+        let e = verify_layer(
+            Box::new(io::Cursor::new(z[..mid].to_vec())),
+            &desc,
+            walk_tar,
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::SizeMismatch { .. }), "{e}");
+        // A truncated gzip whose descriptor matches it: a gzip error, not a panic.
+        let cut = z[..mid].to_vec();
+        let d2 = Descriptor::of_bytes(model::media::OCI_LAYER_GZIP, &cut);
+        let e = verify_layer(Box::new(io::Cursor::new(cut)), &d2, walk_tar).unwrap_err();
+        assert!(e.to_string().contains("truncated gzip"), "{e}");
+    }
+}

@@ -1,0 +1,351 @@
+//! Image references as skopeo / regctl users write them.
+//!
+//! - `oci:DIR[:TAG]`, `oci:DIR@sha256:HEX` (also `oci:DIR:TAG@sha256:HEX`: both must agree)
+//! - `docker-archive:FILE[:NAME:TAG | :@N]` (select an image of a multi-image archive)
+//! - `docker://HOST/REPO[:TAG][@sha256:HEX]`, and a bare `HOST/REPO[:TAG][@…]` = docker://
+//!
+//! As in containers/image, the path ends at the first `:` (a DIR containing `:` cannot be
+//! written). Parsing only; opening is `image::open`.
+
+use super::Digest;
+use super::error::Error;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Where an image lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageRef {
+    /// An OCI image layout directory.
+    Layout {
+        dir: PathBuf,
+        tag: Option<String>,
+        digest: Option<Digest>,
+    },
+    /// A `docker save` tarball.
+    Archive {
+        path: PathBuf,
+        /// `NAME:TAG` as listed in the archive's `RepoTags`.
+        reference: Option<String>,
+        /// `@N`: the N-th image of the archive's manifest.json.
+        index: Option<usize>,
+    },
+    /// A registry (distribution API).
+    Registry {
+        registry: String,
+        repository: String,
+        tag: Option<String>,
+        digest: Option<Digest>,
+    },
+}
+
+/// Transports of containers/image we recognise but do not implement.
+const OTHER_TRANSPORTS: &[&str] = &[
+    "oci-archive",
+    "dir",
+    "docker-daemon",
+    "containers-storage",
+    "ostree",
+    "sif",
+    "tarball",
+];
+
+fn err(input: &str, reason: impl Into<String>) -> Error {
+    Error::Reference {
+        input: input.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn valid_tag(t: &str) -> bool {
+    // Docker's tag grammar: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
+    !t.is_empty()
+        && t.len() <= 128
+        && t.bytes().enumerate().all(|(i, b)| {
+            b.is_ascii_alphanumeric() || b == b'_' || (i > 0 && (b == b'.' || b == b'-'))
+        })
+}
+
+fn parse_digest(input: &str, d: &str) -> Result<Digest, Error> {
+    d.parse().map_err(|e| err(input, format!("{e}")))
+}
+
+impl FromStr for ImageRef {
+    type Err = Error;
+    fn from_str(input: &str) -> Result<Self, Error> {
+        if input.is_empty() {
+            return Err(err(input, "empty"));
+        }
+        if let Some(rest) = input.strip_prefix("oci:") {
+            return parse_layout(input, rest);
+        }
+        if let Some(rest) = input.strip_prefix("docker-archive:") {
+            return parse_archive(input, rest);
+        }
+        if let Some(rest) = input.strip_prefix("docker://") {
+            return parse_registry(input, rest);
+        }
+        if let Some((t, _)) = input.split_once(':') {
+            if OTHER_TRANSPORTS.contains(&t) {
+                return Err(Error::Unsupported(format!(
+                    "transport {t:?} is not supported (use oci:, docker-archive: or docker://)"
+                )));
+            }
+            if t == "docker" {
+                return Err(err(input, "write docker://HOST/REPO (with two slashes)"));
+            }
+        }
+        parse_registry(input, input)
+    }
+}
+
+fn parse_layout(input: &str, rest: &str) -> Result<ImageRef, Error> {
+    let (before_at, digest) = match rest.rsplit_once('@') {
+        Some((p, d)) if d.contains(':') => (p, Some(parse_digest(input, d)?)),
+        _ => (rest, None),
+    };
+    let (dir, tag) = match before_at.split_once(':') {
+        Some((d, t)) => (d, Some(t)),
+        None => (before_at, None),
+    };
+    if dir.is_empty() {
+        return Err(err(input, "missing directory (write oci:DIR[:TAG])"));
+    }
+    if let Some(t) = tag
+        && !valid_tag(t)
+    {
+        return Err(err(
+            input,
+            format!(
+                "invalid tag {t:?}: letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'"
+            ),
+        ));
+    }
+    Ok(ImageRef::Layout {
+        dir: PathBuf::from(dir),
+        tag: tag.map(str::to_string),
+        digest,
+    })
+}
+
+fn parse_archive(input: &str, rest: &str) -> Result<ImageRef, Error> {
+    let (path, sel) = match rest.split_once(':') {
+        Some((p, s)) => (p, Some(s)),
+        None => (rest, None),
+    };
+    if path.is_empty() {
+        return Err(err(input, "missing file (write docker-archive:FILE)"));
+    }
+    let (mut reference, mut index) = (None, None);
+    match sel {
+        None => {}
+        Some(s) if s.starts_with('@') => {
+            index = Some(
+                s[1..]
+                    .parse::<usize>()
+                    .map_err(|_| err(input, "after ':@' comes an image number (0, 1, ...)"))?,
+            );
+        }
+        Some(s) => {
+            // NAME:TAG as in RepoTags; the name part follows the registry grammar.
+            let r = parse_registry(input, s)?;
+            if let ImageRef::Registry {
+                digest: Some(_), ..
+            } = r
+            {
+                return Err(err(
+                    input,
+                    "a docker-archive reference takes NAME:TAG, not a digest",
+                ));
+            }
+            reference = Some(s.to_string());
+        }
+    }
+    Ok(ImageRef::Archive {
+        path: PathBuf::from(path),
+        reference,
+        index,
+    })
+}
+
+fn parse_registry(input: &str, rest: &str) -> Result<ImageRef, Error> {
+    let (name_tag, digest) = match rest.split_once('@') {
+        Some((n, d)) => (n, Some(parse_digest(input, d)?)),
+        None => (rest, None),
+    };
+    // The tag is after the last ':' of the last path component (a ':' before a '/' is a port).
+    let last_slash = name_tag.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let (name, tag) = match name_tag[last_slash..].rfind(':') {
+        Some(i) => (
+            &name_tag[..last_slash + i],
+            Some(&name_tag[last_slash + i + 1..]),
+        ),
+        None => (name_tag, None),
+    };
+    if let Some(t) = tag
+        && !valid_tag(t)
+    {
+        return Err(err(input, format!("invalid tag {t:?}")));
+    }
+    if name.is_empty() {
+        return Err(err(input, "missing repository"));
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    let first = parts[0];
+    let registry = if parts.len() > 1
+        && (first.contains('.') || first.contains(':') || first == "localhost")
+    {
+        parts.remove(0);
+        if first.is_empty()
+            || !first
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        {
+            return Err(err(input, format!("invalid registry host {first:?}")));
+        }
+        first.to_string()
+    } else {
+        "docker.io".to_string()
+    };
+    for p in &parts {
+        let ok = !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+            && p.as_bytes()[0].is_ascii_alphanumeric()
+            && p.as_bytes()[p.len() - 1].is_ascii_alphanumeric();
+        if !ok {
+            return Err(err(
+                input,
+                format!(
+                    "invalid repository component {p:?}: lowercase letters, digits and '.', '_', '-' separators"
+                ),
+            ));
+        }
+    }
+    let mut repository = parts.join("/");
+    if registry == "docker.io" && parts.len() == 1 {
+        repository = format!("library/{repository}");
+    }
+    Ok(ImageRef::Registry {
+        registry,
+        repository,
+        tag: tag.map(str::to_string),
+        digest,
+    })
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImageRef::Layout { dir, tag, digest } => {
+                write!(f, "oci:{}", dir.display())?;
+                if let Some(t) = tag {
+                    write!(f, ":{t}")?;
+                }
+                if let Some(d) = digest {
+                    write!(f, "@{d}")?;
+                }
+                Ok(())
+            }
+            ImageRef::Archive {
+                path,
+                reference,
+                index,
+            } => {
+                write!(f, "docker-archive:{}", path.display())?;
+                if let Some(r) = reference {
+                    write!(f, ":{r}")?;
+                }
+                if let Some(i) = index {
+                    write!(f, ":@{i}")?;
+                }
+                Ok(())
+            }
+            ImageRef::Registry {
+                registry,
+                repository,
+                tag,
+                digest,
+            } => {
+                write!(f, "docker://{registry}/{repository}")?;
+                if let Some(t) = tag {
+                    write!(f, ":{t}")?;
+                }
+                if let Some(d) = digest {
+                    write!(f, "@{d}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn parses_the_forms() {
+        let r: ImageRef = "oci:/tmp/x:v1".parse().unwrap();
+        assert_eq!(
+            r,
+            ImageRef::Layout {
+                dir: "/tmp/x".into(),
+                tag: Some("v1".into()),
+                digest: None
+            }
+        );
+        let r: ImageRef = format!("oci:/tmp/x@{D}").parse().unwrap();
+        assert!(matches!(
+            r,
+            ImageRef::Layout {
+                tag: None,
+                digest: Some(_),
+                ..
+            }
+        ));
+        let r: ImageRef = "mcr.microsoft.com/windows/nanoserver:ltsc2022"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            r,
+            ImageRef::Registry {
+                registry: "mcr.microsoft.com".into(),
+                repository: "windows/nanoserver".into(),
+                tag: Some("ltsc2022".into()),
+                digest: None
+            }
+        );
+        let r: ImageRef = format!("docker://localhost:5000/a/b:t@{D}")
+            .parse()
+            .unwrap();
+        assert_eq!(r.to_string(), format!("docker://localhost:5000/a/b:t@{D}"));
+        let r: ImageRef = "busybox".parse().unwrap();
+        assert_eq!(r.to_string(), "docker://docker.io/library/busybox");
+        let r: ImageRef = "docker-archive:/x.tar:foo/bar:v1".parse().unwrap();
+        assert!(matches!(r, ImageRef::Archive { reference: Some(ref s), .. } if s == "foo/bar:v1"));
+        let r: ImageRef = "docker-archive:/x.tar:@1".parse().unwrap();
+        assert!(matches!(r, ImageRef::Archive { index: Some(1), .. }));
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in [
+            "",
+            "oci:",
+            "oci:/x:bad tag",
+            "oci:/x@sha256:abc",
+            "docker://",
+            "docker://Host.com/Repo",
+            "docker://h.com/r:t@md5:00",
+            "docker-archive:",
+            "docker-archive:/x.tar:@z",
+            "docker:/x",
+            "oci-archive:/x.tar",
+            "a//b",
+        ] {
+            assert!(bad.parse::<ImageRef>().is_err(), "{bad}");
+        }
+    }
+}
