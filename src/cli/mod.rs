@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 mod copy;
 mod inspect;
+mod registry_flags;
 
 /// Options every subcommand takes.
 #[derive(clap::Args, Debug, Clone)]
@@ -16,6 +17,8 @@ pub struct Global {
     /// No progress bars or informational logs on stderr.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub registry: registry_flags::RegistryFlags,
 }
 
 #[derive(Parser, Debug)]

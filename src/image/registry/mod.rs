@@ -30,6 +30,7 @@
 pub mod auth;
 pub mod referrers;
 pub mod retry;
+pub mod transport;
 
 use crate::image::cache::{self, BlobCache};
 use crate::image::digest::Digest;
@@ -261,6 +262,9 @@ pub enum PushOutcome {
     Uploaded,
 }
 
+/// An upload running in the background.
+pub struct PendingPush(tokio::task::JoinHandle<Result<PushOutcome, RegistryError>>);
+
 /// Byte counters (for reports and tests).
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -285,6 +289,10 @@ struct Inner {
     tokens: Mutex<HashMap<(String, String, bool), String>>,
     counters: Counters,
     bars: indicatif::MultiProgress,
+    /// One download per digest at a time (prefetch and foreground share it).
+    inflight: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
+    /// Bounds background transfers.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// A blocking registry client: one per command run, shared by every image it touches.
@@ -335,6 +343,7 @@ impl Registry {
         } else {
             indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden())
         };
+        let opts_parallel = opts.parallel.max(1);
         Ok(Registry {
             rt,
             inner: Arc::new(Inner {
@@ -347,6 +356,8 @@ impl Registry {
                 tokens: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
                 bars,
+                inflight: Mutex::new(HashMap::new()),
+                permits: Arc::new(tokio::sync::Semaphore::new(opts_parallel)),
             }),
         })
     }
@@ -410,6 +421,69 @@ impl Registry {
                 })
                 .collect()
         })
+    }
+
+    /// Start downloading blobs in the background (bounded by `parallel`); a later
+    /// [`Registry::fetch_blob`] of one of them waits for its download instead of starting
+    /// another. Failures are left for that foreground call to meet and report.
+    pub fn prefetch(&self, repo: &RepoRef, blobs: &[BlobRef]) {
+        for b in blobs {
+            if is_foreign(&b.media_type) && !self.inner.opts.include_foreign {
+                continue;
+            }
+            let inner = self.inner.clone();
+            let repo = repo.clone();
+            let b = b.clone();
+            self.rt.spawn(async move {
+                let Ok(_permit) = inner.permits.clone().acquire_owned().await else {
+                    return;
+                };
+                let _ = inner.fetch_blob(repo, b).await;
+            });
+        }
+    }
+
+    /// Start uploading one blob from a file in the background; see [`PendingPush::wait`].
+    pub fn start_push(
+        &self,
+        repo: &RepoRef,
+        blob: &BlobRef,
+        path: PathBuf,
+        mount_from: Option<&RepoRef>,
+    ) -> PendingPush {
+        let inner = self.inner.clone();
+        let repo = repo.clone();
+        let blob = blob.clone();
+        let mount_from = mount_from
+            .filter(|m| m.registry == repo.registry && m.repository != repo.repository)
+            .cloned();
+        PendingPush(self.rt.spawn(async move {
+            let _permit = inner.permits.clone().acquire_owned().await;
+            inner.push_blob(repo, blob, path, mount_from).await
+        }))
+    }
+
+    /// Wait for a background upload.
+    pub fn wait(&self, p: PendingPush) -> Result<PushOutcome, RegistryError> {
+        self.rt
+            .block_on(p.0)
+            .map_err(|e| RegistryError::Setup(format!("upload task failed: {e}")))?
+    }
+
+    /// Copy a reader into the blob store, verified against `blob`; returns its path.
+    pub fn spool(&self, blob: &BlobRef, reader: impl Read) -> Result<PathBuf, RegistryError> {
+        self.inner.spool(blob, reader)
+    }
+
+    /// Copy a reader of unknown digest into the blob store; returns path, digest, size.
+    pub fn spool_any(&self, reader: impl Read) -> Result<(PathBuf, Digest, u64), RegistryError> {
+        let mut tmp = self.inner.temp_file()?;
+        let mut r = crate::image::digest::HashingReader::new(reader);
+        std::io::copy(&mut r, tmp.as_file_mut())
+            .map_err(|e| RegistryError::Setup(format!("reading a blob to push: {e}")))?;
+        let (d, n) = r.finish();
+        let p = self.inner.commit(tmp, &d)?;
+        Ok((p, d, n))
     }
 
     /// Read a small blob (a config) whole; refused above `limit`.
@@ -606,7 +680,7 @@ fn classify_io(e: &std::io::Error) -> Option<Failure> {
 impl Inner {
     fn log(&self, msg: &str) {
         if self.opts.progress {
-            let _ = self.bars.println(format!("pause-verify: {msg}"));
+            self.bars.suspend(|| eprintln!("pause-verify: {msg}"));
         }
     }
 
@@ -1057,6 +1131,14 @@ impl Inner {
         repo: RepoRef,
         blob: BlobRef,
     ) -> Result<PathBuf, RegistryError> {
+        let lock = self
+            .inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(blob.digest.clone())
+            .or_default()
+            .clone();
+        let _held = lock.lock().await;
         if let Some(p) = self.lookup(&blob)? {
             return Ok(p);
         }
