@@ -26,7 +26,7 @@ pub enum Fault {
     Corrupt,
     /// Send the headers and one byte, then stall for `delay` and close.
     Slow { delay: Duration },
-    /// Serve this body instead; `chunked` hides its length from the headers.
+    /// Serve this body with 200 instead; `chunked` hides its length from the headers.
     Replace {
         body: Vec<u8>,
         content_type: String,
@@ -72,7 +72,9 @@ impl Message {
     }
 }
 
-fn read_head(r: &mut impl BufRead) -> std::io::Result<Option<(String, Vec<(String, String)>)>> {
+type Head = (String, Vec<(String, String)>);
+
+fn read_head(r: &mut impl BufRead) -> std::io::Result<Option<Head>> {
     let mut first = String::new();
     if r.read_line(&mut first)? == 0 {
         return Ok(None);
@@ -462,7 +464,7 @@ impl Ctx {
                 content_type,
                 chunked,
             }) => {
-                let mut h = format!("{status_line}\r\nContent-Type: {content_type}\r\n");
+                let mut h = format!("HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n");
                 if chunked {
                     h.push_str("Transfer-Encoding: chunked\r\n\r\n");
                     let _ = w.write_all(h.as_bytes());

@@ -135,7 +135,13 @@ impl ImageSource for RegistrySource {
             (None, None) => ManifestRef::Tag("latest".into()),
         };
         let m = self.reg.manifest(&self.repo, &reference)?;
-        if let ManifestRef::Tag(t) = &reference {
+        let first = self
+            .resolved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(m.digest.clone())
+            .is_none();
+        if let (ManifestRef::Tag(t), true) = (&reference, first) {
             if self.reg.options().progress {
                 eprintln!(
                     "pause-verify: docker://{}:{t} resolved to {}",
@@ -143,7 +149,6 @@ impl ImageSource for RegistrySource {
                 );
             }
         }
-        *self.resolved.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.digest.clone());
         let root = Root::parse(&self.name, Some(&m.media_type), m.bytes)?;
         if let Root::Manifest(man) = &root {
             self.remember(man);
