@@ -3,22 +3,25 @@
 //!
 //! Owns: authentication per registry (anonymous, basic, bearer token; credentials from
 //! `--creds` or docker's config, see [`auth`]), bounded retries ([`retry`]), size limits,
-//! verified blob downloads into the blob cache (or a private scratch directory with
+//! verified blob downloads into the blob cache (or memory / a private scratch directory with
 //! `--no-cache`), parallel downloads with progress bars, uploads with an existence check
 //! and cross-repository mount, manifest reads and writes, foreign-layer URL fetches, and
 //! referrers ([`referrers`]). Does not own the image model or which blobs an image needs
 //! (see `image`), nor what a layer holds.
 //!
 //! Built on `oci-client` (the client sigstore-rs uses): it performs the bearer token
-//! exchange, blob existence checks, blob downloads (`pull_blob_stream`) and monolithic
-//! streamed uploads. Around it, and why:
+//! exchange (realm/service/scope from `WWW-Authenticate`, credentials sent to the token
+//! endpoint) and the monolithic streamed blob uploads. Around it, and why:
 //! - manifest reads use reqwest directly: oci-client reads a manifest body whole with no
 //!   size bound, so a hostile registry could make us buffer gigabytes. We refuse above
 //!   [`MANIFEST_LIMIT`] from `Content-Length` and while streaming.
+//! - blob reads use reqwest directly too: oci-client's `pull_blob_stream` hashes what it
+//!   streams, and we must hash it ourselves anyway (into a landing that becomes visible
+//!   only when digest and size match), so its pass would be a second SHA-256 of every layer.
 //! - every call goes through [`retry`]: oci-client retries nothing.
-//! - downloads are hashed and size-checked here as they stream into a temporary file
-//!   that is renamed into the cache only when both match (oci-client verifies the digest
-//!   only at end of stream and leaves the sink to the caller).
+//! - downloads are hashed and size-checked as they stream into a temporary file (renamed
+//!   into the cache only when both match) or, with no cache, into memory
+//!   ([`MEMORY_BLOB_LIMIT`]): nothing partial or unverified is ever visible.
 //! - mount uses reqwest so that a registry answering a mount with an upload session
 //!   (202) can be told to drop it; oci-client treats that as an error and leaks the session.
 //! - referrers: listing and pushing via the OCI 1.1 API and the tag schema is ours
@@ -1266,26 +1269,33 @@ impl Inner {
             if foreign {
                 self.foreign_stream(repo, blob, what).await?
             } else {
-                // Authenticate first so oci-client finds the credentials it needs.
-                self.authorization(repo, false).await?;
-                let client = self.oci_client(&repo.api_host());
-                let digest = blob.digest.to_string();
-                let s = client
-                    .pull_blob_stream(&repo.oci("latest"), digest.as_str())
-                    .await
-                    .map_err(|e| self.classify_oci(repo, what, e))?;
-                if s.content_length.is_some_and(|n| n != blob.size) {
+                // Our own GET rather than oci-client's `pull_blob_stream`: that one hashes
+                // the stream as well, a second SHA-256 pass over every layer for nothing.
+                // The token still comes from oci-client's exchange.
+                let url = format!("{}/blobs/{}", self.base(repo), blob.digest);
+                let mut req = self.http.get(&url);
+                if let Some(a) = self.authorization(repo, false).await? {
+                    req = req.header(reqwest::header::AUTHORIZATION, a);
+                }
+                let res = req.send().await.map_err(|e| classify_reqwest(&e))?;
+                let status = res.status();
+                if !status.is_success() {
+                    let body = read_bounded(res, 64 << 10).await.unwrap_or_default();
+                    return Err(self.classify_status(repo, what, status, &body));
+                }
+                if let Some(n) = res.content_length().filter(|n| *n != blob.size) {
                     return Err(Failure::Integrity(RegistryError::Protocol {
                         registry: repo.registry.clone(),
                         what: what.to_string(),
                         detail: format!(
-                            "the registry announces {} bytes, the descriptor says {}",
-                            s.content_length.unwrap_or(0),
+                            "the registry announces {n} bytes, the descriptor says {}",
                             blob.size
                         ),
                     }));
                 }
-                s.stream
+                res.bytes_stream()
+                    .map(|r| r.map_err(std::io::Error::other))
+                    .boxed()
             };
         let fatal = |e: RegistryError| Failure::Fatal(e);
         let mut tmp = self.landing(blob.size).map_err(fatal)?;
