@@ -89,14 +89,23 @@ pub fn fixtures() -> Option<PathBuf> {
     let p = std::env::var_os("PAUSE_VERIFY_FIXTURES")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-    if need("../shared/fixtures", p.is_dir()) { Some(p) } else { None }
+    if need("../shared/fixtures", p.is_dir()) {
+        Some(p)
+    } else {
+        None
+    }
 }
 
 /// The upstream recipe checkout (`../shared/upstream/windows-pause-image-base`), if present.
 #[track_caller]
 pub fn upstream_recipe() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream/windows-pause-image-base");
-    if need("../shared/upstream/windows-pause-image-base", p.is_dir()) { Some(p) } else { None }
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream/windows-pause-image-base");
+    if need("../shared/upstream/windows-pause-image-base", p.is_dir()) {
+        Some(p)
+    } else {
+        None
+    }
 }
 
 /// The Python interpreter of the test venv (regipy, python-registry, securesystemslib).
@@ -128,5 +137,9 @@ pub fn node_modules() -> Option<PathBuf> {
 #[track_caller]
 pub fn registry() -> Option<String> {
     let r = std::env::var("PAUSE_VERIFY_REGISTRY").ok();
-    if need("loopback registry (PAUSE_VERIFY_REGISTRY)", r.is_some()) { r } else { None }
+    if need("loopback registry (PAUSE_VERIFY_REGISTRY)", r.is_some()) {
+        r
+    } else {
+        None
+    }
 }
