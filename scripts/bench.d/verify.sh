@@ -98,22 +98,25 @@ FILES=$(awk '{print $2}' "$WORK/diffid")
 echo "layer: $((SIZE / 1000000)) MB gzip, $((USIZE / 1000000)) MB tar, $FILES files ($(nproc) CPUs)"
 cat "$BLOB" > /dev/null  # warm the page cache: we measure CPU work, not the disk
 
-# best-of-$RUNS wall time (seconds) and the max peak RSS (KiB) of a command
+# best-of-$RUNS wall time (s), the CPU time (user+sys, s) of that run and the max peak
+# RSS (KiB) of a command. CPU time shows the work done even when other load steals cores.
 measure() {
-  local best="" rss=0 t r
+  local best="" cpu="" rss=0 t c r
   for _ in $(seq "$RUNS"); do
     /usr/bin/time -v -o "$WORK/time.txt" "$@" > "$WORK/out.txt" 2> "$WORK/err.txt" || {
       echo "command failed: $*" >&2; cat "$WORK/err.txt" >&2; exit 1; }
     t=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$WORK/time.txt")
+    c=$(awk -F': ' '/User time|System time/ {s+=$2} END {print s}' "$WORK/time.txt")
     r=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
-    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
+    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; cpu=$c; fi
     [ "$r" -gt "$rss" ] && rss=$r
   done
-  echo "$best $rss"
+  echo "$best $cpu $rss"
 }
 
-declare -A T R
-run() { local name=$1; shift; read -r T[$name] R[$name] < <(measure "$@"); }
+declare -A T C R
+run() { local name=$1; shift; read -r T[$name] C[$name] R[$name] < <(measure "$@"); }
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (figures are only meaningful on an idle machine)"
 run full    "$PV_BIN" inspect --quiet --diff-ids "oci:$LAYOUT:bench"
 run digest  "$PV_BIN" inspect --quiet --digests "oci:$LAYOUT:bench"
 run gzipsha sh -c "gzip -dc '$BLOB' | sha256sum"
@@ -123,7 +126,7 @@ run inflate "$INFLATE" "$BLOB"
 
 mbps() { awk "BEGIN{printf \"%.0f\", $SIZE / 1000000 / ${T[$1]}}"; }
 ratio() { awk "BEGIN{printf \"%.2f\", ${T[$2]} / ${T[$1]}}"; }
-printf '%-44s %8s %8s %10s\n' "pass (best of $RUNS)" "s" "MB/s" "peak RSS"
+printf '%-46s %7s %7s %7s %12s\n' "pass (best of $RUNS)" "wall s" "CPU s" "MB/s" "peak RSS"
 for k in full digest inflate gzipsha sha256sum openssl; do
   case $k in
     full) label="pause-verify inspect --diff-ids (full)";;
@@ -133,7 +136,7 @@ for k in full digest inflate gzipsha sha256sum openssl; do
     sha256sum) label="sha256sum";;
     openssl) label="openssl dgst -sha256";;
   esac
-  printf '%-44s %8.2f %8s %7d KiB\n' "$label" "${T[$k]}" "$(mbps $k)" "${R[$k]}"
+  printf '%-46s %7.2f %7.2f %7s %8d KiB\n' "$label" "${T[$k]}" "${C[$k]}" "$(mbps $k)" "${R[$k]}"
 done
 echo "full / gzip|sha256sum   = $(ratio full gzipsha)x (target >= 2.5)"
 echo "full / inflate-only     = $(ratio full inflate)x (target >= 0.85)"
