@@ -1,1 +1,24 @@
-//! (to be written)
+//! Signing and attestations, cosign-compatible: keys, in-toto statements, DSSE, Sigstore
+//! bundles, legacy `.sig` payloads, and how they are stored. Pure code over bytes: no
+//! network, no printing; files only through `crate::atomic`.
+//!
+//! - [`keys`]: cosign key files (encrypted private key, PKIX public key), ECDSA P-256.
+//! - [`statement`]: in-toto Statement v1, SLSA Provenance v1 and VSA v1 builders.
+//! - [`dsse`]: DSSE envelopes (PAE, sign, verify) and attestation checks.
+//! - [`simplesigning`]: cosign's legacy image signature payloads.
+//! - [`bundle`]: keyed Sigstore bundles v0.3.
+//! - [`storage`]: `.sig`/`.att` manifests, referrer manifests, the `attestations/` dir.
+//! - [`verify`]: the verdict vocabulary ([`Failure`], [`Check`]).
+//!
+//! Not here: fetching or pushing (image transports), choosing what to verify (policy).
+
+pub mod bundle;
+pub mod dsse;
+pub mod keys;
+pub mod simplesigning;
+pub mod statement;
+pub mod storage;
+pub mod verify;
+
+pub use keys::{KeyError, PrivateKey, PublicKey};
+pub use verify::{Check, Failure, Verified};

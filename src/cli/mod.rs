@@ -5,6 +5,9 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod copy;
+mod debug;
+mod generate_key_pair;
+mod hive;
 mod inspect;
 mod registry_flags;
 
@@ -41,6 +44,13 @@ enum Command {
     Inspect(inspect::Args),
     /// Copy an image into an OCI layout (oci:DIR[:TAG]), verifying every blob.
     Copy(copy::Args),
+    /// Read, dump and diff registry hives (normal and differencing).
+    Hive(hive::Args),
+    /// Plumbing for tests: format modules exposed directly (not a stable interface).
+    #[command(hide = true)]
+    Debug(debug::Args),
+    /// Write a cosign-compatible key pair: NAME.key (encrypted) and NAME.pub.
+    GenerateKeyPair(generate_key_pair::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -49,6 +59,7 @@ pub enum Outcome {
     /// Verified / identical / equivalent: exit 0.
     Pass,
     /// A verdict failed (mismatch, bad signature, policy violation): exit 1.
+    #[allow(dead_code)] // until the first verdict command lands
     Fail,
 }
 
@@ -64,6 +75,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a, &cli.global),
         Command::Copy(a) => copy::run(a, &cli.global),
+        Command::Hive(a) => hive::run(a, &cli.global),
+        Command::Debug(a) => debug::run(a, &cli.global),
+        Command::GenerateKeyPair(a) => generate_key_pair::run(a, &cli.global),
     };
     match result {
         Ok(Outcome::Pass) => ExitCode::SUCCESS,
