@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use pause_verify::attest::attach::Attached;
 use pause_verify::attest::statement::{ResourceDescriptor, Statement};
 use pause_verify::attest::{bundle, dsse, storage};
+use pause_verify::image::ImageRef;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -70,7 +71,8 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         );
     }
     let (r, mut store, subject) = open_target(&args.image, g)?;
-    if !g.quiet {
+    // The registry transport reports the resolved digest itself.
+    if !g.quiet && !matches!(r, ImageRef::Registry { .. }) {
         eprintln!("{r} resolved to {}", subject.digest);
     }
     if !args.no_attach && !store.can_attach() {

@@ -79,7 +79,8 @@ struct Report {
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     let (r, mut store, subject) = open_target(&args.image, g)?;
-    if !g.quiet {
+    // The registry transport reports the resolved digest itself.
+    if !g.quiet && !matches!(r, ImageRef::Registry { .. }) {
         eprintln!("{r} resolved to {}", subject.digest);
     }
     if !args.no_attach && !store.can_attach() {

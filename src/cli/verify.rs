@@ -151,6 +151,17 @@ fn print_subject(s: &SubjectReport, args: &Args, opts: &VerifyOptions<'_>) {
         None => println!("{} ({})", s.digest, s.media_type),
     }
     if opts.signatures {
+        if s.signatures.is_empty() {
+            println!(
+                "  FAILED no signatures found (tag sha256-{}.sig, bundle referrers{})",
+                s.digest.hex(),
+                if opts.dir.is_some() {
+                    ", --attestations-dir"
+                } else {
+                    ""
+                }
+            );
+        }
         print_checks("signature", &s.signatures, args);
         println!(
             "  {} of {} signatures verified",
@@ -159,6 +170,9 @@ fn print_subject(s: &SubjectReport, args: &Args, opts: &VerifyOptions<'_>) {
         );
     }
     if let Some(atts) = &s.attestations {
+        if atts.is_empty() {
+            println!("  FAILED no attestations found");
+        }
         print_checks("attestation", atts, args);
         println!(
             "  {} of {} attestations verified{}",
