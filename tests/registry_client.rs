@@ -198,7 +198,7 @@ fn push_then_pull_by_digest_is_byte_identical_and_skopeo_agrees() {
     let want: Vec<BlobRef> = img.blobs().into_iter().map(|(b, _)| b).collect();
     let paths = reg.fetch_blobs(&repo, &want).unwrap();
     for ((_, data), p) in img.blobs().iter().zip(&paths) {
-        assert_eq!(&std::fs::read(p).unwrap(), data);
+        assert_eq!(&p.read_all().unwrap(), data);
     }
 
     // skopeo sees the same digest, by tag.
@@ -274,7 +274,7 @@ fn pulls_what_skopeo_pushed() {
             urls: vec![],
         };
         let p = reg.fetch_blob(&repo, &b).unwrap();
-        assert_eq!(Digest::of(&std::fs::read(p).unwrap()), b.digest);
+        assert_eq!(Digest::of(&p.read_all().unwrap()), b.digest);
     }
 }
 
@@ -312,7 +312,7 @@ fn basic_auth_with_creds_and_docker_config_and_wrong_creds() {
         ..fast_opts()
     });
     let p = reg.fetch_blob(&repo, &img.layers[0].0).unwrap();
-    assert_eq!(std::fs::read(p).unwrap(), img.layers[0].1);
+    assert_eq!(p.read_all().unwrap(), img.layers[0].1);
 
     // No credentials at all: a clear auth error.
     let reg = client(fast_opts());
@@ -365,7 +365,7 @@ fn bearer_token_flow() {
     });
     assert_eq!(reg2.resolve(&repo, "latest").unwrap(), img.digest());
     let p = reg2.fetch_blob(&repo, &img.layers[0].0).unwrap();
-    assert_eq!(std::fs::read(p).unwrap(), img.layers[0].1);
+    assert_eq!(p.read_all().unwrap(), img.layers[0].1);
     let scopes = px.token_requests().join("\n");
     let name = repo.repository.replace('/', "%2F");
     assert!(
@@ -445,7 +445,7 @@ fn server_errors_then_success_are_retried() {
     let reg = client(fast_opts());
     assert_eq!(reg.resolve(&repo, "latest").unwrap(), img.digest());
     let p = reg.fetch_blob(&repo, &img.layers[0].0).unwrap();
-    assert_eq!(std::fs::read(p).unwrap(), img.layers[0].1);
+    assert_eq!(p.read_all().unwrap(), img.layers[0].1);
     let injected = px.log().iter().filter(|l| l.contains("injected")).count();
     assert_eq!(injected, 5, "{:?}", px.log());
 
@@ -477,7 +477,7 @@ fn connection_reset_mid_blob_is_retried() {
         ..fast_opts()
     });
     let p = reg.fetch_blob(&repo, &img.layers[0].0).unwrap();
-    assert_eq!(std::fs::read(p).unwrap(), img.layers[0].1);
+    assert_eq!(p.read_all().unwrap(), img.layers[0].1);
     let cut = px.log().iter().filter(|l| l.contains("(fault)")).count();
     assert_eq!(cut, 2, "{:?}", px.log());
     assert_eq!(
@@ -602,7 +602,7 @@ fn second_pull_transfers_no_blob_bytes() {
         want.len() as u64
     );
     for ((_, data), p) in img.blobs().iter().zip(paths) {
-        assert_eq!(&std::fs::read(p).unwrap(), data);
+        assert_eq!(&p.read_all().unwrap(), data);
     }
 
     // A corrupted cache entry is noticed, dropped and fetched again.
@@ -612,7 +612,7 @@ fn second_pull_transfers_no_blob_bytes() {
         .join(img.layers[0].0.digest.hex());
     std::fs::write(&victim, b"rot").unwrap();
     let p = reg.fetch_blob(&repo, &img.layers[0].0).unwrap();
-    assert_eq!(std::fs::read(p).unwrap(), img.layers[0].1);
+    assert_eq!(p.read_all().unwrap(), img.layers[0].1);
     assert!(px.blob_bytes() > first);
 }
 
@@ -640,7 +640,7 @@ fn foreign_layers_are_skipped_unless_asked_and_verified_from_urls() {
         ..fast_opts()
     });
     let p = reg.fetch_blob(&repo, &foreign).unwrap();
-    assert_eq!(std::fs::read(p).unwrap(), img.layers[0].1);
+    assert_eq!(p.read_all().unwrap(), img.layers[0].1);
 
     // Same verification: wrong bytes from the URL are refused.
     px.add("GET", "/blobs/", Fault::Corrupt);

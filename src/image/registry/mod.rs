@@ -3,22 +3,25 @@
 //!
 //! Owns: authentication per registry (anonymous, basic, bearer token; credentials from
 //! `--creds` or docker's config, see [`auth`]), bounded retries ([`retry`]), size limits,
-//! verified blob downloads into the blob cache (or a private scratch directory with
+//! verified blob downloads into the blob cache (or memory / a private scratch directory with
 //! `--no-cache`), parallel downloads with progress bars, uploads with an existence check
 //! and cross-repository mount, manifest reads and writes, foreign-layer URL fetches, and
 //! referrers ([`referrers`]). Does not own the image model or which blobs an image needs
 //! (see `image`), nor what a layer holds.
 //!
 //! Built on `oci-client` (the client sigstore-rs uses): it performs the bearer token
-//! exchange, blob existence checks, blob downloads (`pull_blob_stream`) and monolithic
-//! streamed uploads. Around it, and why:
+//! exchange (realm/service/scope from `WWW-Authenticate`, credentials sent to the token
+//! endpoint) and the monolithic streamed blob uploads. Around it, and why:
 //! - manifest reads use reqwest directly: oci-client reads a manifest body whole with no
 //!   size bound, so a hostile registry could make us buffer gigabytes. We refuse above
 //!   [`MANIFEST_LIMIT`] from `Content-Length` and while streaming.
+//! - blob reads use reqwest directly too: oci-client's `pull_blob_stream` hashes what it
+//!   streams, and we must hash it ourselves anyway (into a landing that becomes visible
+//!   only when digest and size match), so its pass would be a second SHA-256 of every layer.
 //! - every call goes through [`retry`]: oci-client retries nothing.
-//! - downloads are hashed and size-checked here as they stream into a temporary file
-//!   that is renamed into the cache only when both match (oci-client verifies the digest
-//!   only at end of stream and leaves the sink to the caller).
+//! - downloads are hashed and size-checked as they stream into a temporary file (renamed
+//!   into the cache only when both match) or, with no cache, into memory
+//!   ([`MEMORY_BLOB_LIMIT`]): nothing partial or unverified is ever visible.
 //! - mount uses reqwest so that a registry answering a mount with an upload session
 //!   (202) can be told to drop it; oci-client treats that as an error and leaks the session.
 //! - referrers: listing and pushing via the OCI 1.1 API and the tag schema is ours
@@ -262,6 +265,58 @@ pub enum PushOutcome {
     Uploaded,
 }
 
+/// Blobs up to this size are kept in memory when there is no cache (`--no-cache`):
+/// one disk write fewer than a scratch file, which is most of a loopback pull's cost.
+pub const MEMORY_BLOB_LIMIT: u64 = 512 << 20;
+
+/// A verified blob held locally: a file (cache or scratch) or, without a cache, memory.
+#[derive(Debug, Clone)]
+pub enum LocalBlob {
+    File(PathBuf),
+    Memory(bytes::Bytes),
+}
+
+impl LocalBlob {
+    /// Its bytes as stored (verified when stored; [`open_verified`] checks again).
+    pub fn open(&self) -> std::io::Result<Box<dyn Read + Send>> {
+        Ok(match self {
+            LocalBlob::File(p) => Box::new(std::fs::File::open(p)?),
+            LocalBlob::Memory(b) => Box::new(std::io::Cursor::new(b.clone())),
+        })
+    }
+
+    pub fn read_all(&self) -> std::io::Result<Vec<u8>> {
+        match self {
+            LocalBlob::File(p) => std::fs::read(p),
+            LocalBlob::Memory(b) => Ok(b.to_vec()),
+        }
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            LocalBlob::File(p) => Some(p),
+            LocalBlob::Memory(_) => None,
+        }
+    }
+}
+
+enum Landing {
+    File(tempfile::NamedTempFile),
+    Memory(Vec<u8>),
+}
+
+impl Landing {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<()> {
+        match self {
+            Landing::File(f) => f.as_file_mut().write_all(b),
+            Landing::Memory(v) => {
+                v.extend_from_slice(b);
+                Ok(())
+            }
+        }
+    }
+}
+
 /// An upload running in the background.
 pub struct PendingPush(tokio::task::JoinHandle<Result<PushOutcome, RegistryError>>);
 
@@ -289,6 +344,8 @@ struct Inner {
     tokens: Mutex<HashMap<(String, String, bool), String>>,
     counters: Counters,
     bars: indicatif::MultiProgress,
+    /// Verified blobs kept in memory (no cache).
+    memory: Mutex<HashMap<Digest, bytes::Bytes>>,
     /// One download per digest at a time (prefetch and foreground share it).
     inflight: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
     /// Bounds background transfers.
@@ -356,6 +413,7 @@ impl Registry {
                 tokens: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
                 bars,
+                memory: Mutex::new(HashMap::new()),
                 inflight: Mutex::new(HashMap::new()),
                 permits: Arc::new(tokio::sync::Semaphore::new(opts_parallel)),
             }),
@@ -388,7 +446,7 @@ impl Registry {
     }
 
     /// A verified local copy of a blob (cache hit or fresh download).
-    pub fn fetch_blob(&self, repo: &RepoRef, blob: &BlobRef) -> Result<PathBuf, RegistryError> {
+    pub fn fetch_blob(&self, repo: &RepoRef, blob: &BlobRef) -> Result<LocalBlob, RegistryError> {
         let inner = self.inner.clone();
         self.rt
             .block_on(inner.fetch_blob(repo.clone(), blob.clone()))
@@ -399,7 +457,7 @@ impl Registry {
         &self,
         repo: &RepoRef,
         blobs: &[BlobRef],
-    ) -> Result<Vec<PathBuf>, RegistryError> {
+    ) -> Result<Vec<LocalBlob>, RegistryError> {
         let inner = self.inner.clone();
         let repo = repo.clone();
         let blobs = blobs.to_vec();
@@ -448,7 +506,7 @@ impl Registry {
         &self,
         repo: &RepoRef,
         blob: &BlobRef,
-        path: PathBuf,
+        path: LocalBlob,
         mount_from: Option<&RepoRef>,
     ) -> PendingPush {
         let inner = self.inner.clone();
@@ -471,18 +529,18 @@ impl Registry {
     }
 
     /// Copy a reader into the blob store, verified against `blob`; returns its path.
-    pub fn spool(&self, blob: &BlobRef, reader: impl Read) -> Result<PathBuf, RegistryError> {
+    pub fn spool(&self, blob: &BlobRef, reader: impl Read) -> Result<LocalBlob, RegistryError> {
         self.inner.spool(blob, reader)
     }
 
     /// Copy a reader of unknown digest into the blob store; returns path, digest, size.
-    pub fn spool_any(&self, reader: impl Read) -> Result<(PathBuf, Digest, u64), RegistryError> {
+    pub fn spool_any(&self, reader: impl Read) -> Result<(LocalBlob, Digest, u64), RegistryError> {
         let mut tmp = self.inner.temp_file()?;
         let mut r = crate::image::digest::HashingReader::new(reader);
         std::io::copy(&mut r, tmp.as_file_mut())
             .map_err(|e| RegistryError::Setup(format!("reading a blob to push: {e}")))?;
         let (d, n) = r.finish();
-        let p = self.inner.commit(tmp, &d)?;
+        let p = self.inner.land(Landing::File(tmp), &d)?;
         Ok((p, d, n))
     }
 
@@ -523,7 +581,7 @@ impl Registry {
     pub fn push_blobs(
         &self,
         repo: &RepoRef,
-        blobs: &[(BlobRef, PathBuf)],
+        blobs: &[(BlobRef, LocalBlob)],
         mount_from: Option<&RepoRef>,
     ) -> Result<Vec<PushOutcome>, RegistryError> {
         let inner = self.inner.clone();
@@ -597,10 +655,10 @@ impl Registry {
 
 /// Open a local blob file, verifying digest and size as it is read: the reader fails at
 /// end of stream (and on overrun) instead of returning wrong bytes unnoticed.
-pub fn open_verified(path: &Path, blob: &BlobRef) -> Result<VerifiedReader, RegistryError> {
-    let f = std::fs::File::open(path).map_err(|e| {
-        RegistryError::Setup(format!("cannot open cached blob {}: {e}", path.display()))
-    })?;
+pub fn open_verified(local: &LocalBlob, blob: &BlobRef) -> Result<VerifiedReader, RegistryError> {
+    let f = local
+        .open()
+        .map_err(|e| RegistryError::Setup(format!("cannot open local blob {local:?}: {e}")))?;
     Ok(VerifiedReader {
         inner: f,
         hasher: sha2::Sha256::new(),
@@ -613,7 +671,7 @@ pub fn open_verified(path: &Path, blob: &BlobRef) -> Result<VerifiedReader, Regi
 
 /// See [`open_verified`].
 pub struct VerifiedReader {
-    inner: std::fs::File,
+    inner: Box<dyn Read + Send>,
     hasher: sha2::Sha256,
     expected: Digest,
     size: u64,
@@ -1075,43 +1133,73 @@ impl Inner {
         }
     }
 
-    fn commit(
-        &self,
-        tmp: tempfile::NamedTempFile,
-        digest: &Digest,
-    ) -> Result<PathBuf, RegistryError> {
-        match &self.cache {
-            Some(c) => Ok(c.commit(tmp, digest)?),
-            None => {
+    /// Where a download of `size` bytes lands while it is checked.
+    fn landing(&self, size: u64) -> Result<Landing, RegistryError> {
+        if self.cache.is_none() && size <= MEMORY_BLOB_LIMIT {
+            return Ok(Landing::Memory(Vec::with_capacity(size as usize)));
+        }
+        Ok(Landing::File(self.temp_file()?))
+    }
+
+    /// Make a checked landing visible under its digest.
+    fn land(&self, landing: Landing, digest: &Digest) -> Result<LocalBlob, RegistryError> {
+        match (landing, &self.cache) {
+            (Landing::Memory(v), _) => {
+                let b = bytes::Bytes::from(v);
+                self.memory
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(digest.clone(), b.clone());
+                Ok(LocalBlob::Memory(b))
+            }
+            (Landing::File(tmp), Some(c)) => Ok(LocalBlob::File(c.commit(tmp, digest)?)),
+            (Landing::File(tmp), None) => {
                 let p = self.scratch.path().join(digest.hex());
                 tmp.persist(&p)
                     .map_err(|e| RegistryError::Setup(format!("scratch directory: {}", e.error)))?;
-                Ok(p)
+                Ok(LocalBlob::File(p))
             }
         }
     }
 
-    fn lookup(&self, blob: &BlobRef) -> Result<Option<PathBuf>, RegistryError> {
+    fn lookup(&self, blob: &BlobRef) -> Result<Option<LocalBlob>, RegistryError> {
         if let Some(c) = &self.cache {
             if let Some(p) = c.get(&blob.digest, blob.size)? {
                 self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(Some(p));
+                return Ok(Some(LocalBlob::File(p)));
             }
             return Ok(None);
         }
+        if let Some(b) = self
+            .memory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&blob.digest)
+        {
+            return Ok(Some(LocalBlob::Memory(b.clone())));
+        }
         let p = self.scratch.path().join(blob.digest.hex());
-        Ok(p.exists().then_some(p))
+        Ok(p.exists().then_some(LocalBlob::File(p)))
     }
 
     /// Copy a reader into the store, verified.
-    fn spool(&self, blob: &BlobRef, reader: impl Read) -> Result<PathBuf, RegistryError> {
+    fn spool(&self, blob: &BlobRef, reader: impl Read) -> Result<LocalBlob, RegistryError> {
         if let Some(p) = self.lookup(blob)? {
             return Ok(p);
         }
-        let mut tmp = self.temp_file()?;
+        let mut tmp = self.landing(blob.size)?;
         let mut r = crate::image::digest::HashingReader::new(reader.take(blob.size + 1));
-        std::io::copy(&mut r, tmp.as_file_mut())
-            .map_err(|e| RegistryError::Setup(format!("reading blob {}: {e}", blob.digest)))?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = r
+                .read(&mut buf)
+                .map_err(|e| RegistryError::Setup(format!("reading blob {}: {e}", blob.digest)))?;
+            if n == 0 {
+                break;
+            }
+            tmp.write(&buf[..n])
+                .map_err(|e| RegistryError::Setup(format!("spooling blob {}: {e}", blob.digest)))?;
+        }
         let (actual, n) = r.finish();
         if actual != blob.digest || n != blob.size {
             return Err(RegistryError::Mismatch {
@@ -1123,14 +1211,14 @@ impl Inner {
                 size: n,
             });
         }
-        self.commit(tmp, &blob.digest)
+        self.land(tmp, &blob.digest)
     }
 
     async fn fetch_blob(
         self: Arc<Self>,
         repo: RepoRef,
         blob: BlobRef,
-    ) -> Result<PathBuf, RegistryError> {
+    ) -> Result<LocalBlob, RegistryError> {
         let lock = self
             .inflight
             .lock()
@@ -1176,34 +1264,41 @@ impl Inner {
         foreign: bool,
         bar: &indicatif::ProgressBar,
         what: &str,
-    ) -> Result<PathBuf, Failure> {
+    ) -> Result<LocalBlob, Failure> {
         let mut stream: futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>> =
             if foreign {
                 self.foreign_stream(repo, blob, what).await?
             } else {
-                // Authenticate first so oci-client finds the credentials it needs.
-                self.authorization(repo, false).await?;
-                let client = self.oci_client(&repo.api_host());
-                let digest = blob.digest.to_string();
-                let s = client
-                    .pull_blob_stream(&repo.oci("latest"), digest.as_str())
-                    .await
-                    .map_err(|e| self.classify_oci(repo, what, e))?;
-                if s.content_length.is_some_and(|n| n != blob.size) {
+                // Our own GET rather than oci-client's `pull_blob_stream`: that one hashes
+                // the stream as well, a second SHA-256 pass over every layer for nothing.
+                // The token still comes from oci-client's exchange.
+                let url = format!("{}/blobs/{}", self.base(repo), blob.digest);
+                let mut req = self.http.get(&url);
+                if let Some(a) = self.authorization(repo, false).await? {
+                    req = req.header(reqwest::header::AUTHORIZATION, a);
+                }
+                let res = req.send().await.map_err(|e| classify_reqwest(&e))?;
+                let status = res.status();
+                if !status.is_success() {
+                    let body = read_bounded(res, 64 << 10).await.unwrap_or_default();
+                    return Err(self.classify_status(repo, what, status, &body));
+                }
+                if let Some(n) = res.content_length().filter(|n| *n != blob.size) {
                     return Err(Failure::Integrity(RegistryError::Protocol {
                         registry: repo.registry.clone(),
                         what: what.to_string(),
                         detail: format!(
-                            "the registry announces {} bytes, the descriptor says {}",
-                            s.content_length.unwrap_or(0),
+                            "the registry announces {n} bytes, the descriptor says {}",
                             blob.size
                         ),
                     }));
                 }
-                s.stream
+                res.bytes_stream()
+                    .map(|r| r.map_err(std::io::Error::other))
+                    .boxed()
             };
         let fatal = |e: RegistryError| Failure::Fatal(e);
-        let mut tmp = self.temp_file().map_err(fatal)?;
+        let mut tmp = self.landing(blob.size).map_err(fatal)?;
         let mut hasher = sha2::Sha256::new();
         let mut n: u64 = 0;
         while let Some(chunk) = stream.next().await {
@@ -1238,12 +1333,8 @@ impl Inner {
                 }));
             }
             hasher.update(&chunk);
-            tmp.as_file_mut().write_all(&chunk).map_err(|e| {
-                fatal(RegistryError::Setup(format!(
-                    "writing {}: {e}",
-                    tmp.path().display()
-                )))
-            })?;
+            tmp.write(&chunk)
+                .map_err(|e| fatal(RegistryError::Setup(format!("storing {what}: {e}"))))?;
             bar.set_position(n);
         }
         let actual = Digest::from_hasher(hasher);
@@ -1257,7 +1348,7 @@ impl Inner {
                 size: n,
             }));
         }
-        self.commit(tmp, &blob.digest).map_err(fatal)
+        self.land(tmp, &blob.digest).map_err(fatal)
     }
 
     /// A foreign layer's body from the first of its URLs that answers. Never sends our
@@ -1366,7 +1457,7 @@ impl Inner {
         self: Arc<Self>,
         repo: RepoRef,
         blob: BlobRef,
-        path: PathBuf,
+        path: LocalBlob,
         mount_from: Option<RepoRef>,
     ) -> Result<PushOutcome, RegistryError> {
         if self.blob_exists(&repo, &blob.digest).await? {
@@ -1396,19 +1487,19 @@ impl Inner {
         &self,
         repo: &RepoRef,
         blob: &BlobRef,
-        path: &Path,
+        path: &LocalBlob,
         bar: &indicatif::ProgressBar,
         what: &str,
     ) -> Result<(), Failure> {
         self.authorization(repo, true).await?;
-        let file = std::fs::File::open(path).map_err(|e| {
-            Failure::Fatal(RegistryError::Setup(format!("{}: {e}", path.display())))
-        })?;
+        let file = path
+            .open()
+            .map_err(|e| Failure::Fatal(RegistryError::Setup(format!("{path:?}: {e}"))))?;
         bar.set_position(0);
         let progress = bar.clone();
         let inner_counter = Arc::new(AtomicU64::new(0));
         let counter = inner_counter.clone();
-        // Blocking reads of a local file: page-cache speed, in 1 MiB chunks.
+        // Blocking reads of a local file (page-cache speed) or memory, in 1 MiB chunks.
         let stream = futures_util::stream::unfold(file, move |mut f| {
             let progress = progress.clone();
             let counter = counter.clone();
@@ -1542,7 +1633,7 @@ mod tests {
             urls: vec![],
         };
         let mut v = Vec::new();
-        open_verified(&p, &good)
+        open_verified(&LocalBlob::File(p.clone()), &good)
             .unwrap()
             .read_to_end(&mut v)
             .unwrap();
@@ -1552,14 +1643,14 @@ mod tests {
             ..good.clone()
         };
         assert!(
-            open_verified(&p, &bad)
+            open_verified(&LocalBlob::File(p.clone()), &bad)
                 .unwrap()
                 .read_to_end(&mut v)
                 .is_err()
         );
         let short = BlobRef { size: 4, ..good };
         assert!(
-            open_verified(&p, &short)
+            open_verified(&LocalBlob::File(p.clone()), &short)
                 .unwrap()
                 .read_to_end(&mut v)
                 .is_err()

@@ -182,10 +182,10 @@ impl ImageSource for RegistrySource {
                 self.reg.prefetch(&self.repo, &others);
             }
         }
-        let path = self.reg.fetch_blob(&self.repo, &blob_ref(desc))?;
-        let f = std::fs::File::open(&path)
-            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-        Ok(Box::new(f))
+        let local = self.reg.fetch_blob(&self.repo, &blob_ref(desc))?;
+        local
+            .open()
+            .map_err(|e| Error::io(format!("opening blob {}", desc.digest), e))
     }
 
     fn read_manifest(&self, desc: &Descriptor) -> Result<Manifest> {
