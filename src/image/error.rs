@@ -93,6 +93,10 @@ pub enum Error {
         reason: String,
     },
 
+    /// The registry transport (docker://) failed; the error names the registry.
+    #[error(transparent)]
+    Registry(Box<super::registry::RegistryError>),
+
     #[error("{context}: {source}")]
     Io {
         context: String,
