@@ -5,9 +5,9 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod copy;
-mod hive;
 mod debug;
 mod generate_key_pair;
+mod hive;
 mod inspect;
 
 /// Options every subcommand takes.
