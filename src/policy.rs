@@ -122,8 +122,8 @@ pub struct Pins {
     /// Whether each platform's base layers must match a pin for its os.version.
     #[serde(default)]
     pub required: bool,
-    /// A pins file (`attestations/pins.toml` format), relative to the policy file; its
-    /// pins are added to `base`.
+    /// A pins file (the `attestations/pins.toml` format of `compare::pins`), relative
+    /// to the policy file; its pins are added to `base`.
     #[serde(default)]
     pub file: Option<PathBuf>,
     #[serde(default)]
@@ -607,24 +607,27 @@ fn read_key(p: &Path, uri: &str, field: &str) -> Result<PublicKey, PolicyError> 
     PublicKey::from_pem(&bytes).map_err(|e| err(e.to_string()))
 }
 
-/// A pins file: `[[pin]]` tables with the [`Pin`] fields (docs/policy.md).
-#[derive(Debug, Deserialize)]
-struct PinsFile {
-    #[serde(default, alias = "pins", alias = "base")]
-    pin: Vec<Pin>,
-}
-
+/// Read a pins file (`attestations/pins.toml`, format of `compare::pins`).
 fn read_pins_file(p: &Path) -> Result<Vec<Pin>, PolicyError> {
-    let bytes = read_limited(p)?;
-    let text = String::from_utf8(bytes).map_err(|_| PolicyError::Syntax {
+    let pins = crate::compare::pins::Pins::load(p).map_err(|e| PolicyError::Syntax {
         path: p.to_path_buf(),
-        message: "not UTF-8 text".into(),
+        message: e.to_string(),
     })?;
-    let f: PinsFile = toml::from_str(&text).map_err(|e| PolicyError::Syntax {
-        path: p.to_path_buf(),
-        message: e.to_string().trim_end().replace('\n', " "),
-    })?;
-    Ok(f.pin)
+    Ok(pins
+        .pins
+        .into_iter()
+        .map(|pin| {
+            let diff_ids: Option<Vec<Digest>> =
+                pin.layers.iter().map(|l| l.diff_id.clone()).collect();
+            Pin {
+                os_version: pin.os_version,
+                image: pin.image.or(Some(pin.name)),
+                manifest: pin.manifest,
+                layers: pin.layers.into_iter().map(|l| l.digest).collect(),
+                diff_ids: diff_ids.unwrap_or_default(),
+            }
+        })
+        .collect())
 }
 
 impl Loaded {
@@ -775,7 +778,9 @@ mod tests {
         let d = Digest::of(b"base");
         std::fs::write(
             dir.path().join("pins.toml"),
-            format!("[[pin]]\nos_version='10.0.20348.1'\nmanifest='{d}'\nlayers=['{d}']\n"),
+            format!(
+                "schemaVersion = \"1\"\n[[pin]]\nname='x'\nosVersion='10.0.20348.1'\nmanifest='{d}'\n[[pin.layers]]\ndigest='{d}'\nsize=1\n"
+            ),
         )
         .unwrap();
         let p = dir.path().join("p.toml");

@@ -222,16 +222,17 @@ fn fixtures_in_the_loopback_registry() {
         let manifest = read(&ci.join(case.manifest));
         let sigs: Vec<PathBuf> = case.signatures.iter().map(|s| ci.join(s)).collect();
         let digest = fixture_layout(&layout, &manifest, &sigs);
-        let repo = format!(
-            "verify-fixtures/{}-{}",
-            case.name,
-            std::process::id()
-        );
+        let repo = format!("verify-fixtures/{}-{}", case.name, std::process::id());
         if !plant_manifest(&repo, "v1", &manifest) {
             return;
         }
         skopeo_copy_sig(&layout, &digest, &registry, &repo);
-        check_verify(&ci, &format!("docker://{registry}/{repo}:v1"), case, &digest);
+        check_verify(
+            &ci,
+            &format!("docker://{registry}/{repo}:v1"),
+            case,
+            &digest,
+        );
         check_verify(
             &ci,
             &format!("docker://{registry}/{repo}@{digest}"),
@@ -290,10 +291,8 @@ fn bad_input_exits_2() {
         })
         .unwrap();
     let sig_digest: Digest = sig_entry["digest"].as_str().unwrap().parse().unwrap();
-    let sig_manifest: Value = serde_json::from_slice(&read(
-        &layout.join("blobs/sha256").join(sig_digest.hex()),
-    ))
-    .unwrap();
+    let sig_manifest: Value =
+        serde_json::from_slice(&read(&layout.join("blobs/sha256").join(sig_digest.hex()))).unwrap();
     let layer: Descriptor = serde_json::from_value(sig_manifest["layers"][0].clone()).unwrap();
     std::fs::remove_file(layout.join("blobs/sha256").join(layer.digest.hex())).unwrap();
     let o = common::pv(["verify", "--json", "--key", key.to_str().unwrap(), &image]);

@@ -364,10 +364,9 @@ impl Store {
         if m.added == 0 {
             return Ok(Attached {
                 location,
-                manifest: existing.as_deref().map_or_else(
-                    || m.manifest.descriptor.digest.clone(),
-                    Digest::of,
-                ),
+                manifest: existing
+                    .as_deref()
+                    .map_or_else(|| m.manifest.descriptor.digest.clone(), Digest::of),
                 added: 0,
                 via: None,
             });
@@ -681,7 +680,8 @@ mod tests {
     /// A layout holding one tiny image; returns its manifest descriptor.
     fn layout_with_image(dir: &std::path::Path) -> Descriptor {
         let mut w = LayoutWriter::create(dir).unwrap();
-        let cfg = br#"{"architecture":"amd64","os":"windows","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let cfg =
+            br#"{"architecture":"amd64","os":"windows","rootfs":{"type":"layers","diff_ids":[]}}"#;
         let c = w.put_bytes(media::OCI_CONFIG, cfg).unwrap();
         let m = serde_json::to_vec(&serde_json::json!({
             "schemaVersion": 2, "mediaType": media::OCI_MANIFEST, "config": c, "layers": []
@@ -748,7 +748,9 @@ mod tests {
         let r: ImageRef = format!("oci:{}:v1", tmp.path().display()).parse().unwrap();
         let mut store = Store::open(&r, &RegistryOptions::default()).unwrap();
         let stmt = super::super::statement::Statement::new(
-            vec![super::super::statement::ResourceDescriptor::named("x", &md.digest)],
+            vec![super::super::statement::ResourceDescriptor::named(
+                "x", &md.digest,
+            )],
             "https://example.com/p/v1",
             serde_json::json!({"a": 1}),
         );
@@ -792,7 +794,9 @@ mod tests {
         let d = Digest::of(b"");
         assert!(image::source::is_attachment_tag(&storage::sig_tag(&d)));
         assert!(image::source::is_attachment_tag(&storage::att_tag(&d)));
-        assert!(image::source::is_attachment_tag(&storage::referrers_tag(&d)));
+        assert!(image::source::is_attachment_tag(&storage::referrers_tag(
+            &d
+        )));
         assert!(!image::source::is_attachment_tag("latest"));
         assert!(!image::source::is_attachment_tag("sha256-abc.sig"));
         assert!(!image::source::is_attachment_tag(&format!(

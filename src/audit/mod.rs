@@ -9,6 +9,7 @@
 //! Not here: verifying signatures or comparing layers (that is `attest` and `compare`;
 //! their outcomes arrive as facts), printing, exit codes (the CLI).
 
+pub mod collect;
 pub mod junit;
 pub mod vsa;
 
@@ -110,8 +111,8 @@ impl CheckResult {
 pub struct Found {
     /// The image digest it was found for (platform manifest or index).
     pub subject: Digest,
-    /// Digest of the signature layer / envelope / bundle bytes.
-    pub digest: Digest,
+    /// Digest of the signature layer / envelope / bundle bytes, when known.
+    pub digest: Option<Digest>,
     pub check: SigCheck,
 }
 
@@ -516,7 +517,7 @@ fn found_evidence(f: &Found, keys: &[(String, crate::attest::PublicKey)]) -> Evi
     };
     Evidence::new(
         format!("{} (for {})", f.check.source, f.subject),
-        Some(&f.digest),
+        f.digest.as_ref(),
         found,
     )
 }
@@ -674,7 +675,7 @@ fn no_provenance() -> Outcome {
 fn prov_evidence(p: &Prov<'_>, field: &str, value: String) -> Evidence {
     Evidence::new(
         format!("{} {field}", p.found.check.source),
-        Some(&p.found.digest),
+        p.found.digest.as_ref(),
         value,
     )
 }

@@ -39,7 +39,7 @@ fn load(text: &str) -> (tempfile::TempDir, Loaded) {
 fn verified(source: &str, subject: Digest, predicate: Option<(&str, Value)>) -> Found {
     Found {
         subject,
-        digest: d(source),
+        digest: Some(d(source)),
         check: SigCheck {
             source: source.into(),
             result: Ok(Verified {

@@ -124,10 +124,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        println!(
-            "Attested {r} {} ({})",
-            subject.digest, args.predicate_type
-        );
+        println!("Attested {r} {} ({})", subject.digest, args.predicate_type);
         for a in &stored {
             if a.added == 0 {
                 println!("  {}: already there", a.location);

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod attest;
+mod audit;
 mod copy;
 mod debug;
 mod generate_key_pair;
@@ -60,6 +61,8 @@ enum Command {
     Attest(attest::Args),
     /// Verify an image's cosign signatures (and attestations) with public keys.
     Verify(verify::Args),
+    /// Go / no-go for an image: every policy check per platform, with evidence (JUnit, VSA).
+    Audit(audit::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
         Command::Sign(a) => sign::run(a, &cli.global),
         Command::Attest(a) => attest::run(a, &cli.global),
         Command::Verify(a) => verify::run(a, &cli.global),
+        Command::Audit(a) => audit::run(a, &cli.global),
     };
     match result {
         Ok(Outcome::Pass) => ExitCode::SUCCESS,

@@ -90,8 +90,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             d.root.display()
         );
     }
-    let attestations =
-        args.attestations || args.attestations_only || args.predicate_type.is_some();
+    let attestations = args.attestations || args.attestations_only || args.predicate_type.is_some();
     let opts = VerifyOptions {
         keys: &keys,
         signatures: !args.attestations_only,
@@ -129,14 +128,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         for s in &subjects {
             print_subject(s, &args, &opts);
         }
-        println!(
-            "{}",
-            if verified {
-                "VERIFIED"
-            } else {
-                "NOT VERIFIED"
-            }
-        );
+        println!("{}", if verified { "VERIFIED" } else { "NOT VERIFIED" });
     }
     Ok(if verified {
         Outcome::Pass

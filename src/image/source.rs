@@ -272,8 +272,7 @@ pub fn is_attachment_tag(tag: &str) -> bool {
     let (Some(hex), Some(suffix)) = (rest.get(..64), rest.get(64..)) else {
         return false;
     };
-    hex.bytes().all(|b| b.is_ascii_hexdigit())
-        && matches!(suffix, "" | ".sig" | ".att" | ".sbom")
+    hex.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(suffix, "" | ".sig" | ".att" | ".sbom")
 }
 
 fn describe(d: &Descriptor) -> String {
