@@ -58,6 +58,8 @@ pull_setup() { rm -rf "$WORK/out-pv" "$WORK/out-sk"; clear_skopeo_cache; }
 push_setup() { N=$((N + 1)); clear_skopeo_cache; }
 
 PULL_PV=$(best pull_setup "$PV_BIN" copy -q --no-cache "docker://$REG/bench/src:t" "oci:$WORK/out-pv:t")
+# Download + verify only (no layout written): separates transport cost from the sink's.
+VERIFY_PV=$(best pull_setup "$PV_BIN" inspect -q --no-cache --digests "docker://$REG/bench/src:t")
 PULL_SK=$(best pull_setup skopeo copy -q --src-tls-verify=false "docker://$REG/bench/src:t" "oci:$WORK/out-sk:t")
 # Fresh repositories per run, so every blob is uploaded (nothing to mount or skip).
 push_pv() { "$PV_BIN" copy -q --no-cache "oci:$WORK/src:t" "docker://$REG/bench/pv-$RANDOM$RANDOM:t"; }
@@ -65,10 +67,11 @@ push_sk() { skopeo copy -q --dest-tls-verify=false "oci:$WORK/src:t" "docker://$
 PUSH_PV=$(best push_setup push_pv)
 PUSH_SK=$(best push_setup push_sk)
 
-python3 - "$BYTES" "$PULL_PV" "$PULL_SK" "$PUSH_PV" "$PUSH_SK" <<'PY'
+python3 - "$BYTES" "$PULL_PV" "$PULL_SK" "$PUSH_PV" "$PUSH_SK" "$VERIFY_PV" <<'PY'
 import sys
-b, pp, ps, up, us = int(sys.argv[1]), *map(float, sys.argv[2:])
+b, pp, ps, up, us, vp = int(sys.argv[1]), *map(float, sys.argv[2:])
 mb = b / 1e6
 print(f"pull  pause-verify {pp:6.2f} s {mb/pp:7.1f} MB/s | skopeo {ps:6.2f} s {mb/ps:7.1f} MB/s | ratio {ps/pp:.2f}x")
+print(f"fetch+verify only (inspect --digests) {vp:6.2f} s {mb/vp:7.1f} MB/s | vs skopeo pull ratio {ps/vp:.2f}x")
 print(f"push  pause-verify {up:6.2f} s {mb/up:7.1f} MB/s | skopeo {us:6.2f} s {mb/us:7.1f} MB/s | ratio {us/up:.2f}x")
 PY

@@ -5,7 +5,7 @@
 
 use super::{Global, Outcome};
 use anyhow::{Context, bail};
-use pause_verify::attest::attach::{Attached, Store};
+use pause_verify::attest::attach::{self, Attached, Store};
 use pause_verify::attest::{PrivateKey, bundle, simplesigning, storage};
 use pause_verify::image::{Descriptor, ImageRef};
 use serde::Serialize;
@@ -31,6 +31,9 @@ pub struct Args {
     /// Store nothing with the image (only --attestations-dir).
     #[arg(long, requires = "attestations_dir")]
     pub no_attach: bool,
+    /// On a manifest list, also sign every platform's image (as cosign sign --recursive).
+    #[arg(long)]
+    pub recursive: bool,
 }
 
 /// Read and decrypt a cosign private key: `COSIGN_PASSWORD` (may be empty), else a
@@ -73,6 +76,9 @@ struct Report {
     media_type: String,
     docker_reference: String,
     key_hint: String,
+    /// With --recursive: the platform images signed besides the root.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    platform_digests: Vec<String>,
     stored: Vec<Attached>,
     files: Vec<PathBuf>,
 }
@@ -93,25 +99,32 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         .identity
         .clone()
         .unwrap_or_else(|| store.default_identity());
+    let mut subjects = vec![subject.clone()];
+    if args.recursive {
+        let root = store.root()?;
+        subjects.extend(attach::children(&store, &root, None, true)?);
+    }
     let mut stored = Vec::new();
     let mut files = Vec::new();
-    if !args.no_attach {
-        let layer = simplesigning::sign(&key, &identity, &subject.digest);
-        stored.push(store.attach_layers(storage::sig_tag(&subject.digest), &[layer])?);
-    }
-    let bundle_json = (args.bundle || args.attestations_dir.is_some()).then(|| {
-        bundle::sign_statement_bundle(
-            &bundle::image_signature_statement(&identity, &subject.digest),
-            &key,
-        )
-    });
-    if let Some(b) = &bundle_json {
-        if args.bundle && !args.no_attach {
-            stored.push(store.attach_bundle(&subject, b)?);
+    for subject in &subjects {
+        if !args.no_attach {
+            let layer = simplesigning::sign(&key, &identity, &subject.digest);
+            stored.push(store.attach_layers(storage::sig_tag(&subject.digest), &[layer])?);
         }
-        if let Some(dir) = &args.attestations_dir {
-            let d = storage::AttestationsDir::new(dir);
-            files.push(d.add_bundle(&subject.digest, b)?);
+        let bundle_json = (args.bundle || args.attestations_dir.is_some()).then(|| {
+            bundle::sign_statement_bundle(
+                &bundle::image_signature_statement(&identity, &subject.digest),
+                &key,
+            )
+        });
+        if let Some(b) = &bundle_json {
+            if args.bundle && !args.no_attach {
+                stored.push(store.attach_bundle(subject, b)?);
+            }
+            if let Some(dir) = &args.attestations_dir {
+                let d = storage::AttestationsDir::new(dir);
+                files.push(d.add_bundle(&subject.digest, b)?);
+            }
         }
     }
     if g.json {
@@ -123,12 +136,20 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             media_type: subject.media_type.clone(),
             docker_reference: identity,
             key_hint: key.public_key().hint(),
+            platform_digests: subjects
+                .iter()
+                .skip(1)
+                .map(|d| d.digest.to_string())
+                .collect(),
             stored,
             files,
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         println!("Signed {r} {} as {identity}", subject.digest);
+        for c in subjects.iter().skip(1) {
+            println!("  and its platform image {}", c.digest);
+        }
         for a in &stored {
             if a.added == 0 {
                 println!("  {}: already there", a.location);

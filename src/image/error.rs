@@ -139,9 +139,7 @@ impl Error {
     /// io error with `context`.
     pub fn from_io(e: io::Error, context: impl Into<String>) -> Error {
         if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-            if let Some(inner) = e.into_inner()
-                && let Ok(typed) = inner.downcast::<Error>()
-            {
+            if let Some(Ok(typed)) = e.into_inner().map(|i| i.downcast::<Error>()) {
                 return *typed;
             }
             // Unreachable in practice: checked `is::<Error>()` above.

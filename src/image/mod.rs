@@ -20,8 +20,10 @@
 //!   platform and returns a [`ResolvedImage`] (manifest, config, layers).
 //! - [`open`]: `ImageRef` → `Box<dyn ImageSource>`.
 //! - [`ImageSink`] (`layout`): `put_blob`, `put_bytes`, `add_manifest`; [`LayoutWriter`] implements it.
-//! - [`layer`]: `verify_layer` / `verify_blob`: digest + diff_id + sizes in one pass while a
-//!   consumer reads the uncompressed tar.
+//! - [`layer`]: `verify_layer(raw, &desc, consume)` / `verify_blob(source, &desc, consume)`:
+//!   digest + diff_id + sizes ([`layer::LayerDigests`]) in one pass while `consume` reads the
+//!   uncompressed tar as a `&mut dyn BufRead` on the calling thread; `layer::walk_tar` is a
+//!   ready consumer. Verdicts come at the end (an integrity error outranks a gzip/tar error).
 //! - [`copy::copy_image`]: source → sink, verified.
 //! - [`Error`]: one error type; integrity variants name blob, expected and actual.
 
