@@ -197,10 +197,16 @@ impl Rig {
         .map(str::to_string);
         let mut args: Vec<String> = base.to_vec();
         args.extend(extra.iter().map(|s| s.to_string()));
-        let human = pvk(&args);
+        let json_out = self.root.join("audit.json");
+        let mut human_args = args.clone();
+        human_args.extend(["--json-out".to_string(), json_out.display().to_string()]);
+        let human = pvk(&human_args);
         args.push("--json".into());
         let json = pvk(&args);
         assert_eq!(human.status.code(), json.status.code());
+        let from_file: Value = serde_json::from_slice(&std::fs::read(&json_out).unwrap()).unwrap();
+        let from_stdout: Value = serde_json::from_slice(&json.stdout).unwrap_or_default();
+        assert_eq!(from_file, from_stdout, "--json-out is the --json document");
         Audit {
             code: human.status.code().unwrap_or(-1),
             human: stdout(&human),

@@ -1,5 +1,5 @@
 //! `pause-verify audit --image IMAGE [--key PUB …] [--policy FILE] [--json]
-//! [--junit FILE] [--vsa-out FILE [--sign-key K]] [--attestations-dir DIR]`: the release
+//! [--json-out FILE] [--junit FILE] [--vsa-out FILE [--sign-key K]] [--attestations-dir DIR]`: the release
 //! gate. Loads the policy (docs/policy.md), gathers the facts (`audit::collect`),
 //! evaluates every check per platform and renders the report; exit 0 only when every
 //! required check passes, 1 when one fails, 2 on errors (bad policy, unreadable image).
@@ -27,6 +27,9 @@ pub struct Args {
     /// The policy (TOML, docs/policy.md). Default: the upstream recipe, every platform, signed by --key.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Also write the JSON document (as --json prints it) to FILE, with the human report on stdout.
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
     /// Also write the report as JUnit XML (one test case per check per platform).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -96,6 +99,11 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         };
         bytes.push(b'\n');
         write(p, &bytes)?;
+    }
+    if let Some(p) = &args.json_out {
+        let mut doc = serde_json::to_vec_pretty(&report)?;
+        doc.push(b'\n');
+        write(p, &doc)?;
     }
     if g.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
