@@ -4,9 +4,11 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod build;
 mod copy;
 mod hive;
 mod debug;
+mod fixture;
 mod generate_key_pair;
 mod inspect;
 
@@ -48,6 +50,10 @@ enum Command {
     Debug(debug::Args),
     /// Write a cosign-compatible key pair: NAME.key (encrypted) and NAME.pub.
     GenerateKeyPair(generate_key_pair::Args),
+    /// Build the pause base from a pinned base image and a recipe, into an OCI layout.
+    Build(build::Args),
+    /// Write synthetic test images (a NanoServer stand-in) for tests and the offline demo.
+    Fixture(fixture::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -75,6 +81,8 @@ pub fn main() -> ExitCode {
         Command::Hive(a) => hive::run(a, &cli.global),
         Command::Debug(a) => debug::run(a, &cli.global),
         Command::GenerateKeyPair(a) => generate_key_pair::run(a, &cli.global),
+        Command::Build(a) => build::run(a, &cli.global),
+        Command::Fixture(a) => fixture::run(a, &cli.global),
     };
     match result {
         Ok(Outcome::Pass) => ExitCode::SUCCESS,
