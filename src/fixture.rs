@@ -131,7 +131,11 @@ impl OsVersion {
 
 impl std::fmt::Display for OsVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}.{}.{}", self.major, self.minor, self.build, self.ubr)
+        write!(
+            f,
+            "{}.{}.{}.{}",
+            self.major, self.minor, self.build, self.ubr
+        )
     }
 }
 
@@ -172,7 +176,12 @@ struct K(Key);
 
 impl K {
     fn new(name: &str) -> K {
-        K(Key::new(name, Layer::default(), filetime(), DEFAULT_SD.to_vec()))
+        K(Key::new(
+            name,
+            Layer::default(),
+            filetime(),
+            DEFAULT_SD.to_vec(),
+        ))
     }
     fn v(mut self, name: &str, kind: u32, data: Vec<u8>) -> K {
         self.0.values.push(Value::new(name, kind, data));
@@ -262,7 +271,10 @@ pub fn software_hive(v: OsVersion, opts: &FixtureOptions) -> Hive {
         .at("Microsoft\\Windows NT\\CurrentVersion", |k| {
             k.s("BuildBranch", "fe_release")
                 .s("BuildLab", &format!("{build}.fe_release.210507-1500"))
-                .s("BuildLabEx", &format!("{build}.1.amd64fre.fe_release.210507-1500"))
+                .s(
+                    "BuildLabEx",
+                    &format!("{build}.1.amd64fre.fe_release.210507-1500"),
+                )
                 .s("CompositionEditionID", "ServerDatacenter")
                 .s("CurrentBuild", &build)
                 .s("CurrentBuildNumber", &build)
@@ -293,22 +305,22 @@ pub fn software_hive(v: OsVersion, opts: &FixtureOptions) -> Hive {
                 .x("ProgramW6432Dir", "C:\\Program Files")
         })
         .at("Microsoft\\Cryptography", |k| {
-            k.s("MachineGuid", &guid(v.build as u64)[1..37].to_ascii_lowercase())
+            k.s(
+                "MachineGuid",
+                &guid(v.build as u64)[1..37].to_ascii_lowercase(),
+            )
         })
-        .at("Microsoft\\Windows\\CurrentVersion\\Policies\\System", |k| {
-            k.d("EnableLUA", 0).d("ConsentPromptBehaviorAdmin", 5)
-        });
+        .at(
+            "Microsoft\\Windows\\CurrentVersion\\Policies\\System",
+            |k| k.d("EnableLUA", 0).d("ConsentPromptBehaviorAdmin", 5),
+        );
     if opts.with_ole {
         root = root.at("Microsoft\\Ole", |k| {
             k.s("EnableDCOM", "Y")
                 .s("EnableRemoteConnect", "N")
                 .d("LegacyAuthenticationLevel", 2)
                 .d("LegacyImpersonationLevel", 2)
-                .v(
-                    "MachineLaunchRestriction",
-                    REG_BINARY,
-                    (0u8..=95).collect(),
-                )
+                .v("MachineLaunchRestriction", REG_BINARY, (0u8..=95).collect())
         });
     }
     if opts.with_rpc {
@@ -356,11 +368,11 @@ pub fn software_hive(v: OsVersion, opts: &FixtureOptions) -> Hive {
                 .s("Content Type", "text/plain")
         }))
         .k(K::new("CLSID").ks((0..40u64).map(|i| {
-            K::new(&guid(1000 + i)).s("", &format!("Component {i}")).k(
-                K::new("InprocServer32")
+            K::new(&guid(1000 + i))
+                .s("", &format!("Component {i}"))
+                .k(K::new("InprocServer32")
                     .x("", &format!("%SystemRoot%\\System32\\comp{i:02}.dll"))
-                    .s("ThreadingModel", "Both"),
-            )
+                    .s("ThreadingModel", "Both"))
         })))
     });
     let mut h = root.hive();
@@ -383,36 +395,169 @@ fn service(name: &str, display: &str, image: &str, start: u32, kind: u32, object
 pub fn system_hive(v: OsVersion, opts: &FixtureOptions) -> Hive {
     let svchost = |group: &str| format!("%SystemRoot%\\System32\\svchost.exe -k {group} -p");
     let mut services = vec![
-        service("BFE", "@%SystemRoot%\\system32\\bfe.dll,-1001", &svchost("LocalServiceNoNetworkFirewall"), 2, 0x20, "NT AUTHORITY\\LocalService"),
-        service("CExecSvc", "Container Execution Agent", "%SystemRoot%\\system32\\cexecsvc.exe", 2, 0x10, "LocalSystem"),
-        service("CryptSvc", "@%SystemRoot%\\system32\\cryptsvc.dll,-1001", &svchost("NetworkService"), 2, 0x20, "NT Authority\\NetworkService"),
-        service("Dhcp", "@%SystemRoot%\\system32\\dhcpcore.dll,-100", &svchost("LocalServiceNetworkRestricted"), 2, 0x20, "NT Authority\\LocalService"),
-        service("Dnscache", "@%SystemRoot%\\System32\\dnsapi.dll,-101", &svchost("NetworkService"), 2, 0x20, "NT AUTHORITY\\NetworkService"),
-        service("EventLog", "@%SystemRoot%\\system32\\wevtsvc.dll,-200", &svchost("LocalServiceNetworkRestricted"), 2, 0x20, "NT AUTHORITY\\LocalService"),
-        service("LanmanServer", "@%systemroot%\\system32\\srvsvc.dll,-100", &svchost("smbsvcs"), 2, 0x20, "LocalSystem"),
-        service("LanmanWorkstation", "@%systemroot%\\system32\\wkssvc.dll,-100", &svchost("NetworkService"), 2, 0x20, "NT AUTHORITY\\NetworkService"),
-        service("mpssvc", "@%SystemRoot%\\system32\\FirewallAPI.dll,-23090", &svchost("LocalServiceNoNetworkFirewall"), 2, 0x20, "NT Authority\\LocalService"),
-        service("nsi", "@%SystemRoot%\\system32\\nsisvc.dll,-200", &svchost("LocalService"), 2, 0x20, "NT Authority\\LocalService"),
-        service("RpcEptMapper", "@%windir%\\system32\\RpcEpMap.dll,-1001", &svchost("RPCSS"), 2, 0x20, "NT AUTHORITY\\NetworkService"),
-        service("RpcSs", "@combase.dll,-5010", &svchost("rpcss"), 2, 0x20, "NT AUTHORITY\\NetworkService"),
-        service("SamSs", "@%SystemRoot%\\system32\\samsrv.dll,-1", "%SystemRoot%\\system32\\lsass.exe", 2, 0x20, "LocalSystem"),
-        service("Schedule", "@%SystemRoot%\\system32\\schedsvc.dll,-100", &svchost("netsvcs"), 2, 0x20, "LocalSystem"),
-        service("W32Time", "@%SystemRoot%\\system32\\w32time.dll,-200", &svchost("LocalService"), 3, 0x20, "NT AUTHORITY\\LocalService"),
-        service("Winmgmt", "@%Systemroot%\\system32\\wbem\\wmisvc.dll,-205", &svchost("netsvcs"), 2, 0x20, "localSystem"),
-        service("WinRM", "@%Systemroot%\\system32\\wsmsvc.dll,-101", &svchost("NetworkService"), 3, 0x20, "NT AUTHORITY\\NetworkService"),
-        service("wuauserv", "@%systemroot%\\system32\\wuaueng.dll,-105", &svchost("netsvcs"), 3, 0x20, "LocalSystem"),
+        service(
+            "BFE",
+            "@%SystemRoot%\\system32\\bfe.dll,-1001",
+            &svchost("LocalServiceNoNetworkFirewall"),
+            2,
+            0x20,
+            "NT AUTHORITY\\LocalService",
+        ),
+        service(
+            "CExecSvc",
+            "Container Execution Agent",
+            "%SystemRoot%\\system32\\cexecsvc.exe",
+            2,
+            0x10,
+            "LocalSystem",
+        ),
+        service(
+            "CryptSvc",
+            "@%SystemRoot%\\system32\\cryptsvc.dll,-1001",
+            &svchost("NetworkService"),
+            2,
+            0x20,
+            "NT Authority\\NetworkService",
+        ),
+        service(
+            "Dhcp",
+            "@%SystemRoot%\\system32\\dhcpcore.dll,-100",
+            &svchost("LocalServiceNetworkRestricted"),
+            2,
+            0x20,
+            "NT Authority\\LocalService",
+        ),
+        service(
+            "Dnscache",
+            "@%SystemRoot%\\System32\\dnsapi.dll,-101",
+            &svchost("NetworkService"),
+            2,
+            0x20,
+            "NT AUTHORITY\\NetworkService",
+        ),
+        service(
+            "EventLog",
+            "@%SystemRoot%\\system32\\wevtsvc.dll,-200",
+            &svchost("LocalServiceNetworkRestricted"),
+            2,
+            0x20,
+            "NT AUTHORITY\\LocalService",
+        ),
+        service(
+            "LanmanServer",
+            "@%systemroot%\\system32\\srvsvc.dll,-100",
+            &svchost("smbsvcs"),
+            2,
+            0x20,
+            "LocalSystem",
+        ),
+        service(
+            "LanmanWorkstation",
+            "@%systemroot%\\system32\\wkssvc.dll,-100",
+            &svchost("NetworkService"),
+            2,
+            0x20,
+            "NT AUTHORITY\\NetworkService",
+        ),
+        service(
+            "mpssvc",
+            "@%SystemRoot%\\system32\\FirewallAPI.dll,-23090",
+            &svchost("LocalServiceNoNetworkFirewall"),
+            2,
+            0x20,
+            "NT Authority\\LocalService",
+        ),
+        service(
+            "nsi",
+            "@%SystemRoot%\\system32\\nsisvc.dll,-200",
+            &svchost("LocalService"),
+            2,
+            0x20,
+            "NT Authority\\LocalService",
+        ),
+        service(
+            "RpcEptMapper",
+            "@%windir%\\system32\\RpcEpMap.dll,-1001",
+            &svchost("RPCSS"),
+            2,
+            0x20,
+            "NT AUTHORITY\\NetworkService",
+        ),
+        service(
+            "RpcSs",
+            "@combase.dll,-5010",
+            &svchost("rpcss"),
+            2,
+            0x20,
+            "NT AUTHORITY\\NetworkService",
+        ),
+        service(
+            "SamSs",
+            "@%SystemRoot%\\system32\\samsrv.dll,-1",
+            "%SystemRoot%\\system32\\lsass.exe",
+            2,
+            0x20,
+            "LocalSystem",
+        ),
+        service(
+            "Schedule",
+            "@%SystemRoot%\\system32\\schedsvc.dll,-100",
+            &svchost("netsvcs"),
+            2,
+            0x20,
+            "LocalSystem",
+        ),
+        service(
+            "W32Time",
+            "@%SystemRoot%\\system32\\w32time.dll,-200",
+            &svchost("LocalService"),
+            3,
+            0x20,
+            "NT AUTHORITY\\LocalService",
+        ),
+        service(
+            "Winmgmt",
+            "@%Systemroot%\\system32\\wbem\\wmisvc.dll,-205",
+            &svchost("netsvcs"),
+            2,
+            0x20,
+            "localSystem",
+        ),
+        service(
+            "WinRM",
+            "@%Systemroot%\\system32\\wsmsvc.dll,-101",
+            &svchost("NetworkService"),
+            3,
+            0x20,
+            "NT AUTHORITY\\NetworkService",
+        ),
+        service(
+            "wuauserv",
+            "@%systemroot%\\system32\\wuaueng.dll,-105",
+            &svchost("netsvcs"),
+            3,
+            0x20,
+            "LocalSystem",
+        ),
     ];
     // Kernel drivers: realistic filler.
     for (i, d) in [
-        "acpi", "afd", "bowser", "cng", "disk", "http", "ksecdd", "msrpc", "ndis", "netbt",
-        "Npfs", "Ntfs", "pci", "rdbss", "srv2", "storvsc", "tcpip", "vmbus", "volmgr", "wcifs",
+        "acpi", "afd", "bowser", "cng", "disk", "http", "ksecdd", "msrpc", "ndis", "netbt", "Npfs",
+        "Ntfs", "pci", "rdbss", "srv2", "storvsc", "tcpip", "vmbus", "volmgr", "wcifs",
     ]
     .iter()
     .enumerate()
     {
         services.push(
-            service(d, d, &format!("System32\\drivers\\{d}.sys"), (i % 4) as u32, 1, "")
-                .s("Group", "Base"),
+            service(
+                d,
+                d,
+                &format!("System32\\drivers\\{d}.sys"),
+                (i % 4) as u32,
+                1,
+                "",
+            )
+            .s("Group", "Base"),
         );
     }
     if opts.with_diagtrack {
@@ -425,7 +570,10 @@ pub fn system_hive(v: OsVersion, opts: &FixtureOptions) -> Hive {
                 0x10,
                 "LocalSystem",
             )
-            .s("Description", "@%SystemRoot%\\system32\\diagtrack.dll,-3002")
+            .s(
+                "Description",
+                "@%SystemRoot%\\system32\\diagtrack.dll,-3002",
+            )
             .m(
                 "RequiredPrivileges",
                 &[
@@ -518,7 +666,11 @@ pub fn other_hives() -> [(&'static str, Hive); 3] {
                 &[
                     ("Control Panel\\International", "LocaleName", "en-US"),
                     ("Environment", "TEMP", "%USERPROFILE%\\AppData\\Local\\Temp"),
-                    ("Software\\Microsoft\\Windows\\CurrentVersion\\Explorer", "", ""),
+                    (
+                        "Software\\Microsoft\\Windows\\CurrentVersion\\Explorer",
+                        "",
+                        "",
+                    ),
                 ],
             ),
         ),
@@ -528,9 +680,17 @@ pub fn other_hives() -> [(&'static str, Hive); 3] {
                 "CsiTool-CreateHive-{00000000-0000-0000-0000-000000000000}",
                 &[
                     ("SAM\\Domains\\Account\\Users\\Names\\Administrator", "", ""),
-                    ("SAM\\Domains\\Account\\Users\\Names\\ContainerAdministrator", "", ""),
+                    (
+                        "SAM\\Domains\\Account\\Users\\Names\\ContainerAdministrator",
+                        "",
+                        "",
+                    ),
                     ("SAM\\Domains\\Account\\Users\\Names\\ContainerUser", "", ""),
-                    ("SAM\\Domains\\Builtin\\Aliases\\Names\\Administrators", "", ""),
+                    (
+                        "SAM\\Domains\\Builtin\\Aliases\\Names\\Administrators",
+                        "",
+                        "",
+                    ),
                 ],
             ),
         ),
@@ -554,7 +714,10 @@ pub fn other_hives() -> [(&'static str, Hive); 3] {
 enum Content {
     Bytes(Vec<u8>),
     /// `size` bytes generated from `seed` (text and pseudo-random runs).
-    Pad { seed: u64, size: u64 },
+    Pad {
+        seed: u64,
+        size: u64,
+    },
 }
 
 /// Padding content: alternating 64 KiB runs of log-like text and xorshift noise, so the
@@ -646,13 +809,22 @@ fn pe(name: &str, size: usize) -> Vec<u8> {
 fn layer_files(v: OsVersion, opts: &FixtureOptions) -> Result<Vec<(String, Content)>> {
     let mut files: Vec<(String, Content)> = Vec::new();
     let cfg = "Files/Windows/System32/config/";
-    files.push((format!("{cfg}SOFTWARE"), Content::Bytes(hive::write(&software_hive(v, opts))?)));
-    files.push((format!("{cfg}SYSTEM"), Content::Bytes(hive::write(&system_hive(v, opts))?)));
+    files.push((
+        format!("{cfg}SOFTWARE"),
+        Content::Bytes(hive::write(&software_hive(v, opts))?),
+    ));
+    files.push((
+        format!("{cfg}SYSTEM"),
+        Content::Bytes(hive::write(&system_hive(v, opts))?),
+    ));
     for (name, h) in other_hives() {
         files.push((format!("{cfg}{name}"), Content::Bytes(hive::write(&h)?)));
     }
     let text = |s: &str| Content::Bytes(s.as_bytes().to_vec());
-    files.push(("Files/License.txt".into(), text("Synthetic NanoServer for pause-verify tests. Not Microsoft software.\r\n")));
+    files.push((
+        "Files/License.txt".into(),
+        text("Synthetic NanoServer for pause-verify tests. Not Microsoft software.\r\n"),
+    ));
     files.push((
         "Files/Windows/System32/drivers/etc/hosts".into(),
         text("# Copyright (c) 1993-2009 Microsoft Corp.\r\n#\r\n# localhost name resolution is handled within DNS itself.\r\n"),
@@ -666,12 +838,27 @@ fn layer_files(v: OsVersion, opts: &FixtureOptions) -> Result<Vec<(String, Conte
         ("sc.exe", 69_632),
         ("svchost.exe", 57_344),
     ] {
-        files.push((format!("Files/Windows/System32/{name}"), Content::Bytes(pe(name, size))));
+        files.push((
+            format!("Files/Windows/System32/{name}"),
+            Content::Bytes(pe(name, size)),
+        ));
     }
-    files.push(("Files/Users/Public/desktop.ini".into(), text("[.ShellClassInfo]\r\n")));
-    files.push(("Files/ProgramData/Microsoft/Windows/Start Menu/desktop.ini".into(), text("[.ShellClassInfo]\r\n")));
-    files.push(("UtilityVM/Files/Windows/System32/ntoskrnl.exe".into(), Content::Bytes(pe("ntoskrnl.exe", 100_000))));
-    files.push(("UtilityVM/Files/EFI/Microsoft/Boot/bootmgfw.efi".into(), Content::Bytes(pe("bootmgfw.efi", 40_000))));
+    files.push((
+        "Files/Users/Public/desktop.ini".into(),
+        text("[.ShellClassInfo]\r\n"),
+    ));
+    files.push((
+        "Files/ProgramData/Microsoft/Windows/Start Menu/desktop.ini".into(),
+        text("[.ShellClassInfo]\r\n"),
+    ));
+    files.push((
+        "UtilityVM/Files/Windows/System32/ntoskrnl.exe".into(),
+        Content::Bytes(pe("ntoskrnl.exe", 100_000)),
+    ));
+    files.push((
+        "UtilityVM/Files/EFI/Microsoft/Boot/bootmgfw.efi".into(),
+        Content::Bytes(pe("bootmgfw.efi", 40_000)),
+    ));
     // Padding: files of 256 KiB .. 2 MiB until size_mb is reached.
     let mut left = opts.size_mb.saturating_mul(1 << 20);
     let mut i = 0u64;
@@ -904,7 +1091,11 @@ mod tests {
             ..opts
         };
         assert!(software_hive(v, &none).find("Microsoft\\Rpc").is_none());
-        assert!(system_hive(v, &none).find("ControlSet001\\Services\\DiagTrack").is_none());
+        assert!(
+            system_hive(v, &none)
+                .find("ControlSet001\\Services\\DiagTrack")
+                .is_none()
+        );
     }
 
     #[test]
@@ -918,11 +1109,15 @@ mod tests {
         let b = write_base_layer(v, &opts, Vec::new()).unwrap();
         assert_eq!(a, b);
         assert!(a.len() > 1 << 20);
-        let x = crate::wclayer::extract(&a[..], &["Files/Windows/System32/config/SOFTWARE"], 1 << 26)
-            .unwrap();
+        let x =
+            crate::wclayer::extract(&a[..], &["Files/Windows/System32/config/SOFTWARE"], 1 << 26)
+                .unwrap();
         assert_eq!(x.kind(), crate::wclayer::LayerKind::Base);
         assert_eq!(x.summary.base_hives.len(), 5);
-        assert!(x.files.contains_key("Files/Windows/System32/config/SOFTWARE"));
+        assert!(
+            x.files
+                .contains_key("Files/Windows/System32/config/SOFTWARE")
+        );
     }
 
     #[test]

@@ -157,7 +157,13 @@ fn expected_layers(t: i64, software_size: u64, system_size: u64) -> Vec<Value> {
         serde_json::json!([
             entry("Files", true, 0, false, t),
             entry("Files/tools", true, 0, true, t),
-            entry("Files/tools/keylight.reg", false, KEYLIGHT.len() as u64, true, t),
+            entry(
+                "Files/tools/keylight.reg",
+                false,
+                KEYLIGHT.len() as u64,
+                true,
+                t
+            ),
             entry("Hives", true, 0, false, t),
         ]),
         serde_json::json!([
@@ -325,11 +331,18 @@ for f in sys.argv[1:]:
                 ["", []],
                 ["Microsoft", []],
                 ["Microsoft\\Ole", [["EnableDCOM", 1, "4e000000"]]],
-                ["Microsoft\\Rpc", [
-                    ["DCOM Protocols", 7, "0000"],
-                    ["UuidSequenceNumber", 4, "74f6bc01"],
-                    ["EpMapDisallowedProtocols", 1, "6e006300610063006e005f00690070005f007400630070000000"]
-                ]]
+                [
+                    "Microsoft\\Rpc",
+                    [
+                        ["DCOM Protocols", 7, "0000"],
+                        ["UuidSequenceNumber", 4, "74f6bc01"],
+                        [
+                            "EpMapDisallowedProtocols",
+                            1,
+                            "6e006300610063006e005f00690070005f007400630070000000"
+                        ]
+                    ]
+                ]
             ])
         );
         assert_eq!(
@@ -381,7 +394,11 @@ print(json.dumps(out))
 
     // Config: os fields from the base, User, history in Docker's style, diff_ids.
     let cfg: Value = serde_json::from_slice(
-        &std::fs::read(blob(&out, b["builds"][0]["config"]["digest"].as_str().unwrap())).unwrap(),
+        &std::fs::read(blob(
+            &out,
+            b["builds"][0]["config"]["digest"].as_str().unwrap(),
+        ))
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(cfg["os"], "windows");
@@ -401,11 +418,17 @@ print(json.dumps(out))
         })
         .collect();
     assert_eq!(hist[0], ("Apply image 10.0.20348.2849".to_string(), false));
-    assert!(hist[1].0.starts_with("cmd /S /C #(nop) COPY dir:") && hist[1].0.ends_with(" in C:\\tools "));
+    assert!(
+        hist[1].0.starts_with("cmd /S /C #(nop) COPY dir:")
+            && hist[1].0.ends_with(" in C:\\tools ")
+    );
     assert_eq!(
         hist[2..],
         [
-            ("cmd /S /C #(nop)  USER ContainerAdministrator".to_string(), true),
+            (
+                "cmd /S /C #(nop)  USER ContainerAdministrator".to_string(),
+                true
+            ),
             ("cmd /S /C reg import tools\\keylight.reg".into(), false),
             ("cmd /S /C sc.exe delete diagtrack -f".into(), false),
             ("cmd /S /C #(nop)  USER ContainerUser".into(), true),
@@ -414,13 +437,26 @@ print(json.dumps(out))
     assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 4);
     // Media types follow the (Docker schema2) base.
     let m: Value = serde_json::from_slice(
-        &std::fs::read(blob(&out, b["builds"][0]["manifest"]["digest"].as_str().unwrap())).unwrap(),
+        &std::fs::read(blob(
+            &out,
+            b["builds"][0]["manifest"]["digest"].as_str().unwrap(),
+        ))
+        .unwrap(),
     )
     .unwrap();
-    assert_eq!(m["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
-    assert_eq!(m["config"]["mediaType"], "application/vnd.docker.container.image.v1+json");
+    assert_eq!(
+        m["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(
+        m["config"]["mediaType"],
+        "application/vnd.docker.container.image.v1+json"
+    );
     for l in m["layers"].as_array().unwrap() {
-        assert_eq!(l["mediaType"], "application/vnd.docker.image.rootfs.diff.tar.gzip");
+        assert_eq!(
+            l["mediaType"],
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        );
     }
     assert_eq!(b["builds"][0]["compressor"]["level"], 6);
     assert_eq!(b["builds"][0]["baseView"]["rule"], "base-layers");
@@ -470,7 +506,11 @@ fn source_date_epoch_changes_times_only() {
             }
             assert_eq!(ex, ey, "layer {i}: only times differ");
             if i > 0 {
-                let name = if i == 1 { "Hives/Software_Delta" } else { "Hives/System_Delta" };
+                let name = if i == 1 {
+                    "Hives/Software_Delta"
+                } else {
+                    "Hives/System_Delta"
+                };
                 let hx = extract(&bx, name, &scratch.path().join("x").tap_mkdir());
                 let hy = extract(&by, name, &scratch.path().join("y").tap_mkdir());
                 let dump = |p: &Path| -> Value {
@@ -559,7 +599,11 @@ fn recipe_checkout_builds_the_builtin_image() {
     );
     assert_eq!(builtin["builds"][0]["recipe"]["name"], "builtin");
     if let Some(up) = common::upstream_recipe() {
-        let real = build(&base, &t.path().join("o4"), &["--recipe", up.to_str().unwrap()]);
+        let real = build(
+            &base,
+            &t.path().join("o4"),
+            &["--recipe", up.to_str().unwrap()],
+        );
         assert_eq!(builtin["root"]["digest"], real["root"]["digest"]);
     }
     // A changed .reg file changes the image.
@@ -568,7 +612,11 @@ fn recipe_checkout_builds_the_builtin_image() {
         KEYLIGHT.replace("\"N\"", "\"Y\""),
     )
     .unwrap();
-    let changed = build(&base, &t.path().join("o5"), &["--recipe", checkout.to_str().unwrap()]);
+    let changed = build(
+        &base,
+        &t.path().join("o5"),
+        &["--recipe", checkout.to_str().unwrap()],
+    );
     assert_ne!(builtin["root"]["digest"], changed["root"]["digest"]);
 }
 
@@ -578,7 +626,14 @@ fn multi_platform_base_builds_an_index_or_one_platform() {
     let vs = ["10.0.17763.3887", "10.0.20348.2849", "10.0.26100.2314"];
     let base = fixture(
         &t.path().join("base"),
-        &["--os-version", vs[0], "--os-version", vs[1], "--os-version", vs[2]],
+        &[
+            "--os-version",
+            vs[0],
+            "--os-version",
+            vs[1],
+            "--os-version",
+            vs[2],
+        ],
     );
     let all = build(&base, &t.path().join("all"), &[]);
     assert_eq!(all["builds"].as_array().unwrap().len(), 3);
@@ -587,8 +642,11 @@ fn multi_platform_base_builds_an_index_or_one_platform() {
         "application/vnd.docker.distribution.manifest.list.v2+json"
     );
     let list: Value = serde_json::from_slice(
-        &std::fs::read(blob(&t.path().join("all"), all["root"]["digest"].as_str().unwrap()))
-            .unwrap(),
+        &std::fs::read(blob(
+            &t.path().join("all"),
+            all["root"]["digest"].as_str().unwrap(),
+        ))
+        .unwrap(),
     )
     .unwrap();
     let got: Vec<&str> = list["manifests"]
@@ -600,8 +658,11 @@ fn multi_platform_base_builds_an_index_or_one_platform() {
     assert_eq!(got, vs);
     for (i, b) in all["builds"].as_array().unwrap().iter().enumerate() {
         let cfg: Value = serde_json::from_slice(
-            &std::fs::read(blob(&t.path().join("all"), b["config"]["digest"].as_str().unwrap()))
-                .unwrap(),
+            &std::fs::read(blob(
+                &t.path().join("all"),
+                b["config"]["digest"].as_str().unwrap(),
+            ))
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(cfg["os.version"], vs[i]);
@@ -616,7 +677,10 @@ fn multi_platform_base_builds_an_index_or_one_platform() {
         one["root"]["mediaType"],
         "application/vnd.docker.distribution.manifest.v2+json"
     );
-    assert_eq!(one["root"]["digest"], all["builds"][1]["manifest"]["digest"]);
+    assert_eq!(
+        one["root"]["digest"],
+        all["builds"][1]["manifest"]["digest"]
+    );
 }
 
 #[test]
@@ -634,20 +698,35 @@ fn no_base_layers_and_metadata_layers() {
     // The base layer blob is referenced, not copied.
     assert!(!blob(&out, bb["base"]["layers"][0]["digest"].as_str().unwrap()).exists());
     // The service name keeps the recipe's casing when the base is not at hand.
-    assert_eq!(bb["deletedKeys"], serde_json::json!(["SYSTEM\\ControlSet001\\Services\\diagtrack"]));
+    assert_eq!(
+        bb["deletedKeys"],
+        serde_json::json!(["SYSTEM\\ControlSet001\\Services\\diagtrack"])
+    );
 
     let m = build(&base, &t.path().join("ml"), &["--metadata-layers"]);
     let layers = new_layers(&m);
     assert_eq!(layers.len(), 5);
     assert_eq!(layers[1]["entries"], serde_json::json!(["Files", "Hives"]));
-    assert!(m["builds"][0]["steps"].as_array().unwrap().iter().all(|s| s["emptyLayer"] == false));
+    assert!(
+        m["builds"][0]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["emptyLayer"] == false)
+    );
 }
 
 #[test]
 fn human_report_names_what_it_did() {
     let t = tempfile::tempdir().unwrap();
     let base = fixture(&t.path().join("base"), &[]);
-    let o = pv(["build", "--base", &base, "--out", t.path().join("h").to_str().unwrap()]);
+    let o = pv([
+        "build",
+        "--base",
+        &base,
+        "--out",
+        t.path().join("h").to_str().unwrap(),
+    ]);
     assert_code(&o, 0);
     let s = stdout(&o);
     for want in [
@@ -656,6 +735,10 @@ fn human_report_names_what_it_did() {
         "flate2 (zlib-rs backend) level 6",
         "manifest  sha256:",
     ] {
-        assert!(s.contains(want), "{want:?} missing from\n{s}\n{}", stderr(&o));
+        assert!(
+            s.contains(want),
+            "{want:?} missing from\n{s}\n{}",
+            stderr(&o)
+        );
     }
 }

@@ -48,9 +48,11 @@ fn walk(r: &mut dyn Read) -> io::Result<LayerHives> {
         let full = FULL.iter().find(|(p, _)| p.eq_ignore_ascii_case(&e.path));
         let delta = DELTA.iter().find(|(p, _)| p.eq_ignore_ascii_case(&e.path));
         if let Some((_, h)) = full {
-            out.full.push((*h, e.read_to_vec(MAX_HIVE).map_err(io::Error::other)?));
+            out.full
+                .push((*h, e.read_to_vec(MAX_HIVE).map_err(io::Error::other)?));
         } else if let Some((_, h)) = delta {
-            out.delta.push((*h, e.read_to_vec(MAX_HIVE).map_err(io::Error::other)?));
+            out.delta
+                .push((*h, e.read_to_vec(MAX_HIVE).map_err(io::Error::other)?));
         }
     }
     Ok(out)
@@ -159,7 +161,11 @@ pub fn read_layer(
 }
 
 /// Fold one verified layer's hives into the view.
-pub fn apply(view: &mut BTreeMap<RootHive, Hive>, found: LayerHives, index: usize) -> Result<(), Error> {
+pub fn apply(
+    view: &mut BTreeMap<RootHive, Hive>,
+    found: LayerHives,
+    index: usize,
+) -> Result<(), Error> {
     for (h, bytes) in found.full {
         let parsed = hive::read(&bytes).map_err(|e| Error::BaseHive {
             layer: index,

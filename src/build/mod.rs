@@ -28,8 +28,7 @@ pub mod time;
 use crate::hive::{self, Hive, RegOp, RootHive, delta::BaseRule, regfile::Action};
 use crate::image::model::media;
 use crate::image::{
-    Descriptor, Digest, ImageRef, ImageSink, ImageSource, Platform, PlatformSelector, Root,
-    source,
+    Descriptor, Digest, ImageRef, ImageSink, ImageSource, Platform, PlatformSelector, Root, source,
 };
 use crate::progress::Progress;
 use crate::recipe::Recipe;
@@ -300,7 +299,10 @@ pub fn build_all(
         let p = e.platform.clone().ok_or_else(|| {
             crate::image::Error::malformed(
                 format!("index {}", index.descriptor.digest),
-                format!("entry {} has no platform; build it with --platform", e.digest),
+                format!(
+                    "entry {} has no platform; build it with --platform",
+                    e.digest
+                ),
             )
         })?;
         let sel = PlatformSelector {
@@ -325,7 +327,11 @@ pub fn build_all(
         media_type: &'a str,
         manifests: &'a [Descriptor],
     }
-    let mt = if docker { media::DOCKER_LIST } else { media::OCI_INDEX };
+    let mt = if docker {
+        media::DOCKER_LIST
+    } else {
+        media::OCI_INDEX
+    };
     let raw = serde_json::to_vec(&IndexDoc {
         schema_version: 2,
         media_type: mt,
@@ -424,7 +430,8 @@ pub fn build(
     }
     if opts.no_base_layers {
         notes.push(
-            "--no-base-layers: base layers were not read nor copied; the output references them".into(),
+            "--no-base-layers: base layers were not read nor copied; the output references them"
+                .into(),
         );
     }
     let mut hives_view = Vec::new();
@@ -619,12 +626,11 @@ pub fn build(
     }
 
     // 4. Config: the base's, extended.
-    let mut doc: serde_json::Value = serde_json::from_slice(&cfg.raw).map_err(|e| {
-        crate::image::Error::Json {
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&cfg.raw).map_err(|e| crate::image::Error::Json {
             what: format!("base config {}", cfg.descriptor.digest),
             source: e,
-        }
-    })?;
+        })?;
     let obj = doc.as_object_mut().ok_or_else(|| {
         crate::image::Error::malformed(
             format!("base config {}", cfg.descriptor.digest),
@@ -633,13 +639,13 @@ pub fn build(
     })?;
     obj.insert("created".into(), clock.created.clone().into());
     {
-        let c = obj
-            .entry("config")
-            .or_insert_with(|| serde_json::json!({}));
+        let c = obj.entry("config").or_insert_with(|| serde_json::json!({}));
         if !c.is_object() {
             *c = serde_json::json!({});
         }
-        let c = c.as_object_mut().ok_or_else(|| Error::Internal("config".into()))?;
+        let c = c
+            .as_object_mut()
+            .ok_or_else(|| Error::Internal("config".into()))?;
         if let Some(u) = &user {
             c.insert("User".into(), u.clone().into());
         }
@@ -647,7 +653,11 @@ pub fn build(
             let mut list: Vec<String> = c
                 .get("Env")
                 .and_then(|v| v.as_array())
-                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             for (k, v) in &env {
                 list.retain(|e| {
@@ -662,9 +672,7 @@ pub fn build(
             c.insert("WorkingDir".into(), w.clone().into());
         }
         if !labels.is_empty() {
-            let l = c
-                .entry("Labels")
-                .or_insert_with(|| serde_json::json!({}));
+            let l = c.entry("Labels").or_insert_with(|| serde_json::json!({}));
             if !l.is_object() {
                 *l = serde_json::json!({});
             }

@@ -23,7 +23,9 @@ pub enum RunAction {
     Reg(RegOp),
     /// `sc delete NAME`: the key `ControlSet001\Services\NAME` of SYSTEM, checked against
     /// the base when its SYSTEM hive is at hand.
-    DeleteService { name: String },
+    DeleteService {
+        name: String,
+    },
 }
 
 /// What a step does.
@@ -71,7 +73,11 @@ fn win_components(path: &str, workdir: &[String]) -> Result<Vec<String>, String>
     } else {
         (p.starts_with('\\'), p.as_str())
     };
-    let mut out: Vec<String> = if absolute { Vec::new() } else { workdir.to_vec() };
+    let mut out: Vec<String> = if absolute {
+        Vec::new()
+    } else {
+        workdir.to_vec()
+    };
     for c in rest.split('\\').filter(|c| !c.is_empty() && *c != ".") {
         if c == ".." {
             out.pop();
@@ -224,10 +230,11 @@ pub fn plan(recipe: &Recipe) -> Result<Vec<PlannedStep>, Error> {
                     let t = tokens(part);
                     let words: Vec<&str> = t.iter().map(String::as_str).collect();
                     match words.as_slice() {
-                        [reg, sub, rest @ ..] if is_cmd(reg, "reg") => {
-                            actions.extend(reg_command(sub, rest, &workdir, &image_files).map_err(&bad)?)
-                        }
-                        [sc, sub, name, ..] if is_cmd(sc, "sc") && sub.eq_ignore_ascii_case("delete") => {
+                        [reg, sub, rest @ ..] if is_cmd(reg, "reg") => actions
+                            .extend(reg_command(sub, rest, &workdir, &image_files).map_err(&bad)?),
+                        [sc, sub, name, ..]
+                            if is_cmd(sc, "sc") && sub.eq_ignore_ascii_case("delete") =>
+                        {
                             actions.push(RunAction::DeleteService {
                                 name: name.to_string(),
                             })
@@ -423,12 +430,15 @@ fn encode(kind: &str, data: &str, sep: &str) -> Result<(u32, Vec<u8>), String> {
             (4, n.to_le_bytes().to_vec())
         }
         "REG_QWORD" => {
-            let n = parse_num(data).ok_or_else(|| format!("/d {data:?} is not a REG_QWORD number"))?;
+            let n =
+                parse_num(data).ok_or_else(|| format!("/d {data:?} is not a REG_QWORD number"))?;
             (11, n.to_le_bytes().to_vec())
         }
         "REG_BINARY" | "REG_NONE" => {
             if data.len() % 2 != 0 {
-                return Err(format!("/d {data:?}: hex data needs an even number of digits"));
+                return Err(format!(
+                    "/d {data:?}: hex data needs an even number of digits"
+                ));
             }
             let b = hex::decode(data).map_err(|_| format!("/d {data:?} is not hex"))?;
             (if kind == "REG_BINARY" { 3 } else { 0 }, b)
@@ -460,7 +470,10 @@ mod tests {
         assert_eq!(dirs.iter().collect::<Vec<_>>(), ["Files/tools"]);
         assert!(p[0].created_by.starts_with("cmd /S /C #(nop) COPY dir:"));
         assert!(p[0].created_by.ends_with(" in C:\\tools "));
-        assert_eq!(p[1].created_by, "cmd /S /C #(nop)  USER ContainerAdministrator");
+        assert_eq!(
+            p[1].created_by,
+            "cmd /S /C #(nop)  USER ContainerAdministrator"
+        );
         let Planned::Run { actions } = &p[2].planned else {
             panic!()
         };
@@ -472,7 +485,16 @@ mod tests {
     fn reg_add_and_delete() {
         let a = reg_command(
             "add",
-            &["HKLM\\SOFTWARE\\X", "/v", "N", "/t", "REG_DWORD", "/d", "0x10", "/f"],
+            &[
+                "HKLM\\SOFTWARE\\X",
+                "/v",
+                "N",
+                "/t",
+                "REG_DWORD",
+                "/d",
+                "0x10",
+                "/f",
+            ],
             &[],
             &BTreeMap::new(),
         )
@@ -487,7 +509,13 @@ mod tests {
                 data: vec![16, 0, 0, 0]
             }
         );
-        let a = reg_command("delete", &["HKLM\\SYSTEM\\CurrentControlSet\\Services\\X", "/f"], &[], &BTreeMap::new()).unwrap();
+        let a = reg_command(
+            "delete",
+            &["HKLM\\SYSTEM\\CurrentControlSet\\Services\\X", "/f"],
+            &[],
+            &BTreeMap::new(),
+        )
+        .unwrap();
         let RunAction::Reg(op) = &a[0] else { panic!() };
         assert_eq!(op.path, "ControlSet001\\Services\\X");
         assert_eq!(op.action, Action::DeleteKey);
@@ -499,8 +527,14 @@ mod tests {
     fn paths() {
         assert_eq!(win_components("/tools", &[]).unwrap(), ["tools"]);
         assert_eq!(win_components("C:\\a\\..\\b", &[]).unwrap(), ["b"]);
-        assert_eq!(win_components("x\\y", &["w".into()]).unwrap(), ["w", "x", "y"]);
+        assert_eq!(
+            win_components("x\\y", &["w".into()]).unwrap(),
+            ["w", "x", "y"]
+        );
         assert!(win_components("D:\\x", &[]).is_err());
-        assert_eq!(tokens(r#"reg add "HKLM\A B" /d "x y""#), ["reg", "add", "HKLM\\A B", "/d", "x y"]);
+        assert_eq!(
+            tokens(r#"reg add "HKLM\A B" /d "x y""#),
+            ["reg", "add", "HKLM\\A B", "/d", "x y"]
+        );
     }
 }

@@ -61,10 +61,22 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         }
         t.parse().ok()
     };
-    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
-    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
@@ -98,8 +110,14 @@ mod tests {
     fn round_trips_and_known_values() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_731_126_731), "2024-11-09T04:32:11Z");
-        assert_eq!(parse_rfc3339("2024-11-09T04:32:11.4521837Z"), Some(1_731_126_731));
-        assert_eq!(parse_rfc3339("2024-11-09T05:32:11+01:00"), Some(1_731_126_731));
+        assert_eq!(
+            parse_rfc3339("2024-11-09T04:32:11.4521837Z"),
+            Some(1_731_126_731)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-11-09T05:32:11+01:00"),
+            Some(1_731_126_731)
+        );
         assert_eq!(parse_rfc3339("2000-02-29T00:00:00Z"), Some(951_782_400));
         for s in [0i64, 951_782_400, 4_102_444_800, 1_700_000_000] {
             assert_eq!(parse_rfc3339(&rfc3339(s)), Some(s));

@@ -191,7 +191,11 @@ fn render(b: &BuildOutput) {
     println!(
         "base      {} ({})",
         b.base.reference,
-        if b.base.pinned { "pinned" } else { "NOT pinned" }
+        if b.base.pinned {
+            "pinned"
+        } else {
+            "NOT pinned"
+        }
     );
     println!("          root {}", b.base.root.digest);
     println!("          manifest {}", b.base.manifest.digest);
@@ -245,7 +249,10 @@ fn render(b: &BuildOutput) {
             println!("{line}");
         }
     }
-    println!("gzip      {} level {}", b.compressor.name, b.compressor.level);
+    println!(
+        "gzip      {} level {}",
+        b.compressor.name, b.compressor.level
+    );
     println!("config    {}", b.config.digest);
     println!("manifest  {}", b.manifest.digest);
 }

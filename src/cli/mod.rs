@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 mod build;
 mod copy;
-mod hive;
 mod debug;
 mod fixture;
 mod generate_key_pair;
+mod hive;
 mod inspect;
 
 /// Options every subcommand takes.

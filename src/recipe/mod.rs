@@ -66,13 +66,26 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[serde(tag = "instruction", rename_all = "camelCase")]
 pub enum StepKind {
     /// `COPY SRC... DEST`: context-relative sources ('/'-separated), the destination as written.
-    Copy { sources: Vec<String>, dest: String },
+    Copy {
+        sources: Vec<String>,
+        dest: String,
+    },
     /// `RUN COMMAND` (shell form; the JSON form is joined with spaces).
-    Run { command: String },
-    User { user: String },
-    Env { vars: Vec<(String, String)> },
-    Workdir { path: String },
-    Label { labels: Vec<(String, String)> },
+    Run {
+        command: String,
+    },
+    User {
+        user: String,
+    },
+    Env {
+        vars: Vec<(String, String)>,
+    },
+    Workdir {
+        path: String,
+    },
+    Label {
+        labels: Vec<(String, String)>,
+    },
 }
 
 impl StepKind {
@@ -209,7 +222,12 @@ fn read_limited(p: &Path) -> std::io::Result<Vec<u8>> {
     Ok(v)
 }
 
-fn collect(full: &Path, rel: &str, is_dir: bool, out: &mut BTreeMap<String, Vec<u8>>) -> Result<()> {
+fn collect(
+    full: &Path,
+    rel: &str,
+    is_dir: bool,
+    out: &mut BTreeMap<String, Vec<u8>>,
+) -> Result<()> {
     let io = |source| Error::Io {
         path: full.display().to_string(),
         source,
@@ -222,10 +240,7 @@ fn collect(full: &Path, rel: &str, is_dir: bool, out: &mut BTreeMap<String, Vec<
     for e in std::fs::read_dir(full).map_err(io)? {
         let e = e.map_err(io)?;
         let name = e.file_name().into_string().map_err(|n| {
-            Error::Invalid(format!(
-                "{}: file name {n:?} is not UTF-8",
-                full.display()
-            ))
+            Error::Invalid(format!("{}: file name {n:?} is not UTF-8", full.display()))
         })?;
         let ft = e.file_type().map_err(io)?;
         if ft.is_symlink() {
@@ -254,7 +269,10 @@ pub struct Parsed {
 pub fn parse_dockerfile(file: &str, bytes: &[u8]) -> Result<Parsed> {
     let text = std::str::from_utf8(bytes).map_err(|e| Error::Syntax {
         file: file.to_string(),
-        line: 1 + bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count(),
+        line: 1 + bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count(),
         message: "not UTF-8 text".to_string(),
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -371,10 +389,16 @@ pub fn parse_dockerfile(file: &str, bytes: &[u8]) -> Result<Parsed> {
                 }
                 let words = words_or_json(rest).map_err(|m| syntax(start, m))?;
                 let Some((dest, sources)) = words.split_last() else {
-                    return Err(syntax(start, "COPY needs a source and a destination".into()));
+                    return Err(syntax(
+                        start,
+                        "COPY needs a source and a destination".into(),
+                    ));
                 };
                 if sources.is_empty() {
-                    return Err(syntax(start, "COPY needs a source and a destination".into()));
+                    return Err(syntax(
+                        start,
+                        "COPY needs a source and a destination".into(),
+                    ));
                 }
                 let mut srcs = Vec::new();
                 for s in sources {
@@ -388,9 +412,7 @@ pub fn parse_dockerfile(file: &str, bytes: &[u8]) -> Result<Parsed> {
             "RUN" => {
                 need_args("RUN")?;
                 let command = if rest.starts_with('[') {
-                    words_or_json(rest)
-                        .map_err(|m| syntax(start, m))?
-                        .join(" ")
+                    words_or_json(rest).map_err(|m| syntax(start, m))?.join(" ")
                 } else {
                     rest.to_string()
                 };
@@ -443,7 +465,7 @@ fn context_path(s: &str) -> std::result::Result<String, String> {
         .split('/')
         .filter(|p| !p.is_empty() && *p != ".")
         .collect();
-    if norm.starts_with('/') || parts.iter().any(|p| *p == "..") || parts.is_empty() {
+    if norm.starts_with('/') || parts.contains(&"..") || parts.is_empty() {
         return Err(format!(
             "COPY source {s:?} must be a path inside the build context"
         ));
