@@ -43,7 +43,7 @@ cargo test --locked --all-targets -- --test-threads="${PAUSE_VERIFY_TEST_THREADS
 
 if [ -x scripts/fuzz.sh ]; then
   step "fuzz targets: build and a short run"
-  scripts/fuzz.sh --short
+  scripts/fuzz.sh 10
 fi
 
 echo

@@ -67,7 +67,7 @@ fn each_bad_input_is_exit_2_with_a_clear_message() {
     );
     let e = fails(&base, &out, &["--recipe", &r]);
     assert!(
-        e.contains("line 4") && e.contains("unsupported instruction HEALTHCHECK"),
+        e.contains("Dockerfile:4:") && e.contains("HEALTHCHECK is not supported"),
         "{e}"
     );
 
@@ -79,7 +79,7 @@ fn each_bad_input_is_exit_2_with_a_clear_message() {
     );
     let e = fails(&base, &out, &["--recipe", &r]);
     assert!(
-        e.contains("line 3") && e.contains("unsupported command"),
+        e.contains("Dockerfile:3:") && e.contains("\"powershell\" is not supported"),
         "{e}"
     );
 
@@ -91,7 +91,7 @@ fn each_bad_input_is_exit_2_with_a_clear_message() {
     );
     let e = fails(&base, &out, &["--recipe", &r]);
     assert!(
-        e.contains("line 3") && e.contains("\"nothere\" does not exist"),
+        e.contains("Dockerfile:3:") && e.contains("COPY source \"nothere\" not found"),
         "{e}"
     );
 
@@ -103,7 +103,10 @@ fn each_bad_input_is_exit_2_with_a_clear_message() {
         Some(&bad_reg),
     );
     let e = fails(&base, &out, &["--recipe", &r]);
-    assert!(e.contains("line 4") && e.contains(".reg line 4"), "{e}");
+    assert!(
+        e.contains("Dockerfile:4:") && e.contains(".reg line 4"),
+        "{e}"
+    );
 
     // Tag-only base.
     let tagged = t.path().join("tagged");
@@ -136,7 +139,9 @@ fn deleting_a_service_the_base_lacks_is_refused_when_the_base_is_at_hand() {
     let out = t.path().join("o");
     let e = fails(&base, &out, &[]);
     assert!(
-        e.contains("line 8") && e.contains("sc.exe delete diagtrack") && e.contains("no service"),
+        e.contains("Dockerfile):8:")
+            && e.contains("sc.exe delete diagtrack")
+            && e.contains("no service"),
         "{e}"
     );
     // Without the base layers it cannot be checked: the build goes on and says so.

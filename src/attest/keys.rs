@@ -386,7 +386,13 @@ fn pem_decode_any(pem: &[u8], labels: &[&str]) -> Result<Vec<u8>, KeyError> {
         if body.contains(':') {
             return Err(KeyError::PemBase64("PEM headers are not supported".into()));
         }
-        return B64
+        // Like Go's non-strict base64: non-zero trailing bits are ignored, so a damaged
+        // key is reported as a bad key rather than bad base64.
+        let lenient = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+        );
+        return lenient
             .decode(body.as_bytes())
             .map_err(|e| KeyError::PemBase64(e.to_string()));
     }
@@ -443,6 +449,22 @@ mod tests {
                 .len(),
             24
         );
+    }
+
+    #[test]
+    fn every_cost_cosign_accepts_round_trips() {
+        let key = PrivateKey::generate().unwrap();
+        for n in ACCEPTED_SCRYPT_N {
+            let pem = key.to_encrypted_pem(b"pw", n).unwrap();
+            let back = PrivateKey::from_encrypted_pem(pem.as_bytes(), b"pw").unwrap();
+            assert_eq!(back.public_key(), key.public_key(), "N={n}");
+        }
+        // The older label is read too.
+        let pem = key
+            .to_encrypted_pem(b"pw", 32768)
+            .unwrap()
+            .replace(SIGSTORE_PRIVATE_KEY_LABEL, COSIGN_PRIVATE_KEY_LABEL);
+        assert!(PrivateKey::from_encrypted_pem(pem.as_bytes(), b"pw").is_ok());
     }
 
     #[test]

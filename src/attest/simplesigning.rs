@@ -144,8 +144,8 @@ pub fn verify(
         });
     }
     let signed_ref = p.critical.identity.docker_reference;
-    if let Some(want) = expected_identity
-        && repository_of(&signed_ref) != repository_of(want)
+    // No let-chains: the crate's MSRV is 1.85.
+    if let Some(want) = expected_identity.filter(|w| repository_of(&signed_ref) != repository_of(w))
     {
         return Err(Failure::IdentityMismatch {
             expected: want.to_string(),

@@ -129,9 +129,7 @@ pub fn check_statement(
                 .collect(),
         });
     }
-    if let Some(want) = predicate_type
-        && stmt.predicate_type != want
-    {
+    if let Some(want) = predicate_type.filter(|w| stmt.predicate_type != *w) {
         return Err(Failure::PredicateTypeMismatch {
             expected: want.to_string(),
             found: stmt.predicate_type,

@@ -36,7 +36,7 @@ pub struct LayerHives {
     pub delta: Vec<(RootHive, Vec<u8>)>,
 }
 
-fn walk(r: &mut dyn Read) -> io::Result<LayerHives> {
+fn walk(r: &mut dyn io::BufRead) -> io::Result<LayerHives> {
     let mut out = LayerHives::default();
     let mut reader = LayerReader::new(r);
     loop {

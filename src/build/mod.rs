@@ -57,14 +57,14 @@ pub fn gzip_writer<W: Write>(w: W) -> flate2::write::GzEncoder<W> {
 pub enum Error {
     #[error(transparent)]
     Recipe(#[from] crate::recipe::Error),
-    #[error("{file} line {line}: {message}")]
+    #[error("{file}:{line}: {message}")]
     Step {
         file: String,
         line: usize,
         message: String,
     },
     #[error(
-        "{file} line {line}: sc.exe delete {name}: the base image has no service {name:?} (no key SYSTEM\\ControlSet001\\Services\\{name}); check the base image or the recipe"
+        "{file}:{line}: sc.exe delete {name}: the base image has no service {name:?} (no key SYSTEM\\ControlSet001\\Services\\{name}); check the base image or the recipe"
     )]
     ServiceMissing {
         file: String,
@@ -226,6 +226,8 @@ pub struct StepOutput {
     pub layer: Option<usize>,
 }
 
+/// The recipe as built: `digest` is `Recipe::steps_digest` (what it does, whatever form it
+/// came in); `files` every input file the recipe read, with its digest.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecipeInfo {
@@ -482,6 +484,8 @@ pub fn build(
     let mut env: Vec<(String, String)> = Vec::new();
     let mut workdir: Option<String> = None;
     let mut labels: Vec<(String, String)> = Vec::new();
+    let mut cmd: Option<Vec<String>> = None;
+    let mut entrypoint: Option<Vec<String>> = None;
     let users_sd = base64::engine::general_purpose::STANDARD
         .decode(wclayer::GGCR_USERS_SD_B64)
         .map_err(|e| Error::Internal(e.to_string()))?;
@@ -507,7 +511,34 @@ pub fn build(
             }
             Planned::Run { actions } => {
                 let mut per_hive: BTreeMap<RootHive, Vec<RegOp>> = BTreeMap::new();
+                let mut expanded: Vec<RunAction> = Vec::new();
                 for a in actions {
+                    if let RunAction::DeleteAllValues { hive: h, path } = a {
+                        let Some(base) = view.get(h) else {
+                            return Err(Error::Step {
+                                file: plan::recipe_file(recipe),
+                                line: step.line,
+                                message: format!(
+                                    "reg delete {path} /va: which values exist is known only from the base {h:?} hive, which is not at hand"
+                                ),
+                            });
+                        };
+                        if let Some(k) = base.find(path) {
+                            for v in &k.values {
+                                expanded.push(RunAction::Reg(RegOp {
+                                    hive: *h,
+                                    path: path.clone(),
+                                    action: Action::DeleteValue {
+                                        name: v.name.clone(),
+                                    },
+                                }));
+                            }
+                        }
+                        continue;
+                    }
+                    expanded.push(a.clone());
+                }
+                for a in &expanded {
                     let op = match a {
                         RunAction::Reg(op) => op.clone(),
                         RunAction::DeleteService { name } => {
@@ -517,7 +548,7 @@ pub fn build(
                                     Some(k) => format!("ControlSet001\\Services\\{}", k.name),
                                     None => {
                                         return Err(Error::ServiceMissing {
-                                            file: recipe.dockerfile_name.clone(),
+                                            file: plan::recipe_file(recipe),
                                             line: step.line,
                                             name: name.clone(),
                                         });
@@ -531,6 +562,7 @@ pub fn build(
                                 action: Action::DeleteKey,
                             }
                         }
+                        RunAction::DeleteAllValues { .. } => continue,
                     };
                     edits.push(edit(step.line, &op));
                     per_hive.entry(op.hive).or_default().push(op);
@@ -575,6 +607,9 @@ pub fn build(
                     labels.push((k.clone(), val.clone()));
                 }
             }
+            Planned::Cmd(a) => cmd = Some(a.clone()),
+            Planned::Entrypoint(a) => entrypoint = Some(a.clone()),
+            Planned::Arg => {}
         }
         if items.is_none() && opts.metadata_layers {
             items = Some(vec![
@@ -671,6 +706,12 @@ pub fn build(
         if let Some(w) = &workdir {
             c.insert("WorkingDir".into(), w.clone().into());
         }
+        if let Some(a) = &cmd {
+            c.insert("Cmd".into(), a.clone().into());
+        }
+        if let Some(a) = &entrypoint {
+            c.insert("Entrypoint".into(), a.clone().into());
+        }
         if !labels.is_empty() {
             let l = c.entry("Labels").or_insert_with(|| serde_json::json!({}));
             if !l.is_object() {
@@ -765,8 +806,12 @@ pub fn build(
         base_view,
         recipe: RecipeInfo {
             name: recipe.name.clone(),
-            digest: recipe.digest(),
-            files: recipe.file_digests(),
+            digest: recipe.steps_digest(),
+            files: recipe
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.digest.clone()))
+                .collect(),
         },
         clock,
         metadata_layers: opts.metadata_layers,

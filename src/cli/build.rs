@@ -39,6 +39,9 @@ pub struct Args {
     /// Windows builder does, instead of an empty_layer history entry.
     #[arg(long)]
     pub metadata_layers: bool,
+    /// A build arg for the recipe's ARGs, as docker build takes it (KEY=VALUE, repeatable).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -137,9 +140,16 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             "base {base_ref} is not pinned by digest: the build's point is a known base. Give it as oci:DIR@sha256:… or docker://HOST/REPO@sha256:…, or pass --allow-unpinned to build anyway (the resolved digest is recorded)"
         );
     }
+    let mut build_args = std::collections::BTreeMap::new();
+    for a in &args.build_args {
+        let (k, v) = a
+            .split_once('=')
+            .with_context(|| format!("--build-arg {a:?}: expected KEY=VALUE"))?;
+        build_args.insert(k.to_string(), v.to_string());
+    }
     let recipe = match &args.recipe {
-        Some(p) => recipe::load(p)?,
-        None => recipe::builtin(),
+        Some(p) => recipe::load(p, &build_args)?,
+        None => recipe::builtin_with_args(&build_args),
     };
     let opts = BuildOptions {
         platform,

@@ -33,6 +33,14 @@ pub enum Cmd {
     },
     /// Decode a base64 self-relative security descriptor to SDDL.
     Sddl { b64: String },
+    /// Parse a recipe (folder, Dockerfile or .toml; the built-in one without PATH) and
+    /// print it as JSON.
+    Recipe {
+        path: Option<PathBuf>,
+        /// KEY=VALUE, as docker build --build-arg.
+        #[arg(long = "build-arg")]
+        build_arg: Vec<String>,
+    },
 }
 
 #[derive(serde::Deserialize)]
@@ -162,13 +170,48 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<Outcome> {
                 "entries": entries,
                 "extracted": extracted,
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            out(&serde_json::to_string_pretty(&doc)?);
+            Ok(Outcome::Pass)
+        }
+        Cmd::Recipe { path, build_arg } => {
+            let mut args = std::collections::BTreeMap::new();
+            for a in build_arg {
+                let (k, v) = match a.split_once('=') {
+                    Some((k, v)) => (k.to_string(), v.to_string()),
+                    // docker: `--build-arg K` takes K from the environment.
+                    None => match std::env::var(&a) {
+                        Ok(v) => (a.clone(), v),
+                        Err(_) => continue,
+                    },
+                };
+                args.insert(k, v);
+            }
+            let r = match path {
+                Some(p) => pause_verify::recipe::load(&p, &args)?,
+                None => pause_verify::recipe::builtin_with_args(&args),
+            };
+            for w in &r.warnings {
+                eprintln!("pause-verify: warning: {w}");
+            }
+            let doc = serde_json::json!({
+                "schemaVersion": "1",
+                "kind": "debug-recipe",
+                "stepsDigest": r.steps_digest().to_string(),
+                "recipe": r,
+            });
+            out(&serde_json::to_string_pretty(&doc)?);
             Ok(Outcome::Pass)
         }
         Cmd::Sddl { b64: s } => {
             let sd = b64.decode(s.trim()).context("not base64")?;
-            println!("{}", wclayer::sddl::to_sddl(&sd)?);
+            out(&wclayer::sddl::to_sddl(&sd)?);
             Ok(Outcome::Pass)
         }
     }
+}
+
+/// Print the report; a closed stdout (e.g. `| head`) is not an error worth a panic.
+fn out(s: &str) {
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(o, "{s}");
 }

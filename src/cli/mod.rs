@@ -11,6 +11,7 @@ mod fixture;
 mod generate_key_pair;
 mod hive;
 mod inspect;
+mod registry_flags;
 
 /// Options every subcommand takes.
 #[derive(clap::Args, Debug, Clone)]
@@ -21,6 +22,8 @@ pub struct Global {
     /// No progress bars or informational logs on stderr.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub registry: registry_flags::RegistryFlags,
 }
 
 #[derive(Parser, Debug)]

@@ -12,11 +12,14 @@
 //!   [`Layer`] { semantics: [`LayerSemantics`], inherit_class, spare };
 //!   `Hive::find(path) -> Option<&Key>` (case-insensitive, path relative to the root),
 //!   `Hive::walk() -> Vec<(String, &Key)>`, `model::cmp_names`, `model::names_eq`.
-//! - [`read`]`(&[u8]) -> Result<Hive, Error>`: nt-hive validation and cross-check plus our
+//! - [`read()`]`(&[u8]) -> Result<Hive, Error>`: nt-hive validation and cross-check plus our
 //!   own cell walk for layer bytes, tombstones, timestamps, classes, SDs ([`reader`]).
-//! - [`write`]`(&Hive) -> Result<Vec<u8>, Error>`: deterministic regf ([`writer`]).
-//! - [`regfile::parse`]`(&[u8]) -> Result<Vec<RegOp>, RegFileError>`; `regfile::map_key`
-//!   maps `HKLM\SOFTWARE\…`-style paths to ([`regfile::RootHive`], path).
+//! - [`write()`]`(&Hive) -> Result<Vec<u8>, Error>`: deterministic regf ([`writer`]).
+//! - [`regfile::parse`]`(&[u8]) -> Result<Vec<RegOp>, RegFileError>` with
+//!   `RegOp { hive: RootHive, path, action: Action }`, `Action::{SetValue{name, kind, data},
+//!   DeleteValue{name}, CreateKey, DeleteKey}`, `RegFileError { line, message }`;
+//!   `regfile::map_key(&str) -> Result<(RootHive, String), String>` maps
+//!   `HKLM\SOFTWARE\…`-style paths (mapping table in [`regfile`]); `RootHive::delta_file_name`.
 //! - [`delta::build`]`(base: Option<&Hive>, ops: &[RegOp], timestamp: u64) -> Result<Hive, Error>`
 //!   (ops for one hive; see [`delta`] for the rules, [`delta::base_rule`] for the rule
 //!   used when there is no base).

@@ -21,7 +21,7 @@ pub struct Header {
     pub timestamp: u64,
     /// Base-block flags at offset 144: 0x1 = pending transactions, 0x2 = layered keys.
     pub flags: u32,
-    /// The UTF-16 file name hint at offset 48 (at most 31 characters are kept).
+    /// The UTF-16 file name hint at offset 48 (64 bytes: at most 32 units are kept).
     pub file_name: String,
     /// "Last reorganized" FILETIME at offset 168 (0 = none).
     pub reorganized: u64,

@@ -333,7 +333,7 @@ pub fn write(h: &Hive) -> Result<Vec<u8>, Error> {
     put32(&mut out, 36, root);
     put32(&mut out, 40, data.len() as u32);
     put32(&mut out, 44, 1);
-    for (i, u) in h.header.file_name.encode_utf16().take(31).enumerate() {
+    for (i, u) in h.header.file_name.encode_utf16().take(32).enumerate() {
         put16(&mut out, 48 + 2 * i, u);
     }
     put32(&mut out, 144, h.header.flags);

@@ -1,78 +1,146 @@
-//! What to build: the recipe model, the upstream Dockerfile subset, the built-in default.
+//! What to build: the recipe model and its three sources.
 //!
-//! Owns: parsing a Dockerfile of the subset the pause base uses (`ARG`, one `FROM`,
-//! `COPY`, `RUN`, `USER`, `ENV`, `WORKDIR`, `LABEL`; comments, `\` continuations and the
-//! `# escape=` directive), reading the build-context files its `COPY` steps name, and the
-//! recipe's identity (a digest over the Dockerfile and those files). Does not own what a
-//! `RUN` command means (`build` interprets `reg import`, `reg add`, `reg delete`,
-//! `sc.exe delete`) nor where the base comes from (the `build` caller pins it; `FROM` is
-//! recorded, never followed).
+//! - [`builtin`]: the upstream recipe (microsoft/windows-pause-image-base, MIT) built into
+//!   the binary: COPY `binaries` (holding `keylight.reg`, see `assets/NOTICE`) to `\tools`,
+//!   USER ContainerAdministrator, `RUN reg import tools\keylight.reg`,
+//!   `RUN sc.exe delete diagtrack -f`, USER ContainerUser.
+//! - [`load_dir`] / [`load`]: an upstream-style folder with a Dockerfile (a subset of the
+//!   classic Windows builder's language, [`dockerfile`]) and the files it copies.
+//! - [`load`] on a `.toml` file: the declarative format of `docs/recipe.md` ([`toml_recipe`]).
 //!
-//! The built-in default is microsoft/windows-pause-image-base's `Dockerfile` and
-//! `binaries/keylight.reg`, embedded byte for byte (MIT, see `default/LICENSE`), so a
-//! checkout of that repository given to `--recipe` builds the same image.
+//! Every source yields the same [`Recipe`]: steps with the history string the classic
+//! Windows builder (moby `daemon/builder/dockerfile`) records for them, and every input
+//! file's bytes and digest. Owns: parsing and the model. Does not own: what a step does
+//! to the image (`build`) or what a `.reg` file means (`hive`): `.reg` bytes stay raw.
 //!
-//! Hand-written: the Dockerfile crates on crates.io parse the full grammar into an AST
-//! but do not give line-accurate errors for a refused subset, which is what users need.
+//! History strings (`created_by`), as moby's classic builder writes them on Windows
+//! (`strings.Join(Cmd, " ")` of the commit's config, default shell `cmd /S /C`):
+//! - metadata instructions: `cmd /S /C #(nop)  USER ContainerAdministrator` (two spaces:
+//!   `#(nop) ` and the comment are separate arguments), same for ENV, LABEL, ARG, CMD,
+//!   ENTRYPOINT (`CMD ["a" "b"]`, Go's `%q` of a string list);
+//! - WORKDIR: `cmd /S /C #(nop) WORKDIR C:\tools` (one argument, one space);
+//! - COPY/ADD: `cmd /S /C #(nop) COPY dir:<hex> in \tools ` (destination as written, with
+//!   `/` turned into `\`, and a trailing space). The `<hex>` is *ours*: Docker hashes tar
+//!   headers of its build context (modes, sizes from the build host) which no one can
+//!   reproduce off that host; we hash contents and relative paths (see [`source_hash`]).
+//!   A comparison must treat that hash as builder-specific;
+//! - RUN, shell form: `cmd /S /C ` + the instruction's text after `RUN` (moby keeps the
+//!   raw command line on Windows); exec form: the arguments joined by spaces. With ARGs
+//!   declared after FROM, moby prefixes `|N K=V ...` (sorted) and so do we.
+
+pub mod cmdline;
+pub mod dockerfile;
+pub mod toml_recipe;
 
 use crate::image::Digest;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Largest context file a recipe may COPY (the layers are built in memory).
-pub const MAX_FILE: u64 = 64 << 20;
+/// The `.reg` file the built-in recipe copies (byte-identical to upstream's).
+pub const KEYLIGHT_REG: &[u8] = include_bytes!("../../assets/keylight.reg");
 
-/// Recipe errors: each names the file and, for syntax, the line.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{file} line {line}: {message}")]
-    Syntax {
-        file: String,
-        line: usize,
-        message: String,
-    },
-    #[error(
-        "{file} line {line}: unsupported instruction {instruction}; the recipe subset is ARG, FROM, COPY, RUN, USER, ENV, WORKDIR, LABEL"
-    )]
-    Unsupported {
-        file: String,
-        line: usize,
-        instruction: String,
-    },
-    #[error(
-        "{file} line {line}: COPY source {source_path:?} does not exist in the build context {context}"
-    )]
-    CopySourceMissing {
-        file: String,
-        line: usize,
-        source_path: String,
-        context: String,
-    },
-    #[error("reading the recipe {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("recipe {0}")]
-    Invalid(String),
+/// The upstream FROM line's image reference template.
+pub const UPSTREAM_BASE_TEMPLATE: &str = "mcr.microsoft.com/windows/nanoserver:${OSVERSION}-amd64";
+
+/// The default shell of the classic Windows builder.
+pub const WINDOWS_SHELL: &str = "cmd /S /C";
+
+/// A recipe: a base image reference and the steps on top of it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Recipe {
+    /// `builtin`, or the recipe folder's / file's name.
+    pub name: String,
+    pub source: Source,
+    /// Values of the build args the recipe declares (after `--build-arg`); unset args
+    /// are absent.
+    pub args: BTreeMap<String, String>,
+    /// The FROM reference as written (e.g. `...nanoserver:${OSVERSION}-amd64`).
+    pub base_template: String,
+    /// The FROM reference with build args substituted (unset args are empty, as docker).
+    pub base: String,
+    pub steps: Vec<Step>,
+    /// Every input file the recipe read (the Dockerfile or TOML file itself, and every
+    /// copied file), by path relative to the recipe folder, sorted.
+    pub files: Vec<InputFile>,
+    /// Things docker would warn about (unconsumed build args, unset args in FROM...).
+    pub warnings: Vec<String>,
 }
 
-pub type Result<T> = std::result::Result<T, Error>;
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", content = "path", rename_all = "lowercase")]
+pub enum Source {
+    Builtin,
+    Dockerfile(PathBuf),
+    Toml(PathBuf),
+}
 
-/// One recipe instruction that the builder acts on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "instruction", rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InputFile {
+    pub path: String,
+    pub size: u64,
+    pub digest: Digest,
+}
+
+/// One recipe instruction that makes an image history entry (and, with the classic
+/// Windows builder, a layer).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Step {
+    /// 1-based line of the instruction in its source (0 for the built-in recipe's
+    /// programmatic steps is never used: builtin numbers them as upstream's Dockerfile).
+    pub line: usize,
+    /// Docker-style history string (see the module doc).
+    pub created_by: String,
+    pub kind: StepKind,
+}
+
+/// A file a COPY/ADD step puts into the image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CopiedFile {
+    /// Path in the image relative to `C:\`, `/`-separated, e.g. `tools/keylight.reg`.
+    pub dest_path: String,
+    /// Where it came from, relative to the recipe folder (`/`-separated).
+    pub source: String,
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+    pub sha256: Digest,
+}
+
+/// Which value `reg add` writes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegAddValue {
+    /// No `/v` or `/ve`: only create the key.
+    KeyOnly,
+    /// `/ve`: the key's default (unnamed) value.
+    Default,
+    /// `/v NAME`.
+    Named(String),
+}
+
+/// What `reg delete` removes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegDeleteTarget {
+    /// No `/v`, `/ve`, `/va`: the key and its subtree.
+    Key,
+    /// `/v NAME`.
+    Value(String),
+    /// `/ve`: the default value.
+    DefaultValue,
+    /// `/va`: every value of the key (the key stays).
+    AllValues,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
 pub enum StepKind {
-    /// `COPY SRC... DEST`: context-relative sources ('/'-separated), the destination as written.
     Copy {
-        sources: Vec<String>,
+        /// The destination as resolved in the image (`tools`), `/`-separated from `C:\`.
         dest: String,
-    },
-    /// `RUN COMMAND` (shell form; the JSON form is joined with spaces).
-    Run {
-        command: String,
+        /// Every directory the copy needs (ancestors of `dest`, `dest`, and copied
+        /// subdirectories), top-down, sorted.
+        dirs: Vec<String>,
+        files: Vec<CopiedFile>,
     },
     User {
         user: String,
@@ -81,462 +149,384 @@ pub enum StepKind {
         vars: Vec<(String, String)>,
     },
     Workdir {
+        /// Normalized Windows form, e.g. `C:\tools`.
         path: String,
     },
     Label {
         labels: Vec<(String, String)>,
     },
+    Cmd {
+        args: Vec<String>,
+    },
+    Entrypoint {
+        args: Vec<String>,
+    },
+    /// ARG after FROM (a history entry with the classic builder).
+    Arg {
+        args: Vec<(String, Option<String>)>,
+    },
+    RegImport {
+        /// Resolved against WORKDIR, e.g. `tools/keylight.reg`.
+        path_in_image: String,
+        #[serde(skip)]
+        content: Vec<u8>,
+        sha256: Digest,
+    },
+    RegAdd {
+        /// As written, e.g. `HKLM\SOFTWARE\Microsoft\rpc` (root validated).
+        key: String,
+        value: RegAddValue,
+        /// `REG_SZ` unless `/t` says otherwise (upper-cased).
+        reg_type: String,
+        /// `/d`, raw as reg.exe receives it.
+        data: Option<String>,
+        /// `/s` for REG_MULTI_SZ (reg.exe defaults to `\0`).
+        separator: Option<String>,
+        force: bool,
+    },
+    RegDelete {
+        key: String,
+        target: RegDeleteTarget,
+        force: bool,
+    },
+    /// `sc.exe delete NAME`: deletes `HKLM\SYSTEM\ControlSet001\Services\NAME`.
+    ScDelete {
+        service: String,
+    },
 }
 
 impl StepKind {
-    /// True for steps that only change the image config.
-    pub fn is_metadata(&self) -> bool {
-        !matches!(self, StepKind::Copy { .. } | StepKind::Run { .. })
+    /// True for steps that only change the image config (USER, ENV, ...): the classic
+    /// builder still records a history entry and, on Windows, a small layer for them.
+    pub fn is_metadata_only(&self) -> bool {
+        matches!(
+            self,
+            StepKind::User { .. }
+                | StepKind::Env { .. }
+                | StepKind::Label { .. }
+                | StepKind::Cmd { .. }
+                | StepKind::Entrypoint { .. }
+                | StepKind::Arg { .. }
+        )
     }
 }
 
-/// A step with where it came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Step {
-    /// 1-based line of the instruction's first line in the Dockerfile.
-    pub line: usize,
-    #[serde(flatten)]
-    pub kind: StepKind,
+/// Everything that can go wrong reading a recipe.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{file}:{line}: {msg}")]
+    At {
+        file: String,
+        line: usize,
+        msg: String,
+    },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
 }
 
-/// A loaded recipe: the Dockerfile, the context files its COPY steps use, the steps.
-#[derive(Debug, Clone)]
-pub struct Recipe {
-    /// `builtin` or the directory / file it was loaded from.
-    pub name: String,
-    /// The file name used in messages (`Dockerfile` or the given path).
-    pub dockerfile_name: String,
-    pub dockerfile: Vec<u8>,
-    /// Context files under the COPY sources: '/'-separated relative path → bytes.
-    pub files: BTreeMap<String, Vec<u8>>,
-    /// The `FROM` argument as written (never followed: the base is given to the build).
-    pub from: Option<String>,
-    pub steps: Vec<Step>,
+impl Error {
+    pub(crate) fn at(file: &str, line: usize, msg: impl Into<String>) -> Error {
+        Error::At {
+            file: file.to_string(),
+            line,
+            msg: msg.into(),
+        }
+    }
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+    /// The line number, when the error has one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            Error::At { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
 }
 
 impl Recipe {
-    /// Every input file with its digest: `Dockerfile` first, then context files.
-    pub fn file_digests(&self) -> Vec<(String, Digest)> {
-        let mut v = vec![("Dockerfile".to_string(), Digest::of(&self.dockerfile))];
-        v.extend(self.files.iter().map(|(p, b)| (p.clone(), Digest::of(b))));
-        v
+    /// A digest of what the recipe *does*: base template and steps (history strings,
+    /// operations, copied paths and content digests), independent of whether it came
+    /// from the built-in default, a Dockerfile or a TOML file.
+    pub fn steps_digest(&self) -> Digest {
+        // Line numbers are left out: they depend on the form, not on what is built.
+        let steps: Vec<_> = self
+            .steps
+            .iter()
+            .map(|s| serde_json::json!({"created_by": s.created_by, "kind": s.kind}))
+            .collect();
+        let doc = serde_json::json!({
+            "base": self.base_template,
+            "steps": steps,
+        });
+        Digest::of(doc.to_string().as_bytes())
     }
 
-    /// The recipe's identity: sha256 over `PATH\0sha256:HEX\n` for each input file
-    /// (the Dockerfile as `Dockerfile`, then context files in byte order of their paths).
-    /// The same content gives the same digest wherever it was loaded from.
-    pub fn digest(&self) -> Digest {
-        let mut s = Vec::new();
-        for (p, d) in self.file_digests() {
-            s.extend_from_slice(p.as_bytes());
-            s.push(0);
-            s.extend_from_slice(d.to_string().as_bytes());
-            s.push(b'\n');
+    /// Content of a file the recipe copied into the image, by image path
+    /// (ASCII-case-insensitive, last copy wins).
+    pub fn copied_file(&self, path_in_image: &str) -> Option<&CopiedFile> {
+        self.steps
+            .iter()
+            .rev()
+            .filter_map(|s| match &s.kind {
+                StepKind::Copy { files, .. } => Some(files),
+                _ => None,
+            })
+            .flatten()
+            .find(|f| f.dest_path.eq_ignore_ascii_case(path_in_image))
+    }
+}
+
+/// `cmd /S /C #(nop)  X`: the history string of a metadata instruction.
+pub fn nop(comment: &str) -> String {
+    format!("{WINDOWS_SHELL} #(nop)  {comment}")
+}
+
+/// `cmd /S /C #(nop) X`: WORKDIR, COPY and ADD pass their comment as one argument.
+pub fn nop1(comment: &str) -> String {
+    format!("{WINDOWS_SHELL} #(nop) {comment}")
+}
+
+/// Go's `%q` of a `[]string`: `["a" "b"]`.
+pub fn go_quote_list(args: &[String]) -> String {
+    let parts: Vec<String> = args.iter().map(|a| go_quote(a)).collect();
+    format!("[{}]", parts.join(" "))
+}
+
+/// Go's `strconv.Quote` for the printable strings recipes hold.
+pub fn go_quote(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\t' => o.push_str("\\t"),
+            '\r' => o.push_str("\\r"),
+            '\x07' => o.push_str("\\a"),
+            '\x08' => o.push_str("\\b"),
+            '\x0c' => o.push_str("\\f"),
+            '\x0b' => o.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                o.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => o.push(c),
         }
-        Digest::of(&s)
     }
+    o.push('"');
+    o
 }
 
-const BUILTIN_DOCKERFILE: &[u8] = include_bytes!("default/Dockerfile");
-const BUILTIN_KEYLIGHT: &[u8] = include_bytes!("default/binaries/keylight.reg");
-
-/// The built-in default: the upstream windows-pause-image-base recipe.
-pub fn builtin() -> Recipe {
-    let mut files = BTreeMap::new();
-    files.insert(
-        "binaries/keylight.reg".to_string(),
-        BUILTIN_KEYLIGHT.to_vec(),
-    );
-    let parsed = parse_dockerfile("Dockerfile", BUILTIN_DOCKERFILE)
-        .expect("the embedded default Dockerfile parses (unit-tested)");
-    Recipe {
-        name: "builtin".to_string(),
-        dockerfile_name: "Dockerfile".to_string(),
-        dockerfile: BUILTIN_DOCKERFILE.to_vec(),
-        files,
-        from: parsed.from,
-        steps: parsed.steps,
+/// Our COPY source hash: `file:<sha256 of content>` for one file; for a directory
+/// `dir:<sha256 of "path=sha256hex" lines joined by ",">` over its files in order; for
+/// several sources `multi:<sha256 of the source hashes joined by ",">` (moby's shape).
+pub fn source_hash(sources: &[(bool, Vec<(String, Digest)>)]) -> String {
+    let one = |(is_dir, files): &(bool, Vec<(String, Digest)>)| -> String {
+        if *is_dir {
+            let joined: Vec<String> = files
+                .iter()
+                .map(|(p, d)| format!("{p}={}", d.hex()))
+                .collect();
+            format!("dir:{}", Digest::of(joined.join(",").as_bytes()).hex())
+        } else {
+            format!(
+                "file:{}",
+                files
+                    .first()
+                    .map(|(_, d)| d.hex().to_string())
+                    .unwrap_or_default()
+            )
+        }
+    };
+    if sources.len() == 1 {
+        return one(&sources[0]);
     }
+    let all: Vec<String> = sources.iter().map(one).collect();
+    format!("multi:{}", Digest::of(all.join(",").as_bytes()).hex())
 }
 
-/// Load a recipe from a path: a directory holding `Dockerfile` (its build context), or a
-/// Dockerfile (its directory is the context).
-pub fn load(path: &Path) -> Result<Recipe> {
-    let io = |p: &Path, source| Error::Io {
-        path: p.display().to_string(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
-    let (context, dockerfile_path): (PathBuf, PathBuf) = if meta.is_dir() {
-        (path.to_path_buf(), path.join("Dockerfile"))
-    } else {
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        (parent, path.to_path_buf())
-    };
-    let dockerfile = read_limited(&dockerfile_path).map_err(|e| io(&dockerfile_path, e))?;
-    let dname = dockerfile_path.display().to_string();
-    let parsed = parse_dockerfile(&dname, &dockerfile)?;
-    let mut files = BTreeMap::new();
-    for step in &parsed.steps {
-        if let StepKind::Copy { sources, .. } = &step.kind {
-            for s in sources {
-                let full = context.join(s);
-                let m = std::fs::symlink_metadata(&full).map_err(|_| Error::CopySourceMissing {
-                    file: dname.clone(),
-                    line: step.line,
-                    source_path: s.clone(),
-                    context: context.display().to_string(),
-                })?;
-                collect(&full, s, m.is_dir(), &mut files)?;
+/// Resolve a Windows path as a container sees it (`C:\x`, `c:/x`, `\x`, `/x`, or relative
+/// to `workdir`) to an image path relative to `C:\`, `/`-separated (`""` = `C:\`).
+pub fn resolve_image_path(workdir: &str, p: &str) -> Result<String, String> {
+    let (abs, rest) = split_drive(p)?;
+    let mut comps: Vec<String> = Vec::new();
+    if !abs {
+        let (_, wd) = split_drive(workdir)?;
+        comps.extend(
+            wd.split(['\\', '/'])
+                .filter(|c| !c.is_empty() && *c != ".")
+                .map(str::to_string),
+        );
+    }
+    for c in rest.split(['\\', '/']) {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if comps.pop().is_none() {
+                    return Err(format!("{p:?} climbs above C:\\"));
+                }
+            }
+            c => {
+                if c.contains(['*', '?', '"', '<', '>', '|', ':']) {
+                    return Err(format!("{p:?}: {c:?} is not a valid Windows file name"));
+                }
+                comps.push(c.to_string())
             }
         }
     }
-    Ok(Recipe {
-        name: path.display().to_string(),
-        dockerfile_name: dname,
-        dockerfile,
-        files,
-        from: parsed.from,
-        steps: parsed.steps,
-    })
+    Ok(comps.join("/"))
 }
 
-fn read_limited(p: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let f = std::fs::File::open(p)?;
-    let mut v = Vec::new();
-    f.take(MAX_FILE + 1).read_to_end(&mut v)?;
-    if v.len() as u64 > MAX_FILE {
-        return Err(std::io::Error::other(format!(
-            "larger than the {MAX_FILE}-byte limit for recipe files"
+/// Is `p` absolute (drive or leading separator)? Returns the part after the drive.
+fn split_drive(p: &str) -> Result<(bool, &str), String> {
+    let b = p.as_bytes();
+    if b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic() {
+        if !b[0].eq_ignore_ascii_case(&b'c') {
+            return Err(format!(
+                "{p:?} is on drive {}: a container image has only C:",
+                b[0] as char
+            ));
+        }
+        let rest = &p[2..];
+        if !rest.is_empty() && !rest.starts_with(['\\', '/']) {
+            return Err(format!("{p:?} is drive-relative; write C:\\{}", rest));
+        }
+        return Ok((true, rest));
+    }
+    Ok((p.starts_with(['\\', '/']), p))
+}
+
+/// The Windows form `C:\a\b` of an image path `a/b`.
+pub fn windows_path(image_path: &str) -> String {
+    format!("C:\\{}", image_path.replace('/', "\\"))
+}
+
+/// The built-in recipe (the upstream recipe), with `build_args` applied to its
+/// `ARG OSVERSION`.
+pub fn builtin_with_args(build_args: &BTreeMap<String, String>) -> Recipe {
+    let reg_digest = Digest::of(KEYLIGHT_REG);
+    let copy_hash = source_hash(&[(true, vec![("keylight.reg".to_string(), reg_digest.clone())])]);
+    let mut args = BTreeMap::new();
+    let mut warnings = Vec::new();
+    if let Some(v) = build_args.get("OSVERSION") {
+        args.insert("OSVERSION".to_string(), v.clone());
+    } else {
+        warnings.push(dockerfile::unset_arg_warning("OSVERSION"));
+    }
+    let unused: Vec<&String> = build_args.keys().filter(|k| *k != "OSVERSION").collect();
+    if !unused.is_empty() {
+        warnings.push(dockerfile::unconsumed_warning(&unused));
+    }
+    let base =
+        UPSTREAM_BASE_TEMPLATE.replace("${OSVERSION}", args.get("OSVERSION").map_or("", |s| s));
+    // Line numbers are those of the upstream Dockerfile.
+    let steps = vec![
+        Step {
+            line: 4,
+            created_by: nop1(&format!("COPY {copy_hash} in \\tools ")),
+            kind: StepKind::Copy {
+                dest: "tools".into(),
+                dirs: vec!["tools".into()],
+                files: vec![CopiedFile {
+                    dest_path: "tools/keylight.reg".into(),
+                    source: "binaries/keylight.reg".into(),
+                    bytes: KEYLIGHT_REG.to_vec(),
+                    sha256: reg_digest.clone(),
+                }],
+            },
+        },
+        Step {
+            line: 5,
+            created_by: nop("USER ContainerAdministrator"),
+            kind: StepKind::User {
+                user: "ContainerAdministrator".into(),
+            },
+        },
+        Step {
+            line: 6,
+            created_by: format!("{WINDOWS_SHELL} reg import tools\\keylight.reg"),
+            kind: StepKind::RegImport {
+                path_in_image: "tools/keylight.reg".into(),
+                content: KEYLIGHT_REG.to_vec(),
+                sha256: reg_digest.clone(),
+            },
+        },
+        Step {
+            line: 8,
+            created_by: format!("{WINDOWS_SHELL} sc.exe delete diagtrack -f"),
+            kind: StepKind::ScDelete {
+                service: "diagtrack".into(),
+            },
+        },
+        Step {
+            line: 9,
+            created_by: nop("USER ContainerUser"),
+            kind: StepKind::User {
+                user: "ContainerUser".into(),
+            },
+        },
+    ];
+    Recipe {
+        name: "builtin".into(),
+        source: Source::Builtin,
+        args,
+        base_template: UPSTREAM_BASE_TEMPLATE.into(),
+        base,
+        steps,
+        files: vec![InputFile {
+            path: "binaries/keylight.reg".into(),
+            size: KEYLIGHT_REG.len() as u64,
+            digest: reg_digest,
+        }],
+        warnings,
+    }
+}
+
+/// The built-in recipe without build args (FROM resolves with an empty OSVERSION, as
+/// docker would; pass `--build-arg OSVERSION=...` via [`builtin_with_args`]).
+pub fn builtin() -> Recipe {
+    builtin_with_args(&BTreeMap::new())
+}
+
+/// Load a recipe from a folder holding a `Dockerfile`, a Dockerfile path, or a `.toml`
+/// recipe file.
+pub fn load(path: &Path, build_args: &BTreeMap<String, String>) -> Result<Recipe, Error> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return load_dir(path, build_args);
+    }
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+    {
+        return toml_recipe::load_file(path, build_args);
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    dockerfile::load(dir, path, build_args)
+}
+
+/// Load an upstream-style folder: `DIR/Dockerfile` plus the files it copies.
+pub fn load_dir(dir: &Path, build_args: &BTreeMap<String, String>) -> Result<Recipe, Error> {
+    let df = dir.join("Dockerfile");
+    if !df.is_file() {
+        return Err(Error::Invalid(format!(
+            "{} has no Dockerfile: pass a folder with a Dockerfile, a Dockerfile path, or a .toml recipe",
+            dir.display()
         )));
     }
-    Ok(v)
-}
-
-fn collect(
-    full: &Path,
-    rel: &str,
-    is_dir: bool,
-    out: &mut BTreeMap<String, Vec<u8>>,
-) -> Result<()> {
-    let io = |source| Error::Io {
-        path: full.display().to_string(),
-        source,
-    };
-    if !is_dir {
-        out.insert(rel.to_string(), read_limited(full).map_err(io)?);
-        return Ok(());
-    }
-    let mut names: Vec<(String, bool)> = Vec::new();
-    for e in std::fs::read_dir(full).map_err(io)? {
-        let e = e.map_err(io)?;
-        let name = e.file_name().into_string().map_err(|n| {
-            Error::Invalid(format!("{}: file name {n:?} is not UTF-8", full.display()))
-        })?;
-        let ft = e.file_type().map_err(io)?;
-        if ft.is_symlink() {
-            return Err(Error::Invalid(format!(
-                "{}: symbolic links in the build context are not supported",
-                full.join(&name).display()
-            )));
-        }
-        names.push((name, ft.is_dir()));
-    }
-    names.sort();
-    for (n, d) in names {
-        collect(&full.join(&n), &format!("{rel}/{n}"), d, out)?;
-    }
-    Ok(())
-}
-
-/// What [`parse_dockerfile`] found.
-#[derive(Debug, Clone)]
-pub struct Parsed {
-    pub from: Option<String>,
-    pub steps: Vec<Step>,
-}
-
-/// Parse a Dockerfile of the supported subset. `file` names it in errors.
-pub fn parse_dockerfile(file: &str, bytes: &[u8]) -> Result<Parsed> {
-    let text = std::str::from_utf8(bytes).map_err(|e| Error::Syntax {
-        file: file.to_string(),
-        line: 1 + bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count(),
-        message: "not UTF-8 text".to_string(),
-    })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let syntax = |line: usize, message: String| Error::Syntax {
-        file: file.to_string(),
-        line,
-        message,
-    };
-    let mut escape = '\\';
-    let mut directives_open = true;
-    let mut from: Option<String> = None;
-    let mut steps = Vec::new();
-    let lines: Vec<&str> = text.lines().collect();
-    let mut i = 0;
-    while i < lines.len() {
-        let start = i + 1;
-        let raw = lines[i].trim_end_matches('\r');
-        i += 1;
-        let t = raw.trim();
-        if t.is_empty() {
-            directives_open = false;
-            continue;
-        }
-        if let Some(c) = t.strip_prefix('#') {
-            if directives_open
-                && let Some((k, v)) = c.split_once('=')
-                && k.trim().eq_ignore_ascii_case("escape")
-            {
-                escape = match v.trim() {
-                    "\\" => '\\',
-                    "`" => '`',
-                    other => {
-                        return Err(syntax(
-                            start,
-                            format!("escape directive {other:?}: only \\ and ` are valid"),
-                        ));
-                    }
-                };
-            }
-            continue;
-        }
-        directives_open = false;
-        // Join continuation lines (comment lines inside a continuation are skipped).
-        let mut logical = String::new();
-        let mut cur = raw.trim_end().to_string();
-        loop {
-            if let Some(body) = cur.strip_suffix(escape) {
-                logical.push_str(body);
-                logical.push(' ');
-                let mut next = None;
-                while i < lines.len() {
-                    let l = lines[i].trim_end_matches('\r');
-                    i += 1;
-                    if l.trim_start().starts_with('#') {
-                        continue;
-                    }
-                    next = Some(l.trim_end().to_string());
-                    break;
-                }
-                match next {
-                    Some(n) => cur = n,
-                    None => break,
-                }
-            } else {
-                logical.push_str(&cur);
-                break;
-            }
-        }
-        let logical = logical.trim();
-        let (word, rest) = match logical.split_once(char::is_whitespace) {
-            Some((w, r)) => (w, r.trim()),
-            None => (logical, ""),
-        };
-        let instr = word.to_ascii_uppercase();
-        let need_args = |what: &str| -> Result<()> {
-            if rest.is_empty() {
-                Err(syntax(start, format!("{what} needs arguments")))
-            } else {
-                Ok(())
-            }
-        };
-        let kind = match instr.as_str() {
-            "ARG" => {
-                need_args("ARG")?;
-                continue;
-            }
-            "FROM" => {
-                need_args("FROM")?;
-                if from.is_some() {
-                    return Err(syntax(
-                        start,
-                        "a second FROM: multi-stage recipes are not supported".to_string(),
-                    ));
-                }
-                from = Some(rest.to_string());
-                continue;
-            }
-            _ if from.is_none() => {
-                return Err(syntax(
-                    start,
-                    format!("{instr} before FROM: the recipe must start with FROM (after ARG)"),
-                ));
-            }
-            "COPY" => {
-                need_args("COPY")?;
-                if rest.starts_with("--") {
-                    return Err(syntax(
-                        start,
-                        format!(
-                            "COPY flags are not supported ({})",
-                            rest.split_whitespace().next().unwrap_or("")
-                        ),
-                    ));
-                }
-                let words = words_or_json(rest).map_err(|m| syntax(start, m))?;
-                let Some((dest, sources)) = words.split_last() else {
-                    return Err(syntax(
-                        start,
-                        "COPY needs a source and a destination".into(),
-                    ));
-                };
-                if sources.is_empty() {
-                    return Err(syntax(
-                        start,
-                        "COPY needs a source and a destination".into(),
-                    ));
-                }
-                let mut srcs = Vec::new();
-                for s in sources {
-                    srcs.push(context_path(s).map_err(|m| syntax(start, m))?);
-                }
-                StepKind::Copy {
-                    sources: srcs,
-                    dest: dest.clone(),
-                }
-            }
-            "RUN" => {
-                need_args("RUN")?;
-                let command = if rest.starts_with('[') {
-                    words_or_json(rest).map_err(|m| syntax(start, m))?.join(" ")
-                } else {
-                    rest.to_string()
-                };
-                StepKind::Run { command }
-            }
-            "USER" => {
-                need_args("USER")?;
-                StepKind::User {
-                    user: rest.to_string(),
-                }
-            }
-            "WORKDIR" => {
-                need_args("WORKDIR")?;
-                StepKind::Workdir {
-                    path: rest.to_string(),
-                }
-            }
-            "ENV" => {
-                need_args("ENV")?;
-                StepKind::Env {
-                    vars: pairs(rest).map_err(|m| syntax(start, m))?,
-                }
-            }
-            "LABEL" => {
-                need_args("LABEL")?;
-                StepKind::Label {
-                    labels: pairs(rest).map_err(|m| syntax(start, m))?,
-                }
-            }
-            _ => {
-                return Err(Error::Unsupported {
-                    file: file.to_string(),
-                    line: start,
-                    instruction: word.to_string(),
-                });
-            }
-        };
-        steps.push(Step { line: start, kind });
-    }
-    if from.is_none() {
-        return Err(Error::Invalid(format!("{file}: no FROM instruction")));
-    }
-    Ok(Parsed { from, steps })
-}
-
-/// A COPY source as a clean context-relative '/'-path.
-fn context_path(s: &str) -> std::result::Result<String, String> {
-    let norm = s.replace('\\', "/");
-    let parts: Vec<&str> = norm
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
-    if norm.starts_with('/') || parts.contains(&"..") || parts.is_empty() {
-        return Err(format!(
-            "COPY source {s:?} must be a path inside the build context"
-        ));
-    }
-    if parts.iter().any(|p| p.contains(['*', '?', '['])) {
-        return Err(format!("COPY source {s:?}: wildcards are not supported"));
-    }
-    Ok(parts.join("/"))
-}
-
-fn words_or_json(rest: &str) -> std::result::Result<Vec<String>, String> {
-    if rest.starts_with('[') {
-        serde_json::from_str::<Vec<String>>(rest)
-            .map_err(|e| format!("invalid JSON array form: {e}"))
-    } else {
-        Ok(rest.split_whitespace().map(str::to_string).collect())
-    }
-}
-
-fn unquote(s: &str) -> String {
-    if s.len() >= 2
-        && ((s.starts_with('"') && s.ends_with('"')) || (s.starts_with('\'') && s.ends_with('\'')))
-    {
-        s[1..s.len() - 1].to_string()
-    } else {
-        s.to_string()
-    }
-}
-
-/// `K=V K2="V 2"` or the legacy `K V...` form.
-fn pairs(rest: &str) -> std::result::Result<Vec<(String, String)>, String> {
-    let first = rest.split_whitespace().next().unwrap_or("");
-    if !first.contains('=') {
-        let (k, v) = rest
-            .split_once(char::is_whitespace)
-            .ok_or_else(|| format!("{rest:?}: expected KEY=VALUE or KEY VALUE"))?;
-        return Ok(vec![(k.to_string(), unquote(v.trim()))]);
-    }
-    let mut out = Vec::new();
-    let mut chars = rest.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        if chars.peek().is_none() {
-            break;
-        }
-        let mut tok = String::new();
-        let mut quote: Option<char> = None;
-        while let Some(&c) = chars.peek() {
-            match quote {
-                Some(q) if c == q => quote = None,
-                Some(_) => tok.push(c),
-                None if c == '"' || c == '\'' => quote = Some(c),
-                None if c.is_whitespace() => break,
-                None => tok.push(c),
-            }
-            chars.next();
-        }
-        if quote.is_some() {
-            return Err(format!("unterminated quote in {rest:?}"));
-        }
-        let (k, v) = tok
-            .split_once('=')
-            .ok_or_else(|| format!("{tok:?}: expected KEY=VALUE"))?;
-        if k.is_empty() {
-            return Err(format!("{tok:?}: empty key"));
-        }
-        out.push((k.to_string(), v.to_string()));
-    }
-    Ok(out)
+    dockerfile::load(dir, &df, build_args)
 }
 
 #[cfg(test)]
@@ -544,99 +534,70 @@ mod tests {
     use super::*;
 
     #[test]
+    fn resolves_windows_paths() {
+        assert_eq!(
+            resolve_image_path("", "tools\\keylight.reg").unwrap(),
+            "tools/keylight.reg"
+        );
+        assert_eq!(
+            resolve_image_path("C:\\", "tools\\keylight.reg").unwrap(),
+            "tools/keylight.reg"
+        );
+        assert_eq!(
+            resolve_image_path("C:\\x", "..\\tools\\a.reg").unwrap(),
+            "tools/a.reg"
+        );
+        assert_eq!(
+            resolve_image_path("C:\\x", "\\tools\\a.reg").unwrap(),
+            "tools/a.reg"
+        );
+        assert_eq!(
+            resolve_image_path("C:\\x", "c:/tools/a.reg").unwrap(),
+            "tools/a.reg"
+        );
+        assert_eq!(resolve_image_path("C:\\x", "a.reg").unwrap(), "x/a.reg");
+        assert!(resolve_image_path("", "D:\\a").is_err());
+        assert!(resolve_image_path("", "..\\a").is_err());
+        assert!(resolve_image_path("", "C:a").is_err());
+    }
+
+    #[test]
+    fn go_quoting() {
+        assert_eq!(
+            go_quote_list(&["c:\\windows\\system32\\cmd.exe".to_string()]),
+            r#"["c:\\windows\\system32\\cmd.exe"]"#
+        );
+        assert_eq!(go_quote_list(&["a".into(), "b c".into()]), r#"["a" "b c"]"#);
+    }
+
+    #[test]
     fn builtin_is_the_upstream_recipe() {
         let r = builtin();
+        assert_eq!(r.steps.len(), 5);
         assert_eq!(
-            r.from.as_deref(),
-            Some("mcr.microsoft.com/windows/nanoserver:${OSVERSION}-amd64")
+            r.steps[1].created_by,
+            "cmd /S /C #(nop)  USER ContainerAdministrator"
         );
-        let kinds: Vec<&StepKind> = r.steps.iter().map(|s| &s.kind).collect();
         assert_eq!(
-            kinds,
-            vec![
-                &StepKind::Copy {
-                    sources: vec!["binaries".into()],
-                    dest: "/tools".into()
-                },
-                &StepKind::User {
-                    user: "ContainerAdministrator".into()
-                },
-                &StepKind::Run {
-                    command: "reg import tools\\keylight.reg".into()
-                },
-                &StepKind::Run {
-                    command: "sc.exe delete diagtrack -f".into()
-                },
-                &StepKind::User {
-                    user: "ContainerUser".into()
-                },
-            ]
+            r.steps[2].created_by,
+            "cmd /S /C reg import tools\\keylight.reg"
         );
-        assert_eq!(r.steps[0].line, 4);
-        assert_eq!(r.steps[3].line, 8);
-        assert!(r.files["binaries/keylight.reg"].starts_with(b"Windows Registry Editor"));
-    }
-
-    #[test]
-    fn errors_name_the_line() {
-        let e = parse_dockerfile("D", b"FROM x\nUSER a\nHEALTHCHECK NONE\n").unwrap_err();
         assert!(
-            matches!(e, Error::Unsupported { line: 3, ref instruction, .. } if instruction == "HEALTHCHECK"),
-            "{e}"
+            r.steps[0]
+                .created_by
+                .starts_with("cmd /S /C #(nop) COPY dir:")
         );
-        let e = parse_dockerfile("D", b"USER a\n").unwrap_err();
-        assert!(matches!(e, Error::Syntax { line: 1, .. }), "{e}");
-        let e = parse_dockerfile("D", b"FROM x\nCOPY --chown=a b c\n").unwrap_err();
-        assert!(matches!(e, Error::Syntax { line: 2, .. }), "{e}");
-        let e = parse_dockerfile("D", b"FROM x\nCOPY ../etc c\n").unwrap_err();
-        assert!(e.to_string().contains("inside the build context"), "{e}");
-    }
-
-    #[test]
-    fn continuations_env_and_json() {
-        let p = parse_dockerfile(
-            "D",
-            b"# escape=`\nFROM x\nRUN reg add `\n  HKLM\\SOFTWARE\\A /f\nENV A=1 B=\"two words\"\nENV C three four\nCOPY [\"a b\", \"C:\\\\t\"]\n",
-        )
-        .unwrap();
+        assert!(r.steps[0].created_by.ends_with(" in \\tools "));
+        assert_eq!(r.base, "mcr.microsoft.com/windows/nanoserver:-amd64");
+        let a = BTreeMap::from([("OSVERSION".to_string(), "ltsc2022".to_string())]);
         assert_eq!(
-            p.steps[0].kind,
-            StepKind::Run {
-                command: "reg add    HKLM\\SOFTWARE\\A /f".into()
-            }
+            builtin_with_args(&a).base,
+            "mcr.microsoft.com/windows/nanoserver:ltsc2022-amd64"
         );
-        assert_eq!(
-            p.steps[1].kind,
-            StepKind::Env {
-                vars: vec![("A".into(), "1".into()), ("B".into(), "two words".into())]
-            }
+        let text = std::str::from_utf8(KEYLIGHT_REG).unwrap();
+        assert!(text.contains("\"UuidSequenceNumber\"=dword:01bcf674"));
+        assert!(
+            text.contains("[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ole]\n\"EnableDCOM\"=\"N\"")
         );
-        assert_eq!(
-            p.steps[2].kind,
-            StepKind::Env {
-                vars: vec![("C".into(), "three four".into())]
-            }
-        );
-        assert_eq!(
-            p.steps[3].kind,
-            StepKind::Copy {
-                sources: vec!["a b".into()],
-                dest: "C:\\t".into()
-            }
-        );
-        assert_eq!(p.steps[3].line, 7);
-    }
-
-    #[test]
-    fn digest_depends_on_content_only() {
-        let a = builtin();
-        let mut b = builtin();
-        b.name = "elsewhere".into();
-        assert_eq!(a.digest(), b.digest());
-        b.files
-            .get_mut("binaries/keylight.reg")
-            .unwrap()
-            .push(b'\n');
-        assert_ne!(a.digest(), b.digest());
     }
 }
