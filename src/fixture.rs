@@ -759,7 +759,7 @@ impl Read for PadReader {
         while n < buf.len() && self.left > 0 {
             let in_run = run - (self.pos % run);
             let take = (buf.len() - n).min(in_run as usize).min(self.left as usize);
-            if (self.pos / run) % 2 == 0 {
+            if (self.pos / run).is_multiple_of(2) {
                 for b in &mut buf[n..n + take] {
                     if self.tpos >= self.text.len() {
                         self.line += 1;

@@ -235,7 +235,7 @@ fn encode(kind: &str, data: &str, sep: &str) -> Result<(u32, Vec<u8>), String> {
             (11, n.to_le_bytes().to_vec())
         }
         "REG_BINARY" | "REG_NONE" => {
-            if data.len() % 2 != 0 {
+            if !data.len().is_multiple_of(2) {
                 return Err(format!(
                     "/d {data:?}: hex data needs an even number of digits"
                 ));
