@@ -6,8 +6,10 @@ use std::process::ExitCode;
 
 mod attest;
 mod audit;
+mod build;
 mod copy;
 mod debug;
+mod fixture;
 mod generate_key_pair;
 mod hive;
 mod inspect;
@@ -63,6 +65,10 @@ enum Command {
     Verify(verify::Args),
     /// Go / no-go for an image: every policy check per platform, with evidence (JUnit, VSA).
     Audit(audit::Args),
+    /// Build the pause base from a pinned base image and a recipe, into an OCI layout.
+    Build(build::Args),
+    /// Write synthetic test images (a NanoServer stand-in) for tests and the offline demo.
+    Fixture(fixture::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -93,6 +99,8 @@ pub fn main() -> ExitCode {
         Command::Attest(a) => attest::run(a, &cli.global),
         Command::Verify(a) => verify::run(a, &cli.global),
         Command::Audit(a) => audit::run(a, &cli.global),
+        Command::Build(a) => build::run(a, &cli.global),
+        Command::Fixture(a) => fixture::run(a, &cli.global),
     };
     match result {
         Ok(Outcome::Pass) => ExitCode::SUCCESS,
