@@ -269,6 +269,33 @@ fn reads_a_skopeo_docker_archive() {
     }
     bad_tag(&archive);
 
+    // A flipped byte inside a layer file of the archive: exit 2 naming that layer.
+    let bad = t.path().join("bad.tar");
+    std::fs::copy(&archive, &bad).unwrap();
+    let first = am[0]["Layers"][0].as_str().unwrap();
+    let off = sh(
+        &format!(
+            "python3 -c \"import tarfile; t=tarfile.open('{}'); m=t.getmember('{first}'); m=m if m.isfile() else t.getmember(m.linkname if m.islnk() else __import__('posixpath').normpath(__import__('posixpath').join(__import__('posixpath').dirname('{first}'), m.linkname))); print(m.offset_data + m.size // 2)\"",
+            bad.display()
+        ),
+        t.path(),
+    );
+    let off: usize = off.trim().parse().unwrap();
+    let mut bytes = std::fs::read(&bad).unwrap();
+    bytes[off] ^= 0x40;
+    std::fs::write(&bad, &bytes).unwrap();
+    let o = pv([
+        "inspect",
+        "--diff-ids",
+        &format!("docker-archive:{}", bad.display()),
+    ]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains(&diff_ids[0]) && stderr(&o).contains("digest mismatch"),
+        "{}",
+        stderr(&o)
+    );
+
     // docker-archive -> layout, then skopeo reads it.
     let out = t.path().join("from-archive");
     assert_code(

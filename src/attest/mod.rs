@@ -1,6 +1,7 @@
 //! Signing and attestations, cosign-compatible: keys, in-toto statements, DSSE, Sigstore
-//! bundles, legacy `.sig` payloads, and how they are stored. Pure code over bytes: no
-//! network, no printing; files only through `crate::atomic`.
+//! bundles, legacy `.sig` payloads, and how they are stored. Pure code over bytes (no
+//! network, no printing; files only through `crate::atomic`), except [`attach`], which
+//! moves those bytes through the image transports.
 //!
 //! - [`keys`]: cosign key files (encrypted private key, PKIX public key), ECDSA P-256.
 //! - [`statement`]: in-toto Statement v1, SLSA Provenance v1 and VSA v1 builders.
@@ -9,9 +10,12 @@
 //! - [`bundle`]: keyed Sigstore bundles v0.3.
 //! - [`storage`]: `.sig`/`.att` manifests, referrer manifests, the `attestations/` dir.
 //! - [`verify`]: the verdict vocabulary ([`Failure`], [`Check`]).
+//! - [`attach`]: storing them with an image (OCI layout, registry) and checking
+//!   everything stored for an image ([`attach::Store`]).
 //!
 //! Not here: fetching or pushing (image transports), choosing what to verify (policy).
 
+pub mod attach;
 pub mod bundle;
 pub mod dsse;
 pub mod keys;

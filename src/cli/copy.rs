@@ -4,15 +4,16 @@
 //! only when the copy succeeded; foreign layers are referenced, never downloaded.
 
 use super::{Global, Outcome};
+use pause_verify::image::registry::{RepoRef, transport::RegistrySink};
 use pause_verify::image::{self, Digest, ImageRef, PlatformSelector, copy};
 use pause_verify::progress::Progress;
 use serde::Serialize;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Source image: oci:DIR[:TAG|@DIGEST] or docker-archive:FILE[:NAME:TAG|:@N].
+    /// Source image: oci:DIR[:TAG|@DIGEST], docker-archive:FILE[:NAME:TAG|:@N] or docker://HOST/REPO[:TAG][@DIGEST].
     pub source: String,
-    /// Destination: oci:DIR[:TAG] (created if missing).
+    /// Destination: oci:DIR[:TAG] (created if missing) or docker://HOST/REPO[:TAG].
     pub destination: String,
     /// Copy only this platform (its manifest becomes the destination's image); default: everything.
     #[arg(long)]
@@ -35,12 +36,21 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     let dst_ref: ImageRef = args.destination.parse()?;
     let platform: Option<PlatformSelector> =
         args.platform.as_deref().map(str::parse).transpose()?;
-    let (dir, tag) = match &dst_ref {
+    let opts = g.registry.options(g.quiet)?;
+    let src = image::open_with(&src_ref, &opts)?;
+    let progress = Progress::new(g.quiet);
+    let report = match &dst_ref {
         ImageRef::Layout {
             dir,
             tag,
             digest: None,
-        } => (dir.clone(), tag.clone()),
+        } => copy::copy_to_layout(
+            src.as_ref(),
+            dir,
+            platform.as_ref(),
+            tag.as_deref(),
+            &progress,
+        )?,
         ImageRef::Layout {
             digest: Some(_), ..
         } => {
@@ -48,19 +58,31 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
                 "destination {dst_ref}: a destination takes a tag, not a digest (oci:DIR[:TAG])"
             )
         }
+        ImageRef::Registry { tag, .. } => {
+            // Blobs already in the same registry are mounted rather than uploaded.
+            let mount_from = match &src_ref {
+                ImageRef::Registry {
+                    registry,
+                    repository,
+                    ..
+                } => Some(RepoRef::new(registry, repository)),
+                _ => None,
+            };
+            let mut sink = RegistrySink::open(&dst_ref, opts.clone(), mount_from)?;
+            let report = copy::copy_image(
+                src.as_ref(),
+                &mut sink,
+                platform.as_ref(),
+                tag.as_deref(),
+                &progress,
+            )?;
+            sink.flush()?;
+            report
+        }
         _ => anyhow::bail!(
-            "destination {dst_ref}: only OCI layouts (oci:DIR[:TAG]) can be written for now"
+            "destination {dst_ref}: only OCI layouts (oci:DIR[:TAG]) and registries (docker://) can be written"
         ),
     };
-    let src = image::open(&src_ref)?;
-    let progress = Progress::new(g.quiet);
-    let report = copy::copy_to_layout(
-        src.as_ref(),
-        &dir,
-        platform.as_ref(),
-        tag.as_deref(),
-        &progress,
-    )?;
     if g.json {
         let doc = Report {
             schema_version: "1",

@@ -124,7 +124,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     let r: ImageRef = args.image.parse()?;
     let platform: Option<PlatformSelector> =
         args.platform.as_deref().map(str::parse).transpose()?;
-    let src = image::open(&r)?;
+    let src = image::open_with(&r, &g.registry.options(g.quiet)?)?;
     let root = src.root()?;
     let img = source::resolve(src.as_ref(), platform.as_ref())?;
     let progress = Progress::new(g.quiet);

@@ -4,11 +4,15 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod attest;
 mod copy;
 mod debug;
 mod generate_key_pair;
 mod hive;
 mod inspect;
+mod registry_flags;
+mod sign;
+mod verify;
 
 /// Options every subcommand takes.
 #[derive(clap::Args, Debug, Clone)]
@@ -19,6 +23,8 @@ pub struct Global {
     /// No progress bars or informational logs on stderr.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub registry: registry_flags::RegistryFlags,
 }
 
 #[derive(Parser, Debug)]
@@ -48,6 +54,12 @@ enum Command {
     Debug(debug::Args),
     /// Write a cosign-compatible key pair: NAME.key (encrypted) and NAME.pub.
     GenerateKeyPair(generate_key_pair::Args),
+    /// Sign an image's manifest digest with a cosign key (.sig tag, bundle referrer, attestations dir).
+    Sign(sign::Args),
+    /// Sign an in-toto attestation about an image (.att tag, bundle referrer, attestations dir).
+    Attest(attest::Args),
+    /// Verify an image's cosign signatures (and attestations) with public keys.
+    Verify(verify::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -56,7 +68,6 @@ pub enum Outcome {
     /// Verified / identical / equivalent: exit 0.
     Pass,
     /// A verdict failed (mismatch, bad signature, policy violation): exit 1.
-    #[allow(dead_code)] // until the first verdict command lands
     Fail,
 }
 
@@ -75,6 +86,9 @@ pub fn main() -> ExitCode {
         Command::Hive(a) => hive::run(a, &cli.global),
         Command::Debug(a) => debug::run(a, &cli.global),
         Command::GenerateKeyPair(a) => generate_key_pair::run(a, &cli.global),
+        Command::Sign(a) => sign::run(a, &cli.global),
+        Command::Attest(a) => attest::run(a, &cli.global),
+        Command::Verify(a) => verify::run(a, &cli.global),
     };
     match result {
         Ok(Outcome::Pass) => ExitCode::SUCCESS,

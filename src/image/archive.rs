@@ -91,7 +91,7 @@ impl ArchiveSource {
         let mut members: HashMap<String, Member> = HashMap::new();
         let mut ar = tar::Archive::new(f);
         let entries = ar
-            .entries()
+            .entries_with_seek()
             .map_err(|e| Error::malformed(&loc, format!("not a tar archive: {e}")))?;
         for e in entries {
             let e = e.map_err(|e| Error::malformed(&loc, format!("corrupt tar: {e}")))?;

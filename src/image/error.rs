@@ -93,6 +93,10 @@ pub enum Error {
         reason: String,
     },
 
+    /// The registry transport (docker://) failed; the error names the registry.
+    #[error(transparent)]
+    Registry(Box<super::registry::RegistryError>),
+
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -135,9 +139,7 @@ impl Error {
     /// io error with `context`.
     pub fn from_io(e: io::Error, context: impl Into<String>) -> Error {
         if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-            if let Some(inner) = e.into_inner()
-                && let Ok(typed) = inner.downcast::<Error>()
-            {
+            if let Some(Ok(typed)) = e.into_inner().map(|i| i.downcast::<Error>()) {
                 return *typed;
             }
             // Unreachable in practice: checked `is::<Error>()` above.

@@ -17,7 +17,7 @@ use super::error::{Error, Result};
 use super::model::{self, Descriptor};
 use super::source::ImageSource;
 use sha2::{Digest as _, Sha256};
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 /// Chunk size of reads and of inflated buffers.
@@ -63,10 +63,10 @@ pub struct LayerDigests {
 }
 
 enum Msg {
-    /// Compressed bytes, to hash (then the buffer goes back to the pool).
-    Raw(Vec<u8>),
-    /// Uncompressed bytes (for `Compression::None`: the blob itself).
-    Data(Vec<u8>),
+    /// Compressed bytes `buf[..len]`, to hash (then the buffer goes back to the pool).
+    Raw(Vec<u8>, usize),
+    /// Uncompressed bytes `buf[..len]` (for `Compression::None`: the blob itself).
+    Data(Vec<u8>, usize),
     /// The worker is done; `Some` if inflating failed (the blob was still read to EOF).
     End(Option<io::Error>),
 }
@@ -77,7 +77,7 @@ enum Msg {
 pub fn verify_layer<T>(
     raw: Box<dyn Read + Send>,
     desc: &Descriptor,
-    consume: impl FnOnce(&mut dyn Read) -> io::Result<T>,
+    consume: impl FnOnce(&mut dyn BufRead) -> io::Result<T>,
 ) -> Result<(LayerDigests, T)> {
     let compression = compression_of(&desc.media_type)?;
     let (tx, rx) = sync_channel::<Msg>(IN_FLIGHT);
@@ -88,6 +88,7 @@ pub fn verify_layer<T>(
             rx,
             free: free_tx,
             cur: Vec::new(),
+            len: 0,
             pos: 0,
             raw_hash: Sha256::new(),
             raw_len: 0,
@@ -99,13 +100,7 @@ pub fn verify_layer<T>(
         let consumed = consume(&mut pipe);
         // Drain whatever the consumer left (tar padding, or everything after an error)
         // so both digests cover the whole blob.
-        let drained = io::copy(&mut pipe, &mut io::sink());
-        while pipe.end.is_none() {
-            // io::copy stopped on a worker error: keep pulling until End.
-            if pipe.next_msg().is_err() && pipe.end.is_none() {
-                break;
-            }
-        }
+        let drained = pipe.drain();
         let (digest, diff_id) = if pipe.same {
             let d = Digest::from_hasher(pipe.data_hash.clone());
             (d.clone(), d)
@@ -165,7 +160,7 @@ fn layer_err(desc: &Descriptor, e: io::Error, doing: &str) -> Error {
 pub fn verify_blob<T>(
     source: &dyn ImageSource,
     desc: &Descriptor,
-    consume: impl FnOnce(&mut dyn Read) -> io::Result<T>,
+    consume: impl FnOnce(&mut dyn BufRead) -> io::Result<T>,
 ) -> Result<(LayerDigests, T)> {
     if desc.is_foreign() {
         return Err(Error::Unsupported(format!(
@@ -176,44 +171,76 @@ pub fn verify_blob<T>(
     verify_layer(source.open_raw(desc)?, desc, consume)
 }
 
-/// Passes reads through and sends a copy of every chunk to the hashing side.
-struct Tee<'a> {
-    inner: Box<dyn Read + Send>,
-    tx: &'a SyncSender<Msg>,
-    free: &'a Receiver<Vec<u8>>,
+fn pooled(free: &Receiver<Vec<u8>>) -> Vec<u8> {
+    // Pooled buffers always have length CHUNK: no zero-filling per chunk.
+    free.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK])
 }
 
-impl Read for Tee<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n > 0 {
-            let mut v = self.free.try_recv().unwrap_or_default();
-            v.clear();
-            v.extend_from_slice(&buf[..n]);
-            self.tx
-                .send(Msg::Raw(v))
-                .map_err(|_| io::Error::other("hashing side stopped"))?;
-        }
-        Ok(n)
-    }
-}
-
-fn fill(r: &mut dyn Read, buf: &mut Vec<u8>) -> io::Result<usize> {
-    buf.resize(CHUNK, 0);
+/// Read until `buf` is full or EOF.
+fn fill(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
-    while n < CHUNK {
+    while n < buf.len() {
         match r.read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                buf.truncate(n);
-                return Err(e);
-            }
+            Err(e) => return Err(e),
         }
     }
-    buf.truncate(n);
     Ok(n)
+}
+
+/// The blob as a `BufRead` for the gzip decoder: each 1 MiB chunk is read once into a
+/// pooled buffer, inflated from in place, then handed whole to the hashing side.
+struct Chunks<'a> {
+    inner: Box<dyn Read + Send>,
+    buf: Vec<u8>,
+    len: usize,
+    pos: usize,
+    tx: &'a SyncSender<Msg>,
+    free: &'a Receiver<Vec<u8>>,
+}
+
+impl Chunks<'_> {
+    /// Send the current chunk (if any) to be hashed.
+    fn flush(&mut self) -> io::Result<()> {
+        if self.len > 0 {
+            let full = std::mem::replace(&mut self.buf, pooled(self.free));
+            self.tx
+                .send(Msg::Raw(full, self.len))
+                .map_err(|_| io::Error::other("hashing side stopped"))?;
+            self.len = 0;
+            self.pos = 0;
+        }
+        Ok(())
+    }
+}
+
+impl Read for Chunks<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Chunks<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos >= self.len {
+            self.flush()?;
+            if self.buf.len() != CHUNK {
+                self.buf = pooled(self.free);
+            }
+            self.len = fill(&mut self.inner, &mut self.buf)?;
+            self.pos = 0;
+        }
+        Ok(&self.buf[self.pos..self.len])
+    }
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.len);
+    }
 }
 
 fn worker(
@@ -222,36 +249,47 @@ fn worker(
     tx: SyncSender<Msg>,
     free: Receiver<Vec<u8>>,
 ) {
+    let send = |m: Msg| tx.send(m).map_err(|_| io::Error::other("consumer stopped"));
     let outcome: io::Result<()> = (|| match compression {
         Compression::None => {
             let mut raw = raw;
             loop {
-                let mut buf = free.try_recv().unwrap_or_default();
-                if fill(&mut raw, &mut buf)? == 0 {
+                let mut buf = pooled(&free);
+                let n = fill(&mut raw, &mut buf)?;
+                if n == 0 {
                     return Ok(());
                 }
-                tx.send(Msg::Data(buf))
-                    .map_err(|_| io::Error::other("consumer stopped"))?;
+                send(Msg::Data(buf, n))?;
             }
         }
         Compression::Gzip => {
-            let tee = Tee {
+            let chunks = Chunks {
                 inner: raw,
+                buf: Vec::new(),
+                len: 0,
+                pos: 0,
                 tx: &tx,
                 free: &free,
             };
-            let mut gz = flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(CHUNK, tee));
+            let mut gz = flate2::bufread::MultiGzDecoder::new(chunks);
             let res: io::Result<()> = (|| loop {
-                let mut buf = free.try_recv().unwrap_or_default();
-                if fill(&mut gz, &mut buf)? == 0 {
+                let mut buf = pooled(&free);
+                let n = fill(&mut gz, &mut buf)?;
+                if n == 0 {
                     return Ok(());
                 }
-                tx.send(Msg::Data(buf))
-                    .map_err(|_| io::Error::other("consumer stopped"))?;
+                send(Msg::Data(buf, n))?;
             })();
             // Whatever happened, read the blob to its end so its digest can be checked.
             let mut rest = gz.into_inner();
-            io::copy(&mut rest, &mut io::sink())?;
+            loop {
+                let n = rest.fill_buf()?.len();
+                if n == 0 {
+                    break;
+                }
+                rest.consume(n);
+            }
+            rest.flush()?;
             res.map_err(|e| {
                 if e.kind() == io::ErrorKind::UnexpectedEof {
                     io::Error::new(e.kind(), "truncated gzip stream")
@@ -264,11 +302,12 @@ fn worker(
     let _ = tx.send(Msg::End(outcome.err()));
 }
 
-/// The calling thread's side: hashes and serves the uncompressed stream.
+/// The calling thread's side: hashes both streams and serves the uncompressed one.
 struct Pipe {
     rx: Receiver<Msg>,
     free: Sender<Vec<u8>>,
     cur: Vec<u8>,
+    len: usize,
     pos: usize,
     raw_hash: Sha256,
     raw_len: u64,
@@ -279,62 +318,129 @@ struct Pipe {
     end: Option<Option<io::Error>>,
 }
 
+fn copy_err(e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), e.to_string())
+}
+
 impl Pipe {
-    /// Pull one message; `Ok(true)` when new data is in `cur`.
-    fn next_msg(&mut self) -> io::Result<bool> {
-        if self.end.is_some() {
-            return Ok(false);
+    /// Pull messages until new uncompressed data is in `cur` or the worker ended.
+    fn next_data(&mut self) -> io::Result<()> {
+        loop {
+            if let Some(end) = &self.end {
+                return match end {
+                    Some(e) => Err(copy_err(e)),
+                    None => Ok(()),
+                };
+            }
+            match self.rx.recv() {
+                Ok(Msg::Raw(v, n)) => {
+                    self.raw_hash.update(&v[..n]);
+                    self.raw_len += n as u64;
+                    let _ = self.free.send(v);
+                }
+                Ok(Msg::Data(v, n)) => {
+                    self.data_hash.update(&v[..n]);
+                    self.data_len += n as u64;
+                    let old = std::mem::replace(&mut self.cur, v);
+                    if old.len() == CHUNK {
+                        let _ = self.free.send(old);
+                    }
+                    self.len = n;
+                    self.pos = 0;
+                    return Ok(());
+                }
+                Ok(Msg::End(e)) => self.end = Some(e),
+                Err(_) => {
+                    self.end = Some(Some(io::Error::other("layer reader thread stopped")));
+                }
+            }
         }
-        match self.rx.recv() {
-            Ok(Msg::Raw(v)) => {
-                self.raw_hash.update(&v);
-                self.raw_len += v.len() as u64;
-                let _ = self.free.send(v);
-                Ok(false)
+    }
+
+    /// Consume everything left, through the worker's End (hashing all of it).
+    fn drain(&mut self) -> io::Result<()> {
+        let mut first_err = None;
+        while self.end.is_none() {
+            self.pos = self.len;
+            if let Err(e) = self.next_data() {
+                first_err.get_or_insert(e);
             }
-            Ok(Msg::Data(v)) => {
-                self.data_hash.update(&v);
-                self.data_len += v.len() as u64;
-                let old = std::mem::replace(&mut self.cur, v);
-                if old.capacity() > 0 {
-                    let _ = self.free.send(old);
-                }
-                self.pos = 0;
-                Ok(true)
-            }
-            Ok(Msg::End(e)) => {
-                let shown = e.as_ref().map(|e| io::Error::new(e.kind(), e.to_string()));
-                self.end = Some(e);
-                match shown {
-                    Some(e) => Err(e),
-                    None => Ok(false),
-                }
-            }
-            Err(_) => {
-                self.end = Some(Some(io::Error::other("layer reader thread stopped")));
-                Err(io::Error::other("layer reader thread stopped"))
-            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 }
 
 impl Read for Pipe {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if self.pos < self.cur.len() {
-                let n = buf.len().min(self.cur.len() - self.pos);
-                buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-                self.pos += n;
-                return Ok(n);
-            }
-            if self.end.is_some() {
-                return match &self.end {
-                    Some(Some(e)) => Err(io::Error::new(e.kind(), e.to_string())),
-                    _ => Ok(0),
-                };
-            }
-            self.next_msg()?;
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Pipe {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos >= self.len {
+            self.pos = 0;
+            self.len = 0;
+            self.next_data()?;
         }
+        Ok(&self.cur[self.pos..self.len])
+    }
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.len);
+    }
+}
+
+/// Forward-only `Seek` over a `BufRead`, so the tar crate skips file data by dropping
+/// buffered bytes instead of copying each one through its 32 KiB buffer.
+struct SkipForward<'a> {
+    inner: &'a mut dyn BufRead,
+    /// Bytes read or skipped so far (the tar crate takes `seek`'s result as its position).
+    pos: u64,
+}
+
+impl Read for SkipForward<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl io::Seek for SkipForward<'_> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        let io::SeekFrom::Current(mut n) = pos else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a layer stream only skips forward",
+            ));
+        };
+        if n < 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a layer stream only skips forward",
+            ));
+        }
+        while n > 0 {
+            let avail = self.inner.fill_buf()?.len();
+            if avail == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "tar entry runs past the end of the layer",
+                ));
+            }
+            let k = avail.min(usize::try_from(n).unwrap_or(usize::MAX));
+            self.inner.consume(k);
+            n -= k as i64;
+            self.pos += k as u64;
+        }
+        Ok(self.pos)
     }
 }
 
@@ -345,10 +451,10 @@ pub struct TarSummary {
 }
 
 /// Walk a tar stream's headers to the end (checks it is a well-formed tar).
-pub fn walk_tar(r: &mut dyn Read) -> io::Result<TarSummary> {
-    let mut ar = tar::Archive::new(r);
+pub fn walk_tar(r: &mut dyn BufRead) -> io::Result<TarSummary> {
+    let mut ar = tar::Archive::new(SkipForward { inner: r, pos: 0 });
     let mut entries = 0u64;
-    for e in ar.entries()? {
+    for e in ar.entries_with_seek()? {
         let e = e?;
         e.path()?;
         entries += 1;

@@ -279,11 +279,11 @@ impl ImageSink for LayoutWriter {
         expected: Option<&Descriptor>,
     ) -> Result<Descriptor> {
         let dir = self.dir.join("blobs").join("sha256");
-        if let Some(d) = expected
-            && self.has_blob(d)?
-        {
-            // Content-addressed and complete: never rewritten.
-            return Ok(d.clone());
+        if let Some(d) = expected {
+            if self.has_blob(d)? {
+                // Content-addressed and complete: never rewritten.
+                return Ok(d.clone());
+            }
         }
         let ctx = || format!("writing a blob into {}", dir.display());
         let mut tmp = tempfile::Builder::new()

@@ -20,12 +20,15 @@
 //!   platform and returns a [`ResolvedImage`] (manifest, config, layers).
 //! - [`open`]: `ImageRef` → `Box<dyn ImageSource>`.
 //! - [`ImageSink`] (`layout`): `put_blob`, `put_bytes`, `add_manifest`; [`LayoutWriter`] implements it.
-//! - [`layer`]: `verify_layer` / `verify_blob`: digest + diff_id + sizes in one pass while a
-//!   consumer reads the uncompressed tar.
+//! - [`layer`]: `verify_layer(raw, &desc, consume)` / `verify_blob(source, &desc, consume)`:
+//!   digest + diff_id + sizes ([`layer::LayerDigests`]) in one pass while `consume` reads the
+//!   uncompressed tar as a `&mut dyn BufRead` on the calling thread; `layer::walk_tar` is a
+//!   ready consumer. Verdicts come at the end (an integrity error outranks a gzip/tar error).
 //! - [`copy::copy_image`]: source → sink, verified.
 //! - [`Error`]: one error type; integrity variants name blob, expected and actual.
 
 pub mod archive;
+pub mod cache;
 pub mod copy;
 pub mod digest;
 pub mod error;
@@ -33,6 +36,7 @@ pub mod layer;
 pub mod layout;
 pub mod model;
 pub mod reference;
+pub mod registry;
 pub mod source;
 
 pub use archive::ArchiveSource;
@@ -43,7 +47,19 @@ pub use model::{Descriptor, ImageConfig, Index, Manifest, Platform, PlatformSele
 pub use reference::ImageRef;
 pub use source::{ImageSource, ResolvedImage, VerifyingReader, resolve};
 
-/// Open an image for reading.
+/// Open an image for reading, with registry options (credentials, cache, ...) for
+/// `docker://` references.
+pub fn open_with(r: &ImageRef, opts: &registry::RegistryOptions) -> Result<Box<dyn ImageSource>> {
+    match r {
+        ImageRef::Registry { .. } => Ok(Box::new(registry::transport::RegistrySource::open(
+            r,
+            opts.clone(),
+        )?)),
+        _ => open(r),
+    }
+}
+
+/// Open an image for reading (registry options from the environment).
 pub fn open(r: &ImageRef) -> Result<Box<dyn ImageSource>> {
     match r {
         ImageRef::Layout { dir, tag, digest } => Ok(Box::new(LayoutSource::open(
@@ -60,8 +76,9 @@ pub fn open(r: &ImageRef) -> Result<Box<dyn ImageSource>> {
             reference.as_deref(),
             *index,
         )?)),
-        ImageRef::Registry { .. } => Err(Error::Unsupported(format!(
-            "{r}: the registry transport (docker://) is not supported yet; copy the image to an OCI layout first (e.g. skopeo copy {r} oci:DIR:TAG)"
-        ))),
+        ImageRef::Registry { .. } => Ok(Box::new(registry::transport::RegistrySource::open(
+            r,
+            registry::RegistryOptions::from_env(),
+        )?)),
     }
 }

@@ -166,12 +166,13 @@ impl FromStr for PlatformSelector {
         if !parts.iter().all(|p| ok(p)) {
             return Err(bad("OS, ARCH and VARIANT are letters, digits, '_' and '-'"));
         }
-        if let Some(v) = ver
-            && (v.is_empty()
+        let bad_version = |v: &str| {
+            v.is_empty()
                 || v.starts_with('.')
                 || v.ends_with('.')
-                || !v.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
-        {
+                || !v.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        };
+        if ver.is_some_and(bad_version) {
             return Err(bad("the OS version prefix is dot-separated numbers"));
         }
         Ok(PlatformSelector {
@@ -201,9 +202,7 @@ impl PlatformSelector {
         if p.os != self.os || p.architecture != self.architecture {
             return false;
         }
-        if let Some(v) = &self.variant
-            && p.variant.as_deref() != Some(v.as_str())
-        {
+        if self.variant.is_some() && p.variant != self.variant {
             return false;
         }
         match (&self.os_version_prefix, &p.os_version) {

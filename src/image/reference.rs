@@ -111,9 +111,7 @@ fn parse_layout(input: &str, rest: &str) -> Result<ImageRef, Error> {
     if dir.is_empty() {
         return Err(err(input, "missing directory (write oci:DIR[:TAG])"));
     }
-    if let Some(t) = tag
-        && !valid_tag(t)
-    {
+    if let Some(t) = tag.filter(|t| !valid_tag(t)) {
         return Err(err(
             input,
             format!(
@@ -182,9 +180,7 @@ fn parse_registry(input: &str, rest: &str) -> Result<ImageRef, Error> {
         ),
         None => (name_tag, None),
     };
-    if let Some(t) = tag
-        && !valid_tag(t)
-    {
+    if let Some(t) = tag.filter(|t| !valid_tag(t)) {
         return Err(err(input, format!("invalid tag {t:?}")));
     }
     if name.is_empty() {

@@ -246,7 +246,9 @@ fn resolve_root(
 }
 
 /// Image entries of an index (manifests or nested indexes), without attestation /
-/// `unknown/unknown` entries that BuildKit adds.
+/// `unknown/unknown` entries that BuildKit adds, and without what signing stores beside
+/// an image in a layout's index.json (docs/signing.md): artifacts (entries with an
+/// `artifactType`, e.g. referrers) and cosign's `sha256-<hex>.sig` / `.att` / `.sbom` tags.
 pub fn image_entries(index: &Index) -> Vec<&Descriptor> {
     index
         .manifests
@@ -256,9 +258,21 @@ pub fn image_entries(index: &Index) -> Vec<&Descriptor> {
                 .platform
                 .as_ref()
                 .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown");
-            !unknown
+            !unknown && d.artifact_type.is_none() && !d.ref_name().is_some_and(is_attachment_tag)
         })
         .collect()
+}
+
+/// `sha256-<64 hex>` optionally followed by `.sig`, `.att` or `.sbom`: tags cosign (and
+/// the OCI referrers tag schema) use for things attached to an image, not images.
+pub fn is_attachment_tag(tag: &str) -> bool {
+    let Some(rest) = tag.strip_prefix("sha256-") else {
+        return false;
+    };
+    let (Some(hex), Some(suffix)) = (rest.get(..64), rest.get(64..)) else {
+        return false;
+    };
+    hex.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(suffix, "" | ".sig" | ".att" | ".sbom")
 }
 
 fn describe(d: &Descriptor) -> String {

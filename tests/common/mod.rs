@@ -143,3 +143,19 @@ pub fn registry() -> Option<String> {
         None
     }
 }
+
+/// The htpasswd-protected loopback registry started by scripts/test.sh, as
+/// (HOST:PORT, user, password).
+#[track_caller]
+pub fn auth_registry() -> Option<(String, String, String)> {
+    let r = std::env::var("PAUSE_VERIFY_AUTH_REGISTRY").ok();
+    if !need(
+        "loopback auth registry (PAUSE_VERIFY_AUTH_REGISTRY)",
+        r.is_some(),
+    ) {
+        return None;
+    }
+    let user = std::env::var("PAUSE_VERIFY_AUTH_USER").unwrap_or_else(|_| "pvuser".into());
+    let pass = std::env::var("PAUSE_VERIFY_AUTH_PASS").unwrap_or_else(|_| "pvpass".into());
+    r.map(|r| (r, user, pass))
+}

@@ -1,0 +1,807 @@
+//! Signatures and attestations attached to images: where they are stored for each image
+//! transport, and checking everything stored for an image.
+//!
+//! The one part of `attest` that does I/O, and only through the image transports: an
+//! OCI layout through `LayoutSource` / `LayoutWriter` (every blob verified and written
+//! atomically), a registry through `image::registry` (referrers API with the tag-schema
+//! fallback), and the `attestations/` directory through [`AttestationsDir`]. The bytes
+//! themselves come from the pure modules (`storage`, `simplesigning`, `dsse`, `bundle`).
+//!
+//! Layout convention (docs/signing.md): cosign-style `.sig` / `.att` manifests are listed
+//! in the layout's `index.json` under `org.opencontainers.image.ref.name` =
+//! `sha256-<hex>.sig` / `.att`; bundles are OCI 1.1 referrer manifests (with `subject`)
+//! listed in `index.json` too, their entry carrying `artifactType` and the manifest's
+//! annotations as a referrers API would. Image selection skips both
+//! (`image::source::image_entries`).
+//!
+//! Not here: choosing keys, rendering reports, policy.
+
+use super::storage::{self, AttachedLayer, AttestationsDir, DirError, ManifestToPush};
+use super::verify::MAX_PAYLOAD_BYTES;
+use super::{Check, Failure, PublicKey, bundle, dsse, simplesigning};
+use crate::image::registry::transport::RegistrySource;
+use crate::image::registry::{BlobRef, ManifestRef, RegistryError, RegistryOptions};
+use crate::image::source::image_entries;
+use crate::image::{
+    self, ArchiveSource, Descriptor, Digest, ImageRef, ImageSink, ImageSource, LayoutSource,
+    LayoutWriter, Root,
+};
+use serde::Serialize;
+use std::io::Read;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error(transparent)]
+    Image(#[from] image::Error),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Dir(#[from] DirError),
+    #[error("{what}: {failure}; fix or delete it before adding to it")]
+    Stored { what: String, failure: Failure },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{location} holds {count} images ({names}); name one as oci:DIR:TAG or oci:DIR@DIGEST")]
+    Ambiguous {
+        location: String,
+        count: usize,
+        names: String,
+    },
+}
+
+pub type Result<T, E = AttachError> = std::result::Result<T, E>;
+
+// The one mapping between the two descriptor types (attest's is the subset its
+// manifests use).
+impl From<&storage::Descriptor> for Descriptor {
+    fn from(d: &storage::Descriptor) -> Descriptor {
+        let mut out = Descriptor::new(d.media_type.clone(), d.digest.clone(), d.size);
+        out.annotations = d.annotations.clone();
+        out.artifact_type = d.artifact_type.clone();
+        out
+    }
+}
+
+impl From<&Descriptor> for storage::Descriptor {
+    fn from(d: &Descriptor) -> storage::Descriptor {
+        storage::Descriptor {
+            media_type: d.media_type.clone(),
+            size: d.size,
+            digest: d.digest.clone(),
+            annotations: d.annotations.clone(),
+            artifact_type: d.artifact_type.clone(),
+        }
+    }
+}
+
+enum Kind {
+    Layout { dir: PathBuf, source: LayoutSource },
+    Registry { source: Box<RegistrySource> },
+    Archive { source: ArchiveSource },
+}
+
+/// An image and the place its signatures and attestations are kept.
+pub struct Store {
+    kind: Kind,
+    reference: ImageRef,
+}
+
+/// What one attach call did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attached {
+    /// Where it went: `oci:DIR:sha256-<hex>.sig`, `docker://HOST/REPO@sha256:…`, …
+    pub location: String,
+    /// The manifest written (the `.sig`/`.att` manifest or the referrer).
+    pub manifest: Digest,
+    /// How many layers were new (0: everything was there already).
+    pub added: usize,
+    /// For referrers in a registry: `api` or `tag-schema`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<&'static str>,
+}
+
+impl Store {
+    /// Open the image `r` names. A layout named without tag or digest must hold exactly
+    /// one image (signatures and referrers beside it do not count).
+    pub fn open(r: &ImageRef, opts: &RegistryOptions) -> Result<Store> {
+        let kind = match r {
+            ImageRef::Layout { dir, tag, digest } => {
+                let source = if tag.is_none() && digest.is_none() {
+                    let all = LayoutSource::open(dir, None, None)?;
+                    let index = all.index_json()?;
+                    let images = image_entries(&index);
+                    match images.as_slice() {
+                        [one] => LayoutSource::open(dir, None, Some(&one.digest))?,
+                        several => {
+                            return Err(AttachError::Ambiguous {
+                                location: format!("OCI layout {}", dir.display()),
+                                count: several.len(),
+                                names: several
+                                    .iter()
+                                    .map(|d| {
+                                        d.ref_name()
+                                            .map_or_else(|| d.digest.to_string(), str::to_string)
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                            });
+                        }
+                    }
+                } else {
+                    LayoutSource::open(dir, tag.as_deref(), digest.as_ref())?
+                };
+                Kind::Layout {
+                    dir: dir.clone(),
+                    source,
+                }
+            }
+            ImageRef::Registry { .. } => Kind::Registry {
+                source: Box::new(RegistrySource::open(r, opts.clone())?),
+            },
+            ImageRef::Archive {
+                path,
+                reference,
+                index,
+            } => Kind::Archive {
+                source: ArchiveSource::open(path, reference.as_deref(), *index)?,
+            },
+        };
+        Ok(Store {
+            kind,
+            reference: r.clone(),
+        })
+    }
+
+    pub fn source(&self) -> &dyn ImageSource {
+        match &self.kind {
+            Kind::Layout { source, .. } => source,
+            Kind::Registry { source } => source.as_ref(),
+            Kind::Archive { source } => source,
+        }
+    }
+
+    /// The image's root (manifest or index) as resolved now: its descriptor is what
+    /// gets signed.
+    pub fn root(&self) -> Result<Root> {
+        Ok(self.source().root()?)
+    }
+
+    /// The docker-reference written into signatures by default: the repository
+    /// (`HOST/REPO`) for a registry, the tag-less `oci:DIR` for a layout, the archive's
+    /// `docker-archive:FILE` otherwise.
+    pub fn default_identity(&self) -> String {
+        match &self.reference {
+            ImageRef::Registry {
+                registry,
+                repository,
+                ..
+            } => format!("{registry}/{repository}"),
+            ImageRef::Layout { dir, .. } => format!("oci:{}", dir.display()),
+            ImageRef::Archive { path, .. } => format!("docker-archive:{}", path.display()),
+        }
+    }
+
+    fn name(&self) -> String {
+        match &self.reference {
+            ImageRef::Layout { dir, .. } => format!("oci:{}", dir.display()),
+            ImageRef::Registry {
+                registry,
+                repository,
+                ..
+            } => format!("docker://{registry}/{repository}"),
+            other => other.to_string(),
+        }
+    }
+
+    /// Whether signatures can be attached here (layouts and registries; not archives).
+    pub fn can_attach(&self) -> bool {
+        !matches!(self.kind, Kind::Archive { .. })
+    }
+
+    // ---- reading
+
+    /// The manifest under `tag`, if there is one.
+    fn tagged_manifest(&self, tag: &str) -> Result<Option<Vec<u8>>> {
+        match &self.kind {
+            Kind::Layout { source, .. } => {
+                let index = source.index_json()?;
+                let Some(d) = index.manifests.iter().find(|d| d.ref_name() == Some(tag)) else {
+                    return Ok(None);
+                };
+                Ok(Some(source.read_blob(d)?))
+            }
+            Kind::Registry { source } => {
+                match source
+                    .registry()
+                    .manifest(source.repo(), &ManifestRef::Tag(tag.to_string()))
+                {
+                    Ok(m) => Ok(Some(m.bytes)),
+                    Err(RegistryError::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Kind::Archive { .. } => Ok(None),
+        }
+    }
+
+    /// A signature-sized blob, verified against its descriptor.
+    fn blob(&self, d: &storage::Descriptor) -> Result<Vec<u8>> {
+        let limit = MAX_PAYLOAD_BYTES as u64;
+        if d.size > limit {
+            return Err(AttachError::Stored {
+                what: format!("blob {}", d.digest),
+                failure: Failure::Oversized {
+                    what: "signature blob",
+                    size: usize::try_from(d.size).unwrap_or(usize::MAX),
+                    limit: MAX_PAYLOAD_BYTES,
+                },
+            });
+        }
+        match &self.kind {
+            Kind::Registry { source } => Ok(source.registry().blob_bytes(
+                source.repo(),
+                &BlobRef {
+                    digest: d.digest.clone(),
+                    size: d.size,
+                    media_type: d.media_type.clone(),
+                    urls: Vec::new(),
+                },
+                limit,
+            )?),
+            _ => {
+                let desc = Descriptor::from(d);
+                let mut r = self.source().open_blob(&desc)?;
+                let mut buf = Vec::new();
+                r.read_to_end(&mut buf)
+                    .map_err(|e| image::Error::from_io(e, format!("reading blob {}", d.digest)))?;
+                Ok(buf)
+            }
+        }
+    }
+
+    /// Sigstore bundle referrers of `subject`: (manifest digest, manifest bytes or why
+    /// they could not be read). Other artifact types are not ours to judge.
+    fn referrers(&self, subject: &Digest) -> Result<Vec<(Digest, Result<Vec<u8>>)>> {
+        let bundle_type = bundle::BUNDLE_V03_MEDIA_TYPE;
+        match &self.kind {
+            Kind::Layout { source, .. } => {
+                let index = source.index_json()?;
+                let mut out = Vec::new();
+                for d in index
+                    .manifests
+                    .iter()
+                    .filter(|d| d.artifact_type.as_deref() == Some(bundle_type))
+                {
+                    let bytes = match source.read_blob(d) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            out.push((d.digest.clone(), Err(e.into())));
+                            continue;
+                        }
+                    };
+                    // Every subject's referrers share index.json: keep ours (a manifest
+                    // without a subject is reported, not skipped).
+                    if storage::parse_referrer_manifest(&bytes)
+                        .is_ok_and(|r| &r.subject.digest != subject)
+                    {
+                        continue;
+                    }
+                    out.push((d.digest.clone(), Ok(bytes)));
+                }
+                Ok(out)
+            }
+            Kind::Registry { source } => {
+                let reg = source.registry();
+                let (list, _via) = reg.referrers(source.repo(), subject, Some(bundle_type))?;
+                Ok(list
+                    .into_iter()
+                    .map(|d| {
+                        let m = reg
+                            .manifest(source.repo(), &ManifestRef::Digest(d.digest.clone()))
+                            .map(|m| m.bytes)
+                            .map_err(AttachError::from);
+                        (d.digest, m)
+                    })
+                    .collect())
+            }
+            Kind::Archive { .. } => Ok(Vec::new()),
+        }
+    }
+
+    // ---- writing
+
+    fn put_blobs(&mut self, blobs: &[storage::Blob]) -> Result<()> {
+        match &mut self.kind {
+            Kind::Layout { dir, .. } => {
+                let mut w = LayoutWriter::create(dir)?;
+                for b in blobs {
+                    w.put_bytes(&b.descriptor.media_type, &b.bytes)?;
+                }
+                Ok(())
+            }
+            Kind::Registry { source } => {
+                for b in blobs {
+                    let blob = BlobRef {
+                        digest: b.descriptor.digest.clone(),
+                        size: b.descriptor.size,
+                        media_type: b.descriptor.media_type.clone(),
+                        urls: Vec::new(),
+                    };
+                    source
+                        .registry()
+                        .push_blob_reader(source.repo(), &blob, &b.bytes[..], None)?;
+                }
+                Ok(())
+            }
+            Kind::Archive { .. } => Err(self.no_attach()),
+        }
+    }
+
+    fn no_attach(&self) -> AttachError {
+        AttachError::Unsupported(format!(
+            "{}: signatures cannot be stored in a docker-archive; use --attestations-dir DIR \
+             (with --no-attach), or copy the image to an OCI layout or a registry first",
+            self.reference
+        ))
+    }
+
+    /// Append layers to the cosign manifest under `tag` (`.sig` or `.att`), creating it
+    /// if needed; layers already there (same blob, same annotations) are not repeated.
+    pub fn attach_layers(&mut self, tag: String, layers: &[AttachedLayer]) -> Result<Attached> {
+        if !self.can_attach() {
+            return Err(self.no_attach());
+        }
+        let existing = self.tagged_manifest(&tag)?;
+        let m = storage::cosign_manifest(existing.as_deref(), layers, tag.clone()).map_err(
+            |failure| AttachError::Stored {
+                what: format!("{}:{tag}", self.name()),
+                failure,
+            },
+        )?;
+        let location = format!("{}:{tag}", self.name());
+        if m.added == 0 {
+            return Ok(Attached {
+                location,
+                manifest: existing
+                    .as_deref()
+                    .map_or_else(|| m.manifest.descriptor.digest.clone(), Digest::of),
+                added: 0,
+                via: None,
+            });
+        }
+        self.put_blobs(&m.blobs)?;
+        self.put_manifest(&m, Some(&tag))?;
+        Ok(Attached {
+            location,
+            manifest: m.manifest.descriptor.digest.clone(),
+            added: m.added,
+            via: None,
+        })
+    }
+
+    fn put_manifest(&mut self, m: &ManifestToPush, tag: Option<&str>) -> Result<()> {
+        let bytes = &m.manifest.bytes;
+        let media_type = &m.manifest.descriptor.media_type;
+        match &mut self.kind {
+            Kind::Layout { dir, .. } => {
+                let mut w = LayoutWriter::create(dir)?;
+                let d = w.put_bytes(media_type, bytes)?;
+                w.add_manifest(&d, tag)?;
+            }
+            Kind::Registry { source } => {
+                let tags: Vec<String> = tag.into_iter().map(str::to_string).collect();
+                source
+                    .registry()
+                    .push_manifest(source.repo(), bytes, media_type, &tags)?;
+            }
+            Kind::Archive { .. } => return Err(self.no_attach()),
+        }
+        Ok(())
+    }
+
+    /// Store a Sigstore bundle about `subject` as an OCI 1.1 referrer.
+    pub fn attach_bundle(&mut self, subject: &Descriptor, bundle_json: &[u8]) -> Result<Attached> {
+        if !self.can_attach() {
+            return Err(self.no_attach());
+        }
+        let m = storage::referrer_manifest(bundle_json, &storage::Descriptor::from(subject), None);
+        self.put_blobs(&m.blobs)?;
+        let digest = m.manifest.descriptor.digest.clone();
+        let name = self.name();
+        let via = match &mut self.kind {
+            Kind::Layout { dir, .. } => {
+                let listed =
+                    storage::referrer_descriptor(&m).map_err(|failure| AttachError::Stored {
+                        what: "referrer manifest".into(),
+                        failure,
+                    })?;
+                let mut w = LayoutWriter::create(dir)?;
+                w.put_bytes(&m.manifest.descriptor.media_type, &m.manifest.bytes)?;
+                w.add_manifest(&Descriptor::from(&listed), None)?;
+                None
+            }
+            Kind::Registry { source } => {
+                let (_, via) = source.registry().push_referrer(
+                    source.repo(),
+                    &subject.digest,
+                    &m.manifest.bytes,
+                    &m.manifest.descriptor.media_type,
+                )?;
+                Some(match via {
+                    crate::image::registry::referrers::ReferrersVia::Api => "api",
+                    crate::image::registry::referrers::ReferrersVia::TagSchema => "tag-schema",
+                })
+            }
+            Kind::Archive { .. } => return Err(self.no_attach()),
+        };
+        Ok(Attached {
+            location: format!("{name}@{digest}"),
+            manifest: digest,
+            added: 1,
+            via,
+        })
+    }
+
+    // ---- verifying
+
+    /// Check every signature (and, if asked, attestation) stored for `subject` here
+    /// and in `opts.dir`.
+    pub fn verify_subject(
+        &self,
+        subject: &Descriptor,
+        opts: &VerifyOptions<'_>,
+    ) -> Result<SubjectReport> {
+        let digest = &subject.digest;
+        let mut signatures = Vec::new();
+        let mut attestations = Vec::new();
+        if opts.signatures {
+            self.cosign_layers(&storage::sig_tag(digest), &mut signatures, |layer| {
+                simplesigning::verify(opts.keys, layer, digest, opts.identity)
+            })?;
+        }
+        if opts.attestations {
+            self.cosign_layers(&storage::att_tag(digest), &mut attestations, |layer| {
+                if layer.media_type != storage::DSSE_LAYER_MEDIA_TYPE {
+                    return Err(Failure::NotASignature {
+                        expected: storage::DSSE_LAYER_MEDIA_TYPE.into(),
+                        found: layer.media_type.clone(),
+                    });
+                }
+                dsse::verify_attestation(opts.keys, &layer.payload, digest, opts.predicate_type)
+            })?;
+        }
+        for (rd, bytes) in self.referrers(digest)? {
+            let source = format!("referrer {rd}");
+            let bundle_json = bytes.map_err(|e| Failure::Malformed {
+                what: "referrer",
+                detail: e.to_string(),
+            });
+            let bundle_json = bundle_json.and_then(|b| self.referrer_bundle(&b));
+            let is_sig = bundle_json
+                .as_ref()
+                .ok()
+                .and_then(|b| bundle::peek_predicate_type(b))
+                .is_some_and(|p| p == bundle::COSIGN_SIGN_PREDICATE_TYPE);
+            if let Some(check) = bundle_check(source, bundle_json, is_sig, digest, opts) {
+                if is_sig {
+                    signatures.push(check);
+                } else {
+                    attestations.push(check);
+                }
+            }
+        }
+        if let Some(dir) = opts.dir {
+            let env_path = dir.envelopes_path(digest);
+            if opts.attestations {
+                for (line, env) in dir.envelopes(digest)? {
+                    attestations.push(Check {
+                        source: format!("{}:{line}", env_path.display()),
+                        result: dsse::verify_attestation(
+                            opts.keys,
+                            &env,
+                            digest,
+                            opts.predicate_type,
+                        ),
+                    });
+                }
+            }
+            for (path, b) in dir.bundles(digest)? {
+                let is_sig = bundle::peek_predicate_type(&b)
+                    .is_some_and(|p| p == bundle::COSIGN_SIGN_PREDICATE_TYPE);
+                let source = path.display().to_string();
+                if let Some(check) = bundle_check(source, Ok(b), is_sig, digest, opts) {
+                    if is_sig {
+                        signatures.push(check);
+                    } else {
+                        attestations.push(check);
+                    }
+                }
+            }
+        }
+        let sig_ok = !opts.signatures || signatures.iter().any(Check::is_verified);
+        let att_ok = !opts.attestations || attestations.iter().any(Check::is_verified);
+        Ok(SubjectReport {
+            digest: digest.clone(),
+            media_type: subject.media_type.clone(),
+            platform: subject.platform.as_ref().map(|p| p.to_string()),
+            signatures_verified: signatures.iter().filter(|c| c.is_verified()).count(),
+            attestations_verified: opts
+                .attestations
+                .then(|| attestations.iter().filter(|c| c.is_verified()).count()),
+            signatures,
+            attestations: opts.attestations.then_some(attestations),
+            verified: sig_ok && att_ok,
+        })
+    }
+
+    /// Read the cosign manifest under `tag` and check each layer with `check`.
+    fn cosign_layers(
+        &self,
+        tag: &str,
+        out: &mut Vec<Check>,
+        check: impl Fn(&AttachedLayer) -> Result<super::Verified, Failure>,
+    ) -> Result<()> {
+        let Some(manifest) = self.tagged_manifest(tag)? else {
+            return Ok(());
+        };
+        let parsed = match storage::parse_cosign_manifest(&manifest) {
+            Ok(p) => p,
+            Err(f) => {
+                out.push(Check {
+                    source: format!("{tag} manifest"),
+                    result: Err(f),
+                });
+                return Ok(());
+            }
+        };
+        for (i, d) in parsed.layers.iter().enumerate() {
+            let source = format!("{tag} layer {i} ({})", d.digest);
+            let result = match self.blob(d) {
+                Ok(b) => storage::layer_from_blob(d, &b).and_then(|l| check(&l)),
+                Err(e) => Err(Failure::Malformed {
+                    what: "signature layer",
+                    detail: e.to_string(),
+                }),
+            };
+            out.push(Check { source, result });
+        }
+        Ok(())
+    }
+
+    /// The bundle a referrer manifest carries (its one layer), or why not.
+    fn referrer_bundle(&self, manifest: &[u8]) -> Result<Vec<u8>, Failure> {
+        let r = storage::parse_referrer_manifest(manifest)?;
+        if !r.is_sigstore_bundle() {
+            return Err(Failure::UnsupportedBundle {
+                found: r.artifact_type.unwrap_or_default(),
+            });
+        }
+        let layer = r
+            .layers
+            .first()
+            .ok_or_else(|| Failure::malformed("referrer manifest", "no layers"))?;
+        let blob = self.blob(layer).map_err(|e| Failure::Malformed {
+            what: "bundle layer",
+            detail: e.to_string(),
+        })?;
+        storage::layer_from_blob(layer, &blob).map(|l| l.payload)
+    }
+}
+
+/// One bundle's check, or `None` when this run does not look at its kind.
+fn bundle_check(
+    source: String,
+    bundle_json: Result<Vec<u8>, Failure>,
+    is_sig: bool,
+    digest: &Digest,
+    opts: &VerifyOptions<'_>,
+) -> Option<Check> {
+    let wanted = if is_sig {
+        opts.signatures
+    } else {
+        opts.attestations
+    };
+    if !wanted {
+        return None;
+    }
+    let filter = if is_sig {
+        Some(bundle::COSIGN_SIGN_PREDICATE_TYPE)
+    } else {
+        opts.predicate_type
+    };
+    let result = bundle_json.and_then(|b| bundle::verify_bundle(opts.keys, &b, digest, filter));
+    Some(Check { source, result })
+}
+
+/// What [`Store::verify_subject`] looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyOptions<'a> {
+    pub keys: &'a [PublicKey],
+    /// Check `.sig` signatures (and signature bundles); at least one must verify.
+    pub signatures: bool,
+    /// Check attestations (`.att`, attestation bundles, the directory's envelopes); at
+    /// least one must verify.
+    pub attestations: bool,
+    /// Only attestations of this predicate type pass.
+    pub predicate_type: Option<&'a str>,
+    /// The docker-reference signatures must name (repository; tags/digests ignored).
+    pub identity: Option<&'a str>,
+    /// Also read this `attestations/` directory.
+    pub dir: Option<&'a AttestationsDir>,
+}
+
+/// Every check for one image (a manifest list, or one of its platforms).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubjectReport {
+    pub digest: Digest,
+    pub media_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    pub verified: bool,
+    pub signatures_verified: usize,
+    pub signatures: Vec<Check>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestations_verified: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestations: Option<Vec<Check>>,
+}
+
+/// The platform manifests of an index to check besides the index itself: the one
+/// matching `platform`, or all of them.
+pub fn children(
+    store: &Store,
+    root: &Root,
+    platform: Option<&image::PlatformSelector>,
+    all: bool,
+) -> Result<Vec<Descriptor>> {
+    let Root::Index(index) = root else {
+        return Ok(Vec::new());
+    };
+    if all {
+        return Ok(image_entries(index).into_iter().cloned().collect());
+    }
+    match platform {
+        Some(p) => Ok(vec![
+            image::source::select(index, Some(p), &store.source().name())?.clone(),
+        ]),
+        None => Ok(Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attest::PrivateKey;
+    use crate::image::model::media;
+
+    /// A layout holding one tiny image; returns its manifest descriptor.
+    fn layout_with_image(dir: &std::path::Path) -> Descriptor {
+        let mut w = LayoutWriter::create(dir).unwrap();
+        let cfg =
+            br#"{"architecture":"amd64","os":"windows","rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let c = w.put_bytes(media::OCI_CONFIG, cfg).unwrap();
+        let m = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": media::OCI_MANIFEST, "config": c, "layers": []
+        }))
+        .unwrap();
+        let md = w.put_bytes(media::OCI_MANIFEST, &m).unwrap();
+        w.add_manifest(&md, Some("v1")).unwrap();
+        md
+    }
+
+    fn opts<'a>(keys: &'a [PublicKey]) -> VerifyOptions<'a> {
+        VerifyOptions {
+            keys,
+            signatures: true,
+            attestations: false,
+            predicate_type: None,
+            identity: None,
+            dir: None,
+        }
+    }
+
+    #[test]
+    fn layout_sign_attach_and_verify_round_trip() {
+        let tmp = tempfile::tempdir().unwrap();
+        let md = layout_with_image(tmp.path());
+        let key = PrivateKey::generate().unwrap();
+        let keys = [key.public_key()];
+        // Untagged: the only image, even once signatures sit beside it.
+        let r: ImageRef = format!("oci:{}", tmp.path().display()).parse().unwrap();
+        let mut store = Store::open(&r, &RegistryOptions::default()).unwrap();
+        assert_eq!(store.root().unwrap().descriptor().digest, md.digest);
+        let layer = simplesigning::sign(&key, &store.default_identity(), &md.digest);
+        let a = store
+            .attach_layers(storage::sig_tag(&md.digest), std::slice::from_ref(&layer))
+            .unwrap();
+        assert_eq!(a.added, 1);
+        // Deterministic signature: signing again adds nothing.
+        let again = store
+            .attach_layers(storage::sig_tag(&md.digest), &[layer])
+            .unwrap();
+        assert_eq!(again.added, 0);
+        assert_eq!(again.manifest, a.manifest);
+
+        let store = Store::open(&r, &RegistryOptions::default()).unwrap();
+        assert_eq!(store.root().unwrap().descriptor().digest, md.digest);
+        let rep = store.verify_subject(&md, &opts(&keys)).unwrap();
+        assert!(rep.verified);
+        assert_eq!(rep.signatures.len(), 1);
+        let other = [PrivateKey::generate().unwrap().public_key()];
+        let rep = store.verify_subject(&md, &opts(&other)).unwrap();
+        assert!(!rep.verified);
+        assert_eq!(
+            rep.signatures[0].result,
+            Err(Failure::BadSignature { keys: 1 })
+        );
+    }
+
+    #[test]
+    fn layout_bundles_are_referrers_of_their_subject_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let md = layout_with_image(tmp.path());
+        let key = PrivateKey::generate().unwrap();
+        let keys = [key.public_key()];
+        let r: ImageRef = format!("oci:{}:v1", tmp.path().display()).parse().unwrap();
+        let mut store = Store::open(&r, &RegistryOptions::default()).unwrap();
+        let stmt = super::super::statement::Statement::new(
+            vec![super::super::statement::ResourceDescriptor::named(
+                "x", &md.digest,
+            )],
+            "https://example.com/p/v1",
+            serde_json::json!({"a": 1}),
+        );
+        let b = bundle::sign_statement_bundle(&stmt, &key);
+        store.attach_bundle(&md, &b).unwrap();
+        // A bundle about another subject in the same index.json is not ours.
+        let other = Descriptor::of_bytes(media::OCI_MANIFEST, b"{}");
+        store.attach_bundle(&other, &b).unwrap();
+        let idx = LayoutSource::open(tmp.path(), None, None)
+            .unwrap()
+            .index_json()
+            .unwrap();
+        assert_eq!(idx.manifests.len(), 3);
+        let mut o = opts(&keys);
+        o.signatures = false;
+        o.attestations = true;
+        let rep = store.verify_subject(&md, &o).unwrap();
+        let atts = rep.attestations.unwrap();
+        assert_eq!(atts.len(), 1, "{atts:?}");
+        assert!(atts[0].is_verified());
+        o.predicate_type = Some("https://example.com/other");
+        let rep = store.verify_subject(&md, &o).unwrap();
+        assert!(!rep.verified);
+        assert!(matches!(
+            rep.attestations.unwrap()[0].result,
+            Err(Failure::PredicateTypeMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn descriptor_mapping_round_trips() {
+        let mut d = storage::Descriptor::of("m", b"x");
+        d.artifact_type = Some("t".into());
+        d.annotations.insert("k".into(), "v".into());
+        let back = storage::Descriptor::from(&Descriptor::from(&d));
+        assert_eq!(back, d);
+    }
+
+    #[test]
+    fn attachment_tags() {
+        let d = Digest::of(b"");
+        assert!(image::source::is_attachment_tag(&storage::sig_tag(&d)));
+        assert!(image::source::is_attachment_tag(&storage::att_tag(&d)));
+        assert!(image::source::is_attachment_tag(&storage::referrers_tag(
+            &d
+        )));
+        assert!(!image::source::is_attachment_tag("latest"));
+        assert!(!image::source::is_attachment_tag("sha256-abc.sig"));
+        assert!(!image::source::is_attachment_tag(&format!(
+            "{}.txt",
+            storage::referrers_tag(&d)
+        )));
+    }
+}

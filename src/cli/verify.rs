@@ -1,0 +1,205 @@
+//! `pause-verify verify --key cosign.pub IMAGE [--attestations [--type URI]]
+//! [--attestations-dir DIR] [--platform P | --all-platforms]`: check the signatures (and
+//! attestations) stored for an image, as `cosign verify` / `verify-attestation` do.
+//!
+//! Each signature: signature over the exact payload bytes → signed digest equals the
+//! image digest → identity (`--identity`) / statement subject and predicate type. Exit 0
+//! when every image checked has at least one verified signature (and, with
+//! `--attestations`, one verified attestation); 1 otherwise, listing why each failed;
+//! 2 for bad input (unreadable key, unresolvable image).
+
+use super::{Global, Outcome};
+use anyhow::Context;
+use pause_verify::attest::attach::{self, Store, SubjectReport, VerifyOptions};
+use pause_verify::attest::storage::AttestationsDir;
+use pause_verify::attest::{Check, PublicKey};
+use pause_verify::image::{ImageRef, PlatformSelector};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A cosign public key (PEM); repeat for several (any one may verify).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub key: Vec<PathBuf>,
+    /// The image: oci:DIR[:TAG|@DIGEST], docker://HOST/REPO[:TAG|@DIGEST] or docker-archive:FILE (with --attestations-dir).
+    pub image: String,
+    /// Also check attestations (.att, attestation bundles, --attestations-dir); at least one must verify.
+    #[arg(long)]
+    pub attestations: bool,
+    /// Only attestations of this predicate type pass (implies --attestations).
+    #[arg(long = "type", value_name = "URI")]
+    pub predicate_type: Option<String>,
+    /// Also read signature bundles and attestations from this directory (air-gapped use).
+    #[arg(long, value_name = "DIR")]
+    pub attestations_dir: Option<PathBuf>,
+    /// Check only attestations: no signature is required (implies --attestations).
+    #[arg(long)]
+    pub attestations_only: bool,
+    /// The docker-reference signatures must name (a repository; tags and digests are ignored). Default: not checked, as cosign.
+    #[arg(long, value_name = "REPO")]
+    pub identity: Option<String>,
+    /// On a manifest list, also verify this platform's image (windows/amd64[:OSVERSION]).
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+    /// On a manifest list, also verify every platform's image.
+    #[arg(long, conflicts_with = "platform")]
+    pub all_platforms: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyInfo {
+    path: PathBuf,
+    hint: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report {
+    schema_version: &'static str,
+    kind: &'static str,
+    image: String,
+    verified: bool,
+    keys: Vec<KeyInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    predicate_type: Option<String>,
+    subjects: Vec<SubjectReport>,
+}
+
+pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    let mut keys = Vec::new();
+    for p in &args.key {
+        let pem = std::fs::read(p).with_context(|| format!("reading key {}", p.display()))?;
+        keys.push(
+            PublicKey::from_pem(&pem).with_context(|| format!("loading key {}", p.display()))?,
+        );
+    }
+    let platform: Option<PlatformSelector> =
+        args.platform.as_deref().map(str::parse).transpose()?;
+    let r: ImageRef = args.image.parse()?;
+    let store = Store::open(&r, &g.registry.options(g.quiet)?)?;
+    let root = store.root().with_context(|| format!("resolving {r}"))?;
+    let dir = args.attestations_dir.as_ref().map(AttestationsDir::new);
+    if let Some(d) = &dir {
+        anyhow::ensure!(
+            d.root.is_dir(),
+            "--attestations-dir {}: not a directory",
+            d.root.display()
+        );
+    }
+    let attestations = args.attestations || args.attestations_only || args.predicate_type.is_some();
+    let opts = VerifyOptions {
+        keys: &keys,
+        signatures: !args.attestations_only,
+        attestations,
+        predicate_type: args.predicate_type.as_deref(),
+        identity: args.identity.as_deref(),
+        dir: dir.as_ref(),
+    };
+    let mut subjects = vec![store.verify_subject(root.descriptor(), &opts)?];
+    for child in attach::children(&store, &root, platform.as_ref(), args.all_platforms)? {
+        subjects.push(store.verify_subject(&child, &opts)?);
+    }
+    let verified = subjects.iter().all(|s| s.verified);
+    if g.json {
+        let doc = Report {
+            schema_version: "1",
+            kind: "verify",
+            image: r.to_string(),
+            verified,
+            keys: args
+                .key
+                .iter()
+                .zip(&keys)
+                .map(|(p, k)| KeyInfo {
+                    path: p.clone(),
+                    hint: k.hint(),
+                })
+                .collect(),
+            identity: args.identity.clone(),
+            predicate_type: args.predicate_type.clone(),
+            subjects,
+        };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        for s in &subjects {
+            print_subject(s, &args, &opts);
+        }
+        println!("{}", if verified { "VERIFIED" } else { "NOT VERIFIED" });
+    }
+    Ok(if verified {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    })
+}
+
+fn print_subject(s: &SubjectReport, args: &Args, opts: &VerifyOptions<'_>) {
+    match &s.platform {
+        Some(p) => println!("{} ({}, {p})", s.digest, s.media_type),
+        None => println!("{} ({})", s.digest, s.media_type),
+    }
+    if opts.signatures {
+        if s.signatures.is_empty() {
+            println!(
+                "  FAILED no signatures found (tag sha256-{}.sig, bundle referrers{})",
+                s.digest.hex(),
+                if opts.dir.is_some() {
+                    ", --attestations-dir"
+                } else {
+                    ""
+                }
+            );
+        }
+        print_checks("signature", &s.signatures, args);
+        println!(
+            "  {} of {} signatures verified",
+            s.signatures_verified,
+            s.signatures.len()
+        );
+    }
+    if let Some(atts) = &s.attestations {
+        if atts.is_empty() {
+            println!("  FAILED no attestations found");
+        }
+        print_checks("attestation", atts, args);
+        println!(
+            "  {} of {} attestations verified{}",
+            s.attestations_verified.unwrap_or(0),
+            atts.len(),
+            args.predicate_type
+                .as_deref()
+                .map(|t| format!(" (type {t})"))
+                .unwrap_or_default()
+        );
+    }
+}
+
+fn print_checks(what: &str, checks: &[Check], args: &Args) {
+    for c in checks {
+        match &c.result {
+            Ok(v) => {
+                let key = args
+                    .key
+                    .get(v.key_index)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                let mut extra = String::new();
+                if let Some(d) = &v.docker_reference {
+                    extra.push_str(&format!(", docker-reference {d}"));
+                }
+                if let Some(t) = &v.predicate_type {
+                    extra.push_str(&format!(", predicate {t}"));
+                }
+                println!(
+                    "  ok     {what} {}: {} with {key}{extra}",
+                    c.source, v.format
+                );
+            }
+            Err(f) => println!("  FAILED {what} {}: {}: {f}", c.source, f.code()),
+        }
+    }
+}

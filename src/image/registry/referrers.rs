@@ -1,0 +1,251 @@
+//! Referrers (OCI distribution 1.1): artifacts whose manifest names an image as its
+//! `subject` (signatures, attestations, sigstore bundles).
+//!
+//! Listing asks `GET /v2/<name>/referrers/<digest>` first; a registry without that API
+//! (distribution 2.8 answers 404) is read through the referrers tag schema: the index
+//! tagged `sha256-<hex>`. Pushing puts the referrer manifest by digest; if the registry
+//! does not confirm it with an `OCI-Subject` header, the tag-schema index is read,
+//! extended (once per digest) and put back.
+//!
+//! Owns those two paths. Does not own what a referrer holds (see `attest`).
+//! Ours rather than oci-client's `pull_referrers` because that reads without a size
+//! bound, hides errors as "no referrers", and has no push side.
+
+use super::{Failure, Inner, MANIFEST_LIMIT, ManifestRef, Registry, RegistryError, RepoRef};
+use crate::image::digest::Digest;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+
+/// One entry of a referrers index.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferrerDescriptor {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Where referrers were found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReferrersVia {
+    /// The OCI 1.1 referrers API.
+    Api,
+    /// The `sha256-<hex>` tag schema.
+    TagSchema,
+}
+
+#[derive(serde::Deserialize)]
+struct IndexDoc {
+    #[serde(default)]
+    manifests: Vec<ReferrerDescriptor>,
+}
+
+/// The tag the tag schema uses for `subject`.
+pub fn schema_tag(subject: &Digest) -> String {
+    format!("sha256-{}", subject.hex())
+}
+
+/// An OCI index listing `entries` (deterministic bytes).
+pub fn index_bytes(entries: &[ReferrerDescriptor]) -> Vec<u8> {
+    let doc = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": INDEX_MEDIA_TYPE,
+        "manifests": entries,
+    });
+    serde_json::to_vec(&doc).unwrap_or_default()
+}
+
+fn parse_index(
+    bytes: &[u8],
+    repo: &RepoRef,
+    what: &str,
+) -> Result<Vec<ReferrerDescriptor>, RegistryError> {
+    serde_json::from_slice::<IndexDoc>(bytes)
+        .map(|d| d.manifests)
+        .map_err(|e| RegistryError::Protocol {
+            registry: repo.registry.clone(),
+            what: what.to_string(),
+            detail: format!("not an OCI index: {e}"),
+        })
+}
+
+/// The descriptor of a referrer manifest, as an index lists it.
+pub fn describe(manifest: &[u8], media_type: &str) -> Result<ReferrerDescriptor, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(manifest).map_err(|e| format!("referrer manifest: {e}"))?;
+    let artifact_type = v
+        .get("artifactType")
+        .and_then(|a| a.as_str())
+        .or_else(|| v.get("config")?.get("mediaType")?.as_str())
+        .map(str::to_string);
+    let annotations = v
+        .get("annotations")
+        .and_then(|a| a.as_object())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ReferrerDescriptor {
+        media_type: media_type.to_string(),
+        digest: Digest::of(manifest),
+        size: manifest.len() as u64,
+        artifact_type,
+        annotations,
+    })
+}
+
+impl Registry {
+    /// Referrers of `subject` (optionally only those of `artifact_type`).
+    pub fn referrers(
+        &self,
+        repo: &RepoRef,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<(Vec<ReferrerDescriptor>, ReferrersVia), RegistryError> {
+        let inner = self.inner.clone();
+        let (mut list, via) = self
+            .rt
+            .block_on(inner.referrers_api(repo, subject))?
+            .map_or_else(
+                || -> Result<_, RegistryError> {
+                    Ok((
+                        self.tag_schema_entries(repo, subject)?,
+                        ReferrersVia::TagSchema,
+                    ))
+                },
+                |l| Ok((l, ReferrersVia::Api)),
+            )?;
+        if let Some(t) = artifact_type {
+            list.retain(|d| d.artifact_type.as_deref() == Some(t));
+        }
+        Ok((list, via))
+    }
+
+    fn tag_schema_entries(
+        &self,
+        repo: &RepoRef,
+        subject: &Digest,
+    ) -> Result<Vec<ReferrerDescriptor>, RegistryError> {
+        match self.manifest(repo, &ManifestRef::Tag(schema_tag(subject))) {
+            Ok(m) => parse_index(&m.bytes, repo, "referrers tag schema index"),
+            Err(RegistryError::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Push a referrer manifest (it names its subject in `subject`); its blobs must be
+    /// pushed already. Returns its digest and how it is discoverable.
+    pub fn push_referrer(
+        &self,
+        repo: &RepoRef,
+        subject: &Digest,
+        manifest: &[u8],
+        media_type: &str,
+    ) -> Result<(Digest, ReferrersVia), RegistryError> {
+        let desc = describe(manifest, media_type).map_err(|detail| RegistryError::Protocol {
+            registry: repo.registry.clone(),
+            what: "referrer".into(),
+            detail,
+        })?;
+        let inner = self.inner.clone();
+        let confirmed = self.rt.block_on(inner.put_manifest(
+            repo,
+            &ManifestRef::Digest(desc.digest.clone()),
+            manifest,
+            media_type,
+        ))?;
+        if confirmed.as_ref() == Some(subject) {
+            return Ok((desc.digest, ReferrersVia::Api));
+        }
+        let mut entries = self.tag_schema_entries(repo, subject)?;
+        if !entries.iter().any(|e| e.digest == desc.digest) {
+            entries.push(desc.clone());
+            let bytes = index_bytes(&entries);
+            self.push_manifest(repo, &bytes, INDEX_MEDIA_TYPE, &[schema_tag(subject)])?;
+        }
+        Ok((desc.digest, ReferrersVia::TagSchema))
+    }
+}
+
+impl Inner {
+    /// `Ok(None)`: the registry has no referrers API.
+    async fn referrers_api(
+        self: Arc<Self>,
+        repo: &RepoRef,
+        subject: &Digest,
+    ) -> Result<Option<Vec<ReferrerDescriptor>>, RegistryError> {
+        let what = format!("referrers of {subject}");
+        self.retry(repo, &what, || async {
+            let url = format!("{}/referrers/{subject}", self.base(repo));
+            let mut req = self
+                .http
+                .get(&url)
+                .header(reqwest::header::ACCEPT, INDEX_MEDIA_TYPE);
+            if let Some(a) = self.authorization(repo, false).await? {
+                req = req.header(reqwest::header::AUTHORIZATION, a);
+            }
+            let res = req.send().await.map_err(|e| super::classify_reqwest(&e))?;
+            let status = res.status();
+            let is_index = res
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|c| c.starts_with(INDEX_MEDIA_TYPE));
+            if status.as_u16() == 404 || (status.is_success() && !is_index) {
+                return Ok(None);
+            }
+            if !status.is_success() {
+                return Err(self.classify_status(repo, &what, status, b""));
+            }
+            let body = match super::read_bounded(res, MANIFEST_LIMIT).await {
+                Ok(b) => b,
+                Err(super::ReadFail::Net(f)) => return Err(f),
+                Err(super::ReadFail::TooLarge) => {
+                    return Err(Failure::Fatal(RegistryError::TooLarge {
+                        registry: repo.registry.clone(),
+                        what: what.clone(),
+                        limit: MANIFEST_LIMIT,
+                    }));
+                }
+            };
+            parse_index(&body, repo, &what)
+                .map(Some)
+                .map_err(Failure::Fatal)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_and_indexes() {
+        let m = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[],"annotations":{"a":"b"}}"#;
+        let d = describe(m, "application/vnd.oci.image.manifest.v1+json").unwrap();
+        assert_eq!(d.digest, Digest::of(m));
+        assert_eq!(d.size, m.len() as u64);
+        assert_eq!(
+            d.artifact_type.as_deref(),
+            Some("application/vnd.dev.sigstore.bundle.v0.3+json")
+        );
+        assert_eq!(d.annotations.get("a").map(String::as_str), Some("b"));
+        let idx = index_bytes(std::slice::from_ref(&d));
+        let back = parse_index(&idx, &RepoRef::new("r", "x"), "t").unwrap();
+        assert_eq!(back, vec![d]);
+        assert_eq!(
+            schema_tag(&Digest::of(b"")),
+            "sha256-e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}

@@ -1,0 +1,347 @@
+//! `docker://` through the real binary: copy to and from the loopback registry, inspect,
+//! the blob cache across runs, credentials and failures as exit codes.
+
+mod common;
+mod proxy;
+
+use common::{assert_code, stderr, stdout};
+use pause_verify::image::Digest;
+use proxy::{Fault, Proxy};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A gzip tar layer with one file of `n` pseudo-random bytes.
+fn layer(seed: u64, n: usize) -> (Vec<u8>, Digest) {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let data: Vec<u8> = (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_size(n as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "Files/data.bin", &data[..])
+        .unwrap();
+    let raw = tar.into_inner().unwrap();
+    let diff_id = Digest::of(&raw);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&raw).unwrap();
+    (gz.finish().unwrap(), diff_id)
+}
+
+/// An OCI layout with `n` layers, tagged `t`; returns the manifest digest.
+fn make_layout(dir: &Path, seed: u64, n: usize) -> Digest {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |b: &[u8]| {
+        let d = Digest::of(b);
+        std::fs::write(blobs.join(d.hex()), b).unwrap();
+        (d, b.len())
+    };
+    let mut layers = vec![];
+    let mut diffs = vec![];
+    for i in 0..n {
+        let (gz, diff) = layer(seed * 10 + i as u64, 200_000 + i * 1000);
+        let (d, s) = put(&gz);
+        layers.push(format!(
+            r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{d}","size":{s}}}"#
+        ));
+        diffs.push(format!("\"{diff}\""));
+    }
+    let cfg = format!(
+        r#"{{"architecture":"amd64","os":"windows","rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
+        diffs.join(",")
+    );
+    let (cd, cs) = put(cfg.as_bytes());
+    let man = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{cs}}},"layers":[{}]}}"#,
+        layers.join(",")
+    );
+    let (md, ms) = put(man.as_bytes());
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        dir.join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{md}","size":{ms},"annotations":{{"org.opencontainers.image.ref.name":"t"}}}}]}}"#
+        ),
+    )
+    .unwrap();
+    md
+}
+
+fn unique(name: &str) -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("pv-cli/{name}-{n}")
+}
+
+/// Run the binary with its own blob cache under `cache` (or none).
+fn pv_cache(cache: Option<&Path>, args: &[&str]) -> Output {
+    let mut c = Command::new(common::bin());
+    c.args(args).env_remove("PAUSE_VERIFY_NO_CACHE");
+    match cache {
+        Some(dir) => c.env("XDG_CACHE_HOME", dir),
+        None => c.env("PAUSE_VERIFY_NO_CACHE", "1"),
+    };
+    c.env("DOCKER_CONFIG", "/nonexistent-pause-verify");
+    c.output().unwrap()
+}
+
+fn blobs_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn cache_files(cache: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(cache.join("pause-verify/blobs/sha256"))
+        .map(|rd| rd.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn copy_to_registry_and_back_is_byte_identical() {
+    let Some(host) = common::registry() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let digest = make_layout(&src, 1, 3);
+    let dest = format!("docker://{host}/{}:v1", unique("copy"));
+
+    let o = pv_cache(None, &["copy", &format!("oci:{}:t", src.display()), &dest]);
+    assert_code(&o, 0);
+    if common::need_tool("skopeo").is_some() {
+        let s = Command::new("skopeo")
+            .args([
+                "inspect",
+                "--tls-verify=false",
+                "--format",
+                "{{.Digest}}",
+                &dest,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&s.stdout).trim(),
+            digest.to_string()
+        );
+    }
+
+    // By tag: the digest is resolved and reported; by digest: the same image.
+    let o = pv_cache(None, &["inspect", "--json", "--diff-ids", &dest]);
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains(&format!("resolved to {digest}")),
+        "{}",
+        stderr(&o)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["root"]["digest"], digest.to_string());
+    let by_digest = format!("{}@{digest}", dest.trim_end_matches(":v1"));
+    let back = tmp.path().join("back");
+    let o = pv_cache(
+        None,
+        &["copy", &by_digest, &format!("oci:{}:t", back.display())],
+    );
+    assert_code(&o, 0);
+    assert_eq!(
+        blobs_of(&src),
+        blobs_of(&back),
+        "manifest and blobs byte-identical"
+    );
+
+    // A digest that does not match the tag: @digest wins (and is not found here).
+    let wrong = format!("{dest}@{}", Digest::of(b"nothing"));
+    let o = pv_cache(None, &["inspect", &wrong]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
+}
+
+#[test]
+fn second_inspect_of_the_same_image_downloads_nothing() {
+    let Some(host) = common::registry() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    make_layout(&src, 2, 2);
+    let name = unique("cache");
+    let o = pv_cache(
+        None,
+        &[
+            "copy",
+            &format!("oci:{}:t", src.display()),
+            &format!("docker://{host}/{name}:t"),
+        ],
+    );
+    assert_code(&o, 0);
+    let px = Proxy::start(&host);
+    let img = format!("docker://{}/{name}:t", px.addr);
+    let cache = tmp.path().join("cache");
+
+    let o = pv_cache(Some(&cache), &["inspect", "--diff-ids", &img]);
+    assert_code(&o, 0);
+    let first = px.blob_bytes();
+    assert!(first > 400_000, "first run downloads the layers ({first})");
+    assert_eq!(cache_files(&cache).len(), 3, "2 layers + config cached");
+
+    let o = pv_cache(Some(&cache), &["inspect", "--diff-ids", &img]);
+    assert_code(&o, 0);
+    assert_eq!(
+        px.blob_bytes(),
+        first,
+        "second run: no blob bytes transferred"
+    );
+
+    // --no-cache goes to the network again and leaves the cache alone.
+    let o = pv_cache(Some(&cache), &["inspect", "--digests", "--no-cache", &img]);
+    assert_code(&o, 0);
+    assert!(px.blob_bytes() > first);
+}
+
+#[test]
+fn wrong_bytes_are_exit_2_and_never_cached() {
+    let Some(host) = common::registry() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    make_layout(&src, 3, 1);
+    let name = unique("corrupt");
+    let o = pv_cache(
+        None,
+        &[
+            "copy",
+            &format!("oci:{}:t", src.display()),
+            &format!("docker://{host}/{name}:t"),
+        ],
+    );
+    assert_code(&o, 0);
+    let px = Proxy::start(&host);
+    px.add("GET", "/blobs/", Fault::Corrupt);
+    let cache = tmp.path().join("cache");
+    let out = tmp.path().join("out");
+    let o = pv_cache(
+        Some(&cache),
+        &[
+            "copy",
+            &format!("docker://{}/{name}:t", px.addr),
+            &format!("oci:{}:t", out.display()),
+        ],
+    );
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("does not match"), "{}", stderr(&o));
+    assert!(cache_files(&cache).is_empty(), "{:?}", cache_files(&cache));
+    assert!(
+        !out.join("index.json").exists()
+            || !std::fs::read_to_string(out.join("index.json"))
+                .unwrap()
+                .contains("sha256")
+    );
+}
+
+#[test]
+fn credentials_from_flag_and_docker_config_and_wrong_ones() {
+    let Some((host, user, pass)) = common::auth_registry() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    make_layout(&src, 4, 1);
+    let img = format!("docker://{host}/{}:t", unique("auth"));
+    let creds = format!("{user}:{pass}");
+    let o = pv_cache(
+        None,
+        &[
+            "copy",
+            "--creds",
+            &creds,
+            &format!("oci:{}:t", src.display()),
+            &img,
+        ],
+    );
+    assert_code(&o, 0);
+
+    // docker config.json via DOCKER_CONFIG
+    let dc = tmp.path().join("docker");
+    std::fs::create_dir_all(&dc).unwrap();
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(&creds);
+    std::fs::write(
+        dc.join("config.json"),
+        format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let o = Command::new(common::bin())
+        .args(["inspect", "--digests", &img])
+        .env("PAUSE_VERIFY_NO_CACHE", "1")
+        .env("DOCKER_CONFIG", &dc)
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+
+    let t = std::time::Instant::now();
+    let o = pv_cache(
+        None,
+        &["inspect", "--creds", &format!("{user}:wrong"), &img],
+    );
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains(&host),
+        "names the registry: {}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("authentication failed"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "no retry storm"
+    );
+}
+
+#[test]
+fn oversized_manifest_is_exit_2() {
+    let Some(host) = common::registry() else {
+        return;
+    };
+    let px = Proxy::start(&host);
+    let mut body = b"{\"schemaVersion\":2,\"x\":\"".to_vec();
+    body.resize(6 << 20, b'x');
+    px.add(
+        "GET",
+        "/manifests/",
+        Fault::Replace {
+            body,
+            content_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            chunked: true,
+        },
+    );
+    let o = pv_cache(
+        None,
+        &["inspect", &format!("docker://{}/any/thing:t", px.addr)],
+    );
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("limit"), "{}", stderr(&o));
+}
