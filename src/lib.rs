@@ -12,17 +12,20 @@
 //! - [`build`]: recipe + base image → the pause-base layers, config and manifest.
 //! - [`compare`]: rebuilt image vs published image, layer by layer and key by key.
 //! - [`attest`]: in-toto statements, DSSE, cosign-compatible keys, signatures and storage.
+//! - [`policy`], [`audit`]: the release gate: a TOML policy, every check with its evidence.
 //! - [`fixture`]: a synthetic NanoServer for tests and the offline demo.
 //!
 //! Nothing here prints or exits: the binary's `cli` module renders and picks exit codes.
 
 pub mod atomic;
 pub mod attest;
+pub mod audit;
 pub mod build;
 pub mod compare;
 pub mod fixture;
 pub mod hive;
 pub mod image;
+pub mod policy;
 pub mod progress;
 pub mod recipe;
 pub mod wclayer;

@@ -5,8 +5,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod attest;
+mod audit;
+mod build;
 mod copy;
 mod debug;
+mod fixture;
 mod generate_key_pair;
 mod hive;
 mod inspect;
@@ -60,6 +63,12 @@ enum Command {
     Attest(attest::Args),
     /// Verify an image's cosign signatures (and attestations) with public keys.
     Verify(verify::Args),
+    /// Go / no-go for an image: every policy check per platform, with evidence (JUnit, VSA).
+    Audit(audit::Args),
+    /// Build the pause base from a pinned base image and a recipe, into an OCI layout.
+    Build(build::Args),
+    /// Write synthetic test images (a NanoServer stand-in) for tests and the offline demo.
+    Fixture(fixture::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -89,6 +98,9 @@ pub fn main() -> ExitCode {
         Command::Sign(a) => sign::run(a, &cli.global),
         Command::Attest(a) => attest::run(a, &cli.global),
         Command::Verify(a) => verify::run(a, &cli.global),
+        Command::Audit(a) => audit::run(a, &cli.global),
+        Command::Build(a) => build::run(a, &cli.global),
+        Command::Fixture(a) => fixture::run(a, &cli.global),
     };
     match result {
         Ok(Outcome::Pass) => ExitCode::SUCCESS,

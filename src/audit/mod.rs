@@ -1,0 +1,1043 @@
+//! The audit: one policy-driven go/no-go over an image, every check with its evidence.
+//!
+//! Owns the check model ([`CheckResult`]: id, platform, PASS/FAIL/SKIP, evidence by
+//! digest, message), the evaluation of a [`policy::Loaded`](crate::policy::Loaded)
+//! against what was found about an image ([`ImageFacts`], gathered by [`collect`]), the
+//! aggregate [`Report`], the JUnit XML rendering ([`junit`]) and the VSA of the audit
+//! ([`vsa`]). Evaluation is pure: the same facts and policy give the same report.
+//!
+//! Not here: verifying signatures or comparing layers (that is `attest` and `compare`;
+//! their outcomes arrive as facts), printing, exit codes (the CLI).
+
+pub mod collect;
+pub mod junit;
+pub mod vsa;
+
+use crate::attest::statement::{EditOp, PROVENANCE_V1, RegistryEdit};
+use crate::attest::{Check as SigCheck, Verified};
+use crate::image::{Digest, Platform};
+use crate::policy::{Loaded, Pin};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Version of the `audit` JSON document (docs/json-schema.md).
+pub const SCHEMA_VERSION: &str = "1";
+
+/// Stable check ids (docs/policy.md lists what each looks at).
+pub mod ids {
+    pub const PLATFORM_PRESENT: &str = "platform-present";
+    pub const BASE_PINNED: &str = "base-pinned";
+    pub const SIGNATURE: &str = "signature";
+    pub const KEYLESS_SIGNATURE: &str = "keyless-signature";
+    pub const ATTESTATION: &str = "attestation";
+    pub const PROVENANCE_BUILDER: &str = "provenance-builder";
+    pub const PROVENANCE_BASE: &str = "provenance-base";
+    pub const PROVENANCE_EDITS: &str = "provenance-edits";
+    pub const REBUILD_VERDICT: &str = "rebuild-verdict";
+    pub const IMAGE_EDITS: &str = "image-edits";
+    pub const NOISE_RULES: &str = "noise-rules";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Pass,
+    Fail,
+    /// Not required by the policy (not evaluated).
+    Skip,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Skip => "SKIP",
+        }
+    }
+}
+
+/// One thing a check looked at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evidence {
+    /// What it is: `platform manifest`, `.sig layer 0`, `pin 10.0.20348.2849`, ...
+    pub what: String,
+    /// Its digest, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    /// What was found in it (verified, a failure reason, a value).
+    pub found: String,
+}
+
+impl Evidence {
+    pub fn new(what: impl Into<String>, digest: Option<&Digest>, found: impl Into<String>) -> Self {
+        Evidence {
+            what: what.into(),
+            digest: digest.cloned(),
+            found: found.into(),
+        }
+    }
+}
+
+/// One check on one platform (or on the image as a whole: platform `*`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckResult {
+    pub id: String,
+    /// The check's parameter when it has one (the predicate type of `attestation`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `windows/amd64:10.0.20348.2849`, a required selector for `platform-present`, or `*`.
+    pub platform: String,
+    pub status: Status,
+    /// One line: why it passed or failed.
+    pub message: String,
+    pub evidence: Vec<Evidence>,
+}
+
+impl CheckResult {
+    /// `id` or `id[target]`: unique within a platform.
+    pub fn name(&self) -> String {
+        match &self.target {
+            Some(t) => format!("{}[{t}]", self.id),
+            None => self.id.clone(),
+        }
+    }
+}
+
+/// A signature or attestation found for a digest, and how its verification went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The image digest it was found for (platform manifest or index).
+    pub subject: Digest,
+    /// Digest of the signature layer / envelope / bundle bytes, when known.
+    pub digest: Option<Digest>,
+    pub check: SigCheck,
+}
+
+/// What a rebuild-and-compare of one platform established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebuildFacts {
+    /// `IDENTICAL`, `SAME_CONTENT`, `EQUIVALENT` or `DIFFERENT`.
+    pub verdict: String,
+    pub rebuilt_manifest: Option<Digest>,
+    pub reasons: Vec<String>,
+    /// Every noise rule id the comparison used to explain a difference.
+    pub noise_rules: Vec<String>,
+    /// The recipe's registry edits, looked up in the image.
+    pub edits: Vec<EditFact>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditFact {
+    /// `Software\Microsoft\rpc:EpMapDisallowedProtocols (setValue)`.
+    pub edit: String,
+    /// `present`, `missing` or `altered`.
+    pub status: String,
+    pub actual: Option<String>,
+}
+
+/// Everything found about one platform of the image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlatformFacts {
+    pub platform: Platform,
+    pub manifest: Digest,
+    pub config: Digest,
+    /// Layer blob digests and diff_ids, in order.
+    pub layers: Vec<(Digest, Option<Digest>)>,
+    /// Signatures found for the platform manifest.
+    pub signatures: Vec<Found>,
+    /// Attestations found for the platform manifest.
+    pub attestations: Vec<Found>,
+    /// None: not run (not required); Err: the rebuild could not run (why).
+    pub rebuild: Option<Result<RebuildFacts, String>>,
+}
+
+impl PlatformFacts {
+    pub fn name(&self) -> String {
+        self.platform.to_string()
+    }
+}
+
+/// Everything found about the image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageFacts {
+    /// The reference as given.
+    pub reference: String,
+    /// The repository (for the VSA subject name), e.g. `127.0.0.1:5000/pause` or `oci:DIR`.
+    pub repository: String,
+    /// Digest and media type of the root the reference resolved to.
+    pub root: Digest,
+    pub root_media_type: String,
+    /// True when the root is an index (signatures on it cover every platform).
+    pub root_is_index: bool,
+    /// Signatures and attestations found for the root, when it is an index.
+    pub root_signatures: Vec<Found>,
+    pub root_attestations: Vec<Found>,
+    pub platforms: Vec<PlatformFacts>,
+}
+
+/// The audit's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub schema_version: &'static str,
+    pub kind: &'static str,
+    pub tool_version: &'static str,
+    pub image: ImageId,
+    pub policy: PolicyId,
+    /// True when every check is PASS or SKIP.
+    pub passed: bool,
+    pub platforms: Vec<PlatformSummary>,
+    pub checks: Vec<CheckResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageId {
+    pub reference: String,
+    pub repository: String,
+    pub digest: Digest,
+    pub media_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyId {
+    pub name: String,
+    pub uri: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformSummary {
+    pub platform: String,
+    pub manifest: Digest,
+    pub status: Status,
+    pub failed: Vec<String>,
+}
+
+impl Report {
+    pub fn failures(&self) -> impl Iterator<Item = &CheckResult> {
+        self.checks.iter().filter(|c| c.status == Status::Fail)
+    }
+}
+
+/// Evaluate `policy` against `facts`.
+pub fn evaluate(policy: &Loaded, facts: &ImageFacts) -> Report {
+    let mut checks = Vec::new();
+    platform_presence(policy, facts, &mut checks);
+    for p in &facts.platforms {
+        let name = p.name();
+        let mut push = |id: &str, target: Option<&str>, status, message: String, evidence| {
+            checks.push(CheckResult {
+                id: id.to_string(),
+                target: target.map(str::to_string),
+                platform: name.clone(),
+                status,
+                message,
+                evidence,
+            })
+        };
+        let (s, m, e) = base_pinned(policy, p);
+        push(ids::BASE_PINNED, None, s, m, e);
+        let (s, m, e) = signature(policy, facts, p);
+        push(ids::SIGNATURE, None, s, m, e);
+        if !policy.policy.signatures.identities.is_empty() {
+            let (s, m, e) = keyless(policy, facts, p);
+            push(ids::KEYLESS_SIGNATURE, None, s, m, e);
+        }
+        for t in &policy.predicate_types {
+            let (s, m, e) = attestation(facts, p, t);
+            push(ids::ATTESTATION, Some(t), s, m, e);
+        }
+        if policy.policy.attestations.provenance.is_some() {
+            let provs = provenances(facts, p);
+            for (id, (s, m, e)) in [
+                (ids::PROVENANCE_BUILDER, provenance_builder(policy, &provs)),
+                (ids::PROVENANCE_BASE, provenance_base(policy, p, &provs)),
+                (ids::PROVENANCE_EDITS, provenance_edits(policy, &provs)),
+            ] {
+                push(id, None, s, m, e);
+            }
+        } else {
+            for id in [
+                ids::PROVENANCE_BUILDER,
+                ids::PROVENANCE_BASE,
+                ids::PROVENANCE_EDITS,
+            ] {
+                push(id, None, Status::Skip, not_required(), Vec::new());
+            }
+        }
+        for (id, (s, m, e)) in rebuild(policy, p) {
+            push(id, None, s, m, e);
+        }
+    }
+    let platforms = facts
+        .platforms
+        .iter()
+        .map(|p| {
+            let name = p.name();
+            let failed: Vec<String> = checks
+                .iter()
+                .filter(|c| c.platform == name && c.status == Status::Fail)
+                .map(CheckResult::name)
+                .collect();
+            PlatformSummary {
+                status: if failed.is_empty() {
+                    Status::Pass
+                } else {
+                    Status::Fail
+                },
+                platform: name,
+                manifest: p.manifest.clone(),
+                failed,
+            }
+        })
+        .collect();
+    Report {
+        schema_version: SCHEMA_VERSION,
+        kind: "audit",
+        tool_version: crate::VERSION,
+        image: ImageId {
+            reference: facts.reference.clone(),
+            repository: facts.repository.clone(),
+            digest: facts.root.clone(),
+            media_type: facts.root_media_type.clone(),
+        },
+        policy: PolicyId {
+            name: policy.name.clone(),
+            uri: policy.uri.clone(),
+            digest: policy.digest.clone(),
+        },
+        passed: checks.iter().all(|c| c.status != Status::Fail),
+        platforms,
+        checks,
+    }
+}
+
+type Outcome = (Status, String, Vec<Evidence>);
+
+fn not_required() -> String {
+    "not required by the policy".into()
+}
+
+fn platform_presence(policy: &Loaded, facts: &ImageFacts, checks: &mut Vec<CheckResult>) {
+    let present: Vec<Evidence> = facts
+        .platforms
+        .iter()
+        .map(|p| Evidence::new("platform manifest", Some(&p.manifest), p.name()))
+        .collect();
+    if policy.platforms.is_empty() {
+        let ok = !facts.platforms.is_empty();
+        checks.push(CheckResult {
+            id: ids::PLATFORM_PRESENT.into(),
+            target: None,
+            platform: "*".into(),
+            status: if ok { Status::Pass } else { Status::Fail },
+            message: if ok {
+                format!(
+                    "{} platform(s); every one is audited",
+                    facts.platforms.len()
+                )
+            } else {
+                "the image has no platform to audit".into()
+            },
+            evidence: present,
+        });
+        return;
+    }
+    for sel in &policy.platforms {
+        let m: Vec<&PlatformFacts> = facts
+            .platforms
+            .iter()
+            .filter(|p| sel.matches(&p.platform))
+            .collect();
+        let (status, message) = match m.as_slice() {
+            [] => (
+                Status::Fail,
+                format!(
+                    "no platform of the image matches {sel} (it has: {})",
+                    list_or_none(facts.platforms.iter().map(PlatformFacts::name))
+                ),
+            ),
+            found => (
+                Status::Pass,
+                format!(
+                    "{sel} is present: {}",
+                    found
+                        .iter()
+                        .map(|p| p.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+        };
+        checks.push(CheckResult {
+            id: ids::PLATFORM_PRESENT.into(),
+            target: None,
+            platform: sel.to_string(),
+            status,
+            message,
+            evidence: present.clone(),
+        });
+    }
+}
+
+fn list_or_none(items: impl Iterator<Item = String>) -> String {
+    let v: Vec<String> = items.collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+fn layers_evidence(p: &PlatformFacts, n: usize) -> Vec<Evidence> {
+    p.layers
+        .iter()
+        .take(n.max(1))
+        .enumerate()
+        .map(|(i, (d, diff))| {
+            Evidence::new(
+                format!("image layer {i}"),
+                Some(d),
+                diff.as_ref()
+                    .map_or_else(|| "diff_id unknown".into(), |x| format!("diff_id {x}")),
+            )
+        })
+        .collect()
+}
+
+fn pin_matches(pin: &Pin, p: &PlatformFacts) -> bool {
+    if pin.layers.is_empty() && pin.diff_ids.is_empty() {
+        return false;
+    }
+    let by_digest = !pin.layers.is_empty()
+        && pin.layers.len() <= p.layers.len()
+        && pin.layers.iter().zip(&p.layers).all(|(a, (b, _))| a == b);
+    let by_diff = !pin.diff_ids.is_empty()
+        && pin.diff_ids.len() <= p.layers.len()
+        && pin
+            .diff_ids
+            .iter()
+            .zip(&p.layers)
+            .all(|(a, (_, b))| b.as_ref() == Some(a));
+    by_digest || by_diff
+}
+
+fn pin_evidence(pin: &Pin) -> Evidence {
+    let layers: Vec<String> = pin.layers.iter().map(Digest::to_string).collect();
+    let diffs: Vec<String> = pin.diff_ids.iter().map(Digest::to_string).collect();
+    Evidence::new(
+        format!(
+            "pin {}{}",
+            pin.os_version,
+            pin.image
+                .as_ref()
+                .map(|i| format!(" ({i})"))
+                .unwrap_or_default()
+        ),
+        pin.manifest.as_ref(),
+        format!(
+            "layers [{}] diff_ids [{}]",
+            layers.join(", "),
+            diffs.join(", ")
+        ),
+    )
+}
+
+fn base_pinned(policy: &Loaded, p: &PlatformFacts) -> Outcome {
+    if !policy.policy.pins.required {
+        return (Status::Skip, not_required(), Vec::new());
+    }
+    let Some(ver) = p.platform.os_version.as_deref() else {
+        return (
+            Status::Fail,
+            "the platform has no os.version, so no pin can apply".into(),
+            layers_evidence(p, 1),
+        );
+    };
+    let pins = policy.pins_for(ver);
+    let n = pins
+        .iter()
+        .map(|pin| pin.layers.len().max(pin.diff_ids.len()))
+        .max()
+        .unwrap_or(1);
+    let mut evidence = layers_evidence(p, n);
+    evidence.extend(pins.iter().map(|pin| pin_evidence(pin)));
+    if pins.is_empty() {
+        let known: Vec<String> = policy.pins.iter().map(|p| p.os_version.clone()).collect();
+        return (
+            Status::Fail,
+            format!(
+                "no pin for os.version {ver} (pinned: {})",
+                list_or_none(known.into_iter())
+            ),
+            evidence,
+        );
+    }
+    match pins.iter().find(|pin| pin_matches(pin, p)) {
+        Some(pin) => (
+            Status::Pass,
+            format!(
+                "the base layers are the pinned NanoServer {}",
+                pin.os_version
+            ),
+            evidence,
+        ),
+        None => (
+            Status::Fail,
+            format!(
+                "the base layers are not the pinned NanoServer for {ver}: layer 0 is {}",
+                p.layers
+                    .first()
+                    .map_or_else(|| "absent".into(), |(d, _)| d.to_string())
+            ),
+            evidence,
+        ),
+    }
+}
+
+fn found_evidence(f: &Found, keys: &[(String, crate::attest::PublicKey)]) -> Evidence {
+    let found = match &f.check.result {
+        Ok(v) => {
+            let key = keys
+                .get(v.key_index)
+                .map_or_else(|| format!("key #{}", v.key_index), |(n, _)| n.clone());
+            match &v.predicate_type {
+                Some(t) => format!("verified with {key}: {t}"),
+                None => format!("verified with {key}"),
+            }
+        }
+        Err(e) => format!("{}: {e}", e.code()),
+    };
+    Evidence::new(
+        format!("{} (for {})", f.check.source, f.subject),
+        f.digest.as_ref(),
+        found,
+    )
+}
+
+fn signature(policy: &Loaded, facts: &ImageFacts, p: &PlatformFacts) -> Outcome {
+    if !policy.policy.signatures.required {
+        return (Status::Skip, not_required(), Vec::new());
+    }
+    let all: Vec<&Found> = p.signatures.iter().chain(&facts.root_signatures).collect();
+    let evidence: Vec<Evidence> = all
+        .iter()
+        .map(|f| found_evidence(f, &policy.keys))
+        .collect();
+    if policy.keys.is_empty() {
+        return (
+            Status::Skip,
+            "no public keys in the policy (keyless identities are checked separately)".into(),
+            evidence,
+        );
+    }
+    if let Some(ok) = all.iter().find(|f| f.check.is_verified()) {
+        return (
+            Status::Pass,
+            format!("signed: {} verifies for {}", ok.check.source, ok.subject),
+            evidence,
+        );
+    }
+    let subjects = if facts.root_is_index {
+        format!("{} or the index {}", p.manifest, facts.root)
+    } else {
+        p.manifest.to_string()
+    };
+    let message = if all.is_empty() {
+        format!("unsigned: no signature found for {subjects}")
+    } else {
+        let mut codes: Vec<&str> = all
+            .iter()
+            .filter_map(|f| f.check.result.as_ref().err().map(|e| e.code()))
+            .collect();
+        codes.sort_unstable();
+        codes.dedup();
+        format!(
+            "no signature for {subjects} verifies with the {} given key(s) ({} found: {})",
+            policy.keys.len(),
+            all.len(),
+            codes.join(", ")
+        )
+    };
+    (Status::Fail, message, evidence)
+}
+
+fn keyless(policy: &Loaded, facts: &ImageFacts, p: &PlatformFacts) -> Outcome {
+    let ids: Vec<String> = policy
+        .policy
+        .signatures
+        .identities
+        .iter()
+        .map(|i| format!("{} from {}", i.subject, i.issuer))
+        .collect();
+    let evidence = p
+        .signatures
+        .iter()
+        .chain(&facts.root_signatures)
+        .map(|f| found_evidence(f, &policy.keys))
+        .collect();
+    (
+        Status::Fail,
+        format!(
+            "keyless signers ({}) cannot be verified by pause-verify (no Fulcio/Rekor trust); verify them with cosign, or use keys",
+            ids.join("; ")
+        ),
+        evidence,
+    )
+}
+
+fn verified_of_type<'a>(
+    facts: &'a ImageFacts,
+    p: &'a PlatformFacts,
+    t: &'a str,
+) -> impl Iterator<Item = (&'a Found, &'a Verified)> + 'a {
+    p.attestations
+        .iter()
+        .chain(&facts.root_attestations)
+        .filter_map(move |f| match &f.check.result {
+            Ok(v) if v.predicate_type.as_deref() == Some(t) => Some((f, v)),
+            _ => None,
+        })
+}
+
+fn attestation(facts: &ImageFacts, p: &PlatformFacts, t: &str) -> Outcome {
+    let all: Vec<&Found> = p
+        .attestations
+        .iter()
+        .chain(&facts.root_attestations)
+        .collect();
+    let evidence: Vec<Evidence> = all.iter().map(|f| found_evidence(f, &[])).collect();
+    if let Some((f, _)) = verified_of_type(facts, p, t).next() {
+        return (
+            Status::Pass,
+            format!("{} is a verified {t} attestation", f.check.source),
+            evidence,
+        );
+    }
+    let message = if all.is_empty() {
+        format!("no attestation found for {}", p.manifest)
+    } else {
+        format!(
+            "none of the {} attestation(s) found is a verified {t} statement for {}",
+            all.len(),
+            p.manifest
+        )
+    };
+    (Status::Fail, message, evidence)
+}
+
+/// A verified provenance statement that applies to this platform, with where it came from.
+struct Prov<'a> {
+    found: &'a Found,
+    predicate: &'a Value,
+}
+
+fn provenances<'a>(facts: &'a ImageFacts, p: &'a PlatformFacts) -> Vec<Prov<'a>> {
+    let ver = p.platform.os_version.as_deref();
+    verified_of_type(facts, p, PROVENANCE_V1)
+        .filter_map(|(f, v)| {
+            let predicate = v.statement.as_ref()?.get("predicate")?;
+            // A provenance attached to the index applies to the platform it names.
+            if f.subject != p.manifest {
+                let plat = predicate
+                    .pointer("/buildDefinition/externalParameters/platform")
+                    .and_then(Value::as_str)?;
+                let plat_ver = plat.rsplit_once(':').map(|(_, v)| v);
+                if plat_ver != ver {
+                    return None;
+                }
+            }
+            Some(Prov {
+                found: f,
+                predicate,
+            })
+        })
+        .collect()
+}
+
+fn no_provenance() -> Outcome {
+    (
+        Status::Fail,
+        format!(
+            "no verified {PROVENANCE_V1} attestation for this platform (see check attestation)"
+        ),
+        Vec::new(),
+    )
+}
+
+fn prov_evidence(p: &Prov<'_>, field: &str, value: String) -> Evidence {
+    Evidence::new(
+        format!("{} {field}", p.found.check.source),
+        p.found.digest.as_ref(),
+        value,
+    )
+}
+
+fn provenance_builder(policy: &Loaded, provs: &[Prov<'_>]) -> Outcome {
+    if provs.is_empty() {
+        return no_provenance();
+    }
+    let get = |p: &Prov<'_>| {
+        p.predicate
+            .pointer("/runDetails/builder/id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let evidence = provs
+        .iter()
+        .map(|p| prov_evidence(p, "runDetails.builder.id", get(p)))
+        .collect();
+    match policy.builder_id() {
+        None => (Status::Pass, "any builder is accepted".into(), evidence),
+        Some(want) if provs.iter().any(|p| get(p) == want) => {
+            (Status::Pass, format!("built by {want}"), evidence)
+        }
+        Some(want) => (
+            Status::Fail,
+            format!("no provenance names the builder {want}"),
+            evidence,
+        ),
+    }
+}
+
+fn provenance_base(policy: &Loaded, p: &PlatformFacts, provs: &[Prov<'_>]) -> Outcome {
+    if provs.is_empty() {
+        return no_provenance();
+    }
+    let get = |p: &Prov<'_>| -> Option<Digest> {
+        p.predicate
+            .pointer("/buildDefinition/externalParameters/baseImage/digest")
+            .and_then(Value::as_str)?
+            .parse()
+            .ok()
+    };
+    let mut evidence: Vec<Evidence> = provs
+        .iter()
+        .map(|pr| {
+            prov_evidence(
+                pr,
+                "externalParameters.baseImage.digest",
+                get(pr).map_or_else(|| "absent or malformed".into(), |d| d.to_string()),
+            )
+        })
+        .collect();
+    let rule = policy
+        .policy
+        .attestations
+        .provenance
+        .as_ref()
+        .map_or("any", |r| r.base_digest.as_str());
+    let allowed: Vec<Digest> = match rule {
+        "any" => {
+            return if provs.iter().any(|pr| get(pr).is_some()) {
+                (Status::Pass, "any base is accepted".into(), evidence)
+            } else {
+                (
+                    Status::Fail,
+                    "the provenance records no base image digest".into(),
+                    evidence,
+                )
+            };
+        }
+        "pinned" => {
+            let ver = p.platform.os_version.as_deref().unwrap_or("");
+            let pins = policy.pins_for(ver);
+            evidence.extend(pins.iter().map(|pin| pin_evidence(pin)));
+            pins.iter().filter_map(|pin| pin.manifest.clone()).collect()
+        }
+        d => d.parse().ok().into_iter().collect(),
+    };
+    match provs.iter().filter_map(get).find(|d| allowed.contains(d)) {
+        Some(d) => (
+            Status::Pass,
+            format!("built on the {rule} base {d}"),
+            evidence,
+        ),
+        None if allowed.is_empty() => (
+            Status::Fail,
+            format!(
+                "no pinned base manifest for os.version {}",
+                p.platform.os_version.as_deref().unwrap_or("(none)")
+            ),
+            evidence,
+        ),
+        None => (
+            Status::Fail,
+            format!(
+                "the provenance's base is not the {rule} base ({})",
+                allowed
+                    .iter()
+                    .map(Digest::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            evidence,
+        ),
+    }
+}
+
+/// Whether the provenance's edit `have` is the policy's edit `want`: same hive, key and
+/// value name (case-insensitive, as the registry), same operation, and the same type and
+/// data where the policy states them.
+pub fn edit_matches(want: &RegistryEdit, have: &RegistryEdit) -> bool {
+    let ci = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let norm = |k: &str| k.trim_matches('\\').to_string();
+    ci(&want.hive, &have.hive)
+        && ci(&norm(&want.key), &norm(&have.key))
+        && match (&want.value, &have.value) {
+            (None, None) => true,
+            (Some(a), Some(b)) => ci(a, b),
+            _ => false,
+        }
+        && want.op == have.op
+        && want
+            .type_
+            .as_ref()
+            .is_none_or(|t| have.type_.as_ref() == Some(t))
+        && want
+            .data
+            .as_ref()
+            .is_none_or(|d| have.data.as_ref() == Some(d))
+}
+
+/// `HKLM\SOFTWARE\Microsoft\rpc:UuidSequenceNumber (set)`.
+pub fn describe_edit(e: &RegistryEdit) -> String {
+    let op = match e.op {
+        EditOp::Set => "set",
+        EditOp::Delete => "delete",
+        EditOp::DeleteKey => "delete_key",
+    };
+    match &e.value {
+        Some(v) => format!("{}\\{}:{v} ({op})", e.hive, e.key),
+        None => format!("{}\\{} ({op})", e.hive, e.key),
+    }
+}
+
+fn provenance_edits(policy: &Loaded, provs: &[Prov<'_>]) -> Outcome {
+    if provs.is_empty() {
+        return no_provenance();
+    }
+    if policy.provenance_edits.is_empty() {
+        return (
+            Status::Pass,
+            "no registry edits are required".into(),
+            Vec::new(),
+        );
+    }
+    let mut best: Option<(usize, Vec<String>, Vec<Evidence>)> = None;
+    for pr in provs {
+        let have: Vec<RegistryEdit> = pr
+            .predicate
+            .pointer("/buildDefinition/externalParameters/registryEdits")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        let mut missing = Vec::new();
+        let mut evidence = Vec::new();
+        for want in &policy.provenance_edits {
+            let ok = have.iter().any(|h| edit_matches(want, h));
+            if !ok {
+                missing.push(describe_edit(want));
+            }
+            evidence.push(prov_evidence(
+                pr,
+                &format!("registryEdits {}", describe_edit(want)),
+                if ok { "present" } else { "missing" }.into(),
+            ));
+        }
+        if best.as_ref().is_none_or(|(n, _, _)| missing.len() < *n) {
+            best = Some((missing.len(), missing, evidence));
+        }
+    }
+    let (_, missing, evidence) = best.unwrap_or_default();
+    if missing.is_empty() {
+        (
+            Status::Pass,
+            format!(
+                "all {} required registry edits are recorded",
+                policy.provenance_edits.len()
+            ),
+            evidence,
+        )
+    } else {
+        (
+            Status::Fail,
+            format!("the provenance lacks {}", missing.join("; ")),
+            evidence,
+        )
+    }
+}
+
+fn rebuild(policy: &Loaded, p: &PlatformFacts) -> Vec<(&'static str, Outcome)> {
+    let checks = [ids::REBUILD_VERDICT, ids::IMAGE_EDITS, ids::NOISE_RULES];
+    if !policy.policy.rebuild.required {
+        return checks
+            .iter()
+            .map(|&id| (id, (Status::Skip, not_required(), Vec::new())))
+            .collect();
+    }
+    let r = match &p.rebuild {
+        Some(Ok(r)) => r,
+        Some(Err(why)) => {
+            return checks
+                .iter()
+                .map(|&id| {
+                    (
+                        id,
+                        (
+                            Status::Fail,
+                            format!("the rebuild could not run: {why}"),
+                            Vec::new(),
+                        ),
+                    )
+                })
+                .collect();
+        }
+        None => {
+            return checks
+                .iter()
+                .map(|&id| (id, (Status::Fail, "no rebuild was run".into(), Vec::new())))
+                .collect();
+        }
+    };
+    let mut ev = vec![Evidence::new(
+        "published manifest",
+        Some(&p.manifest),
+        p.name(),
+    )];
+    if let Some(m) = &r.rebuilt_manifest {
+        ev.push(Evidence::new(
+            "rebuilt manifest",
+            Some(m),
+            r.verdict.clone(),
+        ));
+    }
+    let want = policy.policy.rebuild.verdict;
+    let verdict = if want.accepts(&r.verdict) {
+        (
+            Status::Pass,
+            format!("{} (required: {} or better)", r.verdict, want.as_str()),
+            ev.clone(),
+        )
+    } else {
+        let why = r
+            .reasons
+            .first()
+            .map(|w| format!(": {w}"))
+            .unwrap_or_default();
+        (
+            Status::Fail,
+            format!(
+                "{} but {} or better is required{why}",
+                r.verdict,
+                want.as_str()
+            ),
+            ev.clone(),
+        )
+    };
+    let edit_ev: Vec<Evidence> = r
+        .edits
+        .iter()
+        .map(|e| {
+            Evidence::new(
+                e.edit.clone(),
+                Some(&p.manifest),
+                match &e.actual {
+                    Some(a) => format!("{} (image holds {a})", e.status),
+                    None => e.status.clone(),
+                },
+            )
+        })
+        .collect();
+    let bad: Vec<&EditFact> = r.edits.iter().filter(|e| e.status != "present").collect();
+    let edits = if r.edits.is_empty() {
+        (
+            Status::Fail,
+            "the comparison reported no recipe edits to look up".into(),
+            edit_ev,
+        )
+    } else if bad.is_empty() {
+        (
+            Status::Pass,
+            format!(
+                "all {} recipe registry edits are in the image",
+                r.edits.len()
+            ),
+            edit_ev,
+        )
+    } else {
+        (
+            Status::Fail,
+            format!(
+                "the image lacks recipe edits: {}",
+                bad.iter()
+                    .map(|e| format!("{} ({})", e.edit, e.status))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            edit_ev,
+        )
+    };
+    let disallowed: Vec<&String> = r
+        .noise_rules
+        .iter()
+        .filter(|n| !policy.noise_allowed(n))
+        .collect();
+    let noise_ev: Vec<Evidence> = r
+        .noise_rules
+        .iter()
+        .map(|n| {
+            Evidence::new(
+                format!("noise rule {n}"),
+                None,
+                if policy.noise_allowed(n) {
+                    "allowed"
+                } else {
+                    "not allowed"
+                },
+            )
+        })
+        .collect();
+    let noise = if disallowed.is_empty() {
+        (
+            Status::Pass,
+            if r.noise_rules.is_empty() {
+                "no noise rule was needed".into()
+            } else {
+                format!(
+                    "noise explained by allowed rules: {}",
+                    r.noise_rules.join(", ")
+                )
+            },
+            noise_ev,
+        )
+    } else {
+        (
+            Status::Fail,
+            format!(
+                "the comparison relies on noise rules the policy does not allow: {}",
+                disallowed
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            noise_ev,
+        )
+    };
+    vec![
+        (ids::REBUILD_VERDICT, verdict),
+        (ids::IMAGE_EDITS, edits),
+        (ids::NOISE_RULES, noise),
+    ]
+}
+
+#[cfg(test)]
+mod tests;

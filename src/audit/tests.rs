@@ -1,0 +1,339 @@
+use super::*;
+use crate::attest::{Failure, PrivateKey};
+use crate::policy::{self, Loaded};
+use serde_json::json;
+
+fn d(s: &str) -> Digest {
+    Digest::of(s.as_bytes())
+}
+
+const VERSIONS: [&str; 3] = ["10.0.17763.1", "10.0.20348.2", "10.0.26100.3"];
+
+fn policy_text() -> String {
+    let mut s = String::from(
+        "version = 1\n[platforms]\nrequired = ['windows/amd64:10.0.17763', 'windows/amd64:10.0.20348', 'windows/amd64:10.0.26100']\n\
+         [signatures]\nkeys = ['k.pub']\n[pins]\nrequired = true\n\
+         [attestations.provenance]\nbuilder_id = 'https://github.com/pause-verify/pause-verify'\n\
+         [rebuild]\nverdict = 'EQUIVALENT'\nnoise = ['tar-times', 'sys-container-id']\n",
+    );
+    for v in VERSIONS {
+        s.push_str(&format!(
+            "[[pins.base]]\nos_version = '{v}'\nmanifest = '{}'\nlayers = ['{}']\n",
+            d(&format!("nano-manifest-{v}")),
+            d(&format!("nano-layer-{v}")),
+        ));
+    }
+    s
+}
+
+fn load(text: &str) -> (tempfile::TempDir, Loaded) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = PrivateKey::generate().unwrap();
+    std::fs::write(dir.path().join("k.pub"), key.public_key().to_pem()).unwrap();
+    let p = dir.path().join("policy.toml");
+    std::fs::write(&p, text).unwrap();
+    let l = policy::load(Some(&p), &[]).unwrap();
+    (dir, l)
+}
+
+fn verified(source: &str, subject: Digest, predicate: Option<(&str, Value)>) -> Found {
+    Found {
+        subject,
+        digest: Some(d(source)),
+        check: SigCheck {
+            source: source.into(),
+            result: Ok(Verified {
+                key_index: 0,
+                format: if predicate.is_some() {
+                    "dsse"
+                } else {
+                    "simple-signing"
+                },
+                predicate_type: predicate.as_ref().map(|(t, _)| t.to_string()),
+                docker_reference: None,
+                statement: predicate.map(|(_, p)| json!({"predicate": p})),
+            }),
+        },
+    }
+}
+
+fn provenance(v: &str) -> Value {
+    json!({
+        "buildDefinition": {"externalParameters": {
+            "platform": format!("windows/amd64:{v}"),
+            "baseImage": {"digest": d(&format!("nano-manifest-{v}")).to_string()},
+            "registryEdits": policy::upstream_edits(),
+        }},
+        "runDetails": {"builder": {"id": "https://github.com/pause-verify/pause-verify"}},
+    })
+}
+
+fn good_platform(v: &str) -> PlatformFacts {
+    let manifest = d(&format!("manifest-{v}"));
+    PlatformFacts {
+        platform: Platform {
+            os: "windows".into(),
+            architecture: "amd64".into(),
+            os_version: Some(v.into()),
+            ..Default::default()
+        },
+        config: d(&format!("config-{v}")),
+        layers: vec![
+            (d(&format!("nano-layer-{v}")), Some(d("u0"))),
+            (d(&format!("pause-layer-{v}")), Some(d("u1"))),
+        ],
+        signatures: vec![verified(".sig layer 0", manifest.clone(), None)],
+        attestations: vec![verified(
+            ".att layer 0",
+            manifest.clone(),
+            Some((PROVENANCE_V1, provenance(v))),
+        )],
+        rebuild: Some(Ok(RebuildFacts {
+            verdict: "EQUIVALENT".into(),
+            rebuilt_manifest: Some(d("rebuilt")),
+            reasons: vec![],
+            noise_rules: vec!["tar-times".into()],
+            edits: vec![EditFact {
+                edit: "Software\\Microsoft\\ole:EnableDCOM (setValue)".into(),
+                status: "present".into(),
+                actual: None,
+            }],
+        })),
+        manifest,
+    }
+}
+
+fn good_facts() -> ImageFacts {
+    ImageFacts {
+        reference: "oci:x:latest".into(),
+        repository: "oci:x".into(),
+        root: d("index"),
+        root_media_type: "application/vnd.oci.image.index.v1+json".into(),
+        root_is_index: true,
+        root_signatures: vec![],
+        root_attestations: vec![],
+        platforms: VERSIONS.iter().map(|v| good_platform(v)).collect(),
+    }
+}
+
+fn failed(r: &Report) -> Vec<(String, String)> {
+    r.failures()
+        .map(|c| (c.name(), c.platform.clone()))
+        .collect()
+}
+
+#[test]
+fn all_good_passes_with_every_check_evaluated() {
+    let (_d, l) = load(&policy_text());
+    let r = evaluate(&l, &good_facts());
+    assert!(r.passed, "{:#?}", failed(&r));
+    assert_eq!(r.platforms.len(), 3);
+    // 3 presence checks + 3 platforms × (base, signature, attestation, 3 provenance, 3 rebuild).
+    assert_eq!(r.checks.len(), 3 + 3 * 9);
+    assert!(r.checks.iter().all(|c| c.status == Status::Pass));
+    let levels = vsa::verified_levels(&r);
+    assert!(levels.contains(&"PAUSE_VERIFY_REBUILT_EQUIVALENT".to_string()));
+    assert!(levels.contains(&"PAUSE_VERIFY_BASE_PINNED".to_string()));
+}
+
+fn only_failure(r: &Report, id: &str, platform: &str) {
+    let f = failed(r);
+    assert!(
+        f.iter().any(|(n, p)| n.starts_with(id) && p == platform),
+        "expected {id} to fail on {platform}: {f:#?}"
+    );
+    assert!(!r.passed);
+    assert!(vsa::verified_levels(r).is_empty());
+}
+
+#[test]
+fn unsigned_and_wrong_key() {
+    let (_d, l) = load(&policy_text());
+    let mut f = good_facts();
+    f.platforms[1].signatures.clear();
+    let r = evaluate(&l, &f);
+    only_failure(&r, ids::SIGNATURE, "windows/amd64:10.0.20348.2");
+    assert_eq!(failed(&r).len(), 1, "{:#?}", failed(&r));
+    let c = r.failures().next().unwrap();
+    assert!(c.message.contains("unsigned"), "{}", c.message);
+
+    let mut f = good_facts();
+    f.platforms[0].signatures[0].check.result = Err(Failure::BadSignature { keys: 1 });
+    let r = evaluate(&l, &f);
+    only_failure(&r, ids::SIGNATURE, "windows/amd64:10.0.17763.1");
+    let c = r.failures().next().unwrap();
+    assert!(c.message.contains("bad_signature"), "{}", c.message);
+    assert_eq!(c.evidence[0].digest, Some(d(".sig layer 0")));
+
+    // A signature on the index covers every platform.
+    let mut f = good_facts();
+    for p in &mut f.platforms {
+        p.signatures.clear();
+    }
+    f.root_signatures = vec![verified(".sig index", d("index"), None)];
+    assert!(evaluate(&l, &f).passed);
+}
+
+#[test]
+fn missing_attestation_names_the_attestation_check() {
+    let (_d, l) = load(&policy_text());
+    let mut f = good_facts();
+    f.platforms[2].attestations.clear();
+    let r = evaluate(&l, &f);
+    only_failure(&r, ids::ATTESTATION, "windows/amd64:10.0.26100.3");
+    let names: Vec<String> = failed(&r).into_iter().map(|(n, _)| n).collect();
+    assert!(names.contains(&format!("attestation[{PROVENANCE_V1}]")));
+}
+
+#[test]
+fn provenance_faults() {
+    let (_d, l) = load(&policy_text());
+    let mut f = good_facts();
+    if let Ok(v) = &mut f.platforms[0].attestations[0].check.result {
+        let s = v.statement.as_mut().unwrap();
+        s["predicate"]["runDetails"]["builder"]["id"] = json!("https://evil");
+        let edits = s["predicate"]["buildDefinition"]["externalParameters"]["registryEdits"]
+            .as_array_mut()
+            .unwrap();
+        edits.pop();
+        s["predicate"]["buildDefinition"]["externalParameters"]["baseImage"]["digest"] =
+            json!(d("other").to_string());
+    }
+    let r = evaluate(&l, &f);
+    let names: Vec<String> = failed(&r).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        vec![
+            ids::PROVENANCE_BUILDER,
+            ids::PROVENANCE_BASE,
+            ids::PROVENANCE_EDITS
+        ]
+    );
+    let edits = r.failures().nth(2).unwrap();
+    assert!(edits.message.contains("DiagTrack"), "{}", edits.message);
+}
+
+#[test]
+fn base_not_pinned_and_platform_missing() {
+    let (_d, l) = load(&policy_text());
+    let mut f = good_facts();
+    f.platforms[1].layers[0].0 = d("some other nanoserver");
+    let r = evaluate(&l, &f);
+    only_failure(&r, ids::BASE_PINNED, "windows/amd64:10.0.20348.2");
+    assert_eq!(failed(&r).len(), 1);
+
+    let mut f = good_facts();
+    f.platforms[1].platform.os_version = Some("10.0.20348.9".into());
+    let r = evaluate(&l, &f);
+    let c = r.failures().next().unwrap();
+    assert_eq!(c.id, ids::BASE_PINNED);
+    assert!(c.message.contains("no pin for os.version 10.0.20348.9"));
+
+    let mut f = good_facts();
+    f.platforms.remove(0);
+    let r = evaluate(&l, &f);
+    only_failure(&r, ids::PLATFORM_PRESENT, "windows/amd64:10.0.17763");
+}
+
+#[test]
+fn rebuild_faults() {
+    let (_d, l) = load(&policy_text());
+    let mut f = good_facts();
+    if let Some(Ok(r)) = &mut f.platforms[2].rebuild {
+        r.verdict = "DIFFERENT".into();
+        r.reasons = vec!["layer 1 differs".into()];
+        r.edits[0].status = "missing".into();
+        r.noise_rules.push("sys-computer-name".into());
+    }
+    let r = evaluate(&l, &f);
+    let names: Vec<String> = failed(&r).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        vec![ids::REBUILD_VERDICT, ids::IMAGE_EDITS, ids::NOISE_RULES]
+    );
+    assert!(
+        r.failures()
+            .next()
+            .unwrap()
+            .message
+            .contains("layer 1 differs")
+    );
+    assert!(
+        r.failures()
+            .nth(2)
+            .unwrap()
+            .message
+            .contains("sys-computer-name")
+    );
+
+    let mut f = good_facts();
+    f.platforms[0].rebuild = Some(Err("base layer not available".into()));
+    let r = evaluate(&l, &f);
+    assert_eq!(failed(&r).len(), 3);
+}
+
+#[test]
+fn default_policy_every_platform_and_skips() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = PrivateKey::generate().unwrap();
+    let k = dir.path().join("k.pub");
+    std::fs::write(&k, key.public_key().to_pem()).unwrap();
+    let l = policy::load(None, &[k]).unwrap();
+    let r = evaluate(&l, &good_facts());
+    assert!(r.passed, "{:#?}", failed(&r));
+    let skipped: Vec<&str> = r
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Skip)
+        .map(|c| c.id.as_str())
+        .collect();
+    assert!(skipped.contains(&ids::BASE_PINNED));
+    assert!(skipped.contains(&ids::PROVENANCE_EDITS));
+    assert!(!skipped.contains(&ids::SIGNATURE));
+    let mut f = good_facts();
+    f.platforms.clear();
+    let r = evaluate(&l, &f);
+    only_failure(&r, ids::PLATFORM_PRESENT, "*");
+}
+
+#[test]
+fn junit_has_one_case_per_check_and_names_failures() {
+    let (_d, l) = load(&policy_text());
+    let mut f = good_facts();
+    f.platforms[1].signatures.clear();
+    let r = evaluate(&l, &f);
+    let x = junit::render(&r);
+    assert_eq!(x.matches("<testcase ").count(), r.checks.len());
+    assert_eq!(x.matches("<failure ").count(), 1);
+    assert!(x.contains("<testsuites name=\"pause-verify audit oci:x:latest"));
+    assert!(x.contains("failures=\"1\""));
+    let fail_at = x.find("<failure ").unwrap();
+    let case_start = x[..fail_at].rfind("<testcase ").unwrap();
+    assert!(
+        x[case_start..fail_at].contains(
+            "classname=\"pause-verify.audit.windows/amd64:10.0.20348.2\" name=\"signature\""
+        ),
+        "{}",
+        &x[case_start..fail_at]
+    );
+    assert_eq!(x, junit::render(&r), "deterministic");
+}
+
+#[test]
+fn vsa_result_follows_the_report() {
+    let (_d, l) = load(&policy_text());
+    let r = evaluate(&l, &good_facts());
+    let s = vsa::statement(&r, "oci:x@sha256:00", vec![], Some(vsa::rfc3339(0))).unwrap();
+    assert_eq!(s.predicate["verificationResult"], "PASSED");
+    assert_eq!(s.subject[0].digest["sha256"], d("index").hex());
+    assert_eq!(
+        s.predicate["policy"]["digest"]["sha256"],
+        l.digest.as_ref().unwrap().hex()
+    );
+    let mut f = good_facts();
+    f.platforms[0].signatures.clear();
+    let r = evaluate(&l, &f);
+    let s = vsa::statement(&r, "oci:x@sha256:00", vec![], None).unwrap();
+    assert_eq!(s.predicate["verificationResult"], "FAILED");
+    assert_eq!(s.predicate["verifiedLevels"], json!([]));
+}

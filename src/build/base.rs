@@ -1,0 +1,189 @@
+//! The base view: the base image's layers, read ONCE each, streamed into the output
+//! sink (the compressed blob as stored) while, on another thread, the same bytes are
+//! verified (digest, size, diff_id) and walked as a Windows layer tar to pull out the
+//! registry hives the build needs. The hives are used only after verification succeeded.
+//!
+//! Per layer, in order: full hives under `Files/Windows/System32/config/{SOFTWARE,SYSTEM}`
+//! replace the view; delta hives `Hives/{Software,System}_Delta` are merged onto it
+//! (`hive::merge`), so a base that is itself a built image gives its effective registry.
+
+use super::Error;
+use crate::hive::{self, Hive, RootHive};
+use crate::image::layer::{self, LayerDigests};
+use crate::image::{Descriptor, Digest, ImageSink, ImageSource};
+use crate::progress::Progress;
+use crate::wclayer::{LayerReader, reader::EntryType};
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+/// Largest hive file we keep in memory (real SOFTWARE hives are ~50-80 MB at most).
+pub const MAX_HIVE: u64 = 512 << 20;
+
+const FULL: [(&str, RootHive); 2] = [
+    ("Files/Windows/System32/config/SOFTWARE", RootHive::Software),
+    ("Files/Windows/System32/config/SYSTEM", RootHive::System),
+];
+const DELTA: [(&str, RootHive); 2] = [
+    ("Hives/Software_Delta", RootHive::Software),
+    ("Hives/System_Delta", RootHive::System),
+];
+
+/// What reading one layer found.
+#[derive(Debug, Default)]
+pub struct LayerHives {
+    pub full: Vec<(RootHive, Vec<u8>)>,
+    pub delta: Vec<(RootHive, Vec<u8>)>,
+}
+
+fn walk(r: &mut dyn io::BufRead) -> io::Result<LayerHives> {
+    let mut out = LayerHives::default();
+    let mut reader = LayerReader::new(r);
+    loop {
+        let next = reader.next_entry().map_err(io::Error::other)?;
+        let Some(mut e) = next else { break };
+        if e.kind != EntryType::File {
+            continue;
+        }
+        let full = FULL.iter().find(|(p, _)| p.eq_ignore_ascii_case(&e.path));
+        let delta = DELTA.iter().find(|(p, _)| p.eq_ignore_ascii_case(&e.path));
+        if let Some((_, h)) = full {
+            out.full
+                .push((*h, e.read_to_vec(MAX_HIVE).map_err(io::Error::other)?));
+        } else if let Some((_, h)) = delta {
+            out.delta
+                .push((*h, e.read_to_vec(MAX_HIVE).map_err(io::Error::other)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Passes the blob through to the sink and a copy of each chunk to the verifier.
+struct Tee<R> {
+    inner: R,
+    tx: SyncSender<Vec<u8>>,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.tx
+                .send(buf[..n].to_vec())
+                .map_err(|_| io::Error::other("the layer verifier stopped"))?;
+        }
+        Ok(n)
+    }
+}
+
+/// The verifier's side of the tee.
+struct ChanReader {
+    rx: Receiver<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChanReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.cur.len() {
+            match self.rx.recv() {
+                Ok(v) => {
+                    self.cur = v;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Read base layer `desc` once: store it in `sink` (unless already there) and verify it
+/// against `desc` and `diff_id`, returning the hives it holds.
+pub fn read_layer(
+    source: &dyn ImageSource,
+    sink: &mut dyn ImageSink,
+    index: usize,
+    desc: &Descriptor,
+    diff_id: Option<&Digest>,
+    progress: &Progress,
+) -> Result<(LayerDigests, LayerHives), Error> {
+    let raw = source.open_raw(desc)?;
+    let raw = progress.wrap_read(raw, desc.size, &format!("base layer {index}"));
+    let (digests, hives) = if sink.has_blob(desc)? {
+        layer::verify_layer(raw, desc, walk)?
+    } else {
+        let (tx, rx) = sync_channel::<Vec<u8>>(16);
+        let chan = ChanReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        };
+        let mut tee = Tee {
+            inner: io::BufReader::with_capacity(layer::CHUNK, raw),
+            tx,
+        };
+        std::thread::scope(|s| {
+            let verifier = s.spawn(move || layer::verify_layer(Box::new(chan), desc, walk));
+            // The sink names the blob by what it hashed; the verifier checks it against
+            // the descriptor. On any failure the caller discards the staged output.
+            let stored = sink.put_blob(&mut tee, None);
+            drop(tee);
+            let verified = verifier
+                .join()
+                .map_err(|_| Error::Internal("the layer verifier panicked".into()))?;
+            let (digests, hives) = verified?;
+            let stored = stored?;
+            if stored.digest != desc.digest {
+                return Err(Error::Internal(format!(
+                    "stored {} but verified {}",
+                    stored.digest, desc.digest
+                )));
+            }
+            Ok::<_, Error>((digests, hives))
+        })?
+    };
+    if let Some(want) = diff_id
+        && *want != digests.diff_id
+    {
+        return Err(crate::image::Error::DiffIdMismatch {
+            layer: index,
+            digest: desc.digest.clone(),
+            expected: want.clone(),
+            actual: digests.diff_id.clone(),
+        }
+        .into());
+    }
+    Ok((digests, hives))
+}
+
+/// Fold one verified layer's hives into the view.
+pub fn apply(
+    view: &mut BTreeMap<RootHive, Hive>,
+    found: LayerHives,
+    index: usize,
+) -> Result<(), Error> {
+    for (h, bytes) in found.full {
+        let parsed = hive::read(&bytes).map_err(|e| Error::BaseHive {
+            layer: index,
+            hive: h,
+            source: e,
+        })?;
+        view.insert(h, parsed);
+    }
+    for (h, bytes) in found.delta {
+        let d = hive::read(&bytes).map_err(|e| Error::BaseHive {
+            layer: index,
+            hive: h,
+            source: e,
+        })?;
+        if let Some(b) = view.get(&h) {
+            let merged = hive::merge::apply(b, &d);
+            view.insert(h, merged);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! `pause-verify build --base IMAGE --out DEST [--recipe R] [--platform P]`: build the
+//! pause base from a pinned base image and a recipe (built-in default: the upstream
+//! recipe) into an OCI layout. Renders `build::BuildSet` (human report or `--json`, kind
+//! `build`, docs/json-schema.md). A new DEST appears only when the build succeeded.
+
+use super::{Global, Outcome};
+use anyhow::Context as _;
+use pause_verify::build::{self, BuildOptions, BuildOutput, BuildSet};
+use pause_verify::image::{self, Descriptor, ImageRef, ImageSink, LayoutWriter, PlatformSelector};
+use pause_verify::progress::Progress;
+use pause_verify::recipe;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The base image, pinned by digest: oci:DIR@sha256:…, docker://HOST/REPO@sha256:…
+    #[arg(long)]
+    pub base: String,
+    /// Where to write: an OCI layout, oci:DIR[:TAG] (or a plain directory path).
+    #[arg(long)]
+    pub out: String,
+    /// The recipe: a directory with a Dockerfile (e.g. a windows-pause-image-base
+    /// checkout) or a Dockerfile. Default: the built-in upstream recipe.
+    #[arg(long)]
+    pub recipe: Option<PathBuf>,
+    /// Build one platform of a multi-platform base: windows/amd64[:OSVERSION-PREFIX].
+    /// Without it, a multi-platform base is built for every platform, into an index.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Accept a base given by tag only: the resolved digest is recorded and a warning printed.
+    #[arg(long)]
+    pub allow_unpinned: bool,
+    /// Do not read (nor copy) the base layers: registry edits follow the no-base rule
+    /// (keys named are assumed to exist) and the output references the base layers.
+    #[arg(long)]
+    pub no_base_layers: bool,
+    /// Give each metadata step (USER, ENV, WORKDIR, LABEL) a small layer, as the classic
+    /// Windows builder does, instead of an empty_layer history entry.
+    #[arg(long)]
+    pub metadata_layers: bool,
+    /// A build arg for the recipe's ARGs, as docker build takes it (KEY=VALUE, repeatable).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report<'a> {
+    schema_version: &'static str,
+    kind: &'static str,
+    output: String,
+    root: &'a Descriptor,
+    builds: &'a [BuildOutput],
+}
+
+/// SOURCE_DATE_EPOCH from the environment: unset or empty = none; anything else must be
+/// a non-negative integer.
+pub fn source_date_epoch() -> anyhow::Result<Option<i64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(s) if s.is_empty() => Ok(None),
+        Ok(s) => {
+            let v: i64 = s.trim().parse().ok().filter(|v| *v >= 0).with_context(|| {
+                format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds since 1970")
+            })?;
+            Ok(Some(v))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// Parse an output reference: `oci:DIR[:TAG]` or a plain path.
+pub fn layout_dest(out: &str) -> anyhow::Result<(PathBuf, Option<String>)> {
+    if !out.contains(':') {
+        return Ok((PathBuf::from(out), None));
+    }
+    match out.parse::<ImageRef>()? {
+        ImageRef::Layout {
+            dir,
+            tag,
+            digest: None,
+        } => Ok((dir, tag)),
+        ImageRef::Layout { .. } => {
+            anyhow::bail!("--out {out}: an output takes a tag, not a digest (oci:DIR[:TAG])")
+        }
+        _ => anyhow::bail!(
+            "--out {out}: only OCI layouts (oci:DIR[:TAG]) can be written; copy the result elsewhere with skopeo"
+        ),
+    }
+}
+
+/// Run `f` against a layout at `dir`. A DEST that does not exist is built under a
+/// temporary sibling and renamed into place only on success; into an existing layout,
+/// blobs are added and index.json changes last (by `add_manifest` in `f`).
+pub fn with_layout<T>(
+    dir: &Path,
+    f: impl FnOnce(&mut LayoutWriter) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    if dir.exists() {
+        if !dir.join("oci-layout").exists() && std::fs::read_dir(dir)?.next().is_some() {
+            anyhow::bail!(
+                "{}: exists and is not an OCI layout; give a new directory",
+                dir.display()
+            );
+        }
+        let mut w = LayoutWriter::create(dir)?;
+        return f(&mut w);
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let stage = tempfile::Builder::new()
+        .prefix(".pause-verify-out-")
+        .tempdir_in(parent)
+        .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
+    let mut w = LayoutWriter::create(stage.path())?;
+    let out = f(&mut w)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(stage.path(), std::fs::Permissions::from_mode(0o755))?;
+    }
+    let staged = stage.keep();
+    std::fs::rename(&staged, dir).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&staged);
+        anyhow::anyhow!("moving the output into place at {}: {e}", dir.display())
+    })?;
+    Ok(out)
+}
+
+pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    let base_ref: ImageRef = args.base.parse()?;
+    let platform: Option<PlatformSelector> =
+        args.platform.as_deref().map(str::parse).transpose()?;
+    let (dir, tag) = layout_dest(&args.out)?;
+    let pinned = build::is_pinned(&base_ref);
+    if !pinned && !args.allow_unpinned {
+        anyhow::bail!(
+            "base {base_ref} is not pinned by digest: the build's point is a known base. Give it as oci:DIR@sha256:… or docker://HOST/REPO@sha256:…, or pass --allow-unpinned to build anyway (the resolved digest is recorded)"
+        );
+    }
+    let mut build_args = std::collections::BTreeMap::new();
+    for a in &args.build_args {
+        let (k, v) = a
+            .split_once('=')
+            .with_context(|| format!("--build-arg {a:?}: expected KEY=VALUE"))?;
+        build_args.insert(k.to_string(), v.to_string());
+    }
+    let recipe = match &args.recipe {
+        Some(p) => recipe::load(p, &build_args)?,
+        None => recipe::builtin_with_args(&build_args),
+    };
+    let opts = BuildOptions {
+        platform,
+        source_date_epoch: source_date_epoch()?,
+        metadata_layers: args.metadata_layers,
+        no_base_layers: args.no_base_layers,
+    };
+    let src = image::open(&base_ref)?;
+    if !pinned && !g.quiet {
+        let root = src.root()?;
+        eprintln!(
+            "pause-verify: warning: base {base_ref} is not pinned; it resolved to {} (recorded in the output)",
+            root.descriptor().digest
+        );
+    }
+    let progress = Progress::new(g.quiet);
+    let set: BuildSet = with_layout(&dir, |w| {
+        let set = build::build_all(src.as_ref(), &base_ref, &recipe, &opts, w, &progress)?;
+        w.add_manifest(&set.root, tag.as_deref())?;
+        Ok(set)
+    })?;
+    let output = match &tag {
+        Some(t) => format!("oci:{}:{t}", dir.display()),
+        None => format!("oci:{}@{}", dir.display(), set.root.digest),
+    };
+    if g.json {
+        let r = Report {
+            schema_version: "1",
+            kind: "build",
+            output,
+            root: &set.root,
+            builds: &set.builds,
+        };
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(Outcome::Pass);
+    }
+    for b in &set.builds {
+        render(b);
+        println!();
+    }
+    if set.builds.len() > 1 {
+        println!("index     {} ({})", set.root.digest, set.root.media_type);
+    }
+    println!("wrote     {output}");
+    Ok(Outcome::Pass)
+}
+
+fn render(b: &BuildOutput) {
+    println!(
+        "base      {} ({})",
+        b.base.reference,
+        if b.base.pinned {
+            "pinned"
+        } else {
+            "NOT pinned"
+        }
+    );
+    println!("          root {}", b.base.root.digest);
+    println!("          manifest {}", b.base.manifest.digest);
+    println!("platform  {}", b.base.platform);
+    let read: Vec<String> = b
+        .base
+        .layers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.read)
+        .map(|(i, l)| format!("layer {i} [{}]", l.hives.join(", ")))
+        .collect();
+    println!(
+        "base view {} ({})",
+        b.base_view.rule,
+        if read.is_empty() {
+            "no base layer read".to_string()
+        } else {
+            format!("read and verified: {}", read.join("; "))
+        }
+    );
+    for n in &b.base_view.notes {
+        println!("          note: {n}");
+    }
+    println!("clock     {} ({})", b.clock.created, b.clock.source);
+    println!("recipe    {} {}", b.recipe.name, b.recipe.digest);
+    println!("steps");
+    for s in &b.steps {
+        let what = match s.layer {
+            Some(i) => {
+                let l = &b.layers[i];
+                format!("layer {} ({} B)", l.descriptor.digest, l.descriptor.size)
+            }
+            None => "empty layer".to_string(),
+        };
+        println!("  line {:<3} {:<40} {what}", s.line, s.instruction);
+    }
+    if !b.registry_edits.is_empty() {
+        println!("registry edits");
+        for e in &b.registry_edits {
+            let mut line = format!("  {:<15} {} {}", e.delta_file, e.op, e.key);
+            if let Some(v) = &e.value_name {
+                line.push_str(&format!(" {v:?}"));
+            }
+            if let Some(t) = &e.value_type {
+                line.push_str(&format!(" {t}"));
+            }
+            if let Some(d) = e.data.as_ref().or(e.data_hex.as_ref()) {
+                line.push_str(&format!(" = {d}"));
+            }
+            println!("{line}");
+        }
+    }
+    println!(
+        "gzip      {} level {}",
+        b.compressor.name, b.compressor.level
+    );
+    println!("config    {}", b.config.digest);
+    println!("manifest  {}", b.manifest.digest);
+}

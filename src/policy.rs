@@ -1,0 +1,806 @@
+//! The audit policy: what an image must show to pass `pause-verify audit`.
+//!
+//! Owns the TOML model (docs/policy.md, `attestations/policy.example.toml`), the built-in
+//! default ("the upstream recipe, every platform, signed by the given key"), loading with
+//! paths resolved against the policy file's folder, and validation with errors that say
+//! which field is wrong and what it accepts. Does not evaluate anything (`audit`) and
+//! reads no image.
+//!
+//! Unknown fields are refused (`deny_unknown_fields`): a misspelt requirement that were
+//! silently ignored would make a gate pass that should not.
+
+use crate::attest::PublicKey;
+use crate::attest::statement::{BUILDER_ID, EditOp, PROVENANCE_V1, RegistryEdit};
+use crate::image::{Digest, PlatformSelector};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// The only policy format version so far (`version = 1`).
+pub const POLICY_VERSION: u32 = 1;
+
+/// URI naming the built-in default policy in reports and VSAs.
+pub const DEFAULT_POLICY_URI: &str = "pause-verify:policy/default/v1";
+
+/// Largest policy file read (policies are a few kilobytes).
+const MAX_POLICY_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{path}: cannot read the policy file: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: the policy file is over {MAX_POLICY_BYTES} bytes; is it the right file?")]
+    TooLarge { path: PathBuf },
+    #[error("{path}: not a valid policy (docs/policy.md): {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        path: String,
+        field: String,
+        message: String,
+    },
+    #[error("{path}: {field}: cannot read key {key}: {message}")]
+    Key {
+        path: String,
+        field: String,
+        key: PathBuf,
+        message: String,
+    },
+}
+
+/// Rebuild verdicts a policy can require, best first. A required verdict accepts itself
+/// and every better one (`EQUIVALENT` accepts `IDENTICAL` and `SAME_CONTENT` too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RequiredVerdict {
+    Identical,
+    SameContent,
+    Equivalent,
+}
+
+impl RequiredVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequiredVerdict::Identical => "IDENTICAL",
+            RequiredVerdict::SameContent => "SAME_CONTENT",
+            RequiredVerdict::Equivalent => "EQUIVALENT",
+        }
+    }
+
+    /// Whether a verdict string as compare reports it (`IDENTICAL`, `SAME_CONTENT`,
+    /// `EQUIVALENT`, `DIFFERENT`) satisfies this requirement.
+    pub fn accepts(self, verdict: &str) -> bool {
+        let rank = match verdict {
+            "IDENTICAL" => 0,
+            "SAME_CONTENT" => 1,
+            "EQUIVALENT" => 2,
+            _ => return false,
+        };
+        rank <= self as u8
+    }
+}
+
+/// A whole policy, as written in TOML.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Format version: 1.
+    pub version: u32,
+    /// A name for reports (defaults to the file name).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub platforms: Platforms,
+    #[serde(default)]
+    pub pins: Pins,
+    #[serde(default)]
+    pub signatures: Signatures,
+    #[serde(default)]
+    pub attestations: Attestations,
+    #[serde(default)]
+    pub rebuild: Rebuild,
+}
+
+/// Which platforms must be present and audited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Platforms {
+    /// Platform selectors (`windows/amd64:10.0.20348`) that must each match a platform of
+    /// the image. Empty: every platform the image has is audited (and there must be one).
+    #[serde(default)]
+    pub required: Vec<String>,
+}
+
+/// Pinned NanoServer bases per os.version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Pins {
+    /// Whether each platform's base layers must match a pin for its os.version.
+    #[serde(default)]
+    pub required: bool,
+    /// A pins file (the `attestations/pins.toml` format of `compare::pins`), relative
+    /// to the policy file; its pins are added to `base`.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    #[serde(default)]
+    pub base: Vec<Pin>,
+}
+
+/// One pinned NanoServer image for one os.version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pin {
+    /// Full os.version (`10.0.20348.2849`) the pin is for.
+    pub os_version: String,
+    /// Where the base comes from (informative), e.g. `mcr.microsoft.com/windows/nanoserver:ltsc2022`.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// The NanoServer platform manifest digest (what a provenance's base digest must be).
+    #[serde(default)]
+    pub manifest: Option<Digest>,
+    /// Its layers' compressed digests, in order: the image under audit must start with them.
+    #[serde(default)]
+    pub layers: Vec<Digest>,
+    /// Its layers' diff_ids, in order (matched when the compressed digests differ).
+    #[serde(default)]
+    pub diff_ids: Vec<Digest>,
+}
+
+/// Who must have signed the image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signatures {
+    #[serde(default = "yes")]
+    pub required: bool,
+    /// Public key files (PKIX PEM, `cosign.pub`), relative to the policy file. `--key`
+    /// adds keys. A signature by any one key satisfies the check.
+    #[serde(default)]
+    pub keys: Vec<PathBuf>,
+    /// Keyless signers (Fulcio certificate identity and OIDC issuer).
+    #[serde(default)]
+    pub identities: Vec<Identity>,
+}
+
+impl Default for Signatures {
+    fn default() -> Self {
+        Signatures {
+            required: true,
+            keys: Vec::new(),
+            identities: Vec::new(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    pub issuer: String,
+    pub subject: String,
+}
+
+/// Attestations that must be attached, signed by one of the signature keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Attestations {
+    /// Predicate type URIs that must each have a verified attestation for each platform.
+    #[serde(default)]
+    pub predicate_types: Vec<String>,
+    /// Requirements on the SLSA provenance (implies its predicate type is required).
+    #[serde(default)]
+    pub provenance: Option<ProvenanceRules>,
+}
+
+/// What the SLSA Provenance v1 must say.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvenanceRules {
+    /// `runDetails.builder.id` must equal this.
+    #[serde(default)]
+    pub builder_id: Option<String>,
+    /// The recorded base image digest: `pinned` (a pin for the platform's os.version),
+    /// `any`, or one `sha256:…` digest.
+    #[serde(default = "pinned")]
+    pub base_digest: String,
+    /// `upstream`: the upstream recipe's registry edits; `none`: no requirement; or the
+    /// explicit `[[attestations.provenance.edits]]` tables.
+    #[serde(default)]
+    pub edits: Edits,
+}
+
+fn pinned() -> String {
+    "pinned".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Edits {
+    Named(String),
+    List(Vec<RegistryEdit>),
+}
+
+impl Default for Edits {
+    fn default() -> Self {
+        Edits::Named("upstream".into())
+    }
+}
+
+/// The rebuild-and-compare requirement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rebuild {
+    #[serde(default = "yes")]
+    pub required: bool,
+    /// `builtin` (the upstream recipe built in) or a recipe folder / TOML file,
+    /// relative to the policy file.
+    #[serde(default = "builtin")]
+    pub recipe: String,
+    /// The weakest verdict accepted.
+    #[serde(default = "equivalent")]
+    pub verdict: RequiredVerdict,
+    /// Noise rule ids that may explain differences (`["*"]`: any rule). A platform whose
+    /// comparison leans on another rule fails.
+    #[serde(default = "any_rule")]
+    pub noise: Vec<String>,
+}
+
+fn builtin() -> String {
+    "builtin".into()
+}
+fn equivalent() -> RequiredVerdict {
+    RequiredVerdict::Equivalent
+}
+fn any_rule() -> Vec<String> {
+    vec!["*".into()]
+}
+
+impl Default for Rebuild {
+    fn default() -> Self {
+        Rebuild {
+            required: true,
+            recipe: builtin(),
+            verdict: equivalent(),
+            noise: any_rule(),
+        }
+    }
+}
+
+/// A policy ready to evaluate: validated, keys read, pins merged, paths resolved.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub policy: Policy,
+    /// Where it came from: a file path, or [`DEFAULT_POLICY_URI`].
+    pub uri: String,
+    /// sha256 of the policy file bytes (None for the built-in default).
+    pub digest: Option<Digest>,
+    pub name: String,
+    pub platforms: Vec<PlatformSelector>,
+    pub pins: Vec<Pin>,
+    /// Keys from the policy and from `--key`, with where each came from.
+    pub keys: Vec<(String, PublicKey)>,
+    /// The recipe to rebuild with: None = built-in; Some(path) resolved.
+    pub recipe: Option<PathBuf>,
+    /// The edits the provenance must list (empty: none required).
+    pub provenance_edits: Vec<RegistryEdit>,
+    /// Predicate types required (provenance included when `provenance` rules exist).
+    pub predicate_types: Vec<String>,
+}
+
+/// The upstream recipe's registry edits (binaries/keylight.reg and `sc.exe delete
+/// diagtrack`), as the provenance records them (docs/provenance.md).
+pub fn upstream_edits() -> Vec<RegistryEdit> {
+    let set = |key: &str, value: &str, ty: &str, data: serde_json::Value| RegistryEdit {
+        hive: "HKLM\\SOFTWARE".into(),
+        key: key.into(),
+        value: Some(value.into()),
+        type_: Some(ty.into()),
+        data: Some(data),
+        op: EditOp::Set,
+    };
+    vec![
+        set(
+            "Microsoft\\rpc",
+            "DCOM Protocols",
+            "REG_MULTI_SZ",
+            json!([]),
+        ),
+        set(
+            "Microsoft\\rpc",
+            "UuidSequenceNumber",
+            "REG_DWORD",
+            json!(0x01bc_f674),
+        ),
+        set(
+            "Microsoft\\rpc",
+            "EpMapDisallowedProtocols",
+            "REG_SZ",
+            json!("ncacn_ip_tcp"),
+        ),
+        set("Microsoft\\ole", "EnableDCOM", "REG_SZ", json!("N")),
+        RegistryEdit {
+            hive: "HKLM\\SYSTEM".into(),
+            key: "ControlSet001\\Services\\DiagTrack".into(),
+            value: None,
+            type_: None,
+            data: None,
+            op: EditOp::DeleteKey,
+        },
+    ]
+}
+
+/// The policy used without `--policy`: the upstream recipe, every platform, signed by the
+/// given key(s); no pins and no attestations required.
+pub fn default_policy() -> Policy {
+    Policy {
+        version: POLICY_VERSION,
+        name: Some("default: upstream recipe, every platform, signed by the given key".into()),
+        platforms: Platforms::default(),
+        pins: Pins::default(),
+        signatures: Signatures::default(),
+        attestations: Attestations::default(),
+        rebuild: Rebuild::default(),
+    }
+}
+
+/// Parse policy TOML (no file access: keys and pins files are resolved by [`load`]).
+pub fn parse(text: &str, path: &Path) -> Result<Policy, PolicyError> {
+    toml::from_str(text).map_err(|e| PolicyError::Syntax {
+        path: path.to_path_buf(),
+        message: e.to_string().trim_end().replace('\n', " "),
+    })
+}
+
+/// Read and validate a policy file (or the default with `path = None`), adding the
+/// `--key` files given on the command line.
+pub fn load(path: Option<&Path>, extra_keys: &[PathBuf]) -> Result<Loaded, PolicyError> {
+    let (policy, uri, digest, base_dir) = match path {
+        None => (
+            default_policy(),
+            DEFAULT_POLICY_URI.to_string(),
+            None,
+            PathBuf::from("."),
+        ),
+        Some(p) => {
+            let bytes = read_limited(p)?;
+            let text = String::from_utf8(bytes.clone()).map_err(|_| PolicyError::Syntax {
+                path: p.to_path_buf(),
+                message: "not UTF-8 text".into(),
+            })?;
+            let policy = parse(&text, p)?;
+            let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+            (
+                policy,
+                p.display().to_string(),
+                Some(Digest::of(&bytes)),
+                dir,
+            )
+        }
+    };
+    resolve(policy, uri, digest, &base_dir, extra_keys)
+}
+
+fn read_limited(p: &Path) -> Result<Vec<u8>, PolicyError> {
+    let read_err = |source| PolicyError::Read {
+        path: p.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(p).map_err(read_err)?;
+    if meta.len() > MAX_POLICY_BYTES {
+        return Err(PolicyError::TooLarge {
+            path: p.to_path_buf(),
+        });
+    }
+    std::fs::read(p).map_err(read_err)
+}
+
+/// Validate `policy` and resolve its files against `base_dir`.
+pub fn resolve(
+    policy: Policy,
+    uri: String,
+    digest: Option<Digest>,
+    base_dir: &Path,
+    extra_keys: &[PathBuf],
+) -> Result<Loaded, PolicyError> {
+    let invalid = |field: &str, message: String| PolicyError::Invalid {
+        path: uri.clone(),
+        field: field.into(),
+        message,
+    };
+    if policy.version != POLICY_VERSION {
+        return Err(invalid(
+            "version",
+            format!(
+                "version {} is not supported; this pause-verify reads version {POLICY_VERSION}",
+                policy.version
+            ),
+        ));
+    }
+    let mut platforms = Vec::new();
+    for (i, s) in policy.platforms.required.iter().enumerate() {
+        let sel: PlatformSelector = s.parse().map_err(|e: crate::image::Error| {
+            invalid(&format!("platforms.required[{i}]"), e.to_string())
+        })?;
+        if platforms.contains(&sel) {
+            return Err(invalid(
+                &format!("platforms.required[{i}]"),
+                format!("{s:?} is listed twice"),
+            ));
+        }
+        platforms.push(sel);
+    }
+
+    let mut pins = policy.pins.base.clone();
+    if let Some(f) = &policy.pins.file {
+        let p = base_dir.join(f);
+        pins.extend(read_pins_file(&p)?);
+    }
+    for (i, pin) in pins.iter().enumerate() {
+        if pin.manifest.is_none() && pin.layers.is_empty() && pin.diff_ids.is_empty() {
+            return Err(invalid(
+                &format!("pins.base[{i}]"),
+                "a pin needs a manifest digest, layers or diff_ids".into(),
+            ));
+        }
+        if pin.os_version.is_empty()
+            || !pin
+                .os_version
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.')
+        {
+            return Err(invalid(
+                &format!("pins.base[{i}].os_version"),
+                format!(
+                    "{:?} is not an os.version like 10.0.20348.2849",
+                    pin.os_version
+                ),
+            ));
+        }
+    }
+    if policy.pins.required && pins.is_empty() {
+        return Err(invalid(
+            "pins",
+            "required = true but no pins are given (add [[pins.base]] tables or pins.file)".into(),
+        ));
+    }
+
+    let mut keys = Vec::new();
+    for (i, k) in policy.signatures.keys.iter().enumerate() {
+        let p = base_dir.join(k);
+        keys.push((
+            p.display().to_string(),
+            read_key(&p, &uri, &format!("signatures.keys[{i}]"))?,
+        ));
+    }
+    for k in extra_keys {
+        keys.push((k.display().to_string(), read_key(k, &uri, "--key")?));
+    }
+    let needs_keys = policy.signatures.required
+        || !policy.attestations.predicate_types.is_empty()
+        || policy.attestations.provenance.is_some();
+    if needs_keys && keys.is_empty() && policy.signatures.identities.is_empty() {
+        return Err(invalid(
+            "signatures.keys",
+            "signatures or attestations are required but no public key is given: pass --key cosign.pub or list keys in the policy".into(),
+        ));
+    }
+    for (i, id) in policy.signatures.identities.iter().enumerate() {
+        if id.issuer.is_empty() || id.subject.is_empty() {
+            return Err(invalid(
+                &format!("signatures.identities[{i}]"),
+                "issuer and subject must both be set".into(),
+            ));
+        }
+    }
+
+    let mut predicate_types = Vec::new();
+    for (i, t) in policy.attestations.predicate_types.iter().enumerate() {
+        if !(t.starts_with("https://") || t.starts_with("http://")) {
+            return Err(invalid(
+                &format!("attestations.predicate_types[{i}]"),
+                format!("{t:?} is not a predicate type URI (https://...)"),
+            ));
+        }
+        if !predicate_types.contains(t) {
+            predicate_types.push(t.clone());
+        }
+    }
+    let mut provenance_edits = Vec::new();
+    if let Some(p) = &policy.attestations.provenance {
+        if !predicate_types.iter().any(|t| t == PROVENANCE_V1) {
+            predicate_types.push(PROVENANCE_V1.to_string());
+        }
+        match p.base_digest.as_str() {
+            "any" => {}
+            "pinned" => {
+                if !pins.iter().any(|p| p.manifest.is_some()) {
+                    return Err(invalid(
+                        "attestations.provenance.base_digest",
+                        "\"pinned\" needs pins with a manifest digest ([[pins.base]] or pins.file); use \"any\" or a sha256: digest otherwise".into(),
+                    ));
+                }
+            }
+            other => {
+                other.parse::<Digest>().map_err(|e| {
+                    invalid(
+                        "attestations.provenance.base_digest",
+                        format!("{e}; expected \"pinned\", \"any\" or sha256:HEX"),
+                    )
+                })?;
+            }
+        }
+        if let Some(b) = &p.builder_id
+            && b.is_empty()
+        {
+            return Err(invalid(
+                "attestations.provenance.builder_id",
+                "empty; leave it out to accept any builder".into(),
+            ));
+        }
+        provenance_edits = match &p.edits {
+            Edits::Named(n) if n == "upstream" => upstream_edits(),
+            Edits::Named(n) if n == "none" => Vec::new(),
+            Edits::Named(n) => {
+                return Err(invalid(
+                    "attestations.provenance.edits",
+                    format!(
+                        "{n:?} is not \"upstream\", \"none\" or a list of [[attestations.provenance.edits]] tables"
+                    ),
+                ));
+            }
+            Edits::List(l) => l.clone(),
+        };
+    }
+
+    let recipe = match policy.rebuild.recipe.as_str() {
+        "builtin" => None,
+        "" => {
+            return Err(invalid(
+                "rebuild.recipe",
+                "empty; use \"builtin\" or a path".into(),
+            ));
+        }
+        p => Some(base_dir.join(p)),
+    };
+    for (i, n) in policy.rebuild.noise.iter().enumerate() {
+        if n.is_empty() || n.contains(char::is_whitespace) {
+            return Err(invalid(
+                &format!("rebuild.noise[{i}]"),
+                format!("{n:?} is not a noise rule id (docs/noise-rules.md) or \"*\""),
+            ));
+        }
+    }
+
+    let name = policy.name.clone().unwrap_or_else(|| uri.clone());
+    Ok(Loaded {
+        policy,
+        uri,
+        digest,
+        name,
+        platforms,
+        pins,
+        keys,
+        recipe,
+        provenance_edits,
+        predicate_types,
+    })
+}
+
+fn read_key(p: &Path, uri: &str, field: &str) -> Result<PublicKey, PolicyError> {
+    let err = |message: String| PolicyError::Key {
+        path: uri.to_string(),
+        field: field.into(),
+        key: p.to_path_buf(),
+        message,
+    };
+    let meta = std::fs::metadata(p).map_err(|e| err(e.to_string()))?;
+    if meta.len() > 64 * 1024 {
+        return Err(err("over 64 KiB: not a public key file".into()));
+    }
+    let bytes = std::fs::read(p).map_err(|e| err(e.to_string()))?;
+    PublicKey::from_pem(&bytes).map_err(|e| err(e.to_string()))
+}
+
+/// Read a pins file (`attestations/pins.toml`, format of `compare::pins`).
+fn read_pins_file(p: &Path) -> Result<Vec<Pin>, PolicyError> {
+    let pins = crate::compare::pins::Pins::load(p).map_err(|e| PolicyError::Syntax {
+        path: p.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(pins
+        .pins
+        .into_iter()
+        .map(|pin| {
+            let diff_ids: Option<Vec<Digest>> =
+                pin.layers.iter().map(|l| l.diff_id.clone()).collect();
+            Pin {
+                os_version: pin.os_version,
+                image: pin.image.or(Some(pin.name)),
+                manifest: pin.manifest,
+                layers: pin.layers.into_iter().map(|l| l.digest).collect(),
+                diff_ids: diff_ids.unwrap_or_default(),
+            }
+        })
+        .collect())
+}
+
+impl Loaded {
+    /// The pins for an os.version (exact match).
+    pub fn pins_for(&self, os_version: &str) -> Vec<&Pin> {
+        self.pins
+            .iter()
+            .filter(|p| p.os_version == os_version)
+            .collect()
+    }
+
+    /// Whether a noise rule id is allowed.
+    pub fn noise_allowed(&self, rule: &str) -> bool {
+        self.policy
+            .rebuild
+            .noise
+            .iter()
+            .any(|n| n == "*" || n == rule)
+    }
+
+    pub fn builder_id(&self) -> Option<&str> {
+        self.policy
+            .attestations
+            .provenance
+            .as_ref()
+            .and_then(|p| p.builder_id.as_deref())
+    }
+}
+
+/// The builder id our own provenance carries (a sensible policy value).
+pub const OUR_BUILDER_ID: &str = BUILDER_ID;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEGmsWpZNuu+SUX70n3lVK4JLsaoV7T+rhea2rQUu29EQiatoLB06QdsmSd+GsQGlQzfcDtsKPzb+B2zLggrWZjg==\n-----END PUBLIC KEY-----\n";
+
+    fn with_files(policy: &str) -> (tempfile::TempDir, Result<Loaded, PolicyError>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k.pub"), KEY).unwrap();
+        let p = dir.path().join("policy.toml");
+        std::fs::write(&p, policy).unwrap();
+        let r = load(Some(&p), &[]);
+        (dir, r)
+    }
+
+    fn err(policy: &str) -> String {
+        with_files(policy).1.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn example_policy_loads() {
+        let text = include_str!("../attestations/policy.example.toml");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("attestations");
+        let policy = parse(text, Path::new("policy.example.toml")).unwrap();
+        let l = resolve(policy, "example".into(), None, &dir, &[]).unwrap();
+        assert_eq!(l.platforms.len(), 3);
+        assert!(l.predicate_types.iter().any(|t| t == PROVENANCE_V1));
+        assert_eq!(l.provenance_edits, upstream_edits());
+        assert!(!l.keys.is_empty());
+    }
+
+    #[test]
+    fn default_policy_needs_a_key_and_requires_signature_and_rebuild() {
+        let e = load(None, &[]).unwrap_err().to_string();
+        assert!(e.contains("--key"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let k = dir.path().join("k.pub");
+        std::fs::write(&k, KEY).unwrap();
+        let l = load(None, &[k]).unwrap();
+        assert!(l.policy.signatures.required);
+        assert!(l.policy.rebuild.required);
+        assert_eq!(l.policy.rebuild.verdict, RequiredVerdict::Equivalent);
+        assert!(l.platforms.is_empty(), "every platform of the image");
+        assert!(l.predicate_types.is_empty());
+        assert!(!l.policy.pins.required);
+        assert!(l.noise_allowed("tar-times"));
+        assert_eq!(l.uri, DEFAULT_POLICY_URI);
+    }
+
+    #[test]
+    fn verdict_order() {
+        use RequiredVerdict::*;
+        assert!(Identical.accepts("IDENTICAL"));
+        assert!(!Identical.accepts("SAME_CONTENT"));
+        assert!(SameContent.accepts("IDENTICAL"));
+        assert!(!SameContent.accepts("EQUIVALENT"));
+        assert!(Equivalent.accepts("EQUIVALENT"));
+        assert!(!Equivalent.accepts("DIFFERENT"));
+        assert!(!Equivalent.accepts("identical"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            ("version = 2\n", "version 2 is not supported"),
+            (
+                "version = 1\n[signatures]\nkeys=['k.pub']\n[platforms]\nrequired=['windows']\n",
+                "platforms.required[0]",
+            ),
+            (
+                "version = 1\n[signatures]\nkeys=['k.pub']\n[rebuild]\nverdict='SIMILAR'\n",
+                "SIMILAR",
+            ),
+            (
+                "version = 1\n[signatures]\nkeys=['k.pub']\nrequired_signers=1\n",
+                "required_signers",
+            ),
+            ("version = 1\n[signatures]\nkeys=['nope.pub']\n", "nope.pub"),
+            (
+                "version = 1\n[signatures]\nkeys=['k.pub']\n[pins]\nrequired=true\n",
+                "no pins",
+            ),
+            (
+                "version = 1\n[signatures]\nkeys=['k.pub']\n[attestations.provenance]\n",
+                "\"pinned\" needs pins",
+            ),
+            (
+                "version = 1\n[signatures]\nkeys=['k.pub']\n[attestations.provenance]\nbase_digest='sha256:12'\n",
+                "base_digest",
+            ),
+            (
+                "version = 1\n[signatures]\nkeys=['k.pub']\n[attestations.provenance]\nbase_digest='any'\nedits='some'\n",
+                "\"upstream\", \"none\"",
+            ),
+            (
+                "version = 1\n[signatures]\nkeys=['k.pub']\n[attestations]\npredicate_types=['provenance']\n",
+                "predicate_types[0]",
+            ),
+            (
+                "version = 1\n[signatures]\nkeys=['k.pub']\n[[pins.base]]\nos_version='ltsc2022'\nmanifest='sha256:0000000000000000000000000000000000000000000000000000000000000000'\n",
+                "pins.base[0].os_version",
+            ),
+            ("version = 1\n", "no public key"),
+            ("not toml = = 1", "not a valid policy"),
+        ];
+        for (text, want) in cases {
+            let e = err(text);
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn explicit_edits_keys_and_pins_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k.pub"), KEY).unwrap();
+        let d = Digest::of(b"base");
+        std::fs::write(
+            dir.path().join("pins.toml"),
+            format!(
+                "schemaVersion = \"1\"\n[[pin]]\nname='x'\nosVersion='10.0.20348.1'\nmanifest='{d}'\n[[pin.layers]]\ndigest='{d}'\nsize=1\n"
+            ),
+        )
+        .unwrap();
+        let p = dir.path().join("p.toml");
+        std::fs::write(
+            &p,
+            "version = 1\n[signatures]\nkeys=['k.pub']\n[pins]\nrequired=true\nfile='pins.toml'\n\
+             [attestations.provenance]\nbuilder_id='https://b'\n\
+             [[attestations.provenance.edits]]\nhive='HKLM\\SOFTWARE'\nkey='Microsoft\\ole'\nvalue='EnableDCOM'\nop='set'\n\
+             [rebuild]\nverdict='IDENTICAL'\nnoise=[]\nrecipe='recipe-dir'\n",
+        )
+        .unwrap();
+        let l = load(Some(&p), &[]).unwrap();
+        assert_eq!(l.pins.len(), 1);
+        assert_eq!(l.pins_for("10.0.20348.1")[0].layers, vec![d]);
+        assert!(l.pins_for("10.0.20348.2").is_empty());
+        assert_eq!(l.provenance_edits.len(), 1);
+        assert_eq!(l.provenance_edits[0].key, "Microsoft\\ole");
+        assert_eq!(l.builder_id(), Some("https://b"));
+        assert!(!l.noise_allowed("tar-times"));
+        assert_eq!(l.recipe, Some(dir.path().join("recipe-dir")));
+        assert_eq!(l.digest, Some(Digest::of(&std::fs::read(&p).unwrap())));
+    }
+}
