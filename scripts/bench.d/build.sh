@@ -2,8 +2,9 @@
 # build: `pause-verify build` against a synthetic NanoServer whose base layer is ~300 MB
 # (uncompressed, PV_BUILD_BENCH_MB), layer local, vs a full verification of that base
 # layer (`inspect --diff-ids`: digest + inflate + diff_id + tar walk) in the same run.
-# The build reads each base layer once (verify + copy + hive extraction in one pass),
-# so its time should stay within 1.2x the verification.
+# The build reads each base layer once (verify + copy + hive extraction in one pass);
+# target: within 1.2x the verification. A fresh output also writes (and fsyncs) the
+# ~165 MB compressed base blob into the output layout, which verification does not.
 set -euo pipefail
 : "${PV_BIN:?run through scripts/bench.sh}"
 D=${PV_BENCH_DIR:-$(mktemp -d)}/build
@@ -31,4 +32,8 @@ ratio=$(awk "BEGIN{printf \"%.2f\", $build / $verify}")
 echo "verify base layer (inspect --diff-ids): $v1 s, $v2 s (best $verify s)"
 echo "build (base copied + verified + hives):  $b1 s, $b2 s (best $build s)"
 echo "ratio build/verify: $ratio (target <= 1.2)"
-cmp -s <(cat "$D/out1/index.json") <(cat "$D/out2/index.json") && echo "both builds: same index.json"
+# The same build into a layout that already holds the base blob: no copy, no fsync of
+# the base layer; what remains is the one verifying pass plus the new layers.
+e1=$(secs "$PV_BIN" -q build --base "$REF" --out "$D/out1")
+echo "build into a layout holding the base blob (no copy): $e1 s, ratio $(awk "BEGIN{printf \"%.2f\", $e1 / $verify}")"
+cmp -s "$D/out1/index.json" "$D/out2/index.json" && echo "both builds: same index.json"

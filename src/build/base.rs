@@ -58,20 +58,41 @@ fn walk(r: &mut dyn io::BufRead) -> io::Result<LayerHives> {
     Ok(out)
 }
 
-/// Passes the blob through to the sink and a copy of each chunk to the verifier.
+/// Passes the blob through to the sink and a copy of each chunk to the verifier. Reads
+/// the source in 1 MiB chunks (one allocation and one channel message per chunk, however
+/// small the sink's reads are).
 struct Tee<R> {
     inner: R,
     tx: SyncSender<Vec<u8>>,
+    buf: Vec<u8>,
+    pos: usize,
 }
 
 impl<R: Read> Read for Tee<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n > 0 {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.buf.len() {
+            self.buf.resize(layer::CHUNK, 0);
+            let mut n = 0;
+            while n < self.buf.len() {
+                match self.inner.read(&mut self.buf[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            self.buf.truncate(n);
+            self.pos = 0;
+            if n == 0 {
+                return Ok(0);
+            }
             self.tx
-                .send(buf[..n].to_vec())
+                .send(self.buf.clone())
                 .map_err(|_| io::Error::other("the layer verifier stopped"))?;
         }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
         Ok(n)
     }
 }
@@ -123,8 +144,10 @@ pub fn read_layer(
             pos: 0,
         };
         let mut tee = Tee {
-            inner: io::BufReader::with_capacity(layer::CHUNK, raw),
+            inner: raw,
             tx,
+            buf: Vec::new(),
+            pos: 0,
         };
         std::thread::scope(|s| {
             let verifier = s.spawn(move || layer::verify_layer(Box::new(chan), desc, walk));
