@@ -291,29 +291,30 @@ impl ImageSink for LayoutWriter {
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(|e| Error::io(ctx(), e))?;
+        // One hash per byte: with `expected` the verifying reader checks the stream; only
+        // an unknown blob is hashed on the way out.
         let desc = {
-            let mut w = super::digest::HashingWriter::new(io::BufWriter::with_capacity(
-                1 << 20,
-                tmp.as_file_mut(),
-            ));
-            match expected {
+            let mut out = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+            let desc = match expected {
                 Some(d) => {
                     let mut v = VerifyingReader::new(reader, d);
-                    io::copy(&mut v, &mut w).map_err(|e| Error::from_io(e, ctx()))?;
+                    io::copy(&mut v, &mut out).map_err(|e| Error::from_io(e, ctx()))?;
+                    d.clone()
                 }
                 None => {
+                    let mut w = super::digest::HashingWriter::new(&mut out);
                     io::copy(reader, &mut w).map_err(|e| Error::from_io(e, ctx()))?;
+                    let (_, digest, size) = w.finish();
+                    Descriptor::new("application/octet-stream", digest, size)
                 }
-            }
-            let (mut bw, digest, size) = w.finish();
-            bw.flush().map_err(|e| Error::io(ctx(), e))?;
-            match expected {
-                Some(d) => d.clone(),
-                None => Descriptor::new("application/octet-stream", digest, size),
-            }
+            };
+            out.flush().map_err(|e| Error::io(ctx(), e))?;
+            desc
         };
+        // No fsync per blob (skopeo does none either): the rename makes a blob visible only
+        // once complete, and a blob that a crash left short fails its size/digest check
+        // on every read. index.json, the layout's commit point, is synced (crate::atomic).
         readable(tmp.as_file()).map_err(|e| Error::io(ctx(), e))?;
-        tmp.as_file().sync_all().map_err(|e| Error::io(ctx(), e))?;
         let dest = self.blob_path(&desc.digest);
         if dest.exists() {
             return Ok(desc); // the temp file is removed on drop
