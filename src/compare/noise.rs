@@ -452,6 +452,15 @@ mod tests {
     }
 
     #[test]
+    fn every_rule_is_documented() {
+        let doc = include_str!("../../docs/noise-rules.md");
+        assert!(doc.starts_with(&format!("# Noise rules (version {RULES_VERSION})")));
+        for r in RULES {
+            assert!(doc.contains(&format!("`{}`", r.id)), "{} not in docs/noise-rules.md", r.id);
+        }
+    }
+
+    #[test]
     fn globs() {
         assert!(glob_match("Files/**/*.etl", "Files/a/b/c.ETL", '/'));
         assert!(glob_match("Files/**/*.etl", "Files/c.etl", '/'));
