@@ -408,6 +408,70 @@ fn pins_file_finds_the_base_and_an_unpinned_os_version_is_a_base_mismatch() {
 }
 
 #[test]
+fn checked_in_synthetic_pins_are_what_the_fixture_generator_writes() {
+    let pins = pause_verify::compare::pins::Pins::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("attestations/pins.toml"),
+    )
+    .unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let synthetic: Vec<_> = pins.pins.iter().filter(|p| p.synthetic).collect();
+    assert_eq!(synthetic.len(), 3);
+    for pin in synthetic {
+        let dir = t.path().join(&pin.name);
+        fixture(&dir, &[&pin.os_version], &[]);
+        let o = pv([
+            "inspect",
+            &format!("oci:{}", dir.display()),
+            "--platform",
+            "windows/amd64",
+            "--json",
+        ]);
+        assert_code(&o, 0);
+        let ins: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(
+            ins["manifest"]["digest"].as_str(),
+            pin.manifest.as_ref().map(|d| d.to_string()).as_deref(),
+            "{}",
+            pin.name
+        );
+        assert_eq!(ins["layers"][0]["digest"], pin.layers[0].digest.to_string());
+        assert_eq!(ins["layers"][0]["size"], pin.layers[0].size);
+        assert_eq!(
+            ins["config"]["diffIds"][0],
+            pin.layers[0].diff_id.as_ref().unwrap().to_string()
+        );
+    }
+    // --base plus --pins: a base that is not the pinned one for its os.version is refused.
+    let other = fixture(&t.path().join("other"), &[V2022], &["--no-ole"]);
+    let built = t.path().join("built");
+    assert_code(
+        &pv([
+            "build",
+            "--base",
+            &other,
+            "--out",
+            &built.display().to_string(),
+            "-q",
+        ]),
+        0,
+    );
+    let o = pv([
+        "rebuild",
+        "--image",
+        &format!("oci:{}", built.display()),
+        "--base",
+        &other,
+        "--pins",
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("attestations/pins.toml")
+            .display()
+            .to_string(),
+    ]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("synthetic-ltsc2022"), "{}", stderr(&o));
+}
+
+#[test]
 fn diff_compares_two_given_images() {
     let Some(py) = hivex_python() else { return };
     let t = tempfile::tempdir().unwrap();

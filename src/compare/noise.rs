@@ -456,7 +456,11 @@ mod tests {
         let doc = include_str!("../../docs/noise-rules.md");
         assert!(doc.starts_with(&format!("# Noise rules (version {RULES_VERSION})")));
         for r in RULES {
-            assert!(doc.contains(&format!("`{}`", r.id)), "{} not in docs/noise-rules.md", r.id);
+            assert!(
+                doc.contains(&format!("`{}`", r.id)),
+                "{} not in docs/noise-rules.md",
+                r.id
+            );
         }
     }
 

@@ -350,12 +350,28 @@ fn choose_base(
             .config
             .diff_ids()
             .map_err(|e| Error::Image(format!("--base {b}"), e))?;
-        let layers = img
+        let layers: Vec<_> = img
             .layers()
             .iter()
             .enumerate()
             .map(|(i, d)| (d.digest.clone(), diff.get(i).cloned()))
             .collect();
+        // With a pins file too, a pinned os.version's base must be the pinned one.
+        if let Some(pin) = req.pins.and_then(|p| p.for_os_version(&v)) {
+            let same = pin.layers.len() == layers.len()
+                && pin.layers.iter().zip(&layers).all(|(p, (d, di))| {
+                    &p.digest == d && p.diff_id.as_ref().is_none_or(|x| di.as_ref() == Some(x))
+                });
+            if !same {
+                return Err(Error::Integrity {
+                    what: format!("--base {b}"),
+                    reason: format!(
+                        "its image for os.version {v} does not hold the layers of pin {}; rebuild from the pinned base",
+                        pin.name
+                    ),
+                });
+            }
+        }
         return Ok(Ok(BaseChoice {
             reference: b.clone(),
             spec: BaseSpec {
