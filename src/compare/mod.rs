@@ -41,9 +41,10 @@ use std::collections::BTreeMap;
 /// What can stop a comparison (a verdict is never an error).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}: {1}")]
+    // The source is printed by the caller's error chain (`{:#}`), not repeated here.
+    #[error("{0}")]
     Image(String, #[source] image::Error),
-    #[error("{0}: {1}")]
+    #[error("{0}")]
     Hive(String, #[source] hive::Error),
     #[error(transparent)]
     Pins(#[from] pins::PinsError),
