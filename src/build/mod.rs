@@ -261,6 +261,10 @@ pub struct BuildOutput {
     pub config: Descriptor,
     /// The output manifest, with the platform set.
     pub manifest: Descriptor,
+    /// The base's full hives as read from the base layers, before any recipe edit
+    /// (empty when not read): what `compare` applies delta hives to.
+    #[serde(skip)]
+    pub base_hives: BTreeMap<RootHive, Hive>,
 }
 
 /// A build of one or several platforms.
@@ -466,6 +470,8 @@ pub fn build(
         hives: hives_view,
         notes,
     };
+
+    let base_hives = view.clone();
 
     // 3. The new layers.
     let t = PaxTime::from_secs(clock.epoch);
@@ -803,6 +809,7 @@ pub fn build(
             created: base_created,
             layers: base_layers,
         },
+        base_hives,
         base_view,
         recipe: RecipeInfo {
             name: recipe.name.clone(),

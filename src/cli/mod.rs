@@ -9,10 +9,12 @@ mod audit;
 mod build;
 mod copy;
 mod debug;
+mod diff;
 mod fixture;
 mod generate_key_pair;
 mod hive;
 mod inspect;
+mod rebuild;
 mod registry_flags;
 mod sign;
 mod verify;
@@ -69,6 +71,10 @@ enum Command {
     Build(build::Args),
     /// Write synthetic test images (a NanoServer stand-in) for tests and the offline demo.
     Fixture(fixture::Args),
+    /// Rebuild the published image from its pinned base and compare, layer by layer.
+    Rebuild(rebuild::Args),
+    /// Compare two images layer by layer (IMAGE_B against IMAGE_A), without rebuilding.
+    Diff(diff::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -90,6 +96,8 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Rebuild(a) => rebuild::run(a, &cli.global),
+        Command::Diff(a) => diff::run(a, &cli.global),
         Command::Inspect(a) => inspect::run(a, &cli.global),
         Command::Copy(a) => copy::run(a, &cli.global),
         Command::Hive(a) => hive::run(a, &cli.global),

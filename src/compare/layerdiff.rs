@@ -229,8 +229,9 @@ pub fn entry_changes(expected: &LayerContent, actual: &LayerContent, strict: boo
             ));
         }
     }
-    // A directory only the image under test has, holding only noise, is noise too.
-    let extra_dirs: Vec<usize> = out
+    // A directory only the image under test has, holding only noise, is noise too
+    // (deepest first, so nested noise-only directories resolve).
+    let mut extra_dirs: Vec<usize> = out
         .iter()
         .enumerate()
         .filter(|(_, c)| {
@@ -243,13 +244,10 @@ pub fn entry_changes(expected: &LayerContent, actual: &LayerContent, strict: boo
         })
         .map(|(i, _)| i)
         .collect();
+    extra_dirs.sort_by_key(|&i| std::cmp::Reverse(out[i].path.matches('/').count()));
     for i in extra_dirs {
         let dir = format!("{}/", out[i].path.to_ascii_lowercase());
-        let mut under = out
-            .iter()
-            .filter(|c| c.path.to_ascii_lowercase().starts_with(&dir))
-            .peekable();
-        if under.peek().is_some() && under.all(|c| c.class == Class::Noise) {
+        if only_noise_under(&out, |c| c.path.to_ascii_lowercase().starts_with(&dir)) {
             let c = out[i].clone();
             out[i] = noise(c, noise::PARENT_DIR);
         }
@@ -284,6 +282,12 @@ pub fn entry_changes(expected: &LayerContent, actual: &LayerContent, strict: boo
     }
     out.sort();
     out
+}
+
+/// True when at least one change matches `under` and all that do are noise.
+fn only_noise_under(out: &[Change], under: impl Fn(&Change) -> bool) -> bool {
+    let mut it = out.iter().filter(|c| under(c)).peekable();
+    it.peek().is_some() && it.all(|c| c.class == Class::Noise)
 }
 
 fn entry_field_changes(e: &EntryFacts, a: &EntryFacts, strict: bool) -> Vec<Change> {
@@ -592,7 +596,14 @@ fn reg_path(t: &Target) -> String {
 
 /// Registry changes that turn the `expected` effects into the `actual` ones; extras are
 /// labelled by the noise rules.
-pub fn registry_changes(expected: &Effects, actual: &Effects) -> Vec<Change> {
+///
+/// A value the reference sets and the image under test leaves alone is shown with what
+/// the base holds there (when the base hive is in `bases`): "altered", both values.
+pub fn registry_changes(
+    expected: &Effects,
+    actual: &Effects,
+    bases: &BTreeMap<RootHive, Hive>,
+) -> Vec<Change> {
     let mut out = Vec::new();
     for (id, (t, ae)) in &actual.items {
         let c = match expected.items.get(id) {
@@ -625,15 +636,51 @@ pub fn registry_changes(expected: &Effects, actual: &Effects) -> Vec<Change> {
         };
         out.push(c);
     }
+    // A key only the image under test creates, holding only noise, is noise too.
+    let mut created: Vec<usize> = out
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            c.change == ChangeKind::Extra
+                && c.class == Class::Unexplained
+                && c.field.is_none()
+                && c.actual.as_deref() == Some("key created")
+        })
+        .map(|(i, _)| i)
+        .collect();
+    created.sort_by_key(|&i| std::cmp::Reverse(out[i].path.matches('\\').count()));
+    for i in created {
+        let key = out[i].path.to_ascii_lowercase();
+        let prefix = format!("{key}\\");
+        if only_noise_under(&out, |c| {
+            let p = c.path.to_ascii_lowercase();
+            (p == key && c.field.is_some()) || p.starts_with(&prefix)
+        }) {
+            let c = out[i].clone();
+            out[i] = noise(c, noise::PARENT_KEY);
+        }
+    }
     for (id, (t, ee)) in &expected.items {
         if !actual.items.contains_key(id) {
+            let in_base = t.value.as_deref().and_then(|n| {
+                let v = bases.get(&t.hive)?.find(&t.path)?.value(n)?;
+                Some(format!(
+                    "{} (unchanged from the base)",
+                    render_value(v.kind, &v.data)
+                ))
+            });
+            let kind = if in_base.is_some() {
+                ChangeKind::Altered
+            } else {
+                ChangeKind::Missing
+            };
             out.push(change(
                 Area::Registry,
-                ChangeKind::Missing,
+                kind,
                 &reg_path(t),
                 t.value.as_deref(),
                 Some(render_effect(ee)),
-                None,
+                in_base,
             ));
         }
     }
@@ -704,11 +751,11 @@ mod tests {
         d2.root.subkeys[0].subkeys[0] = ole;
         let e1 = hive_effects(RootHive::Software, Some(&b), &d1);
         let e2 = hive_effects(RootHive::Software, Some(&b), &d2);
-        assert!(registry_changes(&e1, &e2).is_empty());
+        assert!(registry_changes(&e1, &e2, &BTreeMap::new()).is_empty());
         // Without the base, the layer semantics differ and show.
         let r1 = hive_effects(RootHive::Software, None, &d1);
         let r2 = hive_effects(RootHive::Software, None, &d2);
-        let ch = registry_changes(&r1, &r2);
+        let ch = registry_changes(&r1, &r2, &BTreeMap::new());
         assert!(
             ch.iter().any(
                 |c| c.change == ChangeKind::Extra && c.actual.as_deref() == Some("key created")
@@ -732,7 +779,7 @@ mod tests {
             )
         };
         let (n, x) = (set("N"), set("X"));
-        let ch = registry_changes(&n, &x);
+        let ch = registry_changes(&n, &x, &BTreeMap::new());
         assert_eq!(ch.len(), 1, "{ch:?}");
         assert_eq!(ch[0].change, ChangeKind::Altered);
         assert_eq!(ch[0].path, "Software\\Microsoft\\Ole");

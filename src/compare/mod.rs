@@ -41,9 +41,10 @@ use std::collections::BTreeMap;
 /// What can stop a comparison (a verdict is never an error).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}: {1}")]
+    // The source is printed by the caller's error chain (`{:#}`), not repeated here.
+    #[error("{0}")]
     Image(String, #[source] image::Error),
-    #[error("{0}: {1}")]
+    #[error("{0}")]
     Hive(String, #[source] hive::Error),
     #[error(transparent)]
     Pins(#[from] pins::PinsError),
@@ -233,6 +234,7 @@ pub fn compare_platform(
             layer_id(a_img, &a_diff, p.actual.unwrap_or(usize::MAX)),
             (ec, ee),
             (ac, ae),
+            bases,
             opts,
         );
         if lr.verdict == Verdict::Different {
@@ -426,6 +428,7 @@ fn compare_pair(
     published: Option<LayerId>,
     (ec, ee): (&LayerContent, &Effects),
     (ac, ae): (&LayerContent, &Effects),
+    bases: &BTreeMap<RootHive, Hive>,
     opts: &Options,
 ) -> LayerReport {
     let mk = |verdict, reason: String, changes| LayerReport {
@@ -460,7 +463,7 @@ fn compare_pair(
         .into_iter()
         .filter(|c| !structural(c) && !hive_file(c))
         .collect();
-    let reg = layerdiff::registry_changes(ee, ae);
+    let reg = layerdiff::registry_changes(ee, ae, bases);
     // Delta hive bytes that differ while their meaning is equal: an encoding difference.
     for (name, bytes) in &ac.hives {
         if let Some(other) = ec.hives.get(name)
@@ -620,13 +623,24 @@ fn edit_status(op: &RegOp, eff: &Effects, bases: Option<&BTreeMap<RootHive, Hive
                 ),
                 None => {
                     // Setting a value to what the base already holds records nothing.
-                    let in_base = bases
+                    let base_v = bases
                         .and_then(|b| b.get(&op.hive))
                         .and_then(|h| h.find(&op.path))
-                        .and_then(|k| k.value(name))
-                        .is_some_and(|v| v.kind == *kind && &v.data == data);
-                    if in_base && !eff.deleted(&t) {
+                        .and_then(|k| k.value(name));
+                    let same = base_v.is_some_and(|v| v.kind == *kind && &v.data == data);
+                    if same && !eff.deleted(&t) {
                         ("setValue", Some(name.clone()), Some(want), "present", None)
+                    } else if let Some(v) = base_v.filter(|_| !eff.deleted(&t)) {
+                        (
+                            "setValue",
+                            Some(name.clone()),
+                            Some(want),
+                            "altered",
+                            Some(format!(
+                                "{} (unchanged from the base)",
+                                layerdiff::render_value(v.kind, &v.data)
+                            )),
+                        )
                     } else {
                         let actual = if eff.deleted(&t) {
                             Some("key deleted".into())
@@ -655,7 +669,7 @@ fn edit_status(op: &RegOp, eff: &Effects, bases: Option<&BTreeMap<RootHive, Hive
                 Some(name.clone()),
                 None,
                 if ok { "present" } else { "missing" },
-                eff.get(&t).map(layerdiff::render_effect),
+                eff.get(&t).filter(|_| !ok).map(layerdiff::render_effect),
             )
         }
         Action::DeleteKey => {
@@ -665,7 +679,9 @@ fn edit_status(op: &RegOp, eff: &Effects, bases: Option<&BTreeMap<RootHive, Hive
                 None,
                 Some("key deleted".into()),
                 if ok { "present" } else { "missing" },
-                eff.get(&key_t).map(layerdiff::render_effect),
+                eff.get(&key_t)
+                    .filter(|_| !ok)
+                    .map(layerdiff::render_effect),
             )
         }
         Action::CreateKey => {

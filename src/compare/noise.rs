@@ -85,6 +85,7 @@ pub const COMPRESSION: &str = "layer-compression";
 pub const HIVE_ENCODING: &str = "hive-encoding";
 pub const METADATA_LAYER: &str = "metadata-layer";
 pub const PARENT_DIR: &str = "noise-parent-dir";
+pub const PARENT_KEY: &str = "noise-parent-key";
 pub const CONFIG_TIMES: &str = "config-times";
 
 /// The rule set, version [`RULES_VERSION`].
@@ -117,6 +118,10 @@ pub const RULES: &[Rule] = &[
     structure(
         PARENT_DIR,
         "a directory entry that exists only to hold files another rule explains",
+    ),
+    structure(
+        PARENT_KEY,
+        "a registry key created only to hold values or keys another rule explains",
     ),
     structure(
         CONFIG_TIMES,
@@ -439,9 +444,23 @@ mod tests {
             HIVE_ENCODING,
             METADATA_LAYER,
             PARENT_DIR,
+            PARENT_KEY,
             CONFIG_TIMES,
         ] {
             assert!(rule(id).is_some(), "{id}");
+        }
+    }
+
+    #[test]
+    fn every_rule_is_documented() {
+        let doc = include_str!("../../docs/noise-rules.md");
+        assert!(doc.starts_with(&format!("# Noise rules (version {RULES_VERSION})")));
+        for r in RULES {
+            assert!(
+                doc.contains(&format!("`{}`", r.id)),
+                "{} not in docs/noise-rules.md",
+                r.id
+            );
         }
     }
 

@@ -6,11 +6,21 @@
 //! Owns: platform enumeration and matching, base resolution (pins / `--base`), calling
 //! `build` per platform. Does not own: the comparison itself (`compare_platform`).
 
-use super::{Error, Expectation, ImageId, Options, PlatformReport, Report, Side, compare_platform};
+use super::pins::Pins;
+use super::{
+    BaseCheck, BaseSpec, ConfigReport, Error, Expectation, ImageId, Options, PlatformReport,
+    Report, Side, Verdict, compare_platform,
+};
+use crate::build::{self, BuildOptions, BuildOutput, RegEdit};
+use crate::hive::{RegOp, regfile::Action};
 use crate::image::{
     self, Descriptor, ImageRef, ImageSource, Platform, PlatformSelector, ResolvedImage, Root,
     model, source,
 };
+use crate::image::{ImageSink, LayoutSource, LayoutWriter, model::media};
+use crate::progress::Progress;
+use crate::recipe::Recipe;
+use std::path::{Path, PathBuf};
 
 /// One platform of an image: the index entry (or the root manifest) and the resolved image.
 pub struct PlatformImage {
@@ -175,18 +185,17 @@ pub fn diff(
 
 /// Run `f` over `jobs` on up to two threads at a time (the tool's core budget), keeping
 /// order; the first error wins.
-pub fn parallel<J: Sync, F>(jobs: &[J], f: F) -> Result<Vec<PlatformReport>, Error>
+pub fn parallel<J: Sync, T: Send, F>(jobs: &[J], f: F) -> Result<Vec<T>, Error>
 where
-    F: Fn(&J) -> Result<PlatformReport, Error> + Sync,
+    F: Fn(&J) -> Result<T, Error> + Sync,
 {
     let width = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
         .clamp(1, 4);
-    let mut out: Vec<Option<Result<PlatformReport, Error>>> =
-        (0..jobs.len()).map(|_| None).collect();
+    let mut out: Vec<Option<Result<T, Error>>> = (0..jobs.len()).map(|_| None).collect();
     for (chunk_i, chunk) in jobs.chunks(width).enumerate() {
-        let res: Vec<Result<PlatformReport, Error>> = std::thread::scope(|s| {
+        let res: Vec<Result<T, Error>> = std::thread::scope(|s| {
             let hs: Vec<_> = chunk.iter().map(|j| s.spawn(|| f(j))).collect();
             hs.into_iter()
                 .map(|h| {
@@ -203,4 +212,468 @@ where
     out.into_iter()
         .map(|r| r.unwrap_or_else(|| Err(Error::Input("missing result".into()))))
         .collect()
+}
+
+/// What `rebuild` is asked to do.
+pub struct RebuildRequest<'a> {
+    /// The published image (a manifest or a multi-platform list).
+    pub published: &'a ImageRef,
+    /// The base, pinned by digest (a manifest, or a list holding each platform's base).
+    pub base: Option<&'a ImageRef>,
+    /// Pins to find (and check) each platform's base when no `base` is given.
+    pub pins: Option<&'a Pins>,
+    pub recipe: &'a Recipe,
+    /// Only the platforms matching this.
+    pub platform: Option<&'a PlatformSelector>,
+    /// Keep the rebuilt image here (a new OCI layout; an index for several platforms).
+    pub out: Option<&'a Path>,
+    /// Tag for the kept image.
+    pub out_tag: Option<&'a str>,
+    /// The build clock; `None`: the published config's `created` (so a build made with
+    /// any clock rebuilds identically).
+    pub source_date_epoch: Option<i64>,
+    pub options: Options,
+}
+
+/// A rebuild's report and the builds behind it (one per rebuilt platform).
+pub struct RebuildResult {
+    pub report: Report,
+    pub builds: Vec<BuildOutput>,
+}
+
+/// The recipe edits a build applied, as registry operations.
+pub fn edits_of(b: &BuildOutput) -> Vec<RegOp> {
+    b.registry_edits.iter().filter_map(edit_to_op).collect()
+}
+
+fn kind_of(name: &str) -> Option<u32> {
+    (0..=11u32)
+        .find(|k| crate::hive::model::type_name(*k) == name)
+        .or_else(|| u32::from_str_radix(name.strip_prefix("0x")?, 16).ok())
+}
+
+fn edit_to_op(e: &RegEdit) -> Option<RegOp> {
+    let action = match e.op.as_str() {
+        "setValue" => Action::SetValue {
+            name: e.value_name.clone()?,
+            kind: kind_of(e.value_type.as_deref()?)?,
+            data: hex::decode(e.data_hex.as_deref().unwrap_or("")).ok()?,
+        },
+        "deleteValue" => Action::DeleteValue {
+            name: e.value_name.clone()?,
+        },
+        "createKey" => Action::CreateKey,
+        "deleteKey" => Action::DeleteKey,
+        _ => return None,
+    };
+    Some(RegOp {
+        hive: e.hive,
+        path: e.key.clone(),
+        action,
+    })
+}
+
+/// A platform report for a platform that could not be rebuilt for lack of a base.
+fn no_base(pp: &PlatformImage, source: &str, reference: &str, reason: String) -> PlatformReport {
+    PlatformReport {
+        platform: pp.platform.to_string(),
+        os_version: pp.platform.os_version.clone(),
+        published_manifest: pp.image.manifest.descriptor.digest.clone(),
+        rebuilt_manifest: None,
+        verdict: Verdict::Different,
+        reasons: vec![reason.clone()],
+        base: Some(BaseCheck {
+            source: source.into(),
+            reference: reference.into(),
+            manifest: None,
+            ok: false,
+            layers: Vec::new(),
+            reason: Some(reason),
+        }),
+        registry_mode: "delta".into(),
+        layers: Vec::new(),
+        config: ConfigReport {
+            published_digest: pp.image.config.descriptor.digest.clone(),
+            rebuilt_digest: None,
+            verdict: Verdict::Different,
+            differences: Vec::new(),
+        },
+        recipe_edits: Vec::new(),
+        noise: Vec::new(),
+        unexplained: Vec::new(),
+    }
+}
+
+fn selector_for(p: &Platform) -> PlatformSelector {
+    PlatformSelector {
+        os: p.os.clone(),
+        architecture: p.architecture.clone(),
+        variant: None,
+        os_version_prefix: p.os_version.clone(),
+    }
+}
+
+/// Where one platform's base comes from.
+struct BaseChoice {
+    reference: ImageRef,
+    spec: BaseSpec,
+}
+
+fn choose_base(
+    req: &RebuildRequest,
+    pp: &PlatformImage,
+) -> Result<Result<BaseChoice, (String, String, String)>, Error> {
+    let v = pp.platform.os_version.clone().unwrap_or_default();
+    let sel = selector_for(&pp.platform);
+    if let Some(b) = req.base {
+        if !build::is_pinned(b) {
+            return Err(Error::Input(format!(
+                "--base {b}: the base must be pinned by digest (oci:DIR@sha256:…, docker://HOST/REPO@sha256:…); `pause-verify inspect` shows the digest"
+            )));
+        }
+        let src = open(b)?;
+        let img = match source::resolve(src.as_ref(), Some(&sel)) {
+            Ok(i) => i,
+            Err(image::Error::NoMatchingPlatform { available, .. }) => {
+                return Ok(Err((
+                    "--base".into(),
+                    b.to_string(),
+                    format!(
+                        "base mismatch: the pinned base has no image for os.version {v} (it has: {})",
+                        available.join(", ")
+                    ),
+                )));
+            }
+            Err(e) => return Err(Error::Image(format!("--base {b}"), e)),
+        };
+        let diff = img
+            .config
+            .diff_ids()
+            .map_err(|e| Error::Image(format!("--base {b}"), e))?;
+        let layers: Vec<_> = img
+            .layers()
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.digest.clone(), diff.get(i).cloned()))
+            .collect();
+        // With a pins file too, a pinned os.version's base must be the pinned one.
+        if let Some(pin) = req.pins.and_then(|p| p.for_os_version(&v)) {
+            let same = pin.layers.len() == layers.len()
+                && pin.layers.iter().zip(&layers).all(|(p, (d, di))| {
+                    &p.digest == d && p.diff_id.as_ref().is_none_or(|x| di.as_ref() == Some(x))
+                });
+            if !same {
+                return Err(Error::Integrity {
+                    what: format!("--base {b}"),
+                    reason: format!(
+                        "its image for os.version {v} does not hold the layers of pin {}; rebuild from the pinned base",
+                        pin.name
+                    ),
+                });
+            }
+        }
+        return Ok(Ok(BaseChoice {
+            reference: b.clone(),
+            spec: BaseSpec {
+                source: "--base".into(),
+                reference: b.to_string(),
+                manifest: Some(img.manifest.descriptor.digest.clone()),
+                layers,
+            },
+        }));
+    }
+    let Some(pins) = req.pins else {
+        return Err(Error::Input(
+            "no base: give --base IMAGE@DIGEST or a pins file (--pins, default attestations/pins.toml)".into(),
+        ));
+    };
+    let Some(pin) = pins.for_os_version(&v) else {
+        return Ok(Err((
+            "pins".into(),
+            String::new(),
+            format!(
+                "base mismatch: no pin for os.version {v} (pinned: {})",
+                pins.versions().join(", ")
+            ),
+        )));
+    };
+    let Some(image_ref) = pin.image.as_deref() else {
+        return Err(Error::Input(format!(
+            "pin {} ({v}) names no image to rebuild from; give --base IMAGE@DIGEST",
+            pin.name
+        )));
+    };
+    let r: ImageRef = image_ref
+        .parse()
+        .map_err(|e| Error::Image(format!("pin {} image {image_ref}", pin.name), e))?;
+    let src = open(&r)?;
+    let img = source::resolve(src.as_ref(), Some(&sel))
+        .map_err(|e| Error::Image(format!("pin {} image {r}", pin.name), e))?;
+    let diff = img
+        .config
+        .diff_ids()
+        .map_err(|e| Error::Image(format!("pin {} image {r}", pin.name), e))?;
+    let got: Vec<_> = img.layers().iter().map(|d| d.digest.clone()).collect();
+    let want: Vec<_> = pin.layers.iter().map(|l| l.digest.clone()).collect();
+    let diff_ok = pin
+        .layers
+        .iter()
+        .zip(&diff)
+        .all(|(l, d)| l.diff_id.as_ref().is_none_or(|x| x == d));
+    if got != want || !diff_ok {
+        return Err(Error::Integrity {
+            what: format!("pin {} image {r}", pin.name),
+            reason: "its layers are not the pinned layers; the tag moved or the pin is wrong"
+                .into(),
+        });
+    }
+    if let Some(m) = &pin.manifest
+        && m != &img.manifest.descriptor.digest
+    {
+        return Err(Error::Integrity {
+            what: format!("pin {} image {r}", pin.name),
+            reason: format!(
+                "manifest {} is not the pinned {m}",
+                img.manifest.descriptor.digest
+            ),
+        });
+    }
+    Ok(Ok(BaseChoice {
+        reference: r,
+        spec: BaseSpec {
+            source: "pins".into(),
+            reference: pin.name.clone(),
+            manifest: Some(img.manifest.descriptor.digest.clone()),
+            layers: pin
+                .layers
+                .iter()
+                .zip(diff)
+                .map(|(l, d)| (l.digest.clone(), Some(l.diff_id.clone().unwrap_or(d))))
+                .collect(),
+        },
+    }))
+}
+
+/// True when the published image committed a layer for some metadata step (the classic
+/// builder's habit): the rebuild then does the same.
+fn wants_metadata_layers(pp: &PlatformImage, base_layers: usize) -> bool {
+    super::pair::steps(&pp.image.config, pp.image.layers().len(), base_layers)
+        .unwrap_or_default()
+        .iter()
+        .any(|s| {
+            s.layer.is_some()
+                && super::pair::METADATA_INSTRUCTIONS.contains(&s.instruction.as_str())
+        })
+}
+
+fn rebuild_one(
+    req: &RebuildRequest,
+    pp: &PlatformImage,
+    dir: &Path,
+    progress: &Progress,
+) -> Result<(PlatformReport, Option<BuildOutput>), Error> {
+    let choice = match choose_base(req, pp)? {
+        Ok(c) => c,
+        Err((src, reference, reason)) => return Ok((no_base(pp, &src, &reference, reason), None)),
+    };
+    let base_src = open(&choice.reference)?;
+    let epoch = match req.source_date_epoch {
+        Some(e) => Some(e),
+        None => pp
+            .image
+            .config
+            .parsed
+            .created()
+            .as_deref()
+            .and_then(build::time::parse_rfc3339),
+    };
+    let bopts = BuildOptions {
+        platform: Some(selector_for(&pp.platform)),
+        source_date_epoch: epoch,
+        metadata_layers: wants_metadata_layers(pp, choice.spec.layers.len()),
+        no_base_layers: false,
+    };
+    let mut writer =
+        LayoutWriter::create(dir).map_err(|e| Error::Image(dir.display().to_string(), e))?;
+    // Without --out the base layers are read (verified, hives kept) but not copied: the
+    // comparison never reads them from the rebuilt side.
+    let mut sink = SkipBlobs {
+        inner: &mut writer,
+        skip: if req.out.is_some() {
+            Vec::new()
+        } else {
+            choice.spec.layers.iter().map(|(d, _)| d.clone()).collect()
+        },
+    };
+    let b = build::build(
+        base_src.as_ref(),
+        &choice.reference,
+        req.recipe,
+        &bopts,
+        &mut sink,
+        progress,
+    )
+    .map_err(|e| Error::Build(format!("rebuilding {}: {e}", pp.platform)))?;
+    sink.add_manifest(&b.manifest, None)
+        .map_err(|e| Error::Image(dir.display().to_string(), e))?;
+    let rsrc = LayoutSource::open(dir, None, Some(&b.manifest.digest))
+        .map_err(|e| Error::Image(dir.display().to_string(), e))?;
+    let rimg = resolve_manifest(&rsrc, &b.manifest, None)?;
+    let psrc = open(req.published)?;
+    let edits = edits_of(&b);
+    let hives = (!b.base_hives.is_empty()).then_some(&b.base_hives);
+    let rep = compare_platform(
+        &Side {
+            source: &rsrc,
+            image: &rimg,
+        },
+        &Side {
+            source: psrc.as_ref(),
+            image: &pp.image,
+        },
+        &Expectation {
+            base: Some(&choice.spec),
+            edits: &edits,
+            base_hives: hives,
+        },
+        &req.options,
+    )?;
+    Ok((rep, Some(b)))
+}
+
+/// A sink that claims to hold some blobs already (so the build only verifies them).
+struct SkipBlobs<'a> {
+    inner: &'a mut LayoutWriter,
+    skip: Vec<crate::image::Digest>,
+}
+
+impl ImageSink for SkipBlobs<'_> {
+    fn has_blob(&self, desc: &Descriptor) -> image::Result<bool> {
+        if self.skip.contains(&desc.digest) {
+            return Ok(true);
+        }
+        self.inner.has_blob(desc)
+    }
+    fn put_blob(
+        &mut self,
+        reader: &mut dyn std::io::Read,
+        expected: Option<&Descriptor>,
+    ) -> image::Result<Descriptor> {
+        self.inner.put_blob(reader, expected)
+    }
+    fn add_manifest(&mut self, desc: &Descriptor, tag: Option<&str>) -> image::Result<()> {
+        self.inner.add_manifest(desc, tag)
+    }
+}
+
+/// `rebuild`: every Windows platform of the published image rebuilt from its own pinned
+/// base and compared, in parallel.
+pub fn rebuild(req: &RebuildRequest, progress: &Progress) -> Result<RebuildResult, Error> {
+    let psrc = open(req.published)?;
+    let plats = windows_platforms(psrc.as_ref(), req.platform)?;
+    let stage_parent: PathBuf = match req.out {
+        Some(o) => {
+            if o.exists() {
+                return Err(Error::Input(format!(
+                    "--out {}: already exists; give a new directory",
+                    o.display()
+                )));
+            }
+            o.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."))
+        }
+        None => std::env::temp_dir(),
+    };
+    let stage = tempfile::Builder::new()
+        .prefix(".pause-verify-rebuild-")
+        .tempdir_in(&stage_parent)
+        .map_err(|e| {
+            Error::Input(format!(
+                "creating a staging directory in {}: {e}",
+                stage_parent.display()
+            ))
+        })?;
+    let jobs: Vec<(usize, &PlatformImage)> = plats.iter().enumerate().collect();
+    let results = parallel(&jobs, |(i, pp)| {
+        rebuild_one(req, pp, &stage.path().join(format!("p{i}")), progress)
+    })?;
+    let mut platforms = Vec::new();
+    let mut builds = Vec::new();
+    let mut dirs = Vec::new();
+    for (i, (rep, b)) in results.into_iter().enumerate() {
+        platforms.push(rep);
+        if let Some(b) = b {
+            dirs.push(stage.path().join(format!("p{i}")));
+            builds.push(b);
+        }
+    }
+    let rebuilt_id = if let Some(out) = req.out {
+        Some(keep(out, req.out_tag, &dirs, &builds)?)
+    } else {
+        None
+    };
+    let published = image_id(psrc.as_ref(), &req.published.to_string())?;
+    let mut report = super::report("rebuild", published, rebuilt_id, &req.options, platforms);
+    if report.rebuilt.is_none() && builds.len() == 1 {
+        report.rebuilt = Some(ImageId {
+            reference: "(not kept; use --out)".into(),
+            digest: builds[0].manifest.digest.clone(),
+            media_type: builds[0].manifest.media_type.clone(),
+        });
+    }
+    Ok(RebuildResult { report, builds })
+}
+
+/// Move the staged layouts into one layout at `out`: blobs by rename, then the manifest
+/// (one platform) or a new index of all (several), recorded last.
+fn keep(
+    out: &Path,
+    tag: Option<&str>,
+    dirs: &[PathBuf],
+    builds: &[BuildOutput],
+) -> Result<ImageId, Error> {
+    let err = |e: image::Error| Error::Image(format!("--out {}", out.display()), e);
+    let io = |e: std::io::Error| Error::Input(format!("--out {}: {e}", out.display()));
+    let mut w = LayoutWriter::create(out).map_err(err)?;
+    let blobs = out.join("blobs").join("sha256");
+    for d in dirs {
+        for f in std::fs::read_dir(d.join("blobs").join("sha256")).map_err(io)? {
+            let f = f.map_err(io)?;
+            let name = f.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let dest = blobs.join(&name);
+            if !dest.exists() {
+                std::fs::rename(f.path(), &dest).map_err(io)?;
+            }
+        }
+    }
+    let root = if builds.len() == 1 {
+        builds[0].manifest.clone()
+    } else {
+        let docker = builds
+            .iter()
+            .all(|b| b.manifest.media_type == media::DOCKER_MANIFEST);
+        let mt = if docker {
+            media::DOCKER_LIST
+        } else {
+            media::OCI_INDEX
+        };
+        let doc = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": mt,
+            "manifests": builds.iter().map(|b| &b.manifest).collect::<Vec<_>>(),
+        });
+        let raw = serde_json::to_vec(&doc).map_err(|e| Error::Input(e.to_string()))?;
+        w.put_bytes(mt, &raw).map_err(err)?
+    };
+    w.add_manifest(&root, tag).map_err(err)?;
+    Ok(ImageId {
+        reference: format!("oci:{}@{}", out.display(), root.digest),
+        digest: root.digest.clone(),
+        media_type: root.media_type.clone(),
+    })
 }

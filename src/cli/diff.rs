@@ -1,0 +1,44 @@
+//! `pause-verify diff IMAGE_A IMAGE_B [--platform P] [--strict]`: the comparison of
+//! `rebuild` without rebuilding: IMAGE_A is the reference, IMAGE_B the image under test
+//! (changes are B relative to A). Layers both share from the start count as the base;
+//! registry changes are compared as the delta hives' own contents. Output: the `rebuild`
+//! report with kind `diff`.
+
+use super::{Global, Outcome};
+use anyhow::Context;
+use pause_verify::compare;
+use pause_verify::image::{ImageRef, PlatformSelector};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The reference image.
+    pub image_a: String,
+    /// The image under test.
+    pub image_b: String,
+    /// Only platforms matching windows/amd64[:OSVERSION-PREFIX].
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Every change counts (noise included) and tar times are compared.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    let a: ImageRef = args.image_a.parse().context("IMAGE_A")?;
+    let b: ImageRef = args.image_b.parse().context("IMAGE_B")?;
+    let platform: Option<PlatformSelector> = args
+        .platform
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .context("--platform")?;
+    let report = compare::rebuild::diff(
+        &a,
+        &b,
+        platform.as_ref(),
+        &compare::Options {
+            strict: args.strict,
+        },
+    )?;
+    super::rebuild::emit(&report, g)
+}

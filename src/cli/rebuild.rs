@@ -1,0 +1,315 @@
+//! `pause-verify rebuild --image IMAGE [--base IMAGE] [--pins FILE] [--recipe R]
+//! [--platform P] [--out DEST] [--strict]`: rebuild every Windows platform of the
+//! published image from its pinned base and say, layer by layer, whether the published
+//! image is what the recipe says (`compare::rebuild`). Renders `compare::Report` as text
+//! or JSON (kind `rebuild`, docs/json-schema.md). Also holds the text renderer `diff` uses.
+
+use super::{Global, Outcome};
+use anyhow::Context;
+use pause_verify::compare::{
+    self, Class, PlatformReport, Report, pins::Pins, rebuild::RebuildRequest, render_change,
+};
+use pause_verify::image::{ImageRef, PlatformSelector};
+use pause_verify::progress::Progress;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The published image: a manifest or a multi-platform list (oci:, docker-archive:, docker://).
+    #[arg(long)]
+    pub image: String,
+    /// The base, pinned by digest (a manifest, or a list with each platform's base).
+    /// Without it, each platform's base comes from the pins file.
+    #[arg(long)]
+    pub base: Option<String>,
+    /// The pins file (NanoServer digests per os.version). Default: attestations/pins.toml.
+    #[arg(long)]
+    pub pins: Option<PathBuf>,
+    /// The recipe: a directory with a Dockerfile, or a Dockerfile. Default: built-in upstream recipe.
+    #[arg(long)]
+    pub recipe: Option<PathBuf>,
+    /// Only platforms matching windows/amd64[:OSVERSION-PREFIX].
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Keep the rebuilt image in a new OCI layout (oci:DIR[:TAG] or a path).
+    #[arg(long)]
+    pub out: Option<String>,
+    /// Every change counts (noise included) and tar times are compared.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// SOURCE_DATE_EPOCH from the environment (unset or empty: none).
+fn source_date_epoch() -> anyhow::Result<Option<i64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(s) if !s.trim().is_empty() => Ok(Some(s.trim().parse().with_context(|| {
+            format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds since 1970")
+        })?)),
+        _ => Ok(None),
+    }
+}
+
+fn out_dest(out: &str) -> anyhow::Result<(PathBuf, Option<String>)> {
+    if !out.starts_with("oci:") {
+        return Ok((PathBuf::from(out), None));
+    }
+    match out.parse::<ImageRef>()? {
+        ImageRef::Layout {
+            dir,
+            tag,
+            digest: None,
+        } => Ok((dir, tag)),
+        _ => anyhow::bail!("--out {out}: give oci:DIR[:TAG] or a directory path"),
+    }
+}
+
+pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    let image: ImageRef = args.image.parse().context("--image")?;
+    let base: Option<ImageRef> = args
+        .base
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .context("--base")?;
+    let platform: Option<PlatformSelector> = args
+        .platform
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .context("--platform")?;
+    let pins = match (&args.pins, &base) {
+        (Some(p), _) => Some(Pins::load(p)?),
+        (None, None) => {
+            let p = Path::new(compare::pins::DEFAULT_PATH);
+            if p.exists() {
+                Some(Pins::load(p)?)
+            } else {
+                None
+            }
+        }
+        (None, Some(_)) => None,
+    };
+    let recipe = match &args.recipe {
+        Some(p) => pause_verify::recipe::load(p, &Default::default())?,
+        None => pause_verify::recipe::builtin(),
+    };
+    let (out, tag) = match &args.out {
+        Some(o) => {
+            let (d, t) = out_dest(o)?;
+            (Some(d), t)
+        }
+        None => (None, None),
+    };
+    let req = RebuildRequest {
+        published: &image,
+        base: base.as_ref(),
+        pins: pins.as_ref(),
+        recipe: &recipe,
+        platform: platform.as_ref(),
+        out: out.as_deref(),
+        out_tag: tag.as_deref(),
+        source_date_epoch: source_date_epoch()?,
+        options: compare::Options {
+            strict: args.strict,
+        },
+    };
+    let progress = Progress::new(g.quiet);
+    let res = compare::rebuild::rebuild(&req, &progress)?;
+    emit(&res.report, g)
+}
+
+/// Print the report (JSON or text) and pick the outcome.
+pub fn emit(r: &Report, g: &Global) -> anyhow::Result<Outcome> {
+    if g.json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+    } else {
+        print!("{}", human(r));
+    }
+    Ok(if r.passes() {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    })
+}
+
+fn short(d: &impl std::fmt::Display) -> String {
+    let s = d.to_string();
+    match s.strip_prefix("sha256:") {
+        Some(h) if h.len() > 12 => format!("sha256:{}", &h[..12]),
+        _ => s,
+    }
+}
+
+/// The human report.
+pub fn human(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} {} ({})",
+        r.kind, r.published.reference, r.published.digest
+    );
+    if let Some(rb) = &r.rebuilt {
+        let _ = writeln!(
+            s,
+            "{} {} ({})",
+            if r.kind == "diff" {
+                "against"
+            } else {
+                "rebuilt"
+            },
+            rb.reference,
+            rb.digest
+        );
+    }
+    let _ = writeln!(
+        s,
+        "noise rules v{}{}\n",
+        r.noise_rules_version,
+        if r.strict { ", --strict" } else { "" }
+    );
+    let _ = writeln!(
+        s,
+        "{:<34} {:<13} {:<5} {:<8} {:<7} {:<6} UNEXPLAINED",
+        "PLATFORM", "VERDICT", "BASE", "LAYERS", "EDITS", "NOISE"
+    );
+    for p in &r.platforms {
+        let base = match &p.base {
+            Some(b) if b.ok => "ok",
+            Some(_) => "DIFF",
+            None => "-",
+        };
+        let passing = p.layers.iter().filter(|l| l.verdict.passes()).count();
+        let edits_ok = p
+            .recipe_edits
+            .iter()
+            .filter(|e| e.status == "present")
+            .count();
+        let _ = writeln!(
+            s,
+            "{:<34} {:<13} {:<5} {:<8} {:<7} {:<6} {}",
+            p.platform,
+            p.verdict.as_str(),
+            base,
+            format!("{passing}/{}", p.layers.len()),
+            format!("{edits_ok}/{}", p.recipe_edits.len()),
+            p.noise.len(),
+            p.unexplained.len()
+        );
+    }
+    for p in &r.platforms {
+        s.push('\n');
+        platform(&mut s, p);
+    }
+    let _ = writeln!(s, "\nverdict: {}", r.verdict);
+    s
+}
+
+fn platform(s: &mut String, p: &PlatformReport) {
+    let _ = writeln!(s, "== {}: {}", p.platform, p.verdict);
+    let _ = writeln!(s, "  published manifest {}", p.published_manifest);
+    if let Some(m) = &p.rebuilt_manifest {
+        let _ = writeln!(s, "  rebuilt manifest   {m}");
+    }
+    for r in &p.reasons {
+        let _ = writeln!(s, "  ! {r}");
+    }
+    if let Some(b) = &p.base {
+        let _ = writeln!(
+            s,
+            "  base: {} ({} {}{})",
+            if b.ok { "ok" } else { "MISMATCH" },
+            b.source,
+            b.reference,
+            b.manifest
+                .as_ref()
+                .map(|m| format!(", manifest {m}"))
+                .unwrap_or_default()
+        );
+        for l in &b.layers {
+            let _ = writeln!(
+                s,
+                "    layer {}: pinned {} published {} {}",
+                l.index,
+                l.pinned_digest,
+                l.published_digest
+                    .as_ref()
+                    .map_or_else(|| "(none)".to_string(), |d| d.to_string()),
+                if l.ok { "ok" } else { "MISMATCH" }
+            );
+        }
+    }
+    if !p.layers.is_empty() {
+        let _ = writeln!(
+            s,
+            "  layers (registry compared as {} views):",
+            p.registry_mode
+        );
+        for l in &p.layers {
+            let side = |x: &Option<compare::LayerId>| {
+                x.as_ref().map_or_else(
+                    || "-".to_string(),
+                    |l| format!("#{} {}", l.index, short(&l.digest)),
+                )
+            };
+            let _ = writeln!(
+                s,
+                "    published {:<24} rebuilt {:<24} {:<12} {}",
+                side(&l.published),
+                side(&l.rebuilt),
+                l.verdict.as_str(),
+                l.step.as_deref().unwrap_or("")
+            );
+            let _ = writeln!(s, "      {}", l.reason);
+        }
+    }
+    if !p.recipe_edits.is_empty() {
+        let _ = writeln!(s, "  recipe edits:");
+        for e in &p.recipe_edits {
+            let mut line = format!("    {:<8} {} {}\\{}", e.status, e.action, e.hive, e.path);
+            if let Some(n) = &e.name {
+                let _ = write!(line, " {n:?}");
+            }
+            if let Some(x) = &e.expected {
+                let _ = write!(line, " = {x}");
+            }
+            if let Some(a) = &e.actual {
+                let _ = write!(line, " (image: {a})");
+            }
+            let _ = writeln!(s, "{line}");
+        }
+    }
+    let c = &p.config;
+    let _ = writeln!(s, "  config: {}", c.verdict);
+    for d in &c.differences {
+        let _ = writeln!(
+            s,
+            "    {}{}: expected {}, found {}",
+            d.field,
+            if d.significant { "" } else { " (noise)" },
+            d.expected,
+            d.actual
+        );
+    }
+    if !p.noise.is_empty() {
+        let _ = writeln!(s, "  noise ({}):", p.noise.len());
+        for c in &p.noise {
+            let _ = writeln!(
+                s,
+                "    [{}] {}",
+                c.rule.as_deref().unwrap_or("?"),
+                render_change(c)
+            );
+        }
+    }
+    if !p.unexplained.is_empty() {
+        let _ = writeln!(s, "  unexplained ({}):", p.unexplained.len());
+        for c in p
+            .unexplained
+            .iter()
+            .filter(|c| c.class == Class::Unexplained)
+        {
+            let _ = writeln!(s, "    {}", render_change(c));
+        }
+    }
+}
