@@ -325,6 +325,7 @@ fn provenance_lists_the_recipe_edits_and_base_and_verifies_with_two_implementati
     let a = &rep["attestations"];
     assert_eq!(a["provenance"][0]["subjects"][0], subject);
     assert_eq!(a["vsa"]["verificationResult"], "PASSED");
+    schema_lists_every_field(a);
 
     // Attached to the rebuilt image: verify --attestations --type provenance passes
     // (after signing it), and fails with another key or for the VSA type there.
@@ -409,6 +410,45 @@ fn provenance_lists_the_recipe_edits_and_base_and_verifies_with_two_implementati
         ],
     );
     assert_code(&o, 0);
+}
+
+/// The `attestations` object of the rebuild JSON uses only the fields (and has the
+/// required ones) docs/compare-report.schema.json declares.
+fn schema_lists_every_field(a: &Value) {
+    let schema: Value = serde_json::from_slice(
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/compare-report.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let defs = &schema["$defs"];
+    let fits = |v: &Value, def: &Value| {
+        let obj = v.as_object().unwrap();
+        let props = def["properties"].as_object().unwrap();
+        for k in obj.keys() {
+            assert!(props.contains_key(k), "field {k} is not in the schema");
+        }
+        for r in def["required"].as_array().unwrap() {
+            assert!(
+                obj.contains_key(r.as_str().unwrap()),
+                "required {r} missing"
+            );
+        }
+    };
+    assert!(schema["properties"]["attestations"].is_object());
+    fits(a, &defs["attestations"]);
+    for w in a["provenance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain([&a["vsa"]])
+    {
+        fits(w, &defs["written"]);
+        for at in w["attached"].as_array().unwrap() {
+            fits(at, &defs["written"]["properties"]["attached"]["items"]);
+        }
+    }
 }
 
 fn base64_encode(b: &[u8]) -> String {
