@@ -31,6 +31,13 @@ run() {
 }
 
 demo_setup() {
+  # Paths given relative to the caller's directory still work after the cd below.
+  if [ -n "${PV_DEMO_KEY:-}" ]; then
+    PV_DEMO_KEY=$(cd "$(dirname "$PV_DEMO_KEY")" && pwd)/$(basename "$PV_DEMO_KEY")
+  fi
+  if [ -n "${PV:-}" ] && [ "${PV#/}" = "$PV" ] && [ "${PV#*/}" != "$PV" ]; then
+    PV=$(pwd)/$PV
+  fi
   if [ -n "${PV_DEMO_DIR:-}" ]; then
     WORK=$PV_DEMO_DIR
     mkdir -p "$WORK"
