@@ -12,6 +12,7 @@
 //! - [`verify`]: the verdict vocabulary ([`Failure`], [`Check`]).
 //! - [`attach`]: storing them with an image (OCI layout, registry) and checking
 //!   everything stored for an image ([`attach::Store`]).
+//! - [`rebuild`]: the provenance and VSA `rebuild --attest` signs, and storing them.
 //!
 //! Not here: fetching or pushing (image transports), choosing what to verify (policy).
 
@@ -19,6 +20,7 @@ pub mod attach;
 pub mod bundle;
 pub mod dsse;
 pub mod keys;
+pub mod rebuild;
 pub mod simplesigning;
 pub mod statement;
 pub mod storage;

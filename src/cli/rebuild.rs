@@ -1,11 +1,14 @@
 //! `pause-verify rebuild --image IMAGE [--base IMAGE] [--pins FILE] [--recipe R]
-//! [--platform P] [--out DEST] [--strict]`: rebuild every Windows platform of the
-//! published image from its pinned base and say, layer by layer, whether the published
-//! image is what the recipe says (`compare::rebuild`). Renders `compare::Report` as text
-//! or JSON (kind `rebuild`, docs/json-schema.md). Also holds the text renderer `diff` uses.
+//! [--platform P] [--out DEST] [--strict] [--attest --key K [--attestations-dir DIR]
+//! [--attach]]`: rebuild every Windows platform of the published image from its pinned
+//! base and say, layer by layer, whether the published image is what the recipe says
+//! (`compare::rebuild`). Renders `compare::Report` as text or JSON (kind `rebuild`,
+//! docs/json-schema.md). With `--attest`, signs the rebuilt image's provenance and the
+//! published image's VSA (`attest::rebuild`). Also holds the text renderer `diff` uses.
 
 use super::{Global, Outcome};
 use anyhow::Context;
+use pause_verify::attest::rebuild as attest_rebuild;
 use pause_verify::compare::{
     self, Class, PlatformReport, Report, pins::Pins, rebuild::RebuildRequest, render_change,
 };
@@ -38,6 +41,18 @@ pub struct Args {
     /// Every change counts (noise included) and tar times are compared.
     #[arg(long)]
     pub strict: bool,
+    /// Sign a SLSA provenance for each rebuilt platform image and a SLSA VSA for the published image (docs/provenance.md).
+    #[arg(long, requires = "key")]
+    pub attest: bool,
+    /// The cosign private key for --attest; password from COSIGN_PASSWORD or a prompt.
+    #[arg(long, value_name = "FILE", requires = "attest")]
+    pub key: Option<PathBuf>,
+    /// Append the signed statements to DIR/<subject-hex>.intoto.jsonl.
+    #[arg(long, value_name = "DIR", requires = "attest")]
+    pub attestations_dir: Option<PathBuf>,
+    /// Attach them (.att): provenance to the rebuilt image (needs --out), VSA to the published image.
+    #[arg(long, requires = "attest")]
+    pub attach: bool,
 }
 
 /// SOURCE_DATE_EPOCH from the environment (unset or empty: none).
@@ -101,6 +116,26 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         }
         None => (None, None),
     };
+    // Everything --attest needs is checked (and the key decrypted) before the rebuild.
+    let key = match &args.key {
+        Some(k) if args.attest => {
+            if args.attestations_dir.is_none() && !args.attach {
+                anyhow::bail!("--attest needs --attestations-dir DIR and/or --attach");
+            }
+            if args.attach && args.out.is_none() {
+                anyhow::bail!("--attach stores the provenance with the rebuilt image: give --out");
+            }
+            if args.attach && matches!(image, ImageRef::Archive { .. }) {
+                anyhow::bail!(
+                    "--attach: a docker-archive cannot hold attestations; use --attestations-dir only"
+                );
+            }
+            Some(super::sign::load_private_key(k)?)
+        }
+        _ => None,
+    };
+    let epoch = source_date_epoch()?;
+    let started = attest_time(epoch)?;
     let req = RebuildRequest {
         published: &image,
         base: base.as_ref(),
@@ -109,14 +144,113 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         platform: platform.as_ref(),
         out: out.as_deref(),
         out_tag: tag.as_deref(),
-        source_date_epoch: source_date_epoch()?,
+        source_date_epoch: epoch,
         options: compare::Options {
             strict: args.strict,
         },
     };
     let progress = Progress::new(g.quiet);
     let res = compare::rebuild::rebuild(&req, &progress)?;
-    emit(&res.report, g)
+    let Some(key) = key else {
+        return emit(&res.report, g);
+    };
+    let rebuilt = out.as_ref().map(|dir| ImageRef::Layout {
+        dir: dir.clone(),
+        tag: None,
+        digest: res.report.rebuilt.as_ref().map(|r| r.digest.clone()),
+    });
+    let registry = g.registry.options(g.quiet)?;
+    let done = attest_rebuild::attest(
+        &res.report,
+        &res.builds,
+        &attest_rebuild::AttestRequest {
+            key: &key,
+            published: &image,
+            rebuilt: rebuilt.as_ref(),
+            dir: args.attestations_dir.as_deref(),
+            attach: args.attach,
+            registry: &registry,
+            started_on: Some(started),
+            finished_on: Some(attest_time(epoch)?),
+        },
+    )?;
+    if g.json {
+        let mut doc = serde_json::to_value(&res.report)?;
+        doc["attestations"] = serde_json::to_value(&done)?;
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print!("{}", human(&res.report));
+        print!("{}", human_attestations(&done));
+    }
+    Ok(if res.report.passes() {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    })
+}
+
+/// Statement times: SOURCE_DATE_EPOCH when set (reproducible statements), else now.
+fn attest_time(epoch: Option<i64>) -> anyhow::Result<String> {
+    let secs = match epoch {
+        Some(e) => e,
+        None => {
+            let d = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .context("the system clock is before 1970")?;
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+        }
+    };
+    Ok(pause_verify::build::time::rfc3339(secs))
+}
+
+fn human_attestations(a: &attest_rebuild::Attestations) -> String {
+    let mut s = String::from("\nattestations (key ");
+    let _ = writeln!(s, "{}):", a.key_hint);
+    let mut one = |what: String, w: &attest_rebuild::Written| {
+        let _ = writeln!(s, "  {what}, envelope {}", w.envelope_digest);
+        for f in &w.files {
+            let _ = writeln!(s, "    wrote {}", f.display());
+        }
+        for at in &w.attached {
+            let _ = writeln!(
+                s,
+                "    {} {}",
+                if at.added == 0 {
+                    "already at"
+                } else {
+                    "attached"
+                },
+                at.location
+            );
+        }
+    };
+    for w in &a.provenance {
+        one(
+            format!(
+                "provenance {} for {}",
+                w.platform.as_deref().unwrap_or("?"),
+                w.subjects
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            ),
+            w,
+        );
+    }
+    one(
+        format!(
+            "VSA {} for {}",
+            a.vsa.verification_result.as_deref().unwrap_or("?"),
+            a.vsa
+                .subjects
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        &a.vsa,
+    );
+    s
 }
 
 /// Print the report (JSON or text) and pick the outcome.
