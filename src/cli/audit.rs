@@ -208,7 +208,18 @@ fn rebuild_image(
         options: compare::Options::default(),
     };
     match compare::rebuild::rebuild(&req, progress) {
-        Ok(res) => Ok(Ok(res.report.platforms)),
+        Ok(res) => {
+            let mut platforms = res.report.platforms;
+            // compare names a given base `--base`; say where it really came from.
+            if let Some((source, _)) = &p.base {
+                for b in platforms.iter_mut().filter_map(|x| x.base.as_mut()) {
+                    if b.source == "--base" {
+                        b.source.clone_from(source);
+                    }
+                }
+            }
+            Ok(Ok(platforms))
+        }
         Err(e @ (compare::Error::Input(_) | compare::Error::Pins(_))) => {
             Err(anyhow::Error::new(e).context("the rebuild cannot run"))
         }
