@@ -960,4 +960,105 @@ mod tests {
         assert_eq!(l.recipe, Some(dir.path().join("recipe-dir")));
         assert_eq!(l.digest, Some(Digest::of(&std::fs::read(&p).unwrap())));
     }
+
+    fn pins_file(dir: &Path, name: &str, version: &str, layer: &Digest) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "schemaVersion = \"1\"\n[[pin]]\nname='{name}'\nosVersion='{version}'\n[[pin.layers]]\ndigest='{layer}'\nsize=1\n"
+            ),
+        )
+        .unwrap();
+        p
+    }
+
+    #[test]
+    fn default_policy_finds_pins_and_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = dir.path().join("k.pub");
+        std::fs::write(&k, KEY).unwrap();
+        let keys = [k];
+        let l1 = Digest::of(b"layer");
+        let found = pins_file(dir.path(), "found.toml", "10.0.20348.1", &l1);
+        let given = pins_file(dir.path(), "given.toml", "10.0.17763.1", &l1);
+        let missing = dir.path().join("missing.toml");
+        let cli = |pins, default_pins, base| CliInputs {
+            keys: &keys,
+            pins,
+            base,
+            default_pins,
+        };
+        // No pins file anywhere: base pins not required, the rebuild has nothing.
+        let l = load(None, &cli(None, Some(&missing), None)).unwrap();
+        assert!(!l.policy.pins.required);
+        assert!(l.rebuild_pins.is_none() && l.base.is_none());
+        // The default pins file, when it exists: read, and the base must be pinned.
+        let l = load(None, &cli(None, Some(&found), None)).unwrap();
+        assert!(l.policy.pins.required);
+        assert_eq!(l.pins_files, vec![found.display().to_string()]);
+        let rp = l.rebuild_pins.unwrap();
+        assert!(rp.for_os_version("10.0.20348.1").is_some());
+        // --pins replaces the default file.
+        let l = load(None, &cli(Some(&given), Some(&found), None)).unwrap();
+        assert_eq!(l.pins_files, vec![given.display().to_string()]);
+        assert!(l.pins_for("10.0.20348.1").is_empty());
+        assert_eq!(l.pins_for("10.0.17763.1").len(), 1);
+        // --base must be pinned by digest.
+        let b = format!("oci:/x@{l1}");
+        let l = load(None, &cli(None, None, Some(&b))).unwrap();
+        assert_eq!(l.base.as_ref().unwrap().0, "--base");
+        let e = load(None, &cli(None, None, Some("oci:/x:tag")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--base") && e.contains("pinned by digest"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rebuild_base_is_relative_to_the_policy_and_pins_must_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k.pub"), KEY).unwrap();
+        let d = Digest::of(b"m");
+        let (text, l) = with_files(&format!(
+            "version = 1\n[signatures]\nkeys=['k.pub']\n[rebuild]\nbase='oci:nano@{d}'\n"
+        ));
+        let l = l.unwrap();
+        let (src, r) = l.base.unwrap();
+        assert_eq!(src, "rebuild.base");
+        assert_eq!(
+            r,
+            ImageRef::Layout {
+                dir: text.path().join("nano"),
+                tag: None,
+                digest: Some(d.clone())
+            }
+        );
+        let e = err("version = 1\n[signatures]\nkeys=['k.pub']\n[rebuild]\nbase='oci:nano'\n");
+        assert!(
+            e.contains("rebuild.base") && e.contains("pinned by digest"),
+            "{e}"
+        );
+
+        // Inline pins with layers join the rebuild's pins; a pins file that pins the same
+        // os.version to other layers is refused.
+        let other = Digest::of(b"other");
+        pins_file(dir.path(), "p.toml", "10.0.20348.1", &other);
+        let pol = dir.path().join("pol.toml");
+        let inline = format!(
+            "version = 1\n[signatures]\nkeys=['k.pub']\n[[pins.base]]\nos_version='10.0.20348.1'\nimage='oci:nano@{d}'\nlayers=['{d}']\n"
+        );
+        std::fs::write(&pol, &inline).unwrap();
+        let l = load(Some(&pol), &CliInputs::default()).unwrap();
+        let pin = l.rebuild_pins.unwrap().pins.remove(0);
+        assert_eq!(pin.image.as_deref(), Some(format!("oci:nano@{d}").as_str()));
+        assert_eq!(pin.layers[0].digest, d);
+        std::fs::write(&pol, format!("{inline}[pins]\nfile='p.toml'\n")).unwrap();
+        let e = load(Some(&pol), &CliInputs::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("different layers"), "{e}");
+    }
 }

@@ -766,6 +766,36 @@ fn layout_offline_with_per_platform_attestations_and_noise_rules() {
         assert!(for_platform, "{c}");
     }
 
+    // scripts/release-gate.sh around the same audit: GO, and the audited digest recorded.
+    let out = r.root.join("gate");
+    let o = Command::new("sh")
+        .arg(repo_file("scripts/release-gate.sh"))
+        .arg(&r.good.root)
+        .current_dir(&r.root)
+        .env("PAUSE_VERIFY", common::bin())
+        .env("PAUSE_VERIFY_NO_CACHE", "1")
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .env("AUDIT_OUT", &out)
+        .env("AUDIT_KEY", &r.key_pub)
+        .env("AUDIT_SIGN_KEY", &r.key)
+        .env("AUDIT_BASE", &r.base)
+        .env("AUDIT_PINS", repo_file("attestations/pins.toml"))
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let root_digest = r.good.root.rsplit_once('@').unwrap().1;
+    assert_eq!(
+        std::fs::read_to_string(out.join("image.digest"))
+            .unwrap()
+            .trim(),
+        root_digest
+    );
+    assert!(
+        !std::fs::read_to_string(out.join("audit.xml"))
+            .unwrap()
+            .contains("<failure ")
+    );
+
     // The independent publisher's image (classic builder shape, Windows noise): rebuilt
     // EQUIVALENT, each noise rule it needed named with a count and an example.
     let Some(py) = hivex_python() else { return };
