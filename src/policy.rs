@@ -1,8 +1,10 @@
 //! The audit policy: what an image must show to pass `pause-verify audit`.
 //!
 //! Owns the TOML model (docs/policy.md, `attestations/policy.example.toml`), the built-in
-//! default ("the upstream recipe, every platform, signed by the given key"), loading with
-//! paths resolved against the policy file's folder, and validation with errors that say
+//! default ("the upstream recipe, every platform, signed by the given key"; base pins
+//! required when a pins file is found), loading with paths resolved against the policy
+//! file's folder, what the command line adds ([`CliInputs`]: keys, `--pins`, `--base`),
+//! the rebuild's base and pins in `compare`'s form, and validation with errors that say
 //! which field is wrong and what it accepts. Does not evaluate anything (`audit`) and
 //! reads no image.
 //!
