@@ -16,6 +16,10 @@
 #   AUDIT_KEY           a public key to add (--key), e.g. cosign.pub
 #   AUDIT_SIGN_KEY      a cosign private key to sign the VSA (password: COSIGN_PASSWORD)
 #   AUDIT_ATTESTATIONS  an attestations/ directory to read too (air-gapped)
+#   AUDIT_BASE          the NanoServer base to rebuild from, pinned by digest (--base),
+#                       e.g. oci:nanoserver@sha256:… (air-gapped)
+#   AUDIT_PINS          a pins file (--pins; the default policy otherwise reads
+#                       attestations/pins.toml when it exists)
 #   XDG_CACHE_HOME      where verified registry blobs are cached (pause-verify/ below it);
 #                       keep it between CI runs to download each base layer once.
 #
@@ -38,6 +42,8 @@ set -- audit --image "$image" --json-out "$out/audit.json" --junit "$out/audit.x
 [ -n "${AUDIT_KEY:-}" ] && set -- "$@" --key "$AUDIT_KEY"
 [ -n "${AUDIT_SIGN_KEY:-}" ] && set -- "$@" --sign-key "$AUDIT_SIGN_KEY"
 [ -n "${AUDIT_ATTESTATIONS:-}" ] && set -- "$@" --attestations-dir "$AUDIT_ATTESTATIONS"
+[ -n "${AUDIT_BASE:-}" ] && set -- "$@" --base "$AUDIT_BASE"
+[ -n "${AUDIT_PINS:-}" ] && set -- "$@" --pins "$AUDIT_PINS"
 
 rc=0
 rm -f "$out/audit.json" "$out/image.digest"

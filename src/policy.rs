@@ -1,8 +1,10 @@
 //! The audit policy: what an image must show to pass `pause-verify audit`.
 //!
 //! Owns the TOML model (docs/policy.md, `attestations/policy.example.toml`), the built-in
-//! default ("the upstream recipe, every platform, signed by the given key"), loading with
-//! paths resolved against the policy file's folder, and validation with errors that say
+//! default ("the upstream recipe, every platform, signed by the given key"; base pins
+//! required when a pins file is found), loading with paths resolved against the policy
+//! file's folder, what the command line adds ([`CliInputs`]: keys, `--pins`, `--base`),
+//! the rebuild's base and pins in `compare`'s form, and validation with errors that say
 //! which field is wrong and what it accepts. Does not evaluate anything (`audit`) and
 //! reads no image.
 //!
@@ -11,7 +13,8 @@
 
 use crate::attest::PublicKey;
 use crate::attest::statement::{BUILDER_ID, EditOp, PROVENANCE_V1, RegistryEdit};
-use crate::image::{Digest, PlatformSelector};
+use crate::compare::pins as cpins;
+use crate::image::{Digest, ImageRef, PlatformSelector};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -238,6 +241,12 @@ impl Default for Edits {
 pub struct Rebuild {
     #[serde(default = "yes")]
     pub required: bool,
+    /// The NanoServer base to rebuild from, pinned by digest (`oci:DIR@sha256:…`, a
+    /// layout path relative to the policy file, or `docker://HOST/REPO@sha256:…`): a
+    /// manifest, or a list holding each platform's base. `--base` overrides it. Without
+    /// either, each platform's base is the `image` of its pin.
+    #[serde(default)]
+    pub base: Option<String>,
     /// `builtin` (the upstream recipe built in) or a recipe folder / TOML file,
     /// relative to the policy file.
     #[serde(default = "builtin")]
@@ -265,6 +274,7 @@ impl Default for Rebuild {
     fn default() -> Self {
         Rebuild {
             required: true,
+            base: None,
             recipe: builtin(),
             verdict: equivalent(),
             noise: any_rule(),
@@ -291,6 +301,28 @@ pub struct Loaded {
     pub provenance_edits: Vec<RegistryEdit>,
     /// Predicate types required (provenance included when `provenance` rules exist).
     pub predicate_types: Vec<String>,
+    /// The pins the rebuild finds (and checks) each platform's base with, in
+    /// `compare::pins` form: the pins files, then the inline pins that list `layers`.
+    /// None when no pin is given at all.
+    pub rebuild_pins: Option<cpins::Pins>,
+    /// The pins files read, as given (for reports).
+    pub pins_files: Vec<String>,
+    /// The base the rebuild uses for every platform: (`--base` or `rebuild.base`, ref).
+    pub base: Option<(String, ImageRef)>,
+}
+
+/// What the command line adds to a policy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CliInputs<'a> {
+    /// `--key` files.
+    pub keys: &'a [PathBuf],
+    /// `--pins FILE` (relative to the working directory): added to the policy's pins.
+    pub pins: Option<&'a Path>,
+    /// `--base IMAGE`: replaces `rebuild.base`.
+    pub base: Option<&'a str>,
+    /// The pins file the default policy uses when no `--pins` is given and the file
+    /// exists (the CLI passes `attestations/pins.toml`).
+    pub default_pins: Option<&'a Path>,
 }
 
 /// The upstream recipe's registry edits (binaries/keylight.reg and `sc.exe delete
@@ -336,7 +368,8 @@ pub fn upstream_edits() -> Vec<RegistryEdit> {
 }
 
 /// The policy used without `--policy`: the upstream recipe, every platform, signed by the
-/// given key(s); no pins and no attestations required.
+/// given key(s), rebuilt and compared; no attestations required. [`load`] makes the base
+/// pins required when it finds a pins file (`--pins`, else `attestations/pins.toml`).
 pub fn default_policy() -> Policy {
     Policy {
         version: POLICY_VERSION,
@@ -357,16 +390,22 @@ pub fn parse(text: &str, path: &Path) -> Result<Policy, PolicyError> {
     })
 }
 
-/// Read and validate a policy file (or the default with `path = None`), adding the
-/// `--key` files given on the command line.
-pub fn load(path: Option<&Path>, extra_keys: &[PathBuf]) -> Result<Loaded, PolicyError> {
+/// Read and validate a policy file (or the default with `path = None`), adding what
+/// the command line gives (keys, pins, base).
+pub fn load(path: Option<&Path>, cli: &CliInputs<'_>) -> Result<Loaded, PolicyError> {
     let (policy, uri, digest, base_dir) = match path {
-        None => (
-            default_policy(),
-            DEFAULT_POLICY_URI.to_string(),
-            None,
-            PathBuf::from("."),
-        ),
+        None => {
+            let mut policy = default_policy();
+            // The default policy pins the base whenever it has pins to hold it to.
+            policy.pins.required =
+                cli.pins.is_some() || cli.default_pins.is_some_and(|p| p.is_file());
+            (
+                policy,
+                DEFAULT_POLICY_URI.to_string(),
+                None,
+                PathBuf::from("."),
+            )
+        }
         Some(p) => {
             let bytes = read_limited(p)?;
             let text = String::from_utf8(bytes.clone()).map_err(|_| PolicyError::Syntax {
@@ -383,7 +422,15 @@ pub fn load(path: Option<&Path>, extra_keys: &[PathBuf]) -> Result<Loaded, Polic
             )
         }
     };
-    resolve(policy, uri, digest, &base_dir, extra_keys)
+    let default_pins = match (path, cli.pins) {
+        (None, None) => cli.default_pins.filter(|p| p.is_file()),
+        _ => None,
+    };
+    let cli = CliInputs {
+        pins: cli.pins.or(default_pins),
+        ..*cli
+    };
+    resolve(policy, uri, digest, &base_dir, &cli)
 }
 
 fn read_limited(p: &Path) -> Result<Vec<u8>, PolicyError> {
@@ -400,13 +447,14 @@ fn read_limited(p: &Path) -> Result<Vec<u8>, PolicyError> {
     std::fs::read(p).map_err(read_err)
 }
 
-/// Validate `policy` and resolve its files against `base_dir`.
+/// Validate `policy` and resolve its files against `base_dir`; `cli.pins` and `cli.keys`
+/// are read as given (relative to the working directory), `cli.default_pins` is ignored.
 pub fn resolve(
     policy: Policy,
     uri: String,
     digest: Option<Digest>,
     base_dir: &Path,
-    extra_keys: &[PathBuf],
+    cli: &CliInputs<'_>,
 ) -> Result<Loaded, PolicyError> {
     let invalid = |field: &str, message: String| PolicyError::Invalid {
         path: uri.clone(),
@@ -437,9 +485,21 @@ pub fn resolve(
     }
 
     let mut pins = policy.pins.base.clone();
-    if let Some(f) = &policy.pins.file {
-        let p = base_dir.join(f);
-        pins.extend(read_pins_file(&p)?);
+    let mut files: Vec<(String, cpins::Pins)> = Vec::new();
+    for (field, p) in policy
+        .pins
+        .file
+        .iter()
+        .map(|f| ("pins.file", base_dir.join(f)))
+        .chain(cli.pins.map(|p| ("--pins", p.to_path_buf())))
+    {
+        let read = read_pins_file(&p).map_err(|message| PolicyError::Invalid {
+            path: uri.clone(),
+            field: field.into(),
+            message,
+        })?;
+        pins.extend(read.pins.iter().cloned().map(policy_pin));
+        files.push((p.display().to_string(), read));
     }
     for (i, pin) in pins.iter().enumerate() {
         if pin.manifest.is_none() && pin.layers.is_empty() && pin.diff_ids.is_empty() {
@@ -470,6 +530,8 @@ pub fn resolve(
         ));
     }
 
+    let rebuild_pins = merge_pins(&files, &policy.pins.base).map_err(|m| invalid("pins", m))?;
+
     let mut keys = Vec::new();
     for (i, k) in policy.signatures.keys.iter().enumerate() {
         let p = base_dir.join(k);
@@ -478,7 +540,7 @@ pub fn resolve(
             read_key(&p, &uri, &format!("signatures.keys[{i}]"))?,
         ));
     }
-    for k in extra_keys {
+    for k in cli.keys {
         keys.push((k.display().to_string(), read_key(k, &uri, "--key")?));
     }
     let needs_keys = policy.signatures.required
@@ -577,6 +639,18 @@ pub fn resolve(
         }
     }
 
+    let base = match (cli.base, &policy.rebuild.base) {
+        (Some(b), _) => Some((
+            "--base".to_string(),
+            parse_base(b, None).map_err(|m| invalid("--base", m))?,
+        )),
+        (None, Some(b)) => Some((
+            "rebuild.base".to_string(),
+            parse_base(b, Some(base_dir)).map_err(|m| invalid("rebuild.base", m))?,
+        )),
+        (None, None) => None,
+    };
+
     let name = policy.name.clone().unwrap_or_else(|| uri.clone());
     Ok(Loaded {
         policy,
@@ -589,7 +663,96 @@ pub fn resolve(
         recipe,
         provenance_edits,
         predicate_types,
+        rebuild_pins,
+        pins_files: files.into_iter().map(|(p, _)| p).collect(),
+        base,
     })
+}
+
+/// A base reference: pinned by digest; a relative layout path is taken from `dir`.
+fn parse_base(text: &str, dir: Option<&Path>) -> Result<ImageRef, String> {
+    let mut r: ImageRef = text
+        .parse()
+        .map_err(|e: crate::image::Error| e.to_string())?;
+    if !crate::build::is_pinned(&r) {
+        return Err(format!(
+            "{text}: the base must be pinned by digest (oci:DIR@sha256:…, docker://HOST/REPO@sha256:…); `pause-verify inspect` shows the digest"
+        ));
+    }
+    if let (ImageRef::Layout { dir: d, .. }, Some(base)) = (&mut r, dir)
+        && d.is_relative()
+    {
+        *d = base.join(&*d);
+    }
+    Ok(r)
+}
+
+fn policy_pin(pin: cpins::Pin) -> Pin {
+    let diff_ids: Option<Vec<Digest>> = pin.layers.iter().map(|l| l.diff_id.clone()).collect();
+    Pin {
+        os_version: pin.os_version,
+        image: pin.image.or(Some(pin.name)),
+        manifest: pin.manifest,
+        layers: pin.layers.into_iter().map(|l| l.digest).collect(),
+        diff_ids: diff_ids.unwrap_or_default(),
+    }
+}
+
+/// The rebuild's pins: every pins file's, then the inline pins that list `layers` (the
+/// rebuild matches bases by compressed digest). Two pins for one os.version must agree
+/// on the layers; the first is kept.
+fn merge_pins(
+    files: &[(String, cpins::Pins)],
+    inline: &[Pin],
+) -> Result<Option<cpins::Pins>, String> {
+    let mut all: Vec<cpins::Pin> = files.iter().flat_map(|(_, p)| p.pins.clone()).collect();
+    for (i, p) in inline.iter().enumerate() {
+        if p.layers.is_empty() {
+            continue;
+        }
+        all.push(cpins::Pin {
+            name: p.image.clone().unwrap_or_else(|| format!("pins.base[{i}]")),
+            os_version: p.os_version.clone(),
+            image: p.image.clone(),
+            manifest: p.manifest.clone(),
+            synthetic: false,
+            source: Some(format!("policy pins.base[{i}]")),
+            layers: p
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(k, d)| cpins::PinLayer {
+                    digest: d.clone(),
+                    // Unknown: the rebuild compares digests, never sizes, of pins.
+                    size: 0,
+                    diff_id: p.diff_ids.get(k).cloned(),
+                })
+                .collect(),
+        });
+    }
+    let mut out: Vec<cpins::Pin> = Vec::new();
+    for p in all {
+        match out.iter().find(|q| q.os_version == p.os_version) {
+            None => out.push(p),
+            Some(q) => {
+                let same = q.layers.len() == p.layers.len()
+                    && q.layers
+                        .iter()
+                        .zip(&p.layers)
+                        .all(|(a, b)| a.digest == b.digest);
+                if !same {
+                    return Err(format!(
+                        "pins {} and {} both pin os.version {} but to different layers",
+                        q.name, p.name, p.os_version
+                    ));
+                }
+            }
+        }
+    }
+    Ok((!out.is_empty()).then(|| cpins::Pins {
+        schema_version: cpins::PINS_SCHEMA_VERSION.to_string(),
+        pins: out,
+    }))
 }
 
 fn read_key(p: &Path, uri: &str, field: &str) -> Result<PublicKey, PolicyError> {
@@ -608,26 +771,14 @@ fn read_key(p: &Path, uri: &str, field: &str) -> Result<PublicKey, PolicyError> 
 }
 
 /// Read a pins file (`attestations/pins.toml`, format of `compare::pins`).
-fn read_pins_file(p: &Path) -> Result<Vec<Pin>, PolicyError> {
-    let pins = crate::compare::pins::Pins::load(p).map_err(|e| PolicyError::Syntax {
-        path: p.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    Ok(pins
-        .pins
-        .into_iter()
-        .map(|pin| {
-            let diff_ids: Option<Vec<Digest>> =
-                pin.layers.iter().map(|l| l.diff_id.clone()).collect();
-            Pin {
-                os_version: pin.os_version,
-                image: pin.image.or(Some(pin.name)),
-                manifest: pin.manifest,
-                layers: pin.layers.into_iter().map(|l| l.digest).collect(),
-                diff_ids: diff_ids.unwrap_or_default(),
-            }
-        })
-        .collect())
+fn read_pins_file(p: &Path) -> Result<cpins::Pins, String> {
+    if std::fs::metadata(p).is_ok_and(|m| m.len() > MAX_POLICY_BYTES) {
+        return Err(format!(
+            "{}: over {MAX_POLICY_BYTES} bytes; is it the right file?",
+            p.display()
+        ));
+    }
+    cpins::Pins::load(p).map_err(|e| e.to_string())
 }
 
 impl Loaded {
@@ -671,7 +822,7 @@ mod tests {
         std::fs::write(dir.path().join("k.pub"), KEY).unwrap();
         let p = dir.path().join("policy.toml");
         std::fs::write(&p, policy).unwrap();
-        let r = load(Some(&p), &[]);
+        let r = load(Some(&p), &CliInputs::default());
         (dir, r)
     }
 
@@ -684,7 +835,7 @@ mod tests {
         let text = include_str!("../attestations/policy.example.toml");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("attestations");
         let policy = parse(text, Path::new("policy.example.toml")).unwrap();
-        let l = resolve(policy, "example".into(), None, &dir, &[]).unwrap();
+        let l = resolve(policy, "example".into(), None, &dir, &CliInputs::default()).unwrap();
         assert_eq!(l.platforms.len(), 3);
         assert!(l.predicate_types.iter().any(|t| t == PROVENANCE_V1));
         assert_eq!(l.provenance_edits, upstream_edits());
@@ -693,12 +844,20 @@ mod tests {
 
     #[test]
     fn default_policy_needs_a_key_and_requires_signature_and_rebuild() {
-        let e = load(None, &[]).unwrap_err().to_string();
+        let e = load(None, &CliInputs::default()).unwrap_err().to_string();
         assert!(e.contains("--key"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let k = dir.path().join("k.pub");
         std::fs::write(&k, KEY).unwrap();
-        let l = load(None, &[k]).unwrap();
+        let keys = [k];
+        let l = load(
+            None,
+            &CliInputs {
+                keys: &keys,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert!(l.policy.signatures.required);
         assert!(l.policy.rebuild.required);
         assert_eq!(l.policy.rebuild.verdict, RequiredVerdict::Equivalent);
@@ -792,7 +951,7 @@ mod tests {
              [rebuild]\nverdict='IDENTICAL'\nnoise=[]\nrecipe='recipe-dir'\n",
         )
         .unwrap();
-        let l = load(Some(&p), &[]).unwrap();
+        let l = load(Some(&p), &CliInputs::default()).unwrap();
         assert_eq!(l.pins.len(), 1);
         assert_eq!(l.pins_for("10.0.20348.1")[0].layers, vec![d]);
         assert!(l.pins_for("10.0.20348.2").is_empty());
@@ -802,5 +961,106 @@ mod tests {
         assert!(!l.noise_allowed("tar-times"));
         assert_eq!(l.recipe, Some(dir.path().join("recipe-dir")));
         assert_eq!(l.digest, Some(Digest::of(&std::fs::read(&p).unwrap())));
+    }
+
+    fn pins_file(dir: &Path, name: &str, version: &str, layer: &Digest) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "schemaVersion = \"1\"\n[[pin]]\nname='{name}'\nosVersion='{version}'\n[[pin.layers]]\ndigest='{layer}'\nsize=1\n"
+            ),
+        )
+        .unwrap();
+        p
+    }
+
+    #[test]
+    fn default_policy_finds_pins_and_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = dir.path().join("k.pub");
+        std::fs::write(&k, KEY).unwrap();
+        let keys = [k];
+        let l1 = Digest::of(b"layer");
+        let found = pins_file(dir.path(), "found.toml", "10.0.20348.1", &l1);
+        let given = pins_file(dir.path(), "given.toml", "10.0.17763.1", &l1);
+        let missing = dir.path().join("missing.toml");
+        let cli = |pins, default_pins, base| CliInputs {
+            keys: &keys,
+            pins,
+            base,
+            default_pins,
+        };
+        // No pins file anywhere: base pins not required, the rebuild has nothing.
+        let l = load(None, &cli(None, Some(&missing), None)).unwrap();
+        assert!(!l.policy.pins.required);
+        assert!(l.rebuild_pins.is_none() && l.base.is_none());
+        // The default pins file, when it exists: read, and the base must be pinned.
+        let l = load(None, &cli(None, Some(&found), None)).unwrap();
+        assert!(l.policy.pins.required);
+        assert_eq!(l.pins_files, vec![found.display().to_string()]);
+        let rp = l.rebuild_pins.unwrap();
+        assert!(rp.for_os_version("10.0.20348.1").is_some());
+        // --pins replaces the default file.
+        let l = load(None, &cli(Some(&given), Some(&found), None)).unwrap();
+        assert_eq!(l.pins_files, vec![given.display().to_string()]);
+        assert!(l.pins_for("10.0.20348.1").is_empty());
+        assert_eq!(l.pins_for("10.0.17763.1").len(), 1);
+        // --base must be pinned by digest.
+        let b = format!("oci:/x@{l1}");
+        let l = load(None, &cli(None, None, Some(&b))).unwrap();
+        assert_eq!(l.base.as_ref().unwrap().0, "--base");
+        let e = load(None, &cli(None, None, Some("oci:/x:tag")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--base") && e.contains("pinned by digest"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rebuild_base_is_relative_to_the_policy_and_pins_must_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k.pub"), KEY).unwrap();
+        let d = Digest::of(b"m");
+        let (text, l) = with_files(&format!(
+            "version = 1\n[signatures]\nkeys=['k.pub']\n[rebuild]\nbase='oci:nano@{d}'\n"
+        ));
+        let l = l.unwrap();
+        let (src, r) = l.base.unwrap();
+        assert_eq!(src, "rebuild.base");
+        assert_eq!(
+            r,
+            ImageRef::Layout {
+                dir: text.path().join("nano"),
+                tag: None,
+                digest: Some(d.clone())
+            }
+        );
+        let e = err("version = 1\n[signatures]\nkeys=['k.pub']\n[rebuild]\nbase='oci:nano'\n");
+        assert!(
+            e.contains("rebuild.base") && e.contains("pinned by digest"),
+            "{e}"
+        );
+
+        // Inline pins with layers join the rebuild's pins; a pins file that pins the same
+        // os.version to other layers is refused.
+        let other = Digest::of(b"other");
+        pins_file(dir.path(), "p.toml", "10.0.20348.1", &other);
+        let pol = dir.path().join("pol.toml");
+        let inline = format!(
+            "version = 1\n[signatures]\nkeys=['k.pub']\n[[pins.base]]\nos_version='10.0.20348.1'\nimage='oci:nano@{d}'\nlayers=['{d}']\n"
+        );
+        std::fs::write(&pol, &inline).unwrap();
+        let l = load(Some(&pol), &CliInputs::default()).unwrap();
+        let pin = l.rebuild_pins.unwrap().pins.remove(0);
+        assert_eq!(pin.image.as_deref(), Some(format!("oci:nano@{d}").as_str()));
+        assert_eq!(pin.layers[0].digest, d);
+        std::fs::write(&pol, format!("{inline}[pins]\nfile='p.toml'\n")).unwrap();
+        let e = load(Some(&pol), &CliInputs::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("different layers"), "{e}");
     }
 }

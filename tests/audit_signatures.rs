@@ -141,8 +141,8 @@ impl Rig {
         assert_code(&o, 0);
     }
 
-    /// One provenance per platform, attached to the index (each names its platform).
-    /// (`attest oci:DIR@<platform digest>` does not resolve a manifest inside an index.)
+    /// One provenance per platform, attached to the index (each names its platform);
+    /// tests/audit_e2e.rs attaches them to each platform manifest instead.
     fn attest(&self, drop_edit: Option<usize>) {
         for (i, (v, _)) in self.platforms.iter().enumerate() {
             let mut edits = serde_json::to_value(pause_verify::policy::upstream_edits()).unwrap();

@@ -6,13 +6,15 @@
 //! Reads through the image transports only (an OCI layout or an attestations directory
 //! keeps the audit offline). Owns no verification logic of its own.
 
-use super::{EditFact, Found, ImageFacts, PlatformFacts, RebuildFacts};
+use super::{
+    BaseFact, EditFact, Found, ImageFacts, LayerFact, NoiseFact, PlatformFacts, RebuildFacts,
+};
 use crate::attest::attach::{AttachError, Store, VerifyOptions};
 use crate::attest::storage::AttestationsDir;
 use crate::attest::{Check, PublicKey};
 use crate::compare::{self, Class, PlatformReport};
 use crate::image::{Descriptor, Digest, ImageRef, Root};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
@@ -77,15 +79,15 @@ fn stored_for(
 }
 
 /// What the audit needs from outside: a store for the image, keys, an optional
-/// attestations directory, and how to rebuild-and-compare one platform (None: not
-/// required by the policy).
+/// attestations directory, and the rebuild comparison of the image (None: not required
+/// by the policy; Err: why it could not run).
 pub struct Inputs<'a> {
     pub reference: &'a ImageRef,
     pub store: &'a Store,
     pub keys: &'a [PublicKey],
     pub dir: Option<&'a AttestationsDir>,
-    /// Rebuild and compare the image: one result per platform manifest digest.
-    pub rebuild: Option<&'a dyn Fn() -> Result<Vec<PlatformReport>, String>>,
+    /// The image rebuilt and compared: one report per platform manifest digest.
+    pub rebuild: Option<&'a Result<Vec<PlatformReport>, String>>,
 }
 
 /// Gather the facts about every Windows platform of the image.
@@ -98,7 +100,6 @@ pub fn collect(inp: &Inputs<'_>) -> Result<ImageFacts, CollectError> {
         Root::Index(_) => stored_for(inp.store, &root_desc, inp.keys, inp.dir)?,
         Root::Manifest(_) => (Vec::new(), Vec::new()),
     };
-    let rebuilt: Option<Result<Vec<PlatformReport>, String>> = inp.rebuild.map(|f| f());
     let mut platforms = Vec::new();
     for p in plats {
         let (signatures, attestations) = if matches!(root, Root::Manifest(_)) {
@@ -115,7 +116,7 @@ pub fn collect(inp: &Inputs<'_>) -> Result<ImageFacts, CollectError> {
             .map(|(i, l)| (l.digest.clone(), diff_ids.get(i).cloned()))
             .collect();
         let manifest = p.descriptor.digest.clone();
-        let rebuild = rebuilt.as_ref().map(|r| match r {
+        let rebuild = inp.rebuild.map(|r| match r {
             Err(e) => Err(e.clone()),
             Ok(reports) => reports
                 .iter()
@@ -147,23 +148,54 @@ pub fn collect(inp: &Inputs<'_>) -> Result<ImageFacts, CollectError> {
 
 /// What the audit takes from one platform's comparison.
 pub fn rebuild_facts(p: &PlatformReport) -> RebuildFacts {
-    let mut rules = BTreeSet::new();
-    let changes = p
-        .noise
-        .iter()
-        .chain(p.layers.iter().flat_map(|l| &l.changes));
-    for c in changes {
+    // `noise` gathers every layer's noise changes.
+    let mut rules: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for c in &p.noise {
         if c.class == Class::Noise
             && let Some(r) = &c.rule
         {
-            rules.insert(r.clone());
+            let e = rules
+                .entry(r.clone())
+                .or_insert_with(|| (0, compare::render_change(c)));
+            e.0 += 1;
         }
     }
+    let unexplained = p
+        .unexplained
+        .iter()
+        .filter(|c| c.class == Class::Unexplained)
+        .count();
     RebuildFacts {
         verdict: p.verdict.as_str().to_string(),
         rebuilt_manifest: p.rebuilt_manifest.clone(),
         reasons: p.reasons.clone(),
-        noise_rules: rules.into_iter().collect(),
+        base: p.base.as_ref().map(|b| BaseFact {
+            source: b.source.clone(),
+            reference: b.reference.clone(),
+            manifest: b.manifest.clone(),
+            ok: b.ok,
+            reason: b.reason.clone(),
+        }),
+        layers: p
+            .layers
+            .iter()
+            .map(|l| LayerFact {
+                step: l.step.clone(),
+                published: l.published.as_ref().map(|x| x.digest.clone()),
+                rebuilt: l.rebuilt.as_ref().map(|x| x.digest.clone()),
+                verdict: l.verdict.as_str().to_string(),
+                reason: l.reason.clone(),
+            })
+            .collect(),
+        noise_rules: rules
+            .into_iter()
+            .map(|(rule, (changes, example))| NoiseFact {
+                rule,
+                changes,
+                example,
+            })
+            .collect(),
+        unexplained,
         edits: p
             .recipe_edits
             .iter()

@@ -117,16 +117,53 @@ pub struct Found {
 }
 
 /// What a rebuild-and-compare of one platform established.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RebuildFacts {
     /// `IDENTICAL`, `SAME_CONTENT`, `EQUIVALENT` or `DIFFERENT`.
     pub verdict: String,
     pub rebuilt_manifest: Option<Digest>,
     pub reasons: Vec<String>,
-    /// Every noise rule id the comparison used to explain a difference.
-    pub noise_rules: Vec<String>,
+    /// The base the platform was rebuilt from, and whether the image starts with it.
+    pub base: Option<BaseFact>,
+    /// Each paired pause layer.
+    pub layers: Vec<LayerFact>,
+    /// Every noise rule the comparison used to explain a difference.
+    pub noise_rules: Vec<NoiseFact>,
+    /// How many changes no noise rule explains.
+    pub unexplained: usize,
     /// The recipe's registry edits, looked up in the image.
     pub edits: Vec<EditFact>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseFact {
+    /// `--base` or `pins`.
+    pub source: String,
+    /// The base reference or pin name.
+    pub reference: String,
+    pub manifest: Option<Digest>,
+    /// True when the image's leading layers are the base's.
+    pub ok: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerFact {
+    /// The recipe step (`RUN reg import …`), when known.
+    pub step: Option<String>,
+    pub published: Option<Digest>,
+    pub rebuilt: Option<Digest>,
+    pub verdict: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoiseFact {
+    pub rule: String,
+    /// How many changes it explained.
+    pub changes: usize,
+    /// One of them, rendered.
+    pub example: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,6 +246,14 @@ pub struct PolicyId {
     pub uri: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
+    /// The pins files read (policy `pins.file`, `--pins`, or the default
+    /// `attestations/pins.toml`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pins_files: Vec<String>,
+    /// The base every platform was rebuilt from, when one was given (`--base` or
+    /// `rebuild.base`): `SOURCE REF`. Absent: each platform's pin names its base.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebuild_base: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -312,6 +357,12 @@ pub fn evaluate(policy: &Loaded, facts: &ImageFacts) -> Report {
             name: policy.name.clone(),
             uri: policy.uri.clone(),
             digest: policy.digest.clone(),
+            pins_files: policy.pins_files.clone(),
+            rebuild_base: policy
+                .base
+                .as_ref()
+                .filter(|_| policy.policy.rebuild.required)
+                .map(|(src, r)| format!("{src} {r}")),
         },
         passed: checks.iter().all(|c| c.status != Status::Fail),
         platforms,
@@ -907,18 +958,7 @@ fn rebuild(policy: &Loaded, p: &PlatformFacts) -> Vec<(&'static str, Outcome)> {
                 .collect();
         }
     };
-    let mut ev = vec![Evidence::new(
-        "published manifest",
-        Some(&p.manifest),
-        p.name(),
-    )];
-    if let Some(m) = &r.rebuilt_manifest {
-        ev.push(Evidence::new(
-            "rebuilt manifest",
-            Some(m),
-            r.verdict.clone(),
-        ));
-    }
+    let ev = rebuild_evidence(p, r);
     let want = policy.policy.rebuild.verdict;
     let verdict = if want.accepts(&r.verdict) {
         (
@@ -960,7 +1000,13 @@ fn rebuild(policy: &Loaded, p: &PlatformFacts) -> Vec<(&'static str, Outcome)> {
     let edits = if r.edits.is_empty() {
         (
             Status::Fail,
-            "the comparison reported no recipe edits to look up".into(),
+            match r.reasons.first() {
+                // No rebuild for this platform (no base): nothing to look up.
+                Some(why) if r.rebuilt_manifest.is_none() => {
+                    format!("not looked up: the platform was not rebuilt: {why}")
+                }
+                _ => "the comparison reported no recipe edits to look up".into(),
+            },
             edit_ev,
         )
     } else if bad.is_empty() {
@@ -985,26 +1031,33 @@ fn rebuild(policy: &Loaded, p: &PlatformFacts) -> Vec<(&'static str, Outcome)> {
             edit_ev,
         )
     };
-    let disallowed: Vec<&String> = r
+    let disallowed: Vec<&str> = r
         .noise_rules
         .iter()
-        .filter(|n| !policy.noise_allowed(n))
+        .filter(|n| !policy.noise_allowed(&n.rule))
+        .map(|n| n.rule.as_str())
         .collect();
     let noise_ev: Vec<Evidence> = r
         .noise_rules
         .iter()
         .map(|n| {
             Evidence::new(
-                format!("noise rule {n}"),
-                None,
-                if policy.noise_allowed(n) {
-                    "allowed"
-                } else {
-                    "not allowed"
-                },
+                format!("noise rule {}", n.rule),
+                r.rebuilt_manifest.as_ref(),
+                format!(
+                    "{}; explains {} change(s), e.g. {}",
+                    if policy.noise_allowed(&n.rule) {
+                        "allowed"
+                    } else {
+                        "not allowed"
+                    },
+                    n.changes,
+                    n.example
+                ),
             )
         })
         .collect();
+    let rule_names: Vec<&str> = r.noise_rules.iter().map(|n| n.rule.as_str()).collect();
     let noise = if disallowed.is_empty() {
         (
             Status::Pass,
@@ -1013,7 +1066,7 @@ fn rebuild(policy: &Loaded, p: &PlatformFacts) -> Vec<(&'static str, Outcome)> {
             } else {
                 format!(
                     "noise explained by allowed rules: {}",
-                    r.noise_rules.join(", ")
+                    rule_names.join(", ")
                 )
             },
             noise_ev,
@@ -1023,11 +1076,7 @@ fn rebuild(policy: &Loaded, p: &PlatformFacts) -> Vec<(&'static str, Outcome)> {
             Status::Fail,
             format!(
                 "the comparison relies on noise rules the policy does not allow: {}",
-                disallowed
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                disallowed.join(", ")
             ),
             noise_ev,
         )
@@ -1037,6 +1086,53 @@ fn rebuild(policy: &Loaded, p: &PlatformFacts) -> Vec<(&'static str, Outcome)> {
         (ids::IMAGE_EDITS, edits),
         (ids::NOISE_RULES, noise),
     ]
+}
+
+/// What `rebuild-verdict` looked at: both manifests, the base, each layer pair.
+fn rebuild_evidence(p: &PlatformFacts, r: &RebuildFacts) -> Vec<Evidence> {
+    let mut ev = vec![Evidence::new(
+        "published manifest",
+        Some(&p.manifest),
+        p.name(),
+    )];
+    if let Some(m) = &r.rebuilt_manifest {
+        ev.push(Evidence::new(
+            "rebuilt manifest",
+            Some(m),
+            r.verdict.clone(),
+        ));
+    }
+    if let Some(b) = &r.base {
+        ev.push(Evidence::new(
+            format!("base ({} {})", b.source, b.reference),
+            b.manifest.as_ref(),
+            match (&b.reason, b.ok) {
+                (_, true) => "the image starts with its layers".to_string(),
+                (Some(why), false) => why.clone(),
+                (None, false) => "the image does not start with its layers".into(),
+            },
+        ));
+    }
+    for l in &r.layers {
+        let step = l.step.as_deref().unwrap_or("(no step)");
+        let rebuilt = l
+            .rebuilt
+            .as_ref()
+            .map_or_else(|| "nothing".to_string(), Digest::to_string);
+        ev.push(Evidence::new(
+            format!("published layer for {step}"),
+            l.published.as_ref(),
+            format!("{} against rebuilt {rebuilt}: {}", l.verdict, l.reason),
+        ));
+    }
+    if r.unexplained > 0 {
+        ev.push(Evidence::new(
+            "unexplained changes",
+            None,
+            format!("{} change(s) no noise rule explains", r.unexplained),
+        ));
+    }
+    ev
 }
 
 #[cfg(test)]

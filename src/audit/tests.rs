@@ -32,7 +32,7 @@ fn load(text: &str) -> (tempfile::TempDir, Loaded) {
     std::fs::write(dir.path().join("k.pub"), key.public_key().to_pem()).unwrap();
     let p = dir.path().join("policy.toml");
     std::fs::write(&p, text).unwrap();
-    let l = policy::load(Some(&p), &[]).unwrap();
+    let l = policy::load(Some(&p), &policy::CliInputs::default()).unwrap();
     (dir, l)
 }
 
@@ -68,6 +68,14 @@ fn provenance(v: &str) -> Value {
     })
 }
 
+fn noise(rule: &str) -> NoiseFact {
+    NoiseFact {
+        rule: rule.into(),
+        changes: 1,
+        example: format!("a change {rule} explains"),
+    }
+}
+
 fn good_platform(v: &str) -> PlatformFacts {
     let manifest = d(&format!("manifest-{v}"));
     PlatformFacts {
@@ -92,12 +100,13 @@ fn good_platform(v: &str) -> PlatformFacts {
             verdict: "EQUIVALENT".into(),
             rebuilt_manifest: Some(d("rebuilt")),
             reasons: vec![],
-            noise_rules: vec!["tar-times".into()],
+            noise_rules: vec![noise("tar-times")],
             edits: vec![EditFact {
                 edit: "Software\\Microsoft\\ole:EnableDCOM (setValue)".into(),
                 status: "present".into(),
                 actual: None,
             }],
+            ..Default::default()
         })),
         manifest,
     }
@@ -243,7 +252,7 @@ fn rebuild_faults() {
         r.verdict = "DIFFERENT".into();
         r.reasons = vec!["layer 1 differs".into()];
         r.edits[0].status = "missing".into();
-        r.noise_rules.push("sys-computer-name".into());
+        r.noise_rules.push(noise("sys-computer-name"));
     }
     let r = evaluate(&l, &f);
     let names: Vec<String> = failed(&r).into_iter().map(|(n, _)| n).collect();
@@ -278,7 +287,15 @@ fn default_policy_every_platform_and_skips() {
     let key = PrivateKey::generate().unwrap();
     let k = dir.path().join("k.pub");
     std::fs::write(&k, key.public_key().to_pem()).unwrap();
-    let l = policy::load(None, &[k]).unwrap();
+    let keys = [k];
+    let l = policy::load(
+        None,
+        &policy::CliInputs {
+            keys: &keys,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let r = evaluate(&l, &good_facts());
     assert!(r.passed, "{:#?}", failed(&r));
     let skipped: Vec<&str> = r

@@ -1,9 +1,12 @@
-//! `pause-verify audit --image IMAGE [--key PUB …] [--policy FILE] [--json]
-//! [--json-out FILE] [--junit FILE] [--vsa-out FILE [--sign-key K]] [--attestations-dir DIR]`: the release
-//! gate. Loads the policy (docs/policy.md), gathers the facts (`audit::collect`),
-//! evaluates every check per platform and renders the report; exit 0 only when every
-//! required check passes, 1 when one fails, 2 on errors (bad policy, unreadable image).
-//! Offline when the image is an OCI layout and attestations come from it or a directory.
+//! `pause-verify audit --image IMAGE [--key PUB …] [--policy FILE] [--base IMAGE]
+//! [--pins FILE] [--json] [--json-out FILE] [--junit FILE] [--vsa-out FILE [--sign-key K]]
+//! [--attestations-dir DIR]`: the release gate. Loads the policy (docs/policy.md),
+//! rebuilds and compares every platform when the policy asks (`compare::rebuild`, base
+//! from `--base` / `rebuild.base` or each platform's pin), gathers the facts
+//! (`audit::collect`), evaluates every check per platform and renders the report; exit 0
+//! only when every required check passes, 1 when one fails, 2 on errors (bad policy,
+//! unreadable image, no base to rebuild from). Offline when the image and the base are
+//! OCI layouts and attestations come from the layout or a directory.
 
 use super::{Global, Outcome};
 use anyhow::Context;
@@ -11,9 +14,10 @@ use pause_verify::attest::attach::Store;
 use pause_verify::attest::storage::AttestationsDir;
 use pause_verify::attest::{PublicKey, Verified};
 use pause_verify::audit::{self, CheckResult, Report, Status, collect, junit, vsa};
-use pause_verify::compare::PlatformReport;
+use pause_verify::compare::{self, PlatformReport, rebuild::RebuildRequest};
 use pause_verify::image::{Digest, ImageRef};
 use pause_verify::policy;
+use pause_verify::progress::Progress;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -24,9 +28,15 @@ pub struct Args {
     /// A public key (PEM) signatures and attestations may be signed with; repeatable. Added to the policy's keys.
     #[arg(long, value_name = "PUB")]
     pub key: Vec<PathBuf>,
-    /// The policy (TOML, docs/policy.md). Default: the upstream recipe, every platform, signed by --key.
+    /// The policy (TOML, docs/policy.md). Default: the upstream recipe, every platform, signed by --key, base pinned when pins are given.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// The NanoServer base to rebuild from, pinned by digest (a manifest, or a list with each platform's base). Replaces the policy's rebuild.base; without either, each platform's pin names its base.
+    #[arg(long, value_name = "IMAGE")]
+    pub base: Option<String>,
+    /// A pins file (attestations/pins.toml format), added to the policy's pins. Without it the default policy reads ./attestations/pins.toml when that exists.
+    #[arg(long, value_name = "FILE")]
+    pub pins: Option<PathBuf>,
     /// Also write the JSON document (as --json prints it) to FILE, with the human report on stdout.
     #[arg(long, value_name = "FILE")]
     pub json_out: Option<PathBuf>,
@@ -45,7 +55,30 @@ pub struct Args {
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
-    let loaded = policy::load(args.policy.as_deref(), &args.key)?;
+    let loaded = policy::load(
+        args.policy.as_deref(),
+        &policy::CliInputs {
+            keys: &args.key,
+            pins: args.pins.as_deref(),
+            base: args.base.as_deref(),
+            default_pins: Some(Path::new(compare::pins::DEFAULT_PATH)),
+        },
+    )?;
+    // Fail fast on what would stop the rebuild later (exit 2), before any network.
+    let recipe = if loaded.policy.rebuild.required {
+        anyhow::ensure!(
+            loaded.base.is_some() || loaded.rebuild_pins.is_some(),
+            "the policy requires a rebuild but no base is given: pass --base IMAGE@sha256:… or --pins FILE \
+             (the default policy also reads ./attestations/pins.toml), or set [rebuild] base or [pins] file in the policy"
+        );
+        Some(match &loaded.recipe {
+            Some(p) => pause_verify::recipe::load(p, &Default::default())
+                .with_context(|| format!("the policy's rebuild.recipe {}", p.display()))?,
+            None => pause_verify::recipe::builtin(),
+        })
+    } else {
+        None
+    };
     // Decrypt the VSA key before the (long) audit so a wrong password fails fast.
     let sign_key = args
         .sign_key
@@ -71,17 +104,30 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             keys.len()
         );
     }
-    let rebuild_fn = || rebuild_image(&r, &loaded);
+    let rebuilt = match &recipe {
+        Some(recipe) => {
+            // Rebuild exactly the root the store resolved (a tag could move meanwhile).
+            let root = store
+                .root()
+                .with_context(|| format!("reading {r}"))?
+                .descriptor()
+                .digest
+                .clone();
+            Some(rebuild_image(
+                &by_digest(&r, &root),
+                &loaded,
+                recipe,
+                &Progress::new(g.quiet),
+            )?)
+        }
+        None => None,
+    };
     let facts = collect::collect(&collect::Inputs {
         reference: &r,
         store: &store,
         keys: &keys,
         dir: dir.as_ref(),
-        rebuild: loaded
-            .policy
-            .rebuild
-            .required
-            .then_some(&rebuild_fn as &dyn Fn() -> Result<Vec<PlatformReport>, String>),
+        rebuild: rebuilt.as_ref(),
     })
     .with_context(|| format!("reading {r}"))?;
     let report = audit::evaluate(&loaded, &facts);
@@ -117,10 +163,68 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     })
 }
 
-/// Rebuild-and-compare each platform. Not available until the rebuild orchestration
-/// lands in `compare`; the check then fails with this reason rather than passing.
-fn rebuild_image(_r: &ImageRef, _p: &policy::Loaded) -> Result<Vec<PlatformReport>, String> {
-    Err("this pause-verify cannot rebuild yet; set [rebuild] required = false in the policy to audit without it".into())
+/// `r` pinned to the root digest the audit resolved.
+fn by_digest(r: &ImageRef, root: &Digest) -> ImageRef {
+    match r {
+        ImageRef::Layout { dir, .. } => ImageRef::Layout {
+            dir: dir.clone(),
+            tag: None,
+            digest: Some(root.clone()),
+        },
+        ImageRef::Registry {
+            registry,
+            repository,
+            ..
+        } => ImageRef::Registry {
+            registry: registry.clone(),
+            repository: repository.clone(),
+            tag: None,
+            digest: Some(root.clone()),
+        },
+        other => other.clone(),
+    }
+}
+
+/// Rebuild and compare every Windows platform of `published` (`compare::rebuild`). A
+/// usage problem (no pin names a base image, bad pins) is an error (exit 2); anything
+/// else that stops the rebuild becomes the reason its three checks fail (exit 1), so
+/// the gate fails closed on a broken or unreadable image.
+fn rebuild_image(
+    published: &ImageRef,
+    p: &policy::Loaded,
+    recipe: &pause_verify::recipe::Recipe,
+    progress: &Progress,
+) -> anyhow::Result<Result<Vec<PlatformReport>, String>> {
+    let req = RebuildRequest {
+        published,
+        base: p.base.as_ref().map(|(_, b)| b),
+        pins: p.rebuild_pins.as_ref(),
+        recipe,
+        platform: None,
+        out: None,
+        out_tag: None,
+        // The published config's `created`: an image built with any clock rebuilds.
+        source_date_epoch: None,
+        options: compare::Options::default(),
+    };
+    match compare::rebuild::rebuild(&req, progress) {
+        Ok(res) => {
+            let mut platforms = res.report.platforms;
+            // compare names a given base `--base`; say where it really came from.
+            if let Some((source, _)) = &p.base {
+                for b in platforms.iter_mut().filter_map(|x| x.base.as_mut()) {
+                    if b.source == "--base" {
+                        b.source.clone_from(source);
+                    }
+                }
+            }
+            Ok(Ok(platforms))
+        }
+        Err(e @ (compare::Error::Input(_) | compare::Error::Pins(_))) => {
+            Err(anyhow::Error::new(e).context("the rebuild cannot run"))
+        }
+        Err(e) => Ok(Err(format!("{:#}", anyhow::Error::new(e)))),
+    }
 }
 
 fn write(p: &Path, bytes: &[u8]) -> anyhow::Result<()> {

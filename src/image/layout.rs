@@ -76,7 +76,40 @@ impl LayoutSource {
     fn location(&self) -> String {
         format!("OCI layout {}", self.dir.display())
     }
+
+    /// The descriptor of `digest` inside one of the indexes `entries` lists (nested
+    /// indexes followed up to [`MAX_NESTING`] deep). Index blobs that are missing are
+    /// skipped (a layout may list an index without every child present); a blob that is
+    /// present but fails its digest is an error.
+    fn find_child(
+        &self,
+        entries: &[&Descriptor],
+        digest: &Digest,
+        depth: usize,
+    ) -> Result<Option<Descriptor>> {
+        if depth >= MAX_NESTING {
+            return Ok(None);
+        }
+        for e in entries.iter().filter(|e| model::is_index(&e.media_type)) {
+            let index = match self.read_index(e) {
+                Ok(i) => i,
+                Err(Error::BlobMissing { .. }) => continue,
+                Err(err) => return Err(err),
+            };
+            if let Some(d) = index.manifests.iter().find(|d| &d.digest == digest) {
+                return Ok(Some(d.clone()));
+            }
+            let nested: Vec<&Descriptor> = index.manifests.iter().collect();
+            if let Some(d) = self.find_child(&nested, digest, depth + 1)? {
+                return Ok(Some(d));
+            }
+        }
+        Ok(None)
+    }
 }
+
+/// How deep `find_child` follows indexes inside indexes.
+const MAX_NESTING: usize = 4;
 
 fn read_small(p: &Path) -> Result<Vec<u8>> {
     let f = File::open(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
@@ -121,8 +154,14 @@ impl ImageSource for LayoutSource {
             }
         }
         if let Some(digest) = &self.digest {
+            let listed: Vec<&Descriptor> = candidates.clone();
             candidates.retain(|d| &d.digest == digest);
             if candidates.is_empty() {
+                // A platform manifest of a listed index is addressable by digest too, as
+                // skopeo allows: the path to it is verified blob by blob.
+                if let Some(child) = self.find_child(&listed, digest, 0)? {
+                    return self.read_root(&child);
+                }
                 return Err(Error::DigestNotFound {
                     digest: digest.clone(),
                     location: self.location(),
@@ -421,5 +460,59 @@ mod tests {
             .unwrap()
             .count();
         assert_eq!(n, 2);
+    }
+
+    fn manifest(w: &mut LayoutWriter, n: u8) -> Descriptor {
+        let cfg = format!(
+            r#"{{"architecture":"amd64","os":"windows","os.version":"10.0.{n}","rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+        );
+        let c = w.put_bytes(media::OCI_CONFIG, cfg.as_bytes()).unwrap();
+        let m = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": media::OCI_MANIFEST, "config": c, "layers": []
+        }))
+        .unwrap();
+        w.put_bytes(media::OCI_MANIFEST, &m).unwrap()
+    }
+
+    #[test]
+    fn a_child_manifest_of_a_listed_index_is_addressable_by_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = LayoutWriter::create(dir.path()).unwrap();
+        let (a, b, nested) = (
+            manifest(&mut w, 1),
+            manifest(&mut w, 2),
+            manifest(&mut w, 3),
+        );
+        let inner = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": [nested]
+        }))
+        .unwrap();
+        let inner = w.put_bytes(media::OCI_INDEX, &inner).unwrap();
+        let idx = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": [a, b, inner]
+        }))
+        .unwrap();
+        let idx = w.put_bytes(media::OCI_INDEX, &idx).unwrap();
+        w.add_manifest(&idx, Some("v1")).unwrap();
+
+        for want in [&b, &nested] {
+            let src = LayoutSource::open(dir.path(), None, Some(&want.digest)).unwrap();
+            let Root::Manifest(got) = src.root().unwrap() else {
+                panic!("not a manifest")
+            };
+            assert_eq!(got.descriptor.digest, want.digest);
+        }
+        // The listed index itself still resolves as before.
+        let src = LayoutSource::open(dir.path(), None, Some(&idx.digest)).unwrap();
+        assert!(matches!(src.root().unwrap(), Root::Index(_)));
+        // A digest nothing refers to is still not found, even when it is a blob.
+        let cfg_only = Digest::of(b"not referenced");
+        let src = LayoutSource::open(dir.path(), None, Some(&cfg_only)).unwrap();
+        assert!(matches!(src.root(), Err(Error::DigestNotFound { .. })));
+        // A tampered index on the path is an error, not a silent miss.
+        fs::write(blob_path(dir.path(), &idx.digest), b"{}").unwrap();
+        let src = LayoutSource::open(dir.path(), None, Some(&b.digest)).unwrap();
+        let e = src.root().unwrap_err();
+        assert!(!matches!(e, Error::DigestNotFound { .. }), "{e}");
     }
 }
