@@ -36,7 +36,7 @@ registry_start() {
     fi
   } >"$root/config.yml"
   docker-registry serve "$root/config.yml" >"$root/registry.log" 2>&1 &
-  _PV_REG_PIDS+=($!)
+  echo $! >"$root/pid"
   local i
   for i in $(seq 1 100); do
     if curl -s -o /dev/null "http://127.0.0.1:$port/v2/"; then
@@ -51,8 +51,12 @@ registry_start() {
 }
 
 registry_stop_all() {
-  local p
-  for p in "${_PV_REG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${_PV_REG_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  _PV_REG_PIDS=()
+  local f p
+  for f in "${PV_REG_ROOT:?}"/*/pid; do
+    [ -f "$f" ] || continue
+    p=$(cat "$f")
+    kill "$p" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$f"
+  done
 }
