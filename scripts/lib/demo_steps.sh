@@ -135,6 +135,6 @@ demo_verify() {
 }
 
 demo_audit() {
-  step "audit the published image with the default policy (upstream recipe, signed by demo.pub)"
-  run "$PV" audit --image oci:published:latest --key "$PUB" --attestations-dir attestations
+  step "audit the published image with the default policy (upstream recipe over the pinned base, signed by demo.pub)"
+  run "$PV" audit --image oci:published:latest --key "$PUB" --base "$BASE" --attestations-dir attestations
 }
