@@ -15,6 +15,7 @@ use crate::image::error::{Error, Result};
 use crate::image::layout::ImageSink;
 use crate::image::model::{self, Descriptor, Manifest, Root};
 use crate::image::source::ImageSource;
+use crate::image::verified::VerifiedBlob;
 use crate::image::{Digest, ImageRef};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -160,6 +161,36 @@ impl ImageSource for RegistrySource {
         if model::is_index(&desc.media_type) || model::is_manifest(&desc.media_type) {
             return Ok(Box::new(std::io::Cursor::new(self.fetch_manifest(desc)?)));
         }
+        self.prefetch_siblings(desc);
+        let local = self.reg.fetch_blob(&self.repo, &blob_ref(desc))?;
+        local
+            .open()
+            .map_err(|e| Error::io(format!("opening blob {}", desc.digest), e))
+    }
+
+    fn verified_blob(&self, desc: &Descriptor) -> Result<Option<VerifiedBlob>> {
+        if model::is_index(&desc.media_type) || model::is_manifest(&desc.media_type) {
+            return Ok(None);
+        }
+        self.prefetch_siblings(desc);
+        Ok(self.reg.fetch_verified(&self.repo, desc)?)
+    }
+
+    fn read_manifest(&self, desc: &Descriptor) -> Result<Manifest> {
+        let raw = self.read_blob(desc)?;
+        let m = Manifest::parse(
+            &format!("manifest {}", desc.digest),
+            Some(&desc.media_type),
+            raw,
+        )?;
+        self.remember(&m);
+        Ok(m)
+    }
+}
+
+impl RegistrySource {
+    /// The first layer asked of a manifest starts downloads of its other layers.
+    fn prefetch_siblings(&self, desc: &Descriptor) {
         let siblings = self
             .siblings
             .lock()
@@ -182,21 +213,6 @@ impl ImageSource for RegistrySource {
                 self.reg.prefetch(&self.repo, &others);
             }
         }
-        let local = self.reg.fetch_blob(&self.repo, &blob_ref(desc))?;
-        local
-            .open()
-            .map_err(|e| Error::io(format!("opening blob {}", desc.digest), e))
-    }
-
-    fn read_manifest(&self, desc: &Descriptor) -> Result<Manifest> {
-        let raw = self.read_blob(desc)?;
-        let m = Manifest::parse(
-            &format!("manifest {}", desc.digest),
-            Some(&desc.media_type),
-            raw,
-        )?;
-        self.remember(&m);
-        Ok(m)
     }
 }
 
