@@ -6,7 +6,7 @@ elsewhere on the machine falls on all of them alike. Prints one line per command
     NAME MEDIAN_WALL_S MEDIAN_CPU_S MAX_RSS_KIB WALLS CPUS
 
 CPU is user+sys of the command and every child it waited for (wait4 rusage): it shows
-the work done even when other load steals cores. WALLS and CPUS are the per-run figures,
+the work done even when other load steals cores. Peak RSS comes from /usr/bin/time. WALLS and CPUS are the per-run figures,
 comma-separated. Commands and setups are shell strings (run by /bin/sh); `{run}` in them
 is replaced by the round number (e.g. a fresh destination per run).
 
@@ -16,13 +16,24 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 
+TIME = "/usr/bin/time"
+
+
 def run_one(cmd):
+    # Peak RSS through /usr/bin/time: a child forked from this Python process inherits
+    # its high-water mark, so our own wait4 figure would never go below Python's RSS.
+    argv = ["/bin/sh", "-c", "exec " + cmd]
+    rss_file = None
+    if os.access(TIME, os.X_OK):
+        fd, rss_file = tempfile.mkstemp(prefix="measure-rss-")
+        os.close(fd)
+        argv = [TIME, "-f", "%M", "-o", rss_file] + argv
     t0 = time.perf_counter()
-    p = subprocess.Popen(["/bin/sh", "-c", "exec " + cmd],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     err = p.stderr.read()
     _, status, ru = os.wait4(p.pid, 0)
     t1 = time.perf_counter()
@@ -32,7 +43,12 @@ def run_one(cmd):
     if code != 0:
         sys.stderr.write(f"command failed ({code}): {cmd}\n{err.decode(errors='replace')}")
         sys.exit(1)
-    return t1 - t0, ru.ru_utime + ru.ru_stime, ru.ru_maxrss
+    rss = ru.ru_maxrss
+    if rss_file:
+        with open(rss_file) as f:
+            rss = int(f.read().split()[-1])
+        os.unlink(rss_file)
+    return t1 - t0, ru.ru_utime + ru.ru_stime, rss
 
 
 def main():
