@@ -297,3 +297,60 @@ fn registry_pull_links_cache_entries_and_rechecks_them() {
     assert_eq!(std::fs::metadata(&p).unwrap().nlink(), 1);
     assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(&layer).unwrap());
 }
+
+#[test]
+fn build_from_a_registry_base_links_the_cache_entry() {
+    let Some(reg) = common::registry() else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("a");
+    let r = base_mb(&src, 4);
+    let digest = r.rsplit('@').next().unwrap().to_string();
+    let repo = format!("{reg}/pv-link-build-{}", std::process::id());
+    assert_code(&pv(["copy", &r, &format!("docker://{repo}:t")]), 0);
+    let pinned = format!("docker://{repo}@{digest}");
+
+    // Reference: the same build from the layout.
+    let want = t.path().join("want");
+    assert_code(
+        &pv(["build", "--base", &r, "--out", want.to_str().unwrap()]),
+        0,
+    );
+    let layer_name = name(&layer_blob(&src));
+
+    let cache = t.path().join("cache");
+    let out = t.path().join("out");
+    let o = pv_cached(
+        &cache,
+        &["build", "--base", &pinned, "--out", out.to_str().unwrap()],
+    );
+    assert_code(&o, 0);
+    sound(&out);
+    let entry = cache.join("pause-verify/blobs/sha256").join(&layer_name);
+    assert_eq!(
+        inode(&out.join("blobs/sha256").join(&layer_name)),
+        inode(&entry)
+    );
+    let no_cache = t.path().join("nc");
+    assert_code(
+        &pv([
+            "build",
+            "--base",
+            &pinned,
+            "--out",
+            no_cache.to_str().unwrap(),
+        ]),
+        0,
+    );
+    sound(&no_cache);
+    for d in [&out, &no_cache] {
+        assert_eq!(
+            std::fs::read(d.join("index.json")).unwrap(),
+            std::fs::read(want.join("index.json")).unwrap()
+        );
+        let a: Vec<String> = blobs(d).iter().map(|p| name(p)).collect();
+        let b: Vec<String> = blobs(&want).iter().map(|p| name(p)).collect();
+        assert_eq!(a, b);
+    }
+}

@@ -145,7 +145,21 @@ pub fn read_layer(
         }),
         _ => Ok(()),
     };
-    if !sink.has_blob(desc)?
+    let present = sink.has_blob(desc)?;
+    if !present && let Some(v) = source.verified_blob(desc)? {
+        // Verified by the transport as it landed (a registry download or cache entry):
+        // stored without another pass (linked from the cache where the sink can), then
+        // read once for the diff_id and the hives, which checks the digest again.
+        sink.put_verified(&v)?;
+        let raw = v
+            .open()
+            .map_err(|e| crate::image::Error::io(format!("reading blob {}", desc.digest), e))?;
+        let raw = progress.wrap_read(raw, desc.size, &label);
+        let (digests, hives) = layer::verify_layer(raw, desc, walk)?;
+        check_diff_id(&digests)?;
+        return Ok((digests, hives));
+    }
+    if !present
         && let Some(path) = source.blob_file(desc)
         && let Some(staged) = sink.stage_link(desc, &path)?
     {
@@ -163,7 +177,7 @@ pub fn read_layer(
     }
     let raw = source.open_raw(desc)?;
     let raw = progress.wrap_read(raw, desc.size, &label);
-    let (digests, hives) = if sink.has_blob(desc)? {
+    let (digests, hives) = if present {
         layer::verify_layer(raw, desc, walk)?
     } else {
         let (tx, rx) = sync_channel::<Vec<u8>>(16);
