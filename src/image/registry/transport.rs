@@ -7,8 +7,10 @@
 //! model's consumers still read one blob at a time. The sink uploads blobs in the
 //! background and puts a manifest only after every upload before it has landed.
 //!
-//! Does not own verification policy (the model's `VerifyingReader` checks every blob
-//! again as it is read) nor which blobs an image needs (see `image::copy`).
+//! `verified_blob` hands a landed blob on as a `VerifiedBlob` (verified as it landed, in
+//! this process), which a layout sink stores without hashing it again; `open_raw` readers
+//! are verified again by the model as they read. Does not own which blobs an image needs
+//! (see `image::copy`).
 
 use super::{BlobRef, ManifestRef, PendingPush, Registry, RegistryError, RegistryOptions, RepoRef};
 use crate::image::error::{Error, Result};
