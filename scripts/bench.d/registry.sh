@@ -16,7 +16,10 @@ RUNS=${PV_BENCH_RUNS:-7}
 rm -rf "$WORK"; mkdir -p "$WORK"
 export PV_REG_ROOT=$WORK/reg
 trap 'registry_stop_all' EXIT
-REG=$(registry_start bench)
+# Not REG=$(registry_start ...): a command substitution is a subshell, whose record of
+# the registry's pid the EXIT trap would never see (the registry would outlive the bench).
+registry_start bench > "$WORK/registry.addr"
+REG=$(cat "$WORK/registry.addr")
 
 # ~90 MB of gzip over 4 layers: mostly random bytes (incompressible) plus text.
 python3 - "$WORK/src" <<'PY'
