@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # Registry transport: pull (docker:// -> OCI layout) and push (layout -> docker://) of a
 # ~90 MB-gzip image on the loopback registry, pause-verify against skopeo in the same run.
-# Each figure is the best of $PV_BENCH_RUNS runs (default 3). Measurements, not assertions.
+# Median of $PV_BENCH_RUNS interleaved runs (default 7) of each command, wall and CPU
+# (user+sys of the client; the registry's own CPU is not counted for either side).
+# Target: pause-verify >= 1.2x skopeo's throughput, pull and push. Measurements, not
+# assertions. Pull is measured with --no-cache (blobs land in memory, then the layout)
+# and with a fresh, empty blob cache per run (blobs land in the cache and are
+# hard-linked into the layout), as a first `copy` on a new machine does.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib/registry.sh
 PV_BIN=${PV_BIN:?run through scripts/bench.sh}
 WORK=${PV_BENCH_DIR:?}/registry
-RUNS=${PV_BENCH_RUNS:-3}
+RUNS=${PV_BENCH_RUNS:-7}
 rm -rf "$WORK"; mkdir -p "$WORK"
 export PV_REG_ROOT=$WORK/reg
 trap 'registry_stop_all' EXIT
-REG=$(registry_start bench)
+# Not REG=$(registry_start ...): a command substitution is a subshell, whose record of
+# the registry's pid the EXIT trap would never see (the registry would outlive the bench).
+registry_start bench > "$WORK/registry.addr"
+REG=$(cat "$WORK/registry.addr")
 
 # ~90 MB of gzip over 4 layers: mostly random bytes (incompressible) plus text.
 python3 - "$WORK/src" <<'PY'
@@ -40,38 +48,41 @@ BYTES=$(du -cb "$WORK"/src/blobs/sha256/* | tail -1 | cut -f1)
 echo "image: $((BYTES / 1000000)) MB in blobs; registry $REG"
 skopeo copy -q --dest-tls-verify=false "oci:$WORK/src:t" "docker://$REG/bench/src:t"
 
-clear_skopeo_cache() {
-  rm -f /var/lib/containers/cache/blob-info-cache-v1.* "${HOME:-/root}"/.local/share/containers/cache/blob-info-cache-v1.* 2>/dev/null || true
-}
-now() { date +%s.%N; }
-best() { # best time of RUNS runs of a command whose first arg is a setup function
-  local setup=$1; shift; local b=999999 t0 t1 i
-  for i in $(seq 1 "$RUNS"); do
-    $setup "$i"
-    t0=$(now); "$@" >/dev/null 2>&1; t1=$(now)
-    b=$(python3 -c "print(min($b, $t1 - $t0))")
-  done
-  echo "$b"
-}
-N=0
-pull_setup() { rm -rf "$WORK/out-pv" "$WORK/out-sk"; clear_skopeo_cache; }
-push_setup() { N=$((N + 1)); clear_skopeo_cache; }
+clear_skopeo_cache='rm -f /var/lib/containers/cache/blob-info-cache-v1.* "${HOME:-/root}"/.local/share/containers/cache/blob-info-cache-v1.*'
+SRC="docker://$REG/bench/src:t"
+# Push: a fresh repository per run, so every blob is uploaded (nothing to mount or skip).
+python3 scripts/lib/measure.py "$RUNS" \
+  pull_pv "rm -rf '$WORK/out-pv'" "'$PV_BIN' copy -q --no-cache '$SRC' 'oci:$WORK/out-pv:t'" \
+  pull_pvc "rm -rf '$WORK/out-pvc' '$WORK/xdg'" "env XDG_CACHE_HOME='$WORK/xdg' '$PV_BIN' copy -q '$SRC' 'oci:$WORK/out-pvc:t'" \
+  fetch_pv "" "'$PV_BIN' inspect -q --no-cache --digests '$SRC'" \
+  pull_sk "rm -rf '$WORK/out-sk'; $clear_skopeo_cache" "skopeo copy -q --src-tls-verify=false '$SRC' 'oci:$WORK/out-sk:t'" \
+  push_pv "" "'$PV_BIN' copy -q --no-cache 'oci:$WORK/src:t' 'docker://$REG/bench/pv-$$-{run}:t'" \
+  push_sk "$clear_skopeo_cache" "skopeo copy -q --dest-tls-verify=false 'oci:$WORK/src:t' 'docker://$REG/bench/sk-$$-{run}:t'" \
+  > "$WORK/times.txt"
+cmp -s <(ls "$WORK/out-pv/blobs/sha256") <(ls "$WORK/out-sk/blobs/sha256") || echo "WARNING: pause-verify and skopeo layouts hold different blobs" >&2
 
-PULL_PV=$(best pull_setup "$PV_BIN" copy -q --no-cache "docker://$REG/bench/src:t" "oci:$WORK/out-pv:t")
-# Download + verify only (no layout written): separates transport cost from the sink's.
-VERIFY_PV=$(best pull_setup "$PV_BIN" inspect -q --no-cache --digests "docker://$REG/bench/src:t")
-PULL_SK=$(best pull_setup skopeo copy -q --src-tls-verify=false "docker://$REG/bench/src:t" "oci:$WORK/out-sk:t")
-# Fresh repositories per run, so every blob is uploaded (nothing to mount or skip).
-push_pv() { "$PV_BIN" copy -q --no-cache "oci:$WORK/src:t" "docker://$REG/bench/pv-$RANDOM$RANDOM:t"; }
-push_sk() { skopeo copy -q --dest-tls-verify=false "oci:$WORK/src:t" "docker://$REG/bench/sk-$RANDOM$RANDOM:t"; }
-PUSH_PV=$(best push_setup push_pv)
-PUSH_SK=$(best push_setup push_sk)
-
-python3 - "$BYTES" "$PULL_PV" "$PULL_SK" "$PUSH_PV" "$PUSH_SK" "$VERIFY_PV" <<'PY'
+python3 - "$BYTES" "$RUNS" "$WORK/times.txt" <<'PY'
 import sys
-b, pp, ps, up, us, vp = int(sys.argv[1]), *map(float, sys.argv[2:])
+b, runs = int(sys.argv[1]), int(sys.argv[2])
+t = {}
+for line in open(sys.argv[3]):
+    name, wall, cpu, rss, walls, cpus = line.split()
+    t[name] = (float(wall), float(cpu), walls)
 mb = b / 1e6
-print(f"pull  pause-verify {pp:6.2f} s {mb/pp:7.1f} MB/s | skopeo {ps:6.2f} s {mb/ps:7.1f} MB/s | ratio {ps/pp:.2f}x")
-print(f"fetch+verify only (inspect --digests) {vp:6.2f} s {mb/vp:7.1f} MB/s | vs skopeo pull ratio {ps/vp:.2f}x")
-print(f"push  pause-verify {up:6.2f} s {mb/up:7.1f} MB/s | skopeo {us:6.2f} s {mb/us:7.1f} MB/s | ratio {us/up:.2f}x")
+print(f"median of {runs} runs; wall s, client CPU s (user+sys), MB/s of wall")
+def row(label, k):
+    w, c, walls = t[k]
+    print(f"  {label:42} wall {w:6.3f} s {mb / w:7.1f} MB/s  CPU {c:6.3f} s   [{walls}]")
+row("pull pause-verify --no-cache", "pull_pv")
+row("pull pause-verify, empty cache (linked)", "pull_pvc")
+row("fetch+verify only (inspect --digests)", "fetch_pv")
+row("pull skopeo", "pull_sk")
+row("push pause-verify", "push_pv")
+row("push skopeo", "push_sk")
+def ratio(label, ours, theirs):
+    (wo, co, _), (wt, ct, _) = t[ours], t[theirs]
+    print(f"{label:44} wall {wt / wo:5.2f}x   CPU {ct / co:5.2f}x   (target >= 1.2x)")
+ratio("pull --no-cache / skopeo", "pull_pv", "pull_sk")
+ratio("pull with empty cache / skopeo", "pull_pvc", "pull_sk")
+ratio("push / skopeo", "push_pv", "push_sk")
 PY

@@ -3,11 +3,12 @@
 # diff_id + tar walk, one pass) and `inspect --digests` (digest only) against, in the same
 # run: `gzip -dc | sha256sum`, `sha256sum`, `openssl dgst -sha256` and an inflate-only pass
 # with the same Rust backend (examples/bench_inflate.rs). Prints MB/s (of the compressed
-# layer, 1 MB = 10^6 bytes), the ratios to the targets and peak RSS (/usr/bin/time -v).
+# layer, 1 MB = 10^6 bytes), the ratios to the targets (wall and CPU) and peak RSS.
+# Median of $PV_BENCH_RUNS interleaved runs (scripts/lib/measure.py); CPU is user+sys.
 # Targets: full >= 2.5x gzip|sha256sum, >= 0.85x inflate-only; digest-only >= 0.9x openssl;
 # peak RSS <= 64 MiB. Figures are measurements, not assertions.
 # Env: PV_BIN (release binary), PV_BENCH_DIR (scratch), PV_VERIFY_MB (uncompressed MB, default 640),
-#      PV_BENCH_RUNS (best of N, default 3).
+#      PV_BENCH_RUNS (median of N, default 5).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -20,7 +21,7 @@ INFLATE=$ROOT/target/release/examples/bench_inflate
 WORK=${PV_BENCH_DIR:-$(mktemp -d -t pause-verify-bench.XXXXXX)}/verify
 mkdir -p "$WORK"
 MB=${PV_VERIFY_MB:-640}
-RUNS=${PV_BENCH_RUNS:-3}
+RUNS=${PV_BENCH_RUNS:-5}
 PY=${PAUSE_VERIFY_PYTHON:-python3}
 
 LAYOUT=$WORK/layout
@@ -98,48 +99,42 @@ FILES=$(awk '{print $2}' "$WORK/diffid")
 echo "layer: $((SIZE / 1000000)) MB gzip, $((USIZE / 1000000)) MB tar, $FILES files ($(nproc) CPUs)"
 cat "$BLOB" > /dev/null  # warm the page cache: we measure CPU work, not the disk
 
-# best-of-$RUNS wall time (s), the CPU time (user+sys, s) of that run and the max peak
-# RSS (KiB) of a command. CPU time shows the work done even when other load steals cores.
-measure() {
-  local best="" cpu="" rss=0 t c r
-  for _ in $(seq "$RUNS"); do
-    /usr/bin/time -v -o "$WORK/time.txt" "$@" > "$WORK/out.txt" 2> "$WORK/err.txt" || {
-      echo "command failed: $*" >&2; cat "$WORK/err.txt" >&2; exit 1; }
-    t=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$WORK/time.txt")
-    c=$(awk -F': ' '/User time|System time/ {s+=$2} END {print s}' "$WORK/time.txt")
-    r=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
-    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; cpu=$c; fi
-    [ "$r" -gt "$rss" ] && rss=$r
-  done
-  echo "$best $cpu $rss"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (wall figures are only meaningful on an idle machine; CPU figures less affected)"
+python3 scripts/lib/measure.py "$RUNS" \
+  full "" "'$PV_BIN' inspect --quiet --diff-ids 'oci:$LAYOUT:bench'" \
+  digest "" "'$PV_BIN' inspect --quiet --digests 'oci:$LAYOUT:bench'" \
+  inflate "" "'$INFLATE' '$BLOB'" \
+  gzipsha "" "sh -c \"gzip -dc '$BLOB' | sha256sum\"" \
+  sha256sum "" "sha256sum '$BLOB'" \
+  openssl "" "openssl dgst -sha256 '$BLOB'" \
+  > "$WORK/times.txt"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 - "$SIZE" "$RUNS" "$WORK/times.txt" <<'PY'
+import sys
+size, runs = int(sys.argv[1]), int(sys.argv[2])
+t = {}
+for line in open(sys.argv[3]):
+    k, w, c, rss, walls, cpus = line.split()
+    t[k] = (float(w), float(c), int(rss), walls)
+labels = {
+    "full": "pause-verify inspect --diff-ids (full)",
+    "digest": "pause-verify inspect --digests (digest only)",
+    "inflate": "inflate only (zlib-rs, examples/bench_inflate)",
+    "gzipsha": "gzip -dc | sha256sum",
+    "sha256sum": "sha256sum",
+    "openssl": "openssl dgst -sha256",
 }
-
-declare -A T C R
-run() { local name=$1; shift; read -r T[$name] C[$name] R[$name] < <(measure "$@"); }
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (figures are only meaningful on an idle machine)"
-run full    "$PV_BIN" inspect --quiet --diff-ids "oci:$LAYOUT:bench"
-run digest  "$PV_BIN" inspect --quiet --digests "oci:$LAYOUT:bench"
-run gzipsha sh -c "gzip -dc '$BLOB' | sha256sum"
-run sha256sum sha256sum "$BLOB"
-run openssl openssl dgst -sha256 "$BLOB"
-run inflate "$INFLATE" "$BLOB"
-
-mbps() { awk "BEGIN{printf \"%.0f\", $SIZE / 1000000 / ${T[$1]}}"; }
-ratio() { awk "BEGIN{printf \"%.2f\", ${T[$2]} / ${T[$1]}}"; }
-printf '%-46s %7s %7s %7s %12s\n' "pass (best of $RUNS)" "wall s" "CPU s" "MB/s" "peak RSS"
-for k in full digest inflate gzipsha sha256sum openssl; do
-  case $k in
-    full) label="pause-verify inspect --diff-ids (full)";;
-    digest) label="pause-verify inspect --digests (digest only)";;
-    inflate) label="inflate only (zlib-rs, examples/bench_inflate)";;
-    gzipsha) label="gzip -dc | sha256sum";;
-    sha256sum) label="sha256sum";;
-    openssl) label="openssl dgst -sha256";;
-  esac
-  printf '%-46s %7.2f %7.2f %7s %8d KiB\n' "$label" "${T[$k]}" "${C[$k]}" "$(mbps $k)" "${R[$k]}"
-done
-echo "full / gzip|sha256sum   = $(ratio full gzipsha)x (target >= 2.5)"
-echo "full / inflate-only     = $(ratio full inflate)x (target >= 0.85)"
-echo "digest / openssl        = $(ratio digest openssl)x (target >= 0.9)"
-echo "digest / sha256sum      = $(ratio digest sha256sum)x"
-echo "peak RSS full / digest  = $((R[full] / 1024)) / $((R[digest] / 1024)) MiB (target <= 64)"
+print(f"{'pass (median of %d)' % runs:46} {'wall s':>7} {'CPU s':>7} {'MB/s':>7} {'peak RSS':>12}")
+for k in ["full", "digest", "inflate", "gzipsha", "sha256sum", "openssl"]:
+    w, c, rss, _ = t[k]
+    print(f"{labels[k]:46} {w:7.3f} {c:7.3f} {size / 1e6 / w:7.0f} {rss:8d} KiB")
+def ratio(a, b, target):
+    (wa, ca, _, _), (wb, cb, _, _) = t[a], t[b]
+    tg = f"(target >= {target})" if target else ""
+    print(f"{a + ' / ' + b:24} = wall {wb / wa:5.2f}x  CPU {cb / ca:5.2f}x {tg}")
+ratio("full", "gzipsha", 2.5)
+ratio("full", "inflate", 0.85)
+ratio("digest", "openssl", 0.9)
+ratio("digest", "sha256sum", None)
+print(f"peak RSS full / digest  = {t['full'][2] // 1024} / {t['digest'][2] // 1024} MiB (target <= 64)")
+PY

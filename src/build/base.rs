@@ -2,6 +2,9 @@
 //! sink (the compressed blob as stored) while, on another thread, the same bytes are
 //! verified (digest, size, diff_id) and walked as a Windows layer tar to pull out the
 //! registry hives the build needs. The hives are used only after verification succeeded.
+//! When the base is a layout on the output's filesystem, the blob is hard-linked into
+//! the output instead of copied and the one pass reads through the link
+//! (`ImageSink::stage_link`): nothing of the base is written.
 //!
 //! Per layer, in order: full hives under `Files/Windows/System32/config/{SOFTWARE,SYSTEM}`
 //! replace the view; delta hives `Hives/{Software,System}_Delta` are merged onto it
@@ -132,9 +135,49 @@ pub fn read_layer(
     diff_id: Option<&Digest>,
     progress: &Progress,
 ) -> Result<(LayerDigests, LayerHives), Error> {
+    let label = format!("base layer {index}");
+    let check_diff_id = |digests: &LayerDigests| match diff_id {
+        Some(want) if *want != digests.diff_id => Err(crate::image::Error::DiffIdMismatch {
+            layer: index,
+            digest: desc.digest.clone(),
+            expected: want.clone(),
+            actual: digests.diff_id.clone(),
+        }),
+        _ => Ok(()),
+    };
+    let present = sink.has_blob(desc)?;
+    if !present && let Some(v) = source.verified_blob(desc)? {
+        // Verified by the transport as it landed (a registry download or cache entry):
+        // stored without another pass (linked from the cache where the sink can), then
+        // read once for the diff_id and the hives, which checks the digest again.
+        sink.put_verified(&v)?;
+        let raw = v
+            .open()
+            .map_err(|e| crate::image::Error::io(format!("reading blob {}", desc.digest), e))?;
+        let raw = progress.wrap_read(raw, desc.size, &label);
+        let (digests, hives) = layer::verify_layer(raw, desc, walk)?;
+        check_diff_id(&digests)?;
+        return Ok((digests, hives));
+    }
+    if !present
+        && let Some(path) = source.blob_file(desc)
+        && let Some(staged) = sink.stage_link(desc, &path)?
+    {
+        // The base blob is a file on the output's filesystem: hard-linked under a
+        // temporary name, verified and walked by reading through that link (the very
+        // inode that lands), made visible only after every check passed.
+        let file = staged
+            .reader()
+            .map_err(|e| crate::image::Error::io(format!("reading {}", path.display()), e))?;
+        let raw = progress.wrap_read(file, desc.size, &label);
+        let (digests, hives) = layer::verify_layer(raw, desc, walk)?;
+        check_diff_id(&digests)?;
+        staged.commit()?;
+        return Ok((digests, hives));
+    }
     let raw = source.open_raw(desc)?;
-    let raw = progress.wrap_read(raw, desc.size, &format!("base layer {index}"));
-    let (digests, hives) = if sink.has_blob(desc)? {
+    let raw = progress.wrap_read(raw, desc.size, &label);
+    let (digests, hives) = if present {
         layer::verify_layer(raw, desc, walk)?
     } else {
         let (tx, rx) = sync_channel::<Vec<u8>>(16);
@@ -169,17 +212,7 @@ pub fn read_layer(
             Ok::<_, Error>((digests, hives))
         })?
     };
-    if let Some(want) = diff_id
-        && *want != digests.diff_id
-    {
-        return Err(crate::image::Error::DiffIdMismatch {
-            layer: index,
-            digest: desc.digest.clone(),
-            expected: want.clone(),
-            actual: digests.diff_id.clone(),
-        }
-        .into());
-    }
+    check_diff_id(&digests)?;
     Ok((digests, hives))
 }
 

@@ -8,6 +8,9 @@
 //! arrive in async chunks rather than through one closure); a cache hit is hashed again
 //! before it is handed out, and a corrupt entry is deleted, never served.
 //!
+//! Entries are 0644 (a layout writer may hard-link them, see `layout`); the cache root is
+//! made 0700 when this module creates it, so other users cannot read it.
+//!
 //! Does not own fetching (see `registry`). `--no-cache` or `PAUSE_VERIFY_NO_CACHE=1`
 //! means no `BlobCache` is built at all.
 
@@ -61,6 +64,16 @@ impl BlobCache {
         let c = BlobCache {
             root: root.to_path_buf(),
         };
+        if !root.exists() {
+            let mut b = fs::DirBuilder::new();
+            b.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+            b.create(root).map_err(|source| CacheError::Io {
+                path: root.to_path_buf(),
+                source,
+            })?;
+        }
         fs::create_dir_all(c.dir()).map_err(|source| CacheError::Io {
             path: c.dir(),
             source,
@@ -80,6 +93,16 @@ impl BlobCache {
     /// The cached blob, verified now against `digest` and `size`. A corrupt or
     /// wrong-sized entry is removed and reported as absent.
     pub fn get(&self, digest: &Digest, size: u64) -> Result<Option<PathBuf>, CacheError> {
+        Ok(self.get_file(digest, size)?.map(|(p, _)| p))
+    }
+
+    /// [`BlobCache::get`], with the handle the entry was verified through (it keeps that
+    /// inode alive and identifies it).
+    pub fn get_file(
+        &self,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Option<(PathBuf, fs::File)>, CacheError> {
         let p = self.path(digest);
         let meta = match fs::metadata(&p) {
             Ok(m) => m,
@@ -91,13 +114,24 @@ impl BlobCache {
                 path: p.clone(),
                 source,
             })?;
-            let mut r = HashingReader::new(f);
-            io::copy(&mut r, &mut io::sink()).map_err(|source| CacheError::Io {
-                path: p.clone(),
-                source,
-            })?;
-            if r.finish().0 == *digest {
-                return Ok(Some(p));
+            let mut r = HashingReader::new(&f);
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                match io::Read::read(&mut r, &mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(source) => {
+                        return Err(CacheError::Io {
+                            path: p.clone(),
+                            source,
+                        });
+                    }
+                }
+            }
+            let (got, n) = r.finish();
+            if got == *digest && n == size {
+                return Ok(Some((p, f)));
             }
         }
         let _ = fs::remove_file(&p);
@@ -119,17 +153,27 @@ impl BlobCache {
     /// writing (that is the "verified on write"); a mismatch never reaches this call.
     pub fn commit(
         &self,
-        mut tmp: tempfile::NamedTempFile,
+        tmp: tempfile::NamedTempFile,
         digest: &Digest,
     ) -> Result<PathBuf, CacheError> {
+        Ok(self.commit_file(tmp, digest)?.0)
+    }
+
+    /// [`BlobCache::commit`], also giving back the handle the blob was written through.
+    pub fn commit_file(
+        &self,
+        mut tmp: tempfile::NamedTempFile,
+        digest: &Digest,
+    ) -> Result<(PathBuf, fs::File), CacheError> {
         let p = self.path(digest);
         let io_err = |source| CacheError::Io {
             path: p.clone(),
             source,
         };
         tmp.as_file_mut().flush().map_err(io_err)?;
-        tmp.persist(&p).map_err(|e| io_err(e.error))?;
-        Ok(p)
+        shareable(tmp.as_file()).map_err(io_err)?;
+        let f = tmp.persist(&p).map_err(|e| io_err(e.error))?;
+        Ok((p, f))
     }
 
     /// Copy a stream into the cache, verifying digest and size; nothing is left on mismatch.
@@ -156,6 +200,17 @@ impl BlobCache {
         }
         self.commit(tmp, digest)
     }
+}
+
+/// 0644, as layout blobs are (tempfile makes 0600): a layout may hard-link the entry.
+pub(crate) fn shareable(f: &fs::File) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(fs::Permissions::from_mode(0o644))?;
+    }
+    let _ = f;
+    Ok(())
 }
 
 #[cfg(test)]

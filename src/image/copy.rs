@@ -1,5 +1,10 @@
 //! Copy an image from any source to any sink, every blob verified on the way.
 //!
+//! Blobs a transport verified already (registry downloads) go to the sink as
+//! `VerifiedBlob`s, not hashed again; a source layout's blob files are hard-linked into a
+//! destination layout on the same filesystem and verified through the link. See
+//! `layout`'s module doc for the rule both keep.
+//!
 //! Order: layers, config, manifests, indexes, and only then the tag in the sink's index,
 //! so a sink never lists an image whose blobs it lacks. Foreign (non-distributable)
 //! layers are never downloaded: their descriptors keep their `urls`, the blobs are left
@@ -133,9 +138,42 @@ fn copy_blob(
         report.blobs_present += 1;
         return Ok(());
     }
+    let label = format!("copy {}", short(&d.digest));
+    // Verified already by the transport (a registry download): stored without a second
+    // hash, hard-linked where the sink can.
+    if let Some(v) = src.verified_blob(d)? {
+        sink.put_verified(&v)?;
+        report.blobs_written += 1;
+        report.bytes_written += d.size;
+        return Ok(());
+    }
+    // A blob file of another layout: linked under a temporary name, verified by reading
+    // through the link, made visible only then. One read, no write.
+    if let Some(path) = src.blob_file(d)
+        && let Some(staged) = sink.stage_link(d, &path)?
+    {
+        let file = staged
+            .reader()
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let r = progress.wrap_read(Box::new(file), d.size, &label);
+        let mut v = source::VerifyingReader::new(r, d);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match std::io::Read::read(&mut v, &mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::from_io(e, format!("reading blob {}", d.digest))),
+            }
+        }
+        staged.commit()?;
+        report.blobs_written += 1;
+        report.bytes_written += d.size;
+        return Ok(());
+    }
     // Unverified here: the sink verifies size and digest before the blob becomes visible.
     let raw = src.open_raw(d)?;
-    let mut r = progress.wrap_read(raw, d.size, &format!("copy {}", short(&d.digest)));
+    let mut r = progress.wrap_read(raw, d.size, &label);
     sink.put_blob(&mut r, Some(d))?;
     report.blobs_written += 1;
     report.bytes_written += d.size;

@@ -5,11 +5,29 @@
 //! a blob already present is not rewritten; a blob is renamed into place only after its
 //! size and digest were verified, so a failed write leaves no partial blob. `index.json`
 //! is rewritten atomically, keeping its other fields.
+//!
+//! Fast paths that keep the rule "every byte in a written layout was verified in this
+//! process, or is a hard link to a file verified in this process":
+//! - [`ImageSink::put_verified`]: a blob a transport already verified (a registry
+//!   download) is written without hashing it again, or, when it is a file on the same
+//!   filesystem, hard-linked after checking the link names the very inode verified.
+//! - [`ImageSink::stage_link`]: a source's blob file (another layout on the same
+//!   filesystem) is hard-linked under a temporary name first; the caller verifies by
+//!   reading through that link and commits only after the check passed, so the build and
+//!   `copy oci:A oci:B` read a blob once and write nothing for it.
+//!
+//! A link is made only to a regular file owned by the current user, readable by all and
+//! writable by nobody else (what this writer's own blobs are), else the blob is copied
+//! and verified on the way; also across filesystems or wherever linking fails. Linked
+//! blobs share their inode with the source: blobs are content-addressed and never
+//! rewritten in place (writes here are temp + rename), and a source edited in place would
+//! fail its digest check in both places alike.
 
 use super::Digest;
 use super::error::{Error, Result};
 use super::model::{self, Descriptor, Index, Root, media};
 use super::source::{ImageSource, VerifyingReader};
+use super::verified::VerifiedBlob;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -205,6 +223,10 @@ impl ImageSource for LayoutSource {
         })?;
         Ok(Box::new(f))
     }
+
+    fn blob_file(&self, desc: &Descriptor) -> Option<PathBuf> {
+        Some(blob_path(&self.dir, &desc.digest))
+    }
 }
 
 /// Something images can be written to. A layout today; a registry later.
@@ -228,9 +250,117 @@ pub trait ImageSink {
         self.put_blob(&mut &bytes[..], Some(&d))
     }
 
+    /// Store a blob verified earlier in this process, without hashing it again where the
+    /// sink can (see the module doc); the default streams it through `put_blob`, which
+    /// verifies it once more.
+    fn put_verified(&mut self, blob: &VerifiedBlob) -> Result<Placement> {
+        let d = blob.descriptor();
+        if self.has_blob(d)? {
+            return Ok(Placement::Present);
+        }
+        let mut r = blob
+            .open()
+            .map_err(|e| Error::io(format!("opening blob {}", d.digest), e))?;
+        self.put_blob(&mut r, Some(d))?;
+        Ok(Placement::Copied)
+    }
+
+    /// Hard-link `src` (a blob file of another image, NOT verified) into the sink under
+    /// a temporary name, for the caller to verify through [`StagedBlob::reader`] and then
+    /// [`StagedBlob::commit`]. `None` when the sink cannot (another filesystem, a file
+    /// not fit to share, not a layout): the caller copies instead.
+    fn stage_link(&mut self, _desc: &Descriptor, _src: &Path) -> Result<Option<StagedBlob>> {
+        Ok(None)
+    }
+
     /// Record a manifest or index (already stored as a blob) as an image of the sink,
     /// under `tag` if given (moving the tag if another manifest had it).
     fn add_manifest(&mut self, desc: &Descriptor, tag: Option<&str>) -> Result<()>;
+}
+
+/// How [`ImageSink::put_verified`] stored a blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// The sink had it already.
+    Present,
+    /// Hard-linked to the file that was verified.
+    Linked,
+    /// Written (from verified memory, or copied and verified again).
+    Copied,
+}
+
+/// A blob hard-linked into a layout under a temporary name, not yet visible. Read it
+/// through [`StagedBlob::reader`] (the linked inode itself), check it, then
+/// [`StagedBlob::commit`]; dropping it removes the link.
+#[derive(Debug)]
+pub struct StagedBlob {
+    tmp: tempfile::TempPath,
+    file: File,
+    dest: PathBuf,
+}
+
+impl StagedBlob {
+    /// The staged bytes, from the start: the inode that `commit` makes visible.
+    pub fn reader(&self) -> io::Result<File> {
+        use std::io::Seek;
+        let mut f = self.file.try_clone()?;
+        f.rewind()?;
+        Ok(f)
+    }
+
+    fn metadata(&self) -> io::Result<fs::Metadata> {
+        self.file.metadata()
+    }
+
+    /// Make the blob visible under its digest (after the caller verified it). The
+    /// temporary name must still name the staged inode; a blob already there is kept.
+    pub fn commit(self) -> Result<()> {
+        let ctx = || format!("linking a blob into place at {}", self.dest.display());
+        let staged = self.file.metadata().map_err(|e| Error::io(ctx(), e))?;
+        let now = fs::symlink_metadata(&self.tmp).map_err(|e| Error::io(ctx(), e))?;
+        if !same_inode(&staged, &now) {
+            return Err(Error::io(
+                ctx(),
+                io::Error::other("the staged link was replaced while it was verified"),
+            ));
+        }
+        match self.tmp.persist_noclobber(&self.dest) {
+            Ok(()) => Ok(()),
+            // Someone stored it meanwhile: content-addressed, so the same bytes.
+            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(Error::io(ctx(), e.error)),
+        }
+    }
+}
+
+fn same_inode(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        a.dev() == b.dev() && a.ino() == b.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        false
+    }
+}
+
+/// May this file be shared into a layout by a hard link? A regular file of ours,
+/// readable by all, writable by no one else: the mode and owner a copy would get.
+fn linkable(m: &fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        m.is_file() && m.uid() == me && m.mode() & 0o444 == 0o444 && m.mode() & 0o022 == 0
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = m;
+        false
+    }
 }
 
 /// Writes an OCI image layout.
@@ -280,6 +410,26 @@ impl LayoutWriter {
 
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
         blob_path(&self.dir, d)
+    }
+
+    /// Write a blob whose bytes the caller vouches for (verified in this process) under
+    /// `d`'s name: temp file + rename, no hashing.
+    fn write_new(&self, d: &Descriptor, f: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {
+        let dir = self.dir.join("blobs").join("sha256");
+        let ctx = || format!("writing a blob into {}", dir.display());
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".pause-verify-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io(ctx(), e))?;
+        f(tmp.as_file_mut()).map_err(|e| Error::io(ctx(), e))?;
+        readable(tmp.as_file()).map_err(|e| Error::io(ctx(), e))?;
+        let dest = self.blob_path(&d.digest);
+        match tmp.persist_noclobber(&dest) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(Error::io(ctx(), e.error)),
+        }
     }
 }
 
@@ -362,6 +512,58 @@ impl ImageSink for LayoutWriter {
         Ok(desc)
     }
 
+    fn put_verified(&mut self, blob: &VerifiedBlob) -> Result<Placement> {
+        let d = blob.descriptor();
+        if self.has_blob(d)? {
+            return Ok(Placement::Present);
+        }
+        if let Some(bytes) = blob.bytes() {
+            // Verified when it was received: written, not hashed again.
+            self.write_new(d, |out| out.write_all(bytes))?;
+            return Ok(Placement::Copied);
+        }
+        if let Some(src) = blob.path() {
+            if let Some(staged) = self.stage_link(d, src)? {
+                let meta = staged
+                    .metadata()
+                    .map_err(|e| Error::io(format!("checking a link to {}", src.display()), e))?;
+                if blob.is_same_file(&meta) {
+                    staged.commit()?;
+                    return Ok(Placement::Linked);
+                }
+                // Not the inode that was verified (replaced since): copy and verify.
+            }
+        }
+        let mut r = blob
+            .open()
+            .map_err(|e| Error::io(format!("opening blob {}", d.digest), e))?;
+        self.put_blob(&mut r, Some(d))?;
+        Ok(Placement::Copied)
+    }
+
+    fn stage_link(&mut self, desc: &Descriptor, src: &Path) -> Result<Option<StagedBlob>> {
+        let dir = self.dir.join("blobs").join("sha256");
+        let made = tempfile::Builder::new()
+            .prefix(".pause-verify-")
+            .suffix(".link")
+            .make_in(&dir, |p| fs::hard_link(src, p));
+        // EXDEV, EPERM (protected_hardlinks), no such file, a filesystem without links:
+        // the caller copies, which reports a missing source properly.
+        let Ok(made) = made else { return Ok(None) };
+        let tmp = made.into_temp_path();
+        let Ok(file) = File::open(&tmp) else {
+            return Ok(None);
+        };
+        match file.metadata() {
+            Ok(m) if linkable(&m) && m.len() == desc.size => Ok(Some(StagedBlob {
+                tmp,
+                file,
+                dest: self.blob_path(&desc.digest),
+            })),
+            _ => Ok(None),
+        }
+    }
+
     fn add_manifest(&mut self, desc: &Descriptor, tag: Option<&str>) -> Result<()> {
         if !model::is_index(&desc.media_type) && !model::is_manifest(&desc.media_type) {
             return Err(Error::UnknownMediaType {
@@ -430,6 +632,7 @@ impl ImageSink for LayoutWriter {
 mod tests {
     use super::*;
     use crate::image::source::ImageSource;
+    use std::sync::Arc;
 
     #[test]
     fn write_then_read_back_and_no_partial_blob() {
@@ -514,5 +717,166 @@ mod tests {
         let src = LayoutSource::open(dir.path(), None, Some(&b.digest)).unwrap();
         let e = src.root().unwrap_err();
         assert!(!matches!(e, Error::DigestNotFound { .. }), "{e}");
+    }
+
+    #[cfg(unix)]
+    fn ino(p: &Path) -> (u64, u64) {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::metadata(p).unwrap();
+        (m.dev(), m.ino())
+    }
+
+    /// A layout holding one blob (written through the writer: 0644, ours).
+    fn layout_with(dir: &Path, bytes: &[u8]) -> (LayoutWriter, Descriptor) {
+        let mut w = LayoutWriter::create(dir).unwrap();
+        let d = w.put_bytes(media::OCI_LAYER_GZIP, bytes).unwrap();
+        (w, d)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn staged_link_is_the_same_file_and_visible_only_on_commit() {
+        let t = tempfile::tempdir().unwrap();
+        let body = b"layer bytes ".repeat(10_000);
+        let (a, d) = layout_with(&t.path().join("a"), &body);
+        let mut b = LayoutWriter::create(&t.path().join("b")).unwrap();
+        let src = a.blob_path(&d.digest);
+        let staged = b
+            .stage_link(&d, &src)
+            .unwrap()
+            .expect("same filesystem: linked");
+        assert!(!b.has_blob(&d).unwrap(), "not visible before commit");
+        let mut got = Vec::new();
+        staged.reader().unwrap().read_to_end(&mut got).unwrap();
+        assert_eq!(got, body);
+        staged.commit().unwrap();
+        assert_eq!(fs::read(b.blob_path(&d.digest)).unwrap(), body);
+        assert_eq!(ino(&b.blob_path(&d.digest)), ino(&src), "a hard link");
+
+        // Dropped without commit: the temporary link goes, nothing lands.
+        let (a2, d2) = layout_with(&t.path().join("a2"), b"other");
+        let staged = b
+            .stage_link(&d2, &a2.blob_path(&d2.digest))
+            .unwrap()
+            .unwrap();
+        drop(staged);
+        let names: Vec<_> = fs::read_dir(t.path().join("b/blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_unfit_to_share_are_not_linked() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let (a, d) = layout_with(&t.path().join("a"), b"shared bytes");
+        let mut b = LayoutWriter::create(&t.path().join("b")).unwrap();
+        let src = a.blob_path(&d.digest);
+        for mode in [0o666, 0o600, 0o640] {
+            fs::set_permissions(&src, fs::Permissions::from_mode(mode)).unwrap();
+            assert!(b.stage_link(&d, &src).unwrap().is_none(), "mode {mode:o}");
+        }
+        fs::set_permissions(&src, fs::Permissions::from_mode(0o444)).unwrap();
+        assert!(
+            b.stage_link(&d, &src).unwrap().is_some(),
+            "read-only is fine"
+        );
+        // A size that disagrees with the descriptor: not staged (the copy reports it).
+        let mut wrong = d.clone();
+        wrong.size += 1;
+        assert!(b.stage_link(&wrong, &src).unwrap().is_none());
+        // No such file: not staged.
+        assert!(b.stage_link(&d, &t.path().join("nope")).unwrap().is_none());
+        let names: Vec<_> = fs::read_dir(t.path().join("b/blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(names.is_empty(), "{names:?}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn across_filesystems_nothing_is_staged() {
+        let shm = Path::new("/dev/shm");
+        let t = tempfile::tempdir().unwrap();
+        let Ok(other) = tempfile::tempdir_in(shm) else {
+            return; // no tmpfs here
+        };
+        if ino(other.path()).0 == ino(t.path()).0 {
+            return; // same device after all
+        }
+        let (a, d) = layout_with(other.path(), b"elsewhere");
+        let mut b = LayoutWriter::create(t.path()).unwrap();
+        assert!(b.stage_link(&d, &a.blob_path(&d.digest)).unwrap().is_none());
+        // put_verified falls back to a verified copy.
+        let f = Arc::new(File::open(a.blob_path(&d.digest)).unwrap());
+        let v = VerifiedBlob::from_verified_file(d.clone(), a.blob_path(&d.digest), f);
+        assert_eq!(b.put_verified(&v).unwrap(), Placement::Copied);
+        assert_eq!(fs::read(b.blob_path(&d.digest)).unwrap(), b"elsewhere");
+        assert_ne!(ino(&b.blob_path(&d.digest)), ino(&a.blob_path(&d.digest)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn put_verified_links_only_the_verified_inode() {
+        let t = tempfile::tempdir().unwrap();
+        let body = b"verified ".repeat(1000);
+        let (a, d) = layout_with(&t.path().join("a"), &body);
+        let src = a.blob_path(&d.digest);
+
+        // The very file verified: linked.
+        let mut b = LayoutWriter::create(&t.path().join("b")).unwrap();
+        let v = VerifiedBlob::from_verified_file(
+            d.clone(),
+            src.clone(),
+            Arc::new(File::open(&src).unwrap()),
+        );
+        assert_eq!(b.put_verified(&v).unwrap(), Placement::Linked);
+        assert_eq!(ino(&b.blob_path(&d.digest)), ino(&src));
+        assert_eq!(b.put_verified(&v).unwrap(), Placement::Present);
+
+        // The path now names another file (same bytes): copied and verified again.
+        let held = Arc::new(File::open(&src).unwrap());
+        let v = VerifiedBlob::from_verified_file(d.clone(), src.clone(), held);
+        let other = t.path().join("other");
+        fs::write(&other, &body).unwrap();
+        fs::rename(&other, &src).unwrap();
+        let mut c = LayoutWriter::create(&t.path().join("c")).unwrap();
+        assert_eq!(c.put_verified(&v).unwrap(), Placement::Copied);
+        assert_ne!(ino(&c.blob_path(&d.digest)), ino(&src));
+        assert_eq!(fs::read(c.blob_path(&d.digest)).unwrap(), body);
+
+        // ... and when that other file holds other bytes, refused, nothing lands.
+        let held = Arc::new(File::open(&src).unwrap());
+        let v = VerifiedBlob::from_verified_file(d.clone(), src.clone(), held);
+        let mut bad = body.clone();
+        bad[10] ^= 1;
+        fs::write(&other, &bad).unwrap();
+        fs::rename(&other, &src).unwrap();
+        let mut e = LayoutWriter::create(&t.path().join("e")).unwrap();
+        let err = e.put_verified(&v).unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        assert!(!e.has_blob(&d).unwrap());
+        assert_eq!(
+            fs::read_dir(t.path().join("e/blobs/sha256"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn put_verified_memory_is_written() {
+        let t = tempfile::tempdir().unwrap();
+        let body = bytes::Bytes::from_static(b"from the wire");
+        let d = Descriptor::of_bytes(media::OCI_LAYER_GZIP, &body);
+        let mut w = LayoutWriter::create(t.path()).unwrap();
+        let v = VerifiedBlob::from_verified_memory(d.clone(), body.clone());
+        assert_eq!(w.put_verified(&v).unwrap(), Placement::Copied);
+        assert_eq!(fs::read(w.blob_path(&d.digest)).unwrap(), body);
+        assert_eq!(w.put_verified(&v).unwrap(), Placement::Present);
     }
 }

@@ -38,14 +38,16 @@ pub mod model;
 pub mod reference;
 pub mod registry;
 pub mod source;
+pub mod verified;
 
 pub use archive::ArchiveSource;
 pub use digest::Digest;
 pub use error::{Error, Result};
-pub use layout::{ImageSink, LayoutSource, LayoutWriter};
+pub use layout::{ImageSink, LayoutSource, LayoutWriter, Placement, StagedBlob};
 pub use model::{Descriptor, ImageConfig, Index, Manifest, Platform, PlatformSelector, Root};
 pub use reference::ImageRef;
 pub use source::{ImageSource, ResolvedImage, VerifyingReader, resolve};
+pub use verified::VerifiedBlob;
 
 /// Open an image for reading, with registry options (credentials, cache, ...) for
 /// `docker://` references.

@@ -5,8 +5,10 @@
 use super::Digest;
 use super::error::{Error, Result};
 use super::model::{self, Descriptor, ImageConfig, Index, Manifest, PlatformSelector, Root};
+use super::verified::VerifiedBlob;
 use sha2::{Digest as _, Sha256};
 use std::io::{self, Read};
+use std::path::PathBuf;
 
 /// Something images can be read from. Transports implement `root` and `open_blob`; the
 /// provided methods read, verify and parse documents on top of them.
@@ -21,6 +23,20 @@ pub trait ImageSource: Send {
     /// digest themselves (`layer::verify_layer` does, on another thread); everyone else
     /// uses [`ImageSource::open_blob`].
     fn open_raw(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>>;
+
+    /// The blob held locally and verified against `desc` earlier in this process, when
+    /// the transport has it so (a registry download or cache hit), else `None`. A sink
+    /// stores it without hashing it again ([`super::ImageSink::put_verified`]).
+    fn verified_blob(&self, _desc: &Descriptor) -> Result<Option<VerifiedBlob>> {
+        Ok(None)
+    }
+
+    /// A local file holding the blob as stored, NOT verified (an OCI layout's blob), for
+    /// a sink that hard-links it and verifies through the link
+    /// ([`super::ImageSink::stage_link`]); `None` when the transport has no such file.
+    fn blob_file(&self, _desc: &Descriptor) -> Option<PathBuf> {
+        None
+    }
 
     /// Stream a blob, verifying its size and digest against `desc` while it streams: a
     /// mismatch is an `io::Error` (InvalidData) carrying an [`Error`] (see

@@ -7,14 +7,17 @@
 //! model's consumers still read one blob at a time. The sink uploads blobs in the
 //! background and puts a manifest only after every upload before it has landed.
 //!
-//! Does not own verification policy (the model's `VerifyingReader` checks every blob
-//! again as it is read) nor which blobs an image needs (see `image::copy`).
+//! `verified_blob` hands a landed blob on as a `VerifiedBlob` (verified as it landed, in
+//! this process), which a layout sink stores without hashing it again; `open_raw` readers
+//! are verified again by the model as they read. Does not own which blobs an image needs
+//! (see `image::copy`).
 
 use super::{BlobRef, ManifestRef, PendingPush, Registry, RegistryError, RegistryOptions, RepoRef};
 use crate::image::error::{Error, Result};
 use crate::image::layout::ImageSink;
 use crate::image::model::{self, Descriptor, Manifest, Root};
 use crate::image::source::ImageSource;
+use crate::image::verified::VerifiedBlob;
 use crate::image::{Digest, ImageRef};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -160,6 +163,36 @@ impl ImageSource for RegistrySource {
         if model::is_index(&desc.media_type) || model::is_manifest(&desc.media_type) {
             return Ok(Box::new(std::io::Cursor::new(self.fetch_manifest(desc)?)));
         }
+        self.prefetch_siblings(desc);
+        let local = self.reg.fetch_blob(&self.repo, &blob_ref(desc))?;
+        local
+            .open()
+            .map_err(|e| Error::io(format!("opening blob {}", desc.digest), e))
+    }
+
+    fn verified_blob(&self, desc: &Descriptor) -> Result<Option<VerifiedBlob>> {
+        if model::is_index(&desc.media_type) || model::is_manifest(&desc.media_type) {
+            return Ok(None);
+        }
+        self.prefetch_siblings(desc);
+        Ok(self.reg.fetch_verified(&self.repo, desc)?)
+    }
+
+    fn read_manifest(&self, desc: &Descriptor) -> Result<Manifest> {
+        let raw = self.read_blob(desc)?;
+        let m = Manifest::parse(
+            &format!("manifest {}", desc.digest),
+            Some(&desc.media_type),
+            raw,
+        )?;
+        self.remember(&m);
+        Ok(m)
+    }
+}
+
+impl RegistrySource {
+    /// The first layer asked of a manifest starts downloads of its other layers.
+    fn prefetch_siblings(&self, desc: &Descriptor) {
         let siblings = self
             .siblings
             .lock()
@@ -182,21 +215,6 @@ impl ImageSource for RegistrySource {
                 self.reg.prefetch(&self.repo, &others);
             }
         }
-        let local = self.reg.fetch_blob(&self.repo, &blob_ref(desc))?;
-        local
-            .open()
-            .map_err(|e| Error::io(format!("opening blob {}", desc.digest), e))
-    }
-
-    fn read_manifest(&self, desc: &Descriptor) -> Result<Manifest> {
-        let raw = self.read_blob(desc)?;
-        let m = Manifest::parse(
-            &format!("manifest {}", desc.digest),
-            Some(&desc.media_type),
-            raw,
-        )?;
-        self.remember(&m);
-        Ok(m)
     }
 }
 
