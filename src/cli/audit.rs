@@ -15,6 +15,7 @@ use pause_verify::attest::storage::AttestationsDir;
 use pause_verify::attest::{PublicKey, Verified};
 use pause_verify::audit::{self, CheckResult, Report, Status, collect, junit, vsa};
 use pause_verify::compare::{self, PlatformReport, rebuild::RebuildRequest};
+use pause_verify::image::registry::RegistryOptions;
 use pause_verify::image::{Digest, ImageRef};
 use pause_verify::policy;
 use pause_verify::progress::Progress;
@@ -86,8 +87,8 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         .map(super::sign::load_private_key)
         .transpose()?;
     let r: ImageRef = args.image.parse()?;
-    let store =
-        Store::open(&r, &g.registry.options(g.quiet)?).with_context(|| format!("opening {r}"))?;
+    let registry = g.registry.options(g.quiet)?;
+    let store = Store::open(&r, &registry).with_context(|| format!("opening {r}"))?;
     let dir = args.attestations_dir.as_ref().map(AttestationsDir::new);
     if let Some(d) = &dir {
         anyhow::ensure!(
@@ -117,6 +118,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
                 &by_digest(&r, &root),
                 &loaded,
                 recipe,
+                &registry,
                 &Progress::new(g.quiet),
             )?)
         }
@@ -193,6 +195,7 @@ fn rebuild_image(
     published: &ImageRef,
     p: &policy::Loaded,
     recipe: &pause_verify::recipe::Recipe,
+    registry: &RegistryOptions,
     progress: &Progress,
 ) -> anyhow::Result<Result<Vec<PlatformReport>, String>> {
     let req = RebuildRequest {
@@ -206,6 +209,7 @@ fn rebuild_image(
         // The published config's `created`: an image built with any clock rebuilds.
         source_date_epoch: None,
         options: compare::Options::default(),
+        registry,
     };
     match compare::rebuild::rebuild(&req, progress) {
         Ok(res) => {

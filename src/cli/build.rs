@@ -157,7 +157,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         metadata_layers: args.metadata_layers,
         no_base_layers: args.no_base_layers,
     };
-    let src = image::open(&base_ref)?;
+    let src = image::open_with(&base_ref, &g.registry.options(g.quiet)?)?;
     if !pinned && !g.quiet {
         let root = src.root()?;
         eprintln!(

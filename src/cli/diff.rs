@@ -39,6 +39,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         &compare::Options {
             strict: args.strict,
         },
+        &g.registry.options(g.quiet)?,
     )?;
     super::rebuild::emit(&report, g)
 }

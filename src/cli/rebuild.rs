@@ -136,6 +136,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     };
     let epoch = source_date_epoch()?;
     let started = attest_time(epoch)?;
+    let registry = g.registry.options(g.quiet)?;
     let req = RebuildRequest {
         published: &image,
         base: base.as_ref(),
@@ -148,6 +149,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         options: compare::Options {
             strict: args.strict,
         },
+        registry: &registry,
     };
     let progress = Progress::new(g.quiet);
     let res = compare::rebuild::rebuild(&req, &progress)?;
@@ -159,7 +161,6 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         tag: None,
         digest: res.report.rebuilt.as_ref().map(|r| r.digest.clone()),
     });
-    let registry = g.registry.options(g.quiet)?;
     let done = attest_rebuild::attest(
         &res.report,
         &res.builds,

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::build::{self, BuildOptions, BuildOutput, RegEdit};
 use crate::hive::{RegOp, regfile::Action};
+use crate::image::registry::RegistryOptions;
 use crate::image::{
     self, Descriptor, ImageRef, ImageSource, Platform, PlatformSelector, ResolvedImage, Root,
     model, source,
@@ -126,8 +127,8 @@ pub fn image_id(src: &dyn ImageSource, reference: &str) -> Result<ImageId, Error
     })
 }
 
-fn open(r: &ImageRef) -> Result<Box<dyn ImageSource>, Error> {
-    image::open(r).map_err(img_err(&r.to_string()))
+fn open(r: &ImageRef, registry: &RegistryOptions) -> Result<Box<dyn ImageSource>, Error> {
+    image::open_with(r, registry).map_err(img_err(&r.to_string()))
 }
 
 /// `diff IMAGE_A IMAGE_B`: every Windows platform of B against the same platform of A.
@@ -136,8 +137,9 @@ pub fn diff(
     b: &ImageRef,
     select: Option<&PlatformSelector>,
     opts: &Options,
+    registry: &RegistryOptions,
 ) -> Result<Report, Error> {
-    let (a_src, b_src) = (open(a)?, open(b)?);
+    let (a_src, b_src) = (open(a, registry)?, open(b, registry)?);
     let b_plats = windows_platforms(b_src.as_ref(), select)?;
     let a_plats = windows_platforms(a_src.as_ref(), select)?;
     let mut jobs = Vec::new();
@@ -160,7 +162,7 @@ pub fn diff(
         jobs.push((ap, bp));
     }
     let results = parallel(&jobs, |(ap, bp)| {
-        let (sa, sb) = (open(a)?, open(b)?);
+        let (sa, sb) = (open(a, registry)?, open(b, registry)?);
         compare_platform(
             &Side {
                 source: sa.as_ref(),
@@ -233,6 +235,9 @@ pub struct RebuildRequest<'a> {
     /// any clock rebuilds identically).
     pub source_date_epoch: Option<i64>,
     pub options: Options,
+    /// Registry settings (credentials, plain HTTP, cache, foreign layers) for every
+    /// `docker://` image this rebuild reads: published, base, pinned images.
+    pub registry: &'a RegistryOptions,
 }
 
 /// A rebuild's report and the builds behind it (one per rebuilt platform).
@@ -331,7 +336,7 @@ fn choose_base(
                 "--base {b}: the base must be pinned by digest (oci:DIR@sha256:…, docker://HOST/REPO@sha256:…); `pause-verify inspect` shows the digest"
             )));
         }
-        let src = open(b)?;
+        let src = open(b, req.registry)?;
         let img = match source::resolve(src.as_ref(), Some(&sel)) {
             Ok(i) => i,
             Err(image::Error::NoMatchingPlatform { available, .. }) => {
@@ -406,7 +411,7 @@ fn choose_base(
     let r: ImageRef = image_ref
         .parse()
         .map_err(|e| Error::Image(format!("pin {} image {image_ref}", pin.name), e))?;
-    let src = open(&r)?;
+    let src = open(&r, req.registry)?;
     let img = source::resolve(src.as_ref(), Some(&sel))
         .map_err(|e| Error::Image(format!("pin {} image {r}", pin.name), e))?;
     let diff = img
@@ -476,7 +481,7 @@ fn rebuild_one(
         Ok(c) => c,
         Err((src, reference, reason)) => return Ok((no_base(pp, &src, &reference, reason), None)),
     };
-    let base_src = open(&choice.reference)?;
+    let base_src = open(&choice.reference, req.registry)?;
     let epoch = match req.source_date_epoch {
         Some(e) => Some(e),
         None => pp
@@ -519,7 +524,7 @@ fn rebuild_one(
     let rsrc = LayoutSource::open(dir, None, Some(&b.manifest.digest))
         .map_err(|e| Error::Image(dir.display().to_string(), e))?;
     let rimg = resolve_manifest(&rsrc, &b.manifest, None)?;
-    let psrc = open(req.published)?;
+    let psrc = open(req.published, req.registry)?;
     let edits = edits_of(&b);
     let hives = (!b.base_hives.is_empty()).then_some(&b.base_hives);
     let rep = compare_platform(
@@ -569,7 +574,7 @@ impl ImageSink for SkipBlobs<'_> {
 /// `rebuild`: every Windows platform of the published image rebuilt from its own pinned
 /// base and compared, in parallel.
 pub fn rebuild(req: &RebuildRequest, progress: &Progress) -> Result<RebuildResult, Error> {
-    let psrc = open(req.published)?;
+    let psrc = open(req.published, req.registry)?;
     let plats = windows_platforms(psrc.as_ref(), req.platform)?;
     let stage_parent: PathBuf = match req.out {
         Some(o) => {
