@@ -42,12 +42,6 @@ pub enum AttachError {
     Stored { what: String, failure: Failure },
     #[error("{0}")]
     Unsupported(String),
-    #[error("{location} holds {count} images ({names}); name one as oci:DIR:TAG or oci:DIR@DIGEST")]
-    Ambiguous {
-        location: String,
-        count: usize,
-        names: String,
-    },
 }
 
 pub type Result<T, E = AttachError> = std::result::Result<T, E>;
@@ -109,26 +103,7 @@ impl Store {
         let kind = match r {
             ImageRef::Layout { dir, tag, digest } => {
                 let source = if tag.is_none() && digest.is_none() {
-                    let all = LayoutSource::open(dir, None, None)?;
-                    let index = all.index_json()?;
-                    let images = image_entries(&index);
-                    match images.as_slice() {
-                        [one] => LayoutSource::open(dir, None, Some(&one.digest))?,
-                        several => {
-                            return Err(AttachError::Ambiguous {
-                                location: format!("OCI layout {}", dir.display()),
-                                count: several.len(),
-                                names: several
-                                    .iter()
-                                    .map(|d| {
-                                        d.ref_name()
-                                            .map_or_else(|| d.digest.to_string(), str::to_string)
-                                    })
-                                    .collect::<Vec<_>>()
-                                    .join(", "),
-                            });
-                        }
-                    }
+                    LayoutSource::open_one(dir)?
                 } else {
                     LayoutSource::open(dir, tag.as_deref(), digest.as_ref())?
                 };

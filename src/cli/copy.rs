@@ -2,10 +2,14 @@
 //! mirror a base image for offline builds), every blob verified on the way.
 //! SRC: `oci:` or `docker-archive:`; DEST: `oci:DIR[:TAG]`. A new DEST layout appears
 //! only when the copy succeeded; foreign layers are referenced, never downloaded.
+//! An untagged `oci:DIR` source is the one image the layout holds
+//! (`LayoutSource::open_one`: signatures and attestations beside it are skipped).
 
 use super::{Global, Outcome};
 use pause_verify::image::registry::{RepoRef, transport::RegistrySink};
-use pause_verify::image::{self, Digest, ImageRef, PlatformSelector, copy};
+use pause_verify::image::{
+    self, Digest, ImageRef, ImageSource, LayoutSource, PlatformSelector, copy,
+};
 use pause_verify::progress::Progress;
 use serde::Serialize;
 
@@ -37,7 +41,17 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     let platform: Option<PlatformSelector> =
         args.platform.as_deref().map(str::parse).transpose()?;
     let opts = g.registry.options(g.quiet)?;
-    let src = image::open_with(&src_ref, &opts)?;
+    let src: Box<dyn ImageSource> = match &src_ref {
+        // A layout named without tag or digest is the one image it holds (signatures and
+        // referrers beside it are not images), as for sign/verify/audit; copying its
+        // index.json as an index would carry the attachments along as "platforms".
+        ImageRef::Layout {
+            dir,
+            tag: None,
+            digest: None,
+        } => Box::new(LayoutSource::open_one(dir)?),
+        _ => image::open_with(&src_ref, &opts)?,
+    };
     let progress = Progress::new(g.quiet);
     let report = match &dst_ref {
         ImageRef::Layout {

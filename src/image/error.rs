@@ -68,6 +68,13 @@ pub enum Error {
         available: Vec<String>,
     },
 
+    #[error("{location} holds {count} images ({names}); name one as oci:DIR:TAG or oci:DIR@DIGEST")]
+    AmbiguousImage {
+        location: String,
+        count: usize,
+        names: String,
+    },
+
     #[error("{location}: no manifest with digest {digest}")]
     DigestNotFound { digest: Digest, location: String },
 

@@ -26,7 +26,7 @@
 use super::Digest;
 use super::error::{Error, Result};
 use super::model::{self, Descriptor, Index, Root, media};
-use super::source::{ImageSource, VerifyingReader};
+use super::source::{self, ImageSource, VerifyingReader};
 use super::verified::VerifiedBlob;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -82,6 +82,30 @@ impl LayoutSource {
             tag: tag.map(str::to_string),
             digest: digest.cloned(),
         })
+    }
+
+    /// The one image a layout named without tag or digest holds. Entries for things
+    /// attached to an image (cosign `.sig`/`.att` tags, referrers: see
+    /// [`source::image_entries`]) are not images; exactly one image must remain, else
+    /// the error lists each one's tag (or digest) so the user can name it.
+    pub fn open_one(dir: &Path) -> Result<LayoutSource> {
+        let all = LayoutSource::open(dir, None, None)?;
+        let index = all.index_json()?;
+        match source::image_entries(&index).as_slice() {
+            [one] => Ok(LayoutSource::open(dir, None, Some(&one.digest))?),
+            several => Err(Error::AmbiguousImage {
+                location: all.location(),
+                count: several.len(),
+                names: several
+                    .iter()
+                    .map(|d| {
+                        d.ref_name()
+                            .map_or_else(|| d.digest.to_string(), str::to_string)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
     }
 
     /// `index.json`, parsed. Its digest is of its bytes, but nothing refers to it.
