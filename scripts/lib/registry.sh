@@ -27,6 +27,9 @@ registry_start() {
     echo "storage:"
     echo "  filesystem: {rootdirectory: $root/storage}"
     echo "  delete: {enabled: true}"
+    # Foreign (non-distributable) layers carry URLs; distribution rejects every URL
+    # unless allowed (tests serve foreign layers from loopback).
+    echo "validation: {manifests: {urls: {allow: ['^https?://']}}}"
     echo "http:"
     echo "  addr: 127.0.0.1:$port"
     echo "  secret: pause-verify-test-$name"

@@ -1,7 +1,8 @@
 //! `pause-verify copy SRC DEST [--platform P]`: copy an image into an OCI layout (e.g. to
 //! mirror a base image for offline builds), every blob verified on the way.
 //! SRC: `oci:` or `docker-archive:`; DEST: `oci:DIR[:TAG]`. A new DEST layout appears
-//! only when the copy succeeded; foreign layers are referenced, never downloaded.
+//! only when the copy succeeded; foreign layers are referenced, not copied, unless
+//! `--include-foreign` (then copied and verified like any blob).
 //! An untagged `oci:DIR` source is the one image the layout holds
 //! (`LayoutSource::open_one`: signatures and attestations beside it are skipped).
 
@@ -53,6 +54,9 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         _ => image::open_with(&src_ref, &opts)?,
     };
     let progress = Progress::new(g.quiet);
+    let copy_opts = copy::CopyOptions {
+        include_foreign: g.registry.include_foreign,
+    };
     let report = match &dst_ref {
         ImageRef::Layout {
             dir,
@@ -63,6 +67,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             dir,
             platform.as_ref(),
             tag.as_deref(),
+            copy_opts,
             &progress,
         )?,
         ImageRef::Layout {
@@ -88,6 +93,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
                 &mut sink,
                 platform.as_ref(),
                 tag.as_deref(),
+                copy_opts,
                 &progress,
             )?;
             sink.flush()?;

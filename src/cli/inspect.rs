@@ -179,11 +179,12 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             uncompressed_size: None,
             tar_entries: None,
         };
-        if d.is_foreign() && (args.digests || args.diff_ids) {
+        // --include-foreign: verified like any blob (a registry fetches it from its urls).
+        if d.is_foreign() && !g.registry.include_foreign && (args.digests || args.diff_ids) {
             lr.digest_status = "not checked (foreign)";
             lr.diff_id_status = "not checked (foreign)";
         } else if args.diff_ids {
-            let raw = src.open_raw(d)?;
+            let raw = src.open_raw(d).map_err(|e| foreign_context(e, d))?;
             let label = format!("layer {}/{n}", i + 1);
             let raw = progress.wrap_read(raw, d.size, &label);
             let (found, tar) = layer::verify_layer(raw, d, |r| layer::walk_tar(r))?;
@@ -203,7 +204,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             lr.uncompressed_size = Some(found.uncompressed_size);
             lr.tar_entries = Some(tar.entries);
         } else if args.digests {
-            let blob = src.open_blob(d)?;
+            let blob = src.open_blob(d).map_err(|e| foreign_context(e, d))?;
             let mut blob = progress.wrap_read(blob, d.size, &format!("layer {}/{n}", i + 1));
             // Large reads: the digest check is the whole cost here.
             let mut buf = vec![0u8; layer::CHUNK];
@@ -234,7 +235,11 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         ImageRef::Registry { .. } => "docker",
     };
     if layers.iter().any(|l| l.foreign) {
-        notes.push("foreign (non-distributable) layers are reported by digest and URLs and never downloaded".to_string());
+        notes.push(if g.registry.include_foreign {
+            "foreign (non-distributable) layers are verified like any blob (--include-foreign)"
+        } else {
+            "foreign (non-distributable) layers are reported by digest and URLs and not downloaded (--include-foreign verifies them)"
+        }.to_string());
     }
     let history = cfg
         .history()
@@ -277,6 +282,21 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         print!("{}", human(&report));
     }
     Ok(Outcome::Pass)
+}
+
+/// A foreign layer that could not be read under --include-foreign: say what to do.
+fn foreign_context(e: Error, d: &Descriptor) -> anyhow::Error {
+    let foreign = d.is_foreign();
+    let e = anyhow::Error::new(e);
+    if foreign {
+        e.context(format!(
+            "foreign layer {} (--include-foreign): a layout must hold its blob; a registry fetches it from its urls ({})",
+            d.digest,
+            if d.urls.is_empty() { "none".to_string() } else { d.urls.join(" ") }
+        ))
+    } else {
+        e
+    }
 }
 
 fn human(r: &Report) -> String {

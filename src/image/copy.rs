@@ -7,8 +7,10 @@
 //!
 //! Order: layers, config, manifests, indexes, and only then the tag in the sink's index,
 //! so a sink never lists an image whose blobs it lacks. Foreign (non-distributable)
-//! layers are never downloaded: their descriptors keep their `urls`, the blobs are left
-//! out (as go-containerregistry does by default).
+//! layers are not copied by default: their descriptors keep their `urls`, the blobs are
+//! left out (as go-containerregistry does by default). With `include_foreign` they are
+//! copied and verified like any blob (a registry source fetches them from their `urls`
+//! when its options allow it; a layout source must hold the blob).
 
 use super::error::{Error, Result};
 use super::layout::{ImageSink, LayoutWriter};
@@ -28,6 +30,15 @@ pub struct CopyReport {
     pub bytes_written: u64,
     /// Foreign layers referenced but not copied.
     pub foreign_skipped: Vec<Descriptor>,
+    #[serde(skip)]
+    include_foreign: bool,
+}
+
+/// What to copy besides the default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopyOptions {
+    /// Copy foreign (non-distributable) layers too, verified like any blob.
+    pub include_foreign: bool,
 }
 
 /// Copy `src` into `sink`, tagging the root `tag`. With `platform`, only the matching
@@ -37,9 +48,13 @@ pub fn copy_image(
     sink: &mut dyn ImageSink,
     platform: Option<&PlatformSelector>,
     tag: Option<&str>,
+    opts: CopyOptions,
     progress: &Progress,
 ) -> Result<CopyReport> {
-    let mut report = CopyReport::default();
+    let mut report = CopyReport {
+        include_foreign: opts.include_foreign,
+        ..CopyReport::default()
+    };
     let root_desc = match platform {
         Some(_) => {
             let img = source::resolve(src, platform)?;
@@ -101,14 +116,31 @@ fn copy_manifest(
     report: &mut CopyReport,
 ) -> Result<()> {
     for l in &m.layers {
-        if l.is_foreign() {
+        if !l.is_foreign() {
+            copy_blob(src, sink, l, progress, report)?;
+        } else if report.include_foreign {
+            copy_blob(src, sink, l, progress, report).map_err(|e| foreign_missing(e, l))?;
+        } else {
             report.foreign_skipped.push(l.clone());
-            continue;
         }
-        copy_blob(src, sink, l, progress, report)?;
     }
     copy_blob(src, sink, &m.config, progress, report)?;
     put_document(sink, &m.descriptor, &m.raw, report)
+}
+
+/// A foreign layer absent from a layout source: say why it was wanted and what to do.
+fn foreign_missing(e: Error, l: &Descriptor) -> Error {
+    match e {
+        Error::BlobMissing { digest, location } => Error::Unsupported(format!(
+            "foreign layer {digest} is not in {location}: --include-foreign copies a foreign layer only when the source holds it (a registry source fetches it from its urls: {}); add the blob or copy without --include-foreign",
+            if l.urls.is_empty() {
+                "none".to_string()
+            } else {
+                l.urls.join(" ")
+            }
+        )),
+        other => other,
+    }
 }
 
 fn put_document(
@@ -193,11 +225,12 @@ pub fn copy_to_layout(
     dir: &Path,
     platform: Option<&PlatformSelector>,
     tag: Option<&str>,
+    opts: CopyOptions,
     progress: &Progress,
 ) -> Result<CopyReport> {
     if dir.exists() {
         let mut w = LayoutWriter::create(dir)?;
-        return copy_image(src, &mut w, platform, tag, progress);
+        return copy_image(src, &mut w, platform, tag, opts, progress);
     }
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -213,7 +246,7 @@ pub fn copy_to_layout(
             )
         })?;
     let mut w = LayoutWriter::create(stage.path())?;
-    let report = copy_image(src, &mut w, platform, tag, progress)?;
+    let report = copy_image(src, &mut w, platform, tag, opts, progress)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
