@@ -84,18 +84,7 @@ fn rig() -> Rig {
     ok(&root, &args);
     let base = root_ref(&root.join("base"));
     let good = build(&root, &base, "good", None);
-    let mut keys = Vec::new();
-    for name in ["signer", "other"] {
-        let k = PrivateKey::generate().unwrap();
-        let path = root.join(format!("{name}.key"));
-        std::fs::write(
-            &path,
-            k.to_encrypted_pem(PASSWORD.as_bytes(), 32768).unwrap(),
-        )
-        .unwrap();
-        std::fs::write(root.join(format!("{name}.pub")), k.public_key().to_pem()).unwrap();
-        keys.push(path);
-    }
+    let (key, other_key) = common::audit::signer_and_other_keys(&root, PASSWORD);
     // Everything required; the rebuild's base is a layout path relative to the policy.
     let base_rel = base.replace(&format!("oci:{}/", root.display()), "oci:");
     std::fs::write(
@@ -113,8 +102,8 @@ fn rig() -> Rig {
     .unwrap();
     Rig {
         key_pub: root.join("signer.pub"),
-        key: keys[0].clone(),
-        other_key: keys[1].clone(),
+        key,
+        other_key,
         _tmp: tmp,
         root,
         base,
@@ -316,16 +305,7 @@ impl Audit {
 
     /// (id, platform) of every failing check.
     fn failed(&self) -> Vec<(String, String)> {
-        self.checks()
-            .iter()
-            .filter(|c| c["status"] == "FAIL")
-            .map(|c| {
-                (
-                    c["id"].as_str().unwrap().to_string(),
-                    c["platform"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
+        common::audit::failed_checks(&self.json)
     }
 
     fn check(&self, id: &str, platform: &str) -> &Value {
@@ -357,17 +337,7 @@ impl Audit {
             summary.starts_with("FAIL:") && named,
             "human summary: {summary}"
         );
-        let head = format!("<testcase classname=\"pause-verify.audit.{platform}");
-        let hit = self.junit.split("<testcase ").any(|case| {
-            format!("<testcase {case}").starts_with(&head)
-                && case.contains(&format!("name=\"{check}"))
-                && case.contains("<failure ")
-        });
-        assert!(
-            hit,
-            "JUnit: no failing {check} on {platform}\n{}",
-            self.junit
-        );
+        common::audit::assert_junit_fails(&self.junit, check, platform);
     }
 
     /// Only these check ids failed (on any platform).
