@@ -10,7 +10,8 @@
 //! publisher's image (noise rules as evidence).
 
 mod common;
-use common::{assert_code, stdout};
+use common::images::root_ref;
+use common::{Pv, assert_code, stdout};
 use pause_verify::attest::PrivateKey;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -28,33 +29,20 @@ fn repo_file(p: &str) -> PathBuf {
 
 /// Run pause-verify with the key password and a fixed clock, in `cwd`.
 fn pvk_in<S: AsRef<std::ffi::OsStr>>(cwd: &Path, args: &[S]) -> Output {
-    Command::new(common::bin())
-        .args(args)
-        .current_dir(cwd)
-        .env("COSIGN_PASSWORD", PASSWORD)
+    pv_in(cwd).run(args)
+}
+
+fn pv_in(cwd: &Path) -> Pv {
+    Pv::new()
+        .cwd(cwd)
+        .password(PASSWORD)
         .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env("PAUSE_VERIFY_NO_CACHE", "1")
-        .output()
-        .expect("spawn pause-verify")
 }
 
 /// Run and require exit 0; returns stdout.
 #[track_caller]
 fn ok<S: AsRef<std::ffi::OsStr>>(cwd: &Path, args: &[S]) -> String {
-    let o = pvk_in(cwd, args);
-    assert_code(&o, 0);
-    stdout(&o)
-}
-
-/// `oci:DIR@<root digest>` of a layout whose index.json lists one image.
-fn root_ref(dir: &Path) -> String {
-    let idx: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    format!(
-        "oci:{}@{}",
-        dir.display(),
-        idx["manifests"][0]["digest"].as_str().unwrap()
-    )
+    pv_in(cwd).ok(args)
 }
 
 /// One built image: its root reference and, per platform, (os.version, manifest

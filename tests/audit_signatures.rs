@@ -111,12 +111,10 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    std::process::Command::new(common::bin())
-        .args(args)
-        .env("COSIGN_PASSWORD", PASSWORD)
+    common::Pv::new()
+        .password(PASSWORD)
         .env("SOURCE_DATE_EPOCH", "1700000000")
-        .output()
-        .unwrap()
+        .run(args)
 }
 
 impl Rig {

@@ -64,3 +64,8 @@ pub fn root_digest(dir: &Path) -> String {
         .unwrap()
         .to_string()
 }
+
+/// `oci:DIR@<root digest>` of a layout whose index.json lists one image.
+pub fn root_ref(dir: &Path) -> String {
+    format!("oci:{}@{}", dir.display(), root_digest(dir))
+}

@@ -59,6 +59,12 @@ impl Pv {
         self
     }
 
+    /// Unset an inherited variable.
+    pub fn env_remove(mut self, key: &str) -> Pv {
+        self.0.env_remove(key);
+        self
+    }
+
     /// The cosign key password (`COSIGN_PASSWORD`).
     pub fn password(self, password: &str) -> Pv {
         self.env("COSIGN_PASSWORD", password)
@@ -84,13 +90,13 @@ impl Pv {
     }
 
     /// Run; never panics on a non-zero exit.
-    pub fn run<S: AsRef<OsStr>>(mut self, args: &[S]) -> Output {
+    pub fn run<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Output {
         self.0.args(args).output().expect("spawn pause-verify")
     }
 
     /// Run and require exit 0; returns stdout.
     #[track_caller]
-    pub fn ok<S: AsRef<OsStr>>(self, args: &[S]) -> String {
+    pub fn ok<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(self, args: I) -> String {
         let o = self.run(args);
         assert_code(&o, 0);
         stdout(&o)
