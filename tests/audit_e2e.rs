@@ -10,7 +10,8 @@
 //! publisher's image (noise rules as evidence).
 
 mod common;
-use common::{assert_code, stdout};
+use common::images::root_ref;
+use common::{Pv, assert_code, stdout};
 use pause_verify::attest::PrivateKey;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -28,33 +29,20 @@ fn repo_file(p: &str) -> PathBuf {
 
 /// Run pause-verify with the key password and a fixed clock, in `cwd`.
 fn pvk_in<S: AsRef<std::ffi::OsStr>>(cwd: &Path, args: &[S]) -> Output {
-    Command::new(common::bin())
-        .args(args)
-        .current_dir(cwd)
-        .env("COSIGN_PASSWORD", PASSWORD)
+    pv_in(cwd).run(args)
+}
+
+fn pv_in(cwd: &Path) -> Pv {
+    Pv::new()
+        .cwd(cwd)
+        .password(PASSWORD)
         .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env("PAUSE_VERIFY_NO_CACHE", "1")
-        .output()
-        .expect("spawn pause-verify")
 }
 
 /// Run and require exit 0; returns stdout.
 #[track_caller]
 fn ok<S: AsRef<std::ffi::OsStr>>(cwd: &Path, args: &[S]) -> String {
-    let o = pvk_in(cwd, args);
-    assert_code(&o, 0);
-    stdout(&o)
-}
-
-/// `oci:DIR@<root digest>` of a layout whose index.json lists one image.
-fn root_ref(dir: &Path) -> String {
-    let idx: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    format!(
-        "oci:{}@{}",
-        dir.display(),
-        idx["manifests"][0]["digest"].as_str().unwrap()
-    )
+    pv_in(cwd).ok(args)
 }
 
 /// One built image: its root reference and, per platform, (os.version, manifest
@@ -84,18 +72,7 @@ fn rig() -> Rig {
     ok(&root, &args);
     let base = root_ref(&root.join("base"));
     let good = build(&root, &base, "good", None);
-    let mut keys = Vec::new();
-    for name in ["signer", "other"] {
-        let k = PrivateKey::generate().unwrap();
-        let path = root.join(format!("{name}.key"));
-        std::fs::write(
-            &path,
-            k.to_encrypted_pem(PASSWORD.as_bytes(), 32768).unwrap(),
-        )
-        .unwrap();
-        std::fs::write(root.join(format!("{name}.pub")), k.public_key().to_pem()).unwrap();
-        keys.push(path);
-    }
+    let (key, other_key) = common::audit::signer_and_other_keys(&root, PASSWORD);
     // Everything required; the rebuild's base is a layout path relative to the policy.
     let base_rel = base.replace(&format!("oci:{}/", root.display()), "oci:");
     std::fs::write(
@@ -113,8 +90,8 @@ fn rig() -> Rig {
     .unwrap();
     Rig {
         key_pub: root.join("signer.pub"),
-        key: keys[0].clone(),
-        other_key: keys[1].clone(),
+        key,
+        other_key,
         _tmp: tmp,
         root,
         base,
@@ -316,16 +293,7 @@ impl Audit {
 
     /// (id, platform) of every failing check.
     fn failed(&self) -> Vec<(String, String)> {
-        self.checks()
-            .iter()
-            .filter(|c| c["status"] == "FAIL")
-            .map(|c| {
-                (
-                    c["id"].as_str().unwrap().to_string(),
-                    c["platform"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
+        common::audit::failed_checks(&self.json)
     }
 
     fn check(&self, id: &str, platform: &str) -> &Value {
@@ -357,17 +325,7 @@ impl Audit {
             summary.starts_with("FAIL:") && named,
             "human summary: {summary}"
         );
-        let head = format!("<testcase classname=\"pause-verify.audit.{platform}");
-        let hit = self.junit.split("<testcase ").any(|case| {
-            format!("<testcase {case}").starts_with(&head)
-                && case.contains(&format!("name=\"{check}"))
-                && case.contains("<failure ")
-        });
-        assert!(
-            hit,
-            "JUnit: no failing {check} on {platform}\n{}",
-            self.junit
-        );
+        common::audit::assert_junit_fails(&self.junit, check, platform);
     }
 
     /// Only these check ids failed (on any platform).

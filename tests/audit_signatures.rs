@@ -6,7 +6,6 @@
 
 mod common;
 use common::{assert_code, pv, stdout};
-use pause_verify::attest::PrivateKey;
 use pause_verify::image::model::media;
 use pause_verify::image::{Descriptor, Digest, ImageSink, LayoutWriter};
 use serde_json::{Value, json};
@@ -77,18 +76,7 @@ fn rig(unpinned: Option<usize>) -> Rig {
         .unwrap();
     w.add_manifest(&id, Some("v1")).unwrap();
 
-    let mut keys = Vec::new();
-    for name in ["signer", "other"] {
-        let k = PrivateKey::generate().unwrap();
-        let path = root.join(format!("{name}.key"));
-        std::fs::write(
-            &path,
-            k.to_encrypted_pem(PASSWORD.as_bytes(), 32768).unwrap(),
-        )
-        .unwrap();
-        std::fs::write(root.join(format!("{name}.pub")), k.public_key().to_pem()).unwrap();
-        keys.push(path);
-    }
+    let (key, other_key) = common::audit::signer_and_other_keys(&root, PASSWORD);
     let mut pins = String::new();
     for v in VERSIONS {
         pins.push_str(&format!(
@@ -111,8 +99,8 @@ fn rig(unpinned: Option<usize>) -> Rig {
         key_pub: root.join("signer.pub"),
         _tmp: tmp,
         layout,
-        key: keys[0].clone(),
-        other_key: keys[1].clone(),
+        key,
+        other_key,
         root,
         platforms,
     }
@@ -123,12 +111,10 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    std::process::Command::new(common::bin())
-        .args(args)
-        .env("COSIGN_PASSWORD", PASSWORD)
+    common::Pv::new()
+        .password(PASSWORD)
         .env("SOURCE_DATE_EPOCH", "1700000000")
-        .output()
-        .unwrap()
+        .run(args)
 }
 
 impl Rig {
@@ -233,18 +219,7 @@ impl Audit {
     fn assert_fails(&self, check: &str, platform: &str) {
         assert_eq!(self.code, 1, "{}", self.human);
         assert_eq!(self.json["passed"], false);
-        let failed: Vec<(String, String)> = self.json["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["status"] == "FAIL")
-            .map(|c| {
-                (
-                    c["id"].as_str().unwrap().to_string(),
-                    c["platform"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
+        let failed = common::audit::failed_checks(&self.json);
         assert!(
             failed
                 .iter()
@@ -256,17 +231,7 @@ impl Audit {
             summary.starts_with("FAIL:") && summary.contains(check) && summary.contains(platform),
             "human summary: {summary}"
         );
-        let head = format!("<testcase classname=\"pause-verify.audit.{platform}");
-        let hit = self.junit.split("<testcase ").any(|case| {
-            format!("<testcase {case}").starts_with(&head)
-                && case.contains(&format!("name=\"{check}"))
-                && case.contains("<failure ")
-        });
-        assert!(
-            hit,
-            "JUnit: no failing {check} on {platform}\n{}",
-            self.junit
-        );
+        common::audit::assert_junit_fails(&self.junit, check, platform);
         self.assert_vsa("FAILED");
     }
 

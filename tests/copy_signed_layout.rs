@@ -5,32 +5,21 @@
 
 mod common;
 
-use common::{assert_code, stderr, stdout};
+use common::images::index;
+use common::{Pv, assert_code, stderr};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const PASSWORD: &str = "copy-signed";
 
 fn pvk(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(common::bin())
-        .args(args)
-        .current_dir(cwd)
-        .env("COSIGN_PASSWORD", PASSWORD)
-        .env("PAUSE_VERIFY_NO_CACHE", "1")
-        .output()
-        .unwrap()
+    Pv::new().cwd(cwd).password(PASSWORD).run(args)
 }
 
 #[track_caller]
 fn ok(cwd: &Path, args: &[&str]) -> String {
-    let o = pvk(cwd, args);
-    assert_code(&o, 0);
-    stdout(&o)
-}
-
-fn index(dir: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap()
+    Pv::new().cwd(cwd).password(PASSWORD).ok(args)
 }
 
 #[test]

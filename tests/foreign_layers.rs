@@ -6,45 +6,24 @@
 
 mod common;
 
-use common::{assert_code, stderr, stdout};
+use common::images::{Layout, gz_tar_layer};
+use common::{Pv, assert_code, stderr};
 use pause_verify::image::Digest;
 use serde_json::{Value, json};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const FOREIGN: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 const LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
 fn pv(args: &[&str]) -> Output {
-    Command::new(common::bin())
-        .args(args)
-        .env("PAUSE_VERIFY_NO_CACHE", "1")
-        .env("DOCKER_CONFIG", "/nonexistent-pause-verify")
-        .output()
-        .unwrap()
+    Pv::new().no_docker_config().run(args)
 }
 
 #[track_caller]
 fn json_ok(args: &[&str]) -> Value {
-    let o = pv(args);
-    assert_code(&o, 0);
-    serde_json::from_str(&stdout(&o)).expect("one JSON document")
-}
-
-/// A gzip tar layer holding one file; returns (gzip bytes, diff_id).
-fn layer(name: &str, body: &[u8]) -> (Vec<u8>, Digest) {
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_ustar();
-    h.set_size(body.len() as u64);
-    h.set_mode(0o644);
-    h.set_cksum();
-    tar.append_data(&mut h, name, body).unwrap();
-    let raw = tar.into_inner().unwrap();
-    let diff_id = Digest::of(&raw);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&raw).unwrap();
-    (gz.finish().unwrap(), diff_id)
+    let out = Pv::new().no_docker_config().ok(args);
+    serde_json::from_str(&out).expect("one JSON document")
 }
 
 struct Layer<'a> {
@@ -58,13 +37,8 @@ struct Layer<'a> {
 
 /// A Docker schema2 Windows image in a new layout, tagged `t`.
 fn layout(dir: &Path, layers: &[Layer]) -> Digest {
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let put = |b: &[u8]| {
-        let d = Digest::of(b);
-        std::fs::write(blobs.join(d.hex()), b).unwrap();
-        (d, b.len())
-    };
+    let out = Layout::new(dir);
+    let put = |b: &[u8]| out.put(b);
     let mut descs = vec![];
     for l in layers {
         let d = Digest::of(l.gz);
@@ -93,22 +67,17 @@ fn layout(dir: &Path, layers: &[Layer]) -> Digest {
     }))
     .unwrap();
     let (md, ms) = put(&man);
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let idx = json!({"schemaVersion": 2, "manifests": [{
         "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
         "digest": md.to_string(), "size": ms,
         "annotations": {"org.opencontainers.image.ref.name": "t"},
     }]});
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+    out.finish(&serde_json::to_vec(&idx).unwrap());
     md
 }
 
 fn unique(name: &str) -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("pv-foreign/{name}-{n}")
+    common::unique("pv-foreign", name)
 }
 
 fn has_blob(dir: &Path, d: &Digest) -> bool {
@@ -121,8 +90,8 @@ fn include_foreign_verifies_and_copies_foreign_layers() {
         return;
     };
     let t = tempfile::tempdir().unwrap();
-    let (base_gz, base_diff) = layer("Files/base.txt", b"the foreign base layer\n");
-    let (top_gz, top_diff) = layer("Files/top.txt", b"the distributable layer\n");
+    let (base_gz, base_diff) = gz_tar_layer("Files/base.txt", b"the foreign base layer\n");
+    let (top_gz, top_diff) = gz_tar_layer("Files/top.txt", b"the distributable layer\n");
     let (base_d, top_d) = (Digest::of(&base_gz), Digest::of(&top_gz));
 
     // Both blobs on the registry as ordinary layers: the foreign URL is the blob URL.

@@ -29,14 +29,11 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    Command::new(common::bin())
-        .current_dir(cwd)
-        .args(args)
-        .env("COSIGN_PASSWORD", PASSWORD)
-        .env("PAUSE_VERIFY_NO_CACHE", "1")
+    common::Pv::new()
+        .cwd(cwd)
+        .password(PASSWORD)
         .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .unwrap()
+        .run(args)
 }
 
 fn json_of(o: &Output) -> Value {

@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::images::root_ref;
 use common::{assert_code, pv, stderr, stdout};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -45,14 +46,6 @@ fn fixture(dir: &Path, versions: &[&str], extra: &[&str]) -> String {
     let o = pv(&args);
     assert_code(&o, 0);
     root_ref(dir)
-}
-
-/// `oci:DIR@sha256:…` of a layout's single root.
-fn root_ref(dir: &Path) -> String {
-    let idx: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    let d = idx["manifests"][0]["digest"].as_str().unwrap().to_string();
-    format!("oci:{}@{d}", dir.display())
 }
 
 fn publish(py: &Path, base: &Path, out: &Path, variant: &[&str]) {

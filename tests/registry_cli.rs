@@ -4,10 +4,10 @@
 mod common;
 mod proxy;
 
-use common::{assert_code, stderr, stdout};
+use common::images::{Layout, gz_tar_layer};
+use common::{Pv, assert_code, stderr, stdout};
 use pause_verify::image::Digest;
 use proxy::{Fault, Proxy};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -22,29 +22,13 @@ fn layer(seed: u64, n: usize) -> (Vec<u8>, Digest) {
             x as u8
         })
         .collect();
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_ustar();
-    h.set_size(n as u64);
-    h.set_mode(0o644);
-    h.set_cksum();
-    tar.append_data(&mut h, "Files/data.bin", &data[..])
-        .unwrap();
-    let raw = tar.into_inner().unwrap();
-    let diff_id = Digest::of(&raw);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&raw).unwrap();
-    (gz.finish().unwrap(), diff_id)
+    gz_tar_layer("Files/data.bin", &data)
 }
 
 /// An OCI layout with `n` layers, tagged `t`; returns the manifest digest.
 fn make_layout(dir: &Path, seed: u64, n: usize) -> Digest {
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let put = |b: &[u8]| {
-        let d = Digest::of(b);
-        std::fs::write(blobs.join(d.hex()), b).unwrap();
-        (d, b.len())
-    };
+    let out = Layout::new(dir);
+    let put = |b: &[u8]| out.put(b);
     let mut layers = vec![];
     let mut diffs = vec![];
     for i in 0..n {
@@ -65,35 +49,19 @@ fn make_layout(dir: &Path, seed: u64, n: usize) -> Digest {
         layers.join(",")
     );
     let (md, ms) = put(man.as_bytes());
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    std::fs::write(
-        dir.join("index.json"),
-        format!(
-            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{md}","size":{ms},"annotations":{{"org.opencontainers.image.ref.name":"t"}}}}]}}"#
-        ),
-    )
-    .unwrap();
+    out.finish(format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{md}","size":{ms},"annotations":{{"org.opencontainers.image.ref.name":"t"}}}}]}}"#
+    ).as_bytes());
     md
 }
 
 fn unique(name: &str) -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("pv-cli/{name}-{n}")
+    common::unique("pv-cli", name)
 }
 
 /// Run the binary with its own blob cache under `cache` (or none).
 fn pv_cache(cache: Option<&Path>, args: &[&str]) -> Output {
-    let mut c = Command::new(common::bin());
-    c.args(args).env_remove("PAUSE_VERIFY_NO_CACHE");
-    match cache {
-        Some(dir) => c.env("XDG_CACHE_HOME", dir),
-        None => c.env("PAUSE_VERIFY_NO_CACHE", "1"),
-    };
-    c.env("DOCKER_CONFIG", "/nonexistent-pause-verify");
-    c.output().unwrap()
+    Pv::new().cache(cache).no_docker_config().run(args)
 }
 
 fn blobs_of(dir: &Path) -> Vec<(String, Vec<u8>)> {

@@ -149,11 +149,7 @@ fn push(reg: &Registry, repo: &RepoRef, img: &TestImage, tag: &str) {
 }
 
 fn unique(name: &str) -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("pv-test/{name}-{n}")
+    common::unique("pv-test", name)
 }
 
 fn skopeo_digest(image: &str) -> String {

@@ -5,42 +5,23 @@
 
 mod common;
 
-use common::{assert_code, stderr, stdout};
+use common::images::root_digest;
+use common::{Pv, assert_code, stderr, stdout};
 use pause_verify::attest::PrivateKey;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const V2022: &str = "10.0.20348.2849";
 
 /// Run the binary with no docker config (so only `--creds` can authenticate) and the
 /// blob cache under `cache` (or none).
 fn run(cwd: &Path, cache: Option<&Path>, args: &[&str]) -> Output {
-    let mut c = Command::new(common::bin());
-    c.args(args)
-        .current_dir(cwd)
-        .env_remove("PAUSE_VERIFY_NO_CACHE")
-        .env("DOCKER_CONFIG", "/nonexistent-pause-verify");
-    match cache {
-        Some(dir) => c.env("XDG_CACHE_HOME", dir),
-        None => c.env("PAUSE_VERIFY_NO_CACHE", "1"),
-    };
-    c.output().unwrap()
-}
-
-/// The digest of a layout's single root.
-fn root_digest(dir: &Path) -> String {
-    let idx: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    idx["manifests"][0]["digest"].as_str().unwrap().to_string()
+    Pv::new().cwd(cwd).no_docker_config().cache(cache).run(args)
 }
 
 fn unique(name: &str) -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("pv-flags/{name}-{n}")
+    common::unique("pv-flags", name)
 }
 
 /// Regular files under `dir` (the blob cache), recursively.

@@ -35,12 +35,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    Command::new(common::bin())
-        .args(args)
-        .env("COSIGN_PASSWORD", PASSWORD)
-        .env("PAUSE_VERIFY_NO_CACHE", "1")
-        .output()
-        .unwrap()
+    common::Pv::new().password(PASSWORD).run(args)
 }
 
 fn s(p: &Path) -> &str {

@@ -371,14 +371,26 @@ pub fn parse_referrer_manifest(bytes: &[u8]) -> Result<Referrer, Failure> {
     })
 }
 
-/// The descriptor of a pushed referrer manifest as it appears in a referrers list:
-/// artifactType and annotations copied from the manifest.
-pub fn referrer_descriptor(pushed: &ManifestToPush) -> Result<Descriptor, Failure> {
-    let r = parse_referrer_manifest(&pushed.manifest.bytes)?;
-    let mut d = pushed.manifest.descriptor.clone();
-    d.artifact_type = r.artifact_type;
-    d.annotations = r.annotations;
+/// The descriptor of a referrer manifest as a referrers list carries it: annotations
+/// copied, artifactType from the manifest or (OCI 1.1 rule) its config media type. The
+/// one place both the layout's index.json and a registry's tag-schema index get it.
+pub fn describe_referrer(manifest: &[u8], media_type: &str) -> Result<Descriptor, Failure> {
+    check_size("referrer manifest", manifest)?;
+    let m: ManifestJson =
+        serde_json::from_slice(manifest).map_err(|e| Failure::malformed("referrer manifest", e))?;
+    let mut d = Descriptor::of(media_type, manifest);
+    d.artifact_type = Some(m.artifact_type.unwrap_or(m.config.media_type));
+    d.annotations = m.annotations;
     Ok(d)
+}
+
+/// [`describe_referrer`] for a manifest we built; it must name its subject.
+pub fn referrer_descriptor(pushed: &ManifestToPush) -> Result<Descriptor, Failure> {
+    parse_referrer_manifest(&pushed.manifest.bytes)?;
+    describe_referrer(
+        &pushed.manifest.bytes,
+        &pushed.manifest.descriptor.media_type,
+    )
 }
 
 #[derive(Serialize, Deserialize)]
@@ -392,7 +404,8 @@ struct IndexJson {
 }
 
 /// The referrers tag-schema index (tag [`referrers_tag`]) with `referrer` added, if it
-/// is not listed already. `existing` is the current index at that tag, if any.
+/// is not listed already. `existing` is the current index at that tag, if any. The
+/// registry transport pushes what this builds.
 pub fn referrers_index(existing: Option<&[u8]>, referrer: &Descriptor) -> Result<Blob, Failure> {
     let mut manifests = match existing {
         Some(b) => parse_referrers_index(b)?,

@@ -3,13 +3,12 @@
 //! DSSE envelope and store it as cosign does (`sha256-<hex>.att`), as a Sigstore bundle
 //! referrer (`--bundle`) and/or in an attestations directory (`--attestations-dir`).
 
-use super::sign::{load_private_key, open_target};
+use super::sign::{Target, open_target, print_stored};
 use super::{Global, Outcome};
 use anyhow::{Context, bail};
 use pause_verify::attest::attach::Attached;
 use pause_verify::attest::statement::{ResourceDescriptor, Statement};
 use pause_verify::attest::{bundle, dsse, storage};
-use pause_verify::image::ImageRef;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -70,17 +69,18 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             args.predicate.display()
         );
     }
-    let (r, mut store, subject) = open_target(&args.image, g)?;
-    // The registry transport reports the resolved digest itself.
-    if !g.quiet && !matches!(r, ImageRef::Registry { .. }) {
-        eprintln!("{r} resolved to {}", subject.digest);
-    }
-    if !args.no_attach && !store.can_attach() {
-        bail!(
-            "{r}: a docker-archive cannot hold attestations; pass --attestations-dir DIR --no-attach"
-        );
-    }
-    let key = load_private_key(&args.key)?;
+    let Target {
+        r,
+        mut store,
+        subject,
+        key,
+    } = open_target(
+        &args.image,
+        &args.key,
+        args.no_attach,
+        "a docker-archive cannot hold attestations; pass --attestations-dir DIR --no-attach",
+        g,
+    )?;
     let name = args
         .subject_name
         .clone()
@@ -125,16 +125,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         println!("Attested {r} {} ({})", subject.digest, args.predicate_type);
-        for a in &stored {
-            if a.added == 0 {
-                println!("  {}: already there", a.location);
-            } else {
-                println!("  stored {}", a.location);
-            }
-        }
-        for f in &files {
-            println!("  wrote {}", f.display());
-        }
+        print_stored(&stored, &files);
     }
     Ok(Outcome::Pass)
 }

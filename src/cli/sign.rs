@@ -55,15 +55,57 @@ pub(super) fn load_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
         .with_context(|| format!("loading key {}", path.display()))
 }
 
-/// The image to sign and its store. Exits 2 (error) when the image cannot be resolved.
+/// What `sign` and `attest` both start from: the resolved image, its store and the key.
+pub(super) struct Target {
+    pub r: ImageRef,
+    pub store: Store,
+    pub subject: Descriptor,
+    pub key: PrivateKey,
+}
+
+/// Resolve the image (exits 2 when it cannot be), refuse a store that cannot hold what
+/// we would attach (`docker_archive_hint` says what to do instead), then load the key —
+/// in that order so a bad image never costs a password prompt.
 pub(super) fn open_target(
     image: &str,
+    key: &Path,
+    no_attach: bool,
+    docker_archive_hint: &str,
     g: &Global,
-) -> anyhow::Result<(ImageRef, Store, Descriptor)> {
+) -> anyhow::Result<Target> {
     let r: ImageRef = image.parse()?;
     let store = Store::open(&r, &g.registry.options(g.quiet)?)?;
     let root = store.root().with_context(|| format!("resolving {r}"))?;
-    Ok((r, store, root.descriptor().clone()))
+    let subject = root.descriptor().clone();
+    // The registry transport reports the resolved digest itself.
+    if !g.quiet && !matches!(r, ImageRef::Registry { .. }) {
+        eprintln!("{r} resolved to {}", subject.digest);
+    }
+    if !no_attach && !store.can_attach() {
+        bail!("{r}: {docker_archive_hint}");
+    }
+    let key = load_private_key(key)?;
+    Ok(Target {
+        r,
+        store,
+        subject,
+        key,
+    })
+}
+
+/// The human-readable tail both commands print: what was stored with the image, what
+/// was written to the attestations directory.
+pub(super) fn print_stored(stored: &[Attached], files: &[PathBuf]) {
+    for a in stored {
+        if a.added == 0 {
+            println!("  {}: already there", a.location);
+        } else {
+            println!("  stored {}", a.location);
+        }
+    }
+    for f in files {
+        println!("  wrote {}", f.display());
+    }
 }
 
 #[derive(Serialize)]
@@ -84,17 +126,18 @@ struct Report {
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
-    let (r, mut store, subject) = open_target(&args.image, g)?;
-    // The registry transport reports the resolved digest itself.
-    if !g.quiet && !matches!(r, ImageRef::Registry { .. }) {
-        eprintln!("{r} resolved to {}", subject.digest);
-    }
-    if !args.no_attach && !store.can_attach() {
-        bail!(
-            "{r}: a docker-archive cannot hold signatures; pass --attestations-dir DIR --no-attach, or copy the image to a layout or registry first"
-        );
-    }
-    let key = load_private_key(&args.key)?;
+    let Target {
+        r,
+        mut store,
+        subject,
+        key,
+    } = open_target(
+        &args.image,
+        &args.key,
+        args.no_attach,
+        "a docker-archive cannot hold signatures; pass --attestations-dir DIR --no-attach, or copy the image to a layout or registry first",
+        g,
+    )?;
     let identity = args
         .identity
         .clone()
@@ -150,16 +193,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         for c in subjects.iter().skip(1) {
             println!("  and its platform image {}", c.digest);
         }
-        for a in &stored {
-            if a.added == 0 {
-                println!("  {}: already there", a.location);
-            } else {
-                println!("  stored {}", a.location);
-            }
-        }
-        for f in &files {
-            println!("  wrote {}", f.display());
-        }
+        print_stored(&stored, &files);
     }
     Ok(Outcome::Pass)
 }

@@ -117,16 +117,33 @@ pub struct Platform {
     pub variant: Option<String>,
 }
 
+/// `OS/ARCH[/VARIANT][:VERSION]`: how a platform and a selector for one are written.
+fn write_platform(
+    f: &mut fmt::Formatter<'_>,
+    os: &str,
+    architecture: &str,
+    variant: Option<&str>,
+    version: Option<&str>,
+) -> fmt::Result {
+    write!(f, "{os}/{architecture}")?;
+    if let Some(v) = variant {
+        write!(f, "/{v}")?;
+    }
+    if let Some(v) = version {
+        write!(f, ":{v}")?;
+    }
+    Ok(())
+}
+
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        if let Some(v) = &self.os_version {
-            write!(f, ":{v}")?;
-        }
-        Ok(())
+        write_platform(
+            f,
+            &self.os,
+            &self.architecture,
+            self.variant.as_deref(),
+            self.os_version.as_deref(),
+        )
     }
 }
 
@@ -186,14 +203,13 @@ impl FromStr for PlatformSelector {
 
 impl fmt::Display for PlatformSelector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        if let Some(v) = &self.os_version_prefix {
-            write!(f, ":{v}")?;
-        }
-        Ok(())
+        write_platform(
+            f,
+            &self.os,
+            &self.architecture,
+            self.variant.as_deref(),
+            self.os_version_prefix.as_deref(),
+        )
     }
 }
 

@@ -7,6 +7,10 @@
 //! note on stderr and the check is skipped.
 #![allow(dead_code)]
 
+pub mod audit;
+pub mod images;
+
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -26,6 +30,86 @@ where
         .env("PAUSE_VERIFY_NO_CACHE", "1")
         .output()
         .expect("spawn pause-verify")
+}
+
+/// A `pause-verify` run with the environment a test sets: no blob cache unless
+/// [`Pv::cache`] gives one, plus whatever the builder methods add.
+pub struct Pv(Command);
+
+impl Default for Pv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Pv {
+    pub fn new() -> Pv {
+        let mut c = Command::new(bin());
+        c.env("PAUSE_VERIFY_NO_CACHE", "1");
+        Pv(c)
+    }
+
+    pub fn cwd(mut self, dir: &Path) -> Pv {
+        self.0.current_dir(dir);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Pv {
+        self.0.env(key, value);
+        self
+    }
+
+    /// Unset an inherited variable.
+    pub fn env_remove(mut self, key: &str) -> Pv {
+        self.0.env_remove(key);
+        self
+    }
+
+    /// The cosign key password (`COSIGN_PASSWORD`).
+    pub fn password(self, password: &str) -> Pv {
+        self.env("COSIGN_PASSWORD", password)
+    }
+
+    /// No docker config, so only `--creds` can authenticate.
+    pub fn no_docker_config(self) -> Pv {
+        self.env("DOCKER_CONFIG", "/nonexistent-pause-verify")
+    }
+
+    /// The blob cache under `dir` (`None`: no cache).
+    pub fn cache(mut self, dir: Option<&Path>) -> Pv {
+        match dir {
+            Some(d) => {
+                self.0.env_remove("PAUSE_VERIFY_NO_CACHE");
+                self.0.env("XDG_CACHE_HOME", d);
+            }
+            None => {
+                self.0.env("PAUSE_VERIFY_NO_CACHE", "1");
+            }
+        }
+        self
+    }
+
+    /// Run; never panics on a non-zero exit.
+    pub fn run<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Output {
+        self.0.args(args).output().expect("spawn pause-verify")
+    }
+
+    /// Run and require exit 0; returns stdout.
+    #[track_caller]
+    pub fn ok<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(self, args: I) -> String {
+        let o = self.run(args);
+        assert_code(&o, 0);
+        stdout(&o)
+    }
+}
+
+/// A repository name no earlier run used: `<prefix>/<name>-<nanoseconds>`.
+pub fn unique(prefix: &str, name: &str) -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}/{name}-{n}")
 }
 
 pub fn stdout(o: &Output) -> String {

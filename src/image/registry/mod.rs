@@ -772,6 +772,37 @@ impl Read for VerifiedReader {
     }
 }
 
+/// Retry or give up on an HTTP status `code` (`shown` as the messages name it): 429 and
+/// 5xx are transient, 401/403 auth, 404 not found, anything else a refusal.
+fn classify_code(
+    registry: String,
+    what: &str,
+    code: u16,
+    shown: &dyn std::fmt::Display,
+    detail: String,
+) -> Failure {
+    match code {
+        429 | 500..=599 => Failure::Transient {
+            detail: format!("the registry answered {shown}"),
+            timeout: false,
+        },
+        401 | 403 => Failure::Fatal(RegistryError::Auth {
+            registry,
+            detail: format!("{what}: the registry answered {shown}"),
+        }),
+        404 => Failure::Fatal(RegistryError::NotFound {
+            registry,
+            what: what.to_string(),
+        }),
+        _ => Failure::Fatal(RegistryError::Refused {
+            registry,
+            what: what.to_string(),
+            status: code,
+            detail,
+        }),
+    }
+}
+
 fn classify_reqwest(e: &reqwest::Error) -> Failure {
     let mut detail = e.to_string();
     let mut src = std::error::Error::source(e);
@@ -966,26 +997,7 @@ impl Inner {
         let detail = String::from_utf8_lossy(&body[..body.len().min(300)])
             .trim()
             .to_string();
-        match status.as_u16() {
-            429 | 500..=599 => Failure::Transient {
-                detail: format!("the registry answered {status}"),
-                timeout: false,
-            },
-            401 | 403 => Failure::Fatal(RegistryError::Auth {
-                registry,
-                detail: format!("{what}: the registry answered {status}"),
-            }),
-            404 => Failure::Fatal(RegistryError::NotFound {
-                registry,
-                what: what.to_string(),
-            }),
-            s => Failure::Fatal(RegistryError::Refused {
-                registry,
-                what: what.to_string(),
-                status: s,
-                detail,
-            }),
-        }
+        classify_code(registry, what, status.as_u16(), &status, detail)
     }
 
     fn classify_oci(
@@ -1014,26 +1026,9 @@ impl Inner {
                     timeout: io.kind() == std::io::ErrorKind::TimedOut,
                 })
             }
-            E::ServerError { code, message, .. } => match code {
-                429 | 500..=599 => Failure::Transient {
-                    detail: format!("the registry answered {code}"),
-                    timeout: false,
-                },
-                401 | 403 => Failure::Fatal(RegistryError::Auth {
-                    registry,
-                    detail: format!("{what}: the registry answered {code}"),
-                }),
-                404 => Failure::Fatal(RegistryError::NotFound {
-                    registry,
-                    what: what.to_string(),
-                }),
-                _ => Failure::Fatal(RegistryError::Refused {
-                    registry,
-                    what: what.to_string(),
-                    status: code,
-                    detail: message,
-                }),
-            },
+            E::ServerError { code, message, .. } => {
+                classify_code(registry, what, code, &code, message)
+            }
             E::RegistryError { envelope, .. } => {
                 let codes: Vec<&C> = envelope.errors.iter().map(|e| &e.code).collect();
                 if codes.iter().any(|c| matches!(c, C::Toomanyrequests)) {

@@ -10,26 +10,19 @@
 //! Owns those two paths. Does not own what a referrer holds (see `attest`).
 //! Ours rather than oci-client's `pull_referrers` because that reads without a size
 //! bound, hides errors as "no referrers", and has no push side.
+//! The index and descriptor bytes are `attest::storage`'s (one pure implementation);
+//! this module only moves them.
 
 use super::{Failure, Inner, MANIFEST_LIMIT, ManifestRef, Registry, RegistryError, RepoRef};
+use crate::attest::storage::{self, referrers_tag};
 use crate::image::digest::Digest;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+pub const INDEX_MEDIA_TYPE: &str = storage::OCI_INDEX_MEDIA_TYPE;
+const TAG_SCHEMA_INDEX: &str = "referrers tag schema index";
 
 /// One entry of a referrers index.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReferrerDescriptor {
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub artifact_type: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-}
+pub type ReferrerDescriptor = storage::Descriptor;
 
 /// Where referrers were found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -41,25 +34,12 @@ pub enum ReferrersVia {
     TagSchema,
 }
 
-#[derive(serde::Deserialize)]
-struct IndexDoc {
-    #[serde(default)]
-    manifests: Vec<ReferrerDescriptor>,
-}
-
-/// The tag the tag schema uses for `subject`.
-pub fn schema_tag(subject: &Digest) -> String {
-    format!("sha256-{}", subject.hex())
-}
-
-/// An OCI index listing `entries` (deterministic bytes).
-pub fn index_bytes(entries: &[ReferrerDescriptor]) -> Vec<u8> {
-    let doc = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": INDEX_MEDIA_TYPE,
-        "manifests": entries,
-    });
-    serde_json::to_vec(&doc).unwrap_or_default()
+fn protocol(repo: &RepoRef, what: &str, detail: String) -> RegistryError {
+    RegistryError::Protocol {
+        registry: repo.registry.clone(),
+        what: what.to_string(),
+        detail,
+    }
 }
 
 fn parse_index(
@@ -67,40 +47,8 @@ fn parse_index(
     repo: &RepoRef,
     what: &str,
 ) -> Result<Vec<ReferrerDescriptor>, RegistryError> {
-    serde_json::from_slice::<IndexDoc>(bytes)
-        .map(|d| d.manifests)
-        .map_err(|e| RegistryError::Protocol {
-            registry: repo.registry.clone(),
-            what: what.to_string(),
-            detail: format!("not an OCI index: {e}"),
-        })
-}
-
-/// The descriptor of a referrer manifest, as an index lists it.
-pub fn describe(manifest: &[u8], media_type: &str) -> Result<ReferrerDescriptor, String> {
-    let v: serde_json::Value =
-        serde_json::from_slice(manifest).map_err(|e| format!("referrer manifest: {e}"))?;
-    let artifact_type = v
-        .get("artifactType")
-        .and_then(|a| a.as_str())
-        .or_else(|| v.get("config")?.get("mediaType")?.as_str())
-        .map(str::to_string);
-    let annotations = v
-        .get("annotations")
-        .and_then(|a| a.as_object())
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(ReferrerDescriptor {
-        media_type: media_type.to_string(),
-        digest: Digest::of(manifest),
-        size: manifest.len() as u64,
-        artifact_type,
-        annotations,
-    })
+    storage::parse_referrers_index(bytes)
+        .map_err(|e| protocol(repo, what, format!("not an OCI index: {e}")))
 }
 
 impl Registry {
@@ -130,15 +78,27 @@ impl Registry {
         Ok((list, via))
     }
 
+    /// The tag-schema index for `subject` as stored (`None`: no such tag yet).
+    fn tag_schema_index(
+        &self,
+        repo: &RepoRef,
+        subject: &Digest,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        match self.manifest(repo, &ManifestRef::Tag(referrers_tag(subject))) {
+            Ok(m) => Ok(Some(m.bytes)),
+            Err(RegistryError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn tag_schema_entries(
         &self,
         repo: &RepoRef,
         subject: &Digest,
     ) -> Result<Vec<ReferrerDescriptor>, RegistryError> {
-        match self.manifest(repo, &ManifestRef::Tag(schema_tag(subject))) {
-            Ok(m) => parse_index(&m.bytes, repo, "referrers tag schema index"),
-            Err(RegistryError::NotFound { .. }) => Ok(Vec::new()),
-            Err(e) => Err(e),
+        match self.tag_schema_index(repo, subject)? {
+            Some(bytes) => parse_index(&bytes, repo, TAG_SCHEMA_INDEX),
+            None => Ok(Vec::new()),
         }
     }
 
@@ -151,11 +111,8 @@ impl Registry {
         manifest: &[u8],
         media_type: &str,
     ) -> Result<(Digest, ReferrersVia), RegistryError> {
-        let desc = describe(manifest, media_type).map_err(|detail| RegistryError::Protocol {
-            registry: repo.registry.clone(),
-            what: "referrer".into(),
-            detail,
-        })?;
+        let desc = storage::describe_referrer(manifest, media_type)
+            .map_err(|e| protocol(repo, "referrer", e.to_string()))?;
         let inner = self.inner.clone();
         let confirmed = self.rt.block_on(inner.put_manifest(
             repo,
@@ -166,11 +123,20 @@ impl Registry {
         if confirmed.as_ref() == Some(subject) {
             return Ok((desc.digest, ReferrersVia::Api));
         }
-        let mut entries = self.tag_schema_entries(repo, subject)?;
-        if !entries.iter().any(|e| e.digest == desc.digest) {
-            entries.push(desc.clone());
-            let bytes = index_bytes(&entries);
-            self.push_manifest(repo, &bytes, INDEX_MEDIA_TYPE, &[schema_tag(subject)])?;
+        let existing = self.tag_schema_index(repo, subject)?;
+        let listed = match &existing {
+            Some(bytes) => parse_index(bytes, repo, TAG_SCHEMA_INDEX)?,
+            None => Vec::new(),
+        };
+        if !listed.iter().any(|e| e.digest == desc.digest) {
+            let index = storage::referrers_index(existing.as_deref(), &desc)
+                .map_err(|e| protocol(repo, TAG_SCHEMA_INDEX, e.to_string()))?;
+            self.push_manifest(
+                repo,
+                &index.bytes,
+                INDEX_MEDIA_TYPE,
+                &[referrers_tag(subject)],
+            )?;
         }
         Ok((desc.digest, ReferrersVia::TagSchema))
     }
@@ -232,7 +198,8 @@ mod tests {
     #[test]
     fn describes_and_indexes() {
         let m = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[],"annotations":{"a":"b"}}"#;
-        let d = describe(m, "application/vnd.oci.image.manifest.v1+json").unwrap();
+        let d =
+            storage::describe_referrer(m, "application/vnd.oci.image.manifest.v1+json").unwrap();
         assert_eq!(d.digest, Digest::of(m));
         assert_eq!(d.size, m.len() as u64);
         assert_eq!(
@@ -240,11 +207,11 @@ mod tests {
             Some("application/vnd.dev.sigstore.bundle.v0.3+json")
         );
         assert_eq!(d.annotations.get("a").map(String::as_str), Some("b"));
-        let idx = index_bytes(std::slice::from_ref(&d));
-        let back = parse_index(&idx, &RepoRef::new("r", "x"), "t").unwrap();
+        let idx = storage::referrers_index(None, &d).unwrap();
+        let back = parse_index(&idx.bytes, &RepoRef::new("r", "x"), "t").unwrap();
         assert_eq!(back, vec![d]);
         assert_eq!(
-            schema_tag(&Digest::of(b"")),
+            referrers_tag(&Digest::of(b"")),
             "sha256-e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }

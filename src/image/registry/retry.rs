@@ -131,53 +131,35 @@ mod tests {
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(2),
         };
-        let mut n = 0;
-        let r: Result<(), _> = rt.block_on(run(
-            &p,
-            "x",
-            "r",
-            |_| {},
-            || {
-                n += 1;
-                async {
-                    Err(Failure::Transient {
-                        detail: "503".into(),
-                        timeout: false,
-                    })
-                }
-            },
-        ));
+        // How many attempts `run` makes when every one fails with `fail()`, and its result.
+        let attempts = |fail: fn() -> Failure| {
+            let mut n = 0;
+            let r: Result<(), _> = rt.block_on(run(
+                &p,
+                "x",
+                "r",
+                |_| {},
+                || {
+                    n += 1;
+                    let f = fail();
+                    async move { Err(f) }
+                },
+            ));
+            (n, r)
+        };
+        let (n, r) = attempts(|| Failure::Transient {
+            detail: "503".into(),
+            timeout: false,
+        });
         assert_eq!(n, 3);
         assert!(matches!(
             r,
             Err(RegistryError::Transport { attempts: 3, .. })
         ));
-
-        let mut n = 0;
-        let r: Result<(), _> = rt.block_on(run(
-            &p,
-            "x",
-            "r",
-            |_| {},
-            || {
-                n += 1;
-                async { Err(Failure::Integrity(fatal())) }
-            },
-        ));
+        let (n, r) = attempts(|| Failure::Integrity(fatal()));
         assert_eq!(n, 2, "a wrong body is retried exactly once");
         assert!(r.is_err());
-
-        let mut n = 0;
-        let r: Result<(), _> = rt.block_on(run(
-            &p,
-            "x",
-            "r",
-            |_| {},
-            || {
-                n += 1;
-                async { Err(Failure::Fatal(fatal())) }
-            },
-        ));
+        let (n, r) = attempts(|| Failure::Fatal(fatal()));
         assert_eq!(n, 1, "fatal is not retried");
         assert!(r.is_err());
 
