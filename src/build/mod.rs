@@ -45,6 +45,54 @@ pub const COMPRESSOR: &str = "flate2 (zlib-rs backend)";
 pub const GZIP_LEVEL: u32 = 6;
 
 /// A gzip writer as the build pins it: header mtime 0, no name, OS byte 255, level 6.
+/// Passes writes through and ignores `flush`: a flush would change a gzip stream's bytes.
+struct NoFlush<W>(W);
+
+impl<W: Write> Write for NoFlush<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The size of the writes the gzip encoder receives (part of what makes layers reproducible).
+const GZIP_INPUT_CHUNK: usize = 1 << 20;
+
+/// Stream a new layer: tar → diff_id hash → gzip → digest hash → an anonymous spool file,
+/// then into the sink as a verified blob. Neither the tar nor the gzip stream is held in
+/// memory (only the entries' contents, which the recipe already holds).
+fn write_new_layer(
+    items: Vec<LayerItem>,
+    media_type: &str,
+    sink: &mut dyn ImageSink,
+) -> Result<(Descriptor, Digest, u64)> {
+    use crate::image::digest::HashingWriter;
+    use std::io::{Seek, SeekFrom};
+    let io = |what: &str, e: std::io::Error| Error::Internal(format!("{what}: {e}"));
+    let mut spool = tempfile::tempfile().map_err(|e| io("layer spool file", e))?;
+    let compressed = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 16, &mut spool));
+    // The compressed bytes must depend only on the tar: the compressor sees the tar in
+    // fixed 1 MiB writes (one write for a layer below 1 MiB, as the pause layers are), and
+    // never a flush, which would make zlib emit a sync marker.
+    let gz = NoFlush(gzip_writer(compressed));
+    let gz = std::io::BufWriter::with_capacity(GZIP_INPUT_CHUNK, gz);
+    let tar = wclayer::write_layer(HashingWriter::new(gz), items)?;
+    let (gz, diff_id, tar_len) = tar.finish();
+    let NoFlush(gz) = gz.into_inner().map_err(|e| io("gzip", e.into_error()))?;
+    let compressed = gz.finish().map_err(|e| io("gzip", e))?;
+    let (mut out, digest, size) = compressed.finish();
+    out.flush().map_err(|e| io("layer spool file", e))?;
+    drop(out);
+    spool
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| io("layer spool file", e))?;
+    let expected = Descriptor::new(media_type, digest, size);
+    let desc = sink.put_blob(&mut spool, Some(&expected))?;
+    Ok((desc, diff_id, tar_len))
+}
+
 pub fn gzip_writer<W: Write>(w: W) -> flate2::write::GzEncoder<W> {
     flate2::GzBuilder::new()
         .mtime(0)
@@ -636,19 +684,11 @@ pub fn build(
                     });
                     sorted.iter().map(|i| i.entry.tar_name()).collect()
                 };
-                let tar = wclayer::write_layer(Vec::new(), items)?;
-                let diff_id = Digest::of(&tar);
-                let mut gz = gzip_writer(Vec::new());
-                gz.write_all(&tar)
-                    .map_err(|e| Error::Internal(format!("gzip: {e}")))?;
-                let blob = gz
-                    .finish()
-                    .map_err(|e| Error::Internal(format!("gzip: {e}")))?;
-                let desc = sink.put_bytes(layer_mt, &blob)?;
+                let (desc, diff_id, uncompressed_size) = write_new_layer(items, layer_mt, sink)?;
                 layers.push(NewLayer {
                     descriptor: desc,
                     diff_id,
-                    uncompressed_size: tar.len() as u64,
+                    uncompressed_size,
                     created_by: step.created_by.clone(),
                     entries,
                     delta_hives,
