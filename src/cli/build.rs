@@ -1,12 +1,16 @@
 //! `pause-verify build --base IMAGE --out DEST [--recipe R] [--platform P]`: build the
 //! pause base from a pinned base image and a recipe (built-in default: the upstream
-//! recipe) into an OCI layout. Renders `build::BuildSet` (human report or `--json`, kind
+//! recipe) into an OCI layout, or a docker-archive (`docker save` tar: built into a
+//! staging layout beside FILE, converted by `image::archive::write_archive`, staging
+//! removed; one platform only). Renders `build::BuildSet` (human report or `--json`, kind
 //! `build`, docs/json-schema.md). A new DEST appears only when the build succeeded.
 
 use super::{Global, Outcome};
 use anyhow::Context as _;
 use pause_verify::build::{self, BuildOptions, BuildOutput, BuildSet};
-use pause_verify::image::{self, Descriptor, ImageRef, ImageSink, LayoutWriter, PlatformSelector};
+use pause_verify::image::{
+    self, Descriptor, ImageRef, ImageSink, LayoutSource, LayoutWriter, PlatformSelector, Root,
+};
 use pause_verify::progress::Progress;
 use pause_verify::recipe;
 use serde::Serialize;
@@ -17,7 +21,8 @@ pub struct Args {
     /// The base image, pinned by digest: oci:DIR@sha256:…, docker://HOST/REPO@sha256:…
     #[arg(long)]
     pub base: String,
-    /// Where to write: an OCI layout, oci:DIR[:TAG] (or a plain directory path).
+    /// Where to write: an OCI layout, oci:DIR[:TAG] (or a plain directory path), or a
+    /// docker-archive (`docker save` tar), docker-archive:FILE[:NAME:TAG] (one platform).
     #[arg(long)]
     pub out: String,
     /// The recipe: a directory with a Dockerfile (e.g. a windows-pause-image-base
@@ -129,11 +134,80 @@ pub fn with_layout<T>(
     Ok(out)
 }
 
+/// `docker-archive:FILE[:NAME:TAG]` → (FILE, NAME:TAG); `None` for anything else.
+fn archive_dest(out: &str) -> anyhow::Result<Option<(PathBuf, Option<String>)>> {
+    if !out.starts_with("docker-archive:") {
+        return Ok(None);
+    }
+    match out.parse::<ImageRef>()? {
+        ImageRef::Archive { index: Some(_), .. } => anyhow::bail!(
+            "--out {out}: an output archive takes a NAME:TAG, not @N (docker-archive:FILE[:NAME:TAG])"
+        ),
+        ImageRef::Archive {
+            path, reference, ..
+        } => {
+            if path.is_dir() {
+                anyhow::bail!(
+                    "--out {out}: {} is a directory; a docker-archive is a file",
+                    path.display()
+                );
+            }
+            Ok(Some((path, reference)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Build into a staging OCI layout beside `path`, convert its one image into a
+/// docker-archive at `path` (written atomically), and remove the staging layout (also on
+/// error: it is a `TempDir`).
+fn build_archive(
+    path: &Path,
+    repo_tag: Option<&str>,
+    f: impl FnOnce(&mut LayoutWriter) -> anyhow::Result<BuildSet>,
+) -> anyhow::Result<BuildSet> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let stage = tempfile::Builder::new()
+        .prefix(".pause-verify-out-")
+        .tempdir_in(parent)
+        .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
+    let mut w = LayoutWriter::create(stage.path())?;
+    let set = f(&mut w)?;
+    w.add_manifest(&set.root, None)?;
+    drop(w);
+    if set.builds.len() != 1 {
+        anyhow::bail!(
+            "a docker-archive holds one image and this build made {}; choose one with --platform",
+            set.builds.len()
+        );
+    }
+    let staged = LayoutSource::open(stage.path(), None, Some(&set.root.digest))?;
+    let resolved = image::resolve(&staged, None)?;
+    image::archive::write_archive(&staged, &resolved, repo_tag, path)?;
+    stage
+        .close()
+        .with_context(|| format!("removing the staging layout in {}", parent.display()))?;
+    Ok(set)
+}
+
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     let base_ref: ImageRef = args.base.parse()?;
     let platform: Option<PlatformSelector> =
         args.platform.as_deref().map(str::parse).transpose()?;
-    let (dir, tag) = layout_dest(&args.out)?;
+    let archive = archive_dest(&args.out)?;
+    if archive.is_some() && args.no_base_layers {
+        anyhow::bail!(
+            "--out {}: a docker-archive must hold every layer, so it cannot be combined with --no-base-layers; write an OCI layout instead",
+            args.out
+        );
+    }
+    let (dir, tag) = match &archive {
+        Some((path, _)) => (path.clone(), None),
+        None => layout_dest(&args.out)?,
+    };
     let pinned = build::is_pinned(&base_ref);
     if !pinned && !args.allow_unpinned {
         anyhow::bail!(
@@ -166,14 +240,41 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         );
     }
     let progress = Progress::new(g.quiet);
-    let set: BuildSet = with_layout(&dir, |w| {
-        let set = build::build_all(src.as_ref(), &base_ref, &recipe, &opts, w, &progress)?;
-        w.add_manifest(&set.root, tag.as_deref())?;
-        Ok(set)
-    })?;
-    let output = match &tag {
-        Some(t) => format!("oci:{}:{t}", dir.display()),
-        None => format!("oci:{}@{}", dir.display(), set.root.digest),
+    let (set, output) = match &archive {
+        Some((path, repo_tag)) => {
+            if opts.platform.is_none()
+                && let Root::Index(i) = src.root()?
+            {
+                let n = image::source::image_entries(&i).len();
+                if n > 1 {
+                    anyhow::bail!(
+                        "--out {}: a docker-archive holds one image, and base {base_ref} has {n} platforms; choose one with --platform, or write an OCI layout",
+                        args.out
+                    );
+                }
+            }
+            let set = build_archive(path, repo_tag.as_deref(), |w| {
+                build::build_all(src.as_ref(), &base_ref, &recipe, &opts, w, &progress)
+                    .map_err(Into::into)
+            })?;
+            let output = match repo_tag {
+                Some(t) => format!("docker-archive:{}:{t}", path.display()),
+                None => format!("docker-archive:{}", path.display()),
+            };
+            (set, output)
+        }
+        None => {
+            let set: BuildSet = with_layout(&dir, |w| {
+                let set = build::build_all(src.as_ref(), &base_ref, &recipe, &opts, w, &progress)?;
+                w.add_manifest(&set.root, tag.as_deref())?;
+                Ok(set)
+            })?;
+            let output = match &tag {
+                Some(t) => format!("oci:{}:{t}", dir.display()),
+                None => format!("oci:{}@{}", dir.display(), set.root.digest),
+            };
+            (set, output)
+        }
     };
     if g.json {
         let r = Report {

@@ -1,4 +1,4 @@
-//! docker-archive: read the `docker save` format (also what `skopeo copy … docker-archive:`
+//! docker-archive: read (and, with [`write_archive`], write) the `docker save` format (also what `skopeo copy … docker-archive:`
 //! writes): a tar with `manifest.json` (`[{"Config":…,"RepoTags":[…],"Layers":[…]}]`), the
 //! config JSON and one tar per layer (uncompressed in practice).
 //!
@@ -12,6 +12,9 @@
 //! ours, not a registry's: compare archives by layer digests / diff_ids.
 //!
 //! The tar is indexed once (names → offsets); blobs are then read by seeking into it.
+//!
+//! Writing uses the `tar` crate's builder with fixed header metadata; the layout of the
+//! archive (names, manifest.json) is this module's, so reader and writer agree on it.
 
 use super::Digest;
 use super::error::{Error, Result};
@@ -301,5 +304,167 @@ impl ImageSource for ArchiveSource {
         f.seek(SeekFrom::Start(offset))
             .map_err(|e| Error::io(format!("reading {}", self.path.display()), e))?;
         Ok(Box::new(f.take(size)))
+    }
+}
+
+/// Write one image as a `docker save` archive at `path` (atomically: temp name + rename),
+/// in the format [`ArchiveSource`] reads: `<config-hex>.json`, one uncompressed
+/// `<diff_id-hex>.tar` per layer, then `manifest.json` with `RepoTags` = `[repo_tag]` or
+/// `[]`. Entries carry fixed metadata (mode 0644, uid/gid 0, mtime 0), so the same image
+/// gives the same bytes.
+///
+/// Each layer is read twice and never held in memory: a first verifying pass gives the
+/// uncompressed size the tar header needs (and checks the diff_id against the config);
+/// the second pass streams the inflated tar into the archive, verifying digest and
+/// diff_id again. Foreign layers cannot be written (they are never downloaded).
+pub fn write_archive(
+    src: &dyn ImageSource,
+    image: &super::ResolvedImage,
+    repo_tag: Option<&str>,
+    path: &Path,
+) -> Result<()> {
+    let layers = image.layers();
+    if let Some((i, l)) = layers.iter().enumerate().find(|(_, l)| l.is_foreign()) {
+        return Err(Error::Unsupported(format!(
+            "layer {i} ({}) is foreign (non-distributable, {}): it is never downloaded, so it cannot go into a docker-archive; write an OCI layout instead",
+            l.digest, l.media_type
+        )));
+    }
+    let diff_ids = image.config.diff_ids()?;
+    if diff_ids.len() != layers.len() {
+        return Err(Error::malformed(
+            format!("config {}", image.config.descriptor.digest),
+            format!(
+                "{} rootfs.diff_ids for {} layers",
+                diff_ids.len(),
+                layers.len()
+            ),
+        ));
+    }
+    // First pass: sizes (and a diff_id check, so a bad layer fails before any writing).
+    let mut sizes = Vec::with_capacity(layers.len());
+    for (i, (l, want)) in layers.iter().zip(&diff_ids).enumerate() {
+        let (found, ()) =
+            super::layer::verify_blob(src, l, |r| io::copy(r, &mut io::sink()).map(|_| ()))?;
+        if &found.diff_id != want {
+            return Err(Error::DiffIdMismatch {
+                layer: i,
+                digest: l.digest.clone(),
+                expected: want.clone(),
+                actual: found.diff_id,
+            });
+        }
+        sizes.push(found.uncompressed_size);
+    }
+    let config_name = format!("{}.json", image.config.descriptor.digest.hex());
+    let layer_names: Vec<String> = diff_ids
+        .iter()
+        .map(|d| format!("{}.tar", d.hex()))
+        .collect();
+    let manifest = serde_json::json!([{
+        "Config": config_name,
+        "RepoTags": repo_tag.map(|t| vec![t.to_string()]).unwrap_or_default(),
+        "Layers": layer_names,
+    }]);
+    let manifest = serde_json::to_vec(&manifest).map_err(|source| Error::Json {
+        what: "docker-archive manifest.json".to_string(),
+        source,
+    })?;
+    let ctx = format!("writing {}", path.display());
+    // Errors raised inside the closure travel as io::Error; keep the typed one aside.
+    let mut inner: Option<Error> = None;
+    let written = crate::atomic::write_with(path, |f| {
+        // The temp file is 0600; an archive is for sharing, like `docker save -o`'s.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        }
+        let mut tar = tar::Builder::new(io::BufWriter::new(f));
+        tar.append(
+            &header(&config_name, image.config.raw.len() as u64)?,
+            &image.config.raw[..],
+        )?;
+        let mut written = std::collections::HashSet::new();
+        for (i, ((l, want), size)) in layers.iter().zip(&diff_ids).zip(&sizes).enumerate() {
+            let name = &layer_names[i];
+            // The same layer twice (docker save writes it once too).
+            if !written.insert(name.clone()) {
+                continue;
+            }
+            let h = header(name, *size)?;
+            let res = super::layer::verify_blob(src, l, |r| {
+                let mut counted = Counted {
+                    inner: r.take(*size),
+                    n: 0,
+                };
+                tar.append(&h, &mut counted)?;
+                if counted.n != *size {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "the layer changed between reads: {} bytes, expected {size}",
+                            counted.n
+                        ),
+                    ));
+                }
+                Ok(())
+            });
+            match res {
+                Ok((found, ())) if &found.diff_id == want && found.uncompressed_size == *size => {}
+                Ok((found, ())) => {
+                    inner = Some(Error::DiffIdMismatch {
+                        layer: i,
+                        digest: l.digest.clone(),
+                        expected: want.clone(),
+                        actual: found.diff_id,
+                    });
+                    return Err(io::Error::other("layer changed"));
+                }
+                Err(e) => {
+                    inner = Some(e);
+                    return Err(io::Error::other("layer failed"));
+                }
+            }
+        }
+        tar.append(
+            &header("manifest.json", manifest.len() as u64)?,
+            &manifest[..],
+        )?;
+        let mut w = tar.into_inner()?;
+        io::Write::flush(&mut w)?;
+        Ok(())
+    });
+    match (written, inner) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(e)) => Err(e),
+        (Err(e), None) => Err(Error::io(ctx, e)),
+    }
+}
+
+fn header(name: &str, size: u64) -> io::Result<tar::Header> {
+    let mut h = tar::Header::new_ustar();
+    h.set_path(name)?;
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    Ok(h)
+}
+
+/// Counts what the tar builder copied, to catch a short stream.
+struct Counted<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.n += k as u64;
+        Ok(k)
     }
 }
