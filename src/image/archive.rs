@@ -468,3 +468,125 @@ impl<R: Read> Read for Counted<R> {
         Ok(k)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::{Manifest, ResolvedImage};
+    use flate2::{Compression, write::GzEncoder};
+    use std::io::Write;
+
+    /// Blobs by digest, served as stored.
+    struct Mem {
+        blobs: HashMap<Digest, Vec<u8>>,
+    }
+
+    impl ImageSource for Mem {
+        fn name(&self) -> String {
+            "mem".into()
+        }
+        fn root(&self) -> Result<Root> {
+            unreachable!("write_archive is given the resolved image")
+        }
+        fn open_raw(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>> {
+            let b = self.blobs.get(&desc.digest).ok_or(Error::BlobMissing {
+                digest: desc.digest.clone(),
+                location: "mem".into(),
+            })?;
+            Ok(Box::new(io::Cursor::new(b.clone())))
+        }
+    }
+
+    fn layer_tar(content: &[u8]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "Files/x.txt", content).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    /// One gzip layer and one uncompressed layer; `media` overrides the first's type.
+    fn image(media: &str) -> (Mem, ResolvedImage, Vec<Vec<u8>>) {
+        let tars = vec![layer_tar(b"one\n"), layer_tar(b"two\n")];
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(&tars[0]).unwrap();
+        let gz = gz.finish().unwrap();
+        let diff_ids: Vec<String> = tars.iter().map(|t| Digest::of(t).to_string()).collect();
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "windows",
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }))
+        .unwrap();
+        let l0 = Descriptor::of_bytes(media, &gz);
+        let l1 = Descriptor::of_bytes(media::OCI_LAYER, &tars[1]);
+        let cfg = Descriptor::of_bytes(media::OCI_CONFIG, &config);
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": media::OCI_MANIFEST,
+            "config": cfg, "layers": [l0, l1],
+        }))
+        .unwrap();
+        let mut blobs = HashMap::new();
+        blobs.insert(l0.digest.clone(), gz);
+        blobs.insert(l1.digest.clone(), tars[1].clone());
+        let image = ResolvedImage {
+            index: None,
+            selected: None,
+            manifest: Manifest::parse("m", Some(media::OCI_MANIFEST), manifest).unwrap(),
+            config: ImageConfig::parse(media::OCI_CONFIG, config).unwrap(),
+        };
+        (Mem { blobs }, image, tars)
+    }
+
+    fn only(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn round_trips_through_the_reader() {
+        let (src, img, tars) = image(media::OCI_LAYER_GZIP);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.tar");
+        write_archive(&src, &img, Some("pause:test"), &p).unwrap();
+        assert_eq!(only(dir.path()), ["a.tar"]);
+        let back = ArchiveSource::open(&p, Some("pause:test"), None).unwrap();
+        assert_eq!(back.repo_tags, ["pause:test"]);
+        let root = back.root().unwrap();
+        let Root::Manifest(m) = root else {
+            panic!("a manifest")
+        };
+        assert_eq!(back.read_config(&m.config).unwrap().raw, img.config.raw);
+        for (l, t) in m.layers.iter().zip(&tars) {
+            // Stored uncompressed: the layer as read back is the original tar.
+            let mut v = Vec::new();
+            back.open_blob(l).unwrap().read_to_end(&mut v).unwrap();
+            assert_eq!(&v, t);
+        }
+    }
+
+    #[test]
+    fn a_corrupt_layer_leaves_no_file() {
+        let (mut src, img, _) = image(media::OCI_LAYER_GZIP);
+        let d = img.layers()[1].digest.clone();
+        src.blobs.get_mut(&d).unwrap()[600] ^= 1;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.tar");
+        let e = write_archive(&src, &img, None, &p).unwrap_err();
+        assert!(matches!(e, Error::DigestMismatch { .. }), "{e}");
+        assert!(only(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_foreign_layer_is_refused_by_name() {
+        let (src, img, _) = image(media::DOCKER_FOREIGN_GZIP);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.tar");
+        let e = write_archive(&src, &img, None, &p).unwrap_err().to_string();
+        assert!(e.contains("layer 0") && e.contains("foreign"), "{e}");
+        assert!(only(dir.path()).is_empty());
+    }
+}
