@@ -11,6 +11,14 @@ PV_ROOT=$(pwd)
 
 step() { echo; echo "==> $*"; }
 
+# CI builds once from scratch: incremental state would only cost disk.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
+step "disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free where target/ is built"
+avail_kib=$(df -k --output=avail . | tail -1 | tr -d ' ')
+if [ "$avail_kib" -lt 4194304 ]; then
+  echo "warning: under 4 GiB free; the build and tests need about 3 GiB (target/, fuzz/target/, temp files)" >&2
+fi
+
 step "installing test components (only what is missing)"
 install_debian
 install_python
