@@ -11,11 +11,11 @@ use pause_verify::image::registry::retry::RetryPolicy;
 use pause_verify::image::registry::{
     BlobRef, ManifestRef, PushOutcome, Registry, RegistryError, RegistryOptions, RepoRef,
 };
-use proxy::{Fault, Proxy};
+use proxy::{Fault, Proxy, ReferrersApi};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -127,6 +127,7 @@ fn fast_opts() -> RegistryOptions {
             attempts: 4,
             base_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(100),
+            ..RetryPolicy::default()
         },
         ..RegistryOptions::default()
     }
@@ -536,6 +537,7 @@ fn slow_body_times_out_with_a_clear_error() {
             attempts: 2,
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(10),
+            ..RetryPolicy::default()
         },
         ..fast_opts()
     });
@@ -709,4 +711,391 @@ fn referrers_via_tag_schema_on_distribution_2_8() {
     // The referrer itself is readable by digest.
     let m = reg.manifest(&repo, &ManifestRef::Digest(da)).unwrap();
     assert_eq!(m.bytes, a);
+}
+
+/// When the proxy saw the request after the first one whose log line contains `first`
+/// and that starts with `then` (a retry of it), as a gap.
+fn gap_after(px: &Proxy, first: &str, then: &str) -> Duration {
+    let log = px.timed_log();
+    let i = log
+        .iter()
+        .position(|(_, l)| l.contains(first))
+        .unwrap_or_else(|| panic!("no {first:?} in {log:?}"));
+    let (t0, _) = log[i];
+    let (t1, _) = log[i + 1..]
+        .iter()
+        .find(|(_, l)| l.starts_with(then))
+        .unwrap_or_else(|| panic!("no retry {then:?} after {first:?} in {log:?}"));
+    t1.duration_since(t0)
+}
+
+#[test]
+fn retry_after_is_honoured_and_capped() {
+    let Some((px, repo, img)) = faulty_setup("retry-after", 13) else {
+        return;
+    };
+    // Our own backoff is 20 ms here: only Retry-After can make the wait 1 s.
+    px.add(
+        "GET",
+        "/manifests/",
+        Fault::Throttle {
+            status: 429,
+            times: 1,
+            retry_after: "1".into(),
+        },
+    );
+    let reg = client(fast_opts());
+    assert_eq!(reg.resolve(&repo, "latest").unwrap(), img.digest());
+    let gap = gap_after(&px, "/manifests/latest -> 429", "GET /v2/");
+    assert!(
+        gap >= Duration::from_secs(1) && gap < Duration::from_secs(5),
+        "{gap:?}"
+    );
+
+    // An HTTP-date about 2 s ahead (second resolution: at least 1 s from now).
+    px.reset_counters();
+    let at = std::time::SystemTime::now() + Duration::from_secs(2);
+    px.add(
+        "GET",
+        "/blobs/",
+        Fault::Throttle {
+            status: 503,
+            times: 1,
+            retry_after: httpdate::fmt_http_date(at),
+        },
+    );
+    let p = reg.fetch_blob(&repo, &img.layers[0].0).unwrap();
+    assert_eq!(p.read_all().unwrap(), img.layers[0].1);
+    let gap = gap_after(&px, "-> 503", "GET /v2/");
+    assert!(
+        gap >= Duration::from_millis(900) && gap < Duration::from_secs(5),
+        "{gap:?}"
+    );
+
+    // An hour is cut to the policy's cap (300 ms here); junk is ignored (backoff).
+    px.clear();
+    px.reset_counters();
+    px.add(
+        "GET",
+        "/manifests/",
+        Fault::Throttle {
+            status: 429,
+            times: 1,
+            retry_after: "3600".into(),
+        },
+    );
+    px.add(
+        "GET",
+        "/blobs/",
+        Fault::Throttle {
+            status: 503,
+            times: 1,
+            retry_after: "soon".into(),
+        },
+    );
+    let reg = client(RegistryOptions {
+        retry: RetryPolicy {
+            max_retry_after: Duration::from_millis(300),
+            ..fast_opts().retry
+        },
+        ..fast_opts()
+    });
+    let t = Instant::now();
+    assert_eq!(reg.resolve(&repo, "latest").unwrap(), img.digest());
+    let gap = gap_after(&px, "-> 429", "GET /v2/");
+    assert!(
+        gap >= Duration::from_millis(300) && gap < Duration::from_secs(3),
+        "{gap:?}"
+    );
+    reg.fetch_blob(&repo, &img.layers[0].0).unwrap();
+    let gap = gap_after(&px, "-> 503", "GET /v2/");
+    assert!(gap < Duration::from_millis(300), "junk ignored: {gap:?}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+fn tok_creds() -> Option<pause_verify::image::registry::auth::Credentials> {
+    Some(pause_verify::image::registry::auth::Credentials {
+        username: "tokuser".into(),
+        password: "tokpass".into(),
+    })
+}
+
+/// A bearer proxy in front of the plain registry, and a 3-layer image pushed there.
+fn bearer_setup(name: &str, seed: u64) -> Option<(Proxy, RepoRef, TestImage)> {
+    let host = common::registry()?;
+    let repo_name = unique(name);
+    let img = TestImage::new(seed, &[150_000, 90_000, 40_000]);
+    push(
+        &client(fast_opts()),
+        &RepoRef::new(&host, &repo_name),
+        &img,
+        "latest",
+    );
+    let px = Proxy::bearer(&host, "tokuser", "tokpass");
+    let repo = RepoRef::new(&px.addr, &repo_name);
+    Some((px, repo, img))
+}
+
+/// Requests the proxy answered 401 other than the anonymous `/v2/` probe.
+fn refused(px: &Proxy) -> Vec<String> {
+    px.log()
+        .into_iter()
+        .filter(|l| l.ends_with("-> 401") && !l.starts_with("GET /v2/ "))
+        .collect()
+}
+
+#[test]
+fn bearer_token_is_fetched_anew_once_when_refused() {
+    let Some((px, repo, img)) = bearer_setup("refresh", 14) else {
+        return;
+    };
+    // The first token lapses after the manifest and one blob; the pull fetches its
+    // blobs in parallel, so several requests may hold it when it goes.
+    px.expire_token_after(1, 2);
+    let reg = client(RegistryOptions {
+        creds: tok_creds(),
+        ..fast_opts()
+    });
+    assert_eq!(reg.resolve(&repo, "latest").unwrap(), img.digest());
+    let want: Vec<BlobRef> = img.blobs().into_iter().map(|(b, _)| b).collect();
+    let got = reg.fetch_blobs(&repo, &want).unwrap();
+    for ((_, data), p) in img.blobs().iter().zip(got) {
+        assert_eq!(&p.read_all().unwrap(), data);
+    }
+    assert_eq!(
+        px.token_requests().len(),
+        2,
+        "one token, then exactly one more: {:?}",
+        px.log()
+    );
+    assert!(!refused(&px).is_empty(), "the first token was refused");
+}
+
+#[test]
+fn bearer_token_expires_in_is_respected() {
+    let Some((px, repo, img)) = bearer_setup("expires", 15) else {
+        return;
+    };
+    px.token_expires_in(1);
+    let reg = client(RegistryOptions {
+        creds: tok_creds(),
+        ..fast_opts()
+    });
+    assert_eq!(reg.resolve(&repo, "latest").unwrap(), img.digest());
+    reg.fetch_blob(&repo, &img.layers[0].0).unwrap();
+    assert_eq!(px.token_requests().len(), 1, "still fresh: {:?}", px.log());
+    std::thread::sleep(Duration::from_millis(1100));
+    let p = reg.fetch_blob(&repo, &img.layers[1].0).unwrap();
+    assert_eq!(p.read_all().unwrap(), img.layers[1].1);
+    assert_eq!(
+        px.token_requests().len(),
+        2,
+        "a new token once expires_in ran out: {:?}",
+        px.log()
+    );
+    assert!(
+        refused(&px).is_empty(),
+        "asked before the registry had to refuse: {:?}",
+        px.log()
+    );
+}
+
+#[test]
+fn bearer_tokens_refused_every_time_fail_after_one_refresh() {
+    let Some((px, repo, _img)) = bearer_setup("revoked", 16) else {
+        return;
+    };
+    px.reject_all_tokens();
+    let reg = client(RegistryOptions {
+        creds: tok_creds(),
+        ..fast_opts()
+    });
+    let e = reg.resolve(&repo, "latest").unwrap_err();
+    assert!(matches!(e, RegistryError::Auth { .. }), "{e}");
+    assert!(e.to_string().contains(&px.addr), "{e}");
+    assert_eq!(px.token_requests().len(), 2, "{:?}", px.log());
+    assert_eq!(refused(&px).len(), 2, "{:?}", px.log());
+}
+
+#[test]
+fn bearer_token_refresh_on_push() {
+    let Some(host) = common::registry() else {
+        return;
+    };
+    let px = Proxy::bearer(&host, "tokuser", "tokpass");
+    // Token 1 is the pull token (existence checks), token 2 the push token: it is
+    // refused in the middle of the first upload, which oci-client sends.
+    px.expire_token_after(2, 1);
+    let repo = RepoRef::new(&px.addr, &unique("push-refresh"));
+    let img = TestImage::new(17, &[60_000, 30_000]);
+    let reg = client(RegistryOptions {
+        creds: tok_creds(),
+        parallel: 1,
+        ..fast_opts()
+    });
+    push(&reg, &repo, &img, "latest");
+    assert_eq!(px.token_requests().len(), 3, "{:?}", px.log());
+    let refused = refused(&px);
+    assert_eq!(refused.len(), 1, "{:?}", px.log());
+    assert!(refused[0].contains("/blobs/uploads/"), "{refused:?}");
+    let scopes = px.token_requests();
+    assert!(scopes[1].contains("pull%2Cpush") && scopes[2].contains("pull%2Cpush"));
+    let direct = client(fast_opts());
+    let m = direct
+        .manifest(
+            &RepoRef::new(&host, &repo.repository),
+            &ManifestRef::Tag("latest".into()),
+        )
+        .unwrap();
+    assert_eq!(m.bytes, img.manifest);
+}
+
+const BUNDLE_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+
+/// A referrer manifest of `subject` with an empty config (which must be pushed).
+fn referrer(subject: &TestImage, artifact: &str, note: &str) -> Vec<u8> {
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"{artifact}","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{}","size":2}},"layers":[],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{}}},"annotations":{{"note":"{note}"}}}}"#,
+        Digest::of(b"{}"),
+        subject.digest(),
+        subject.manifest.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn referrers_api_is_used_when_the_registry_has_one() {
+    let Some(host) = common::registry() else {
+        return;
+    };
+    let name = unique("referrers-api");
+    let direct_repo = RepoRef::new(&host, &name);
+    let img = TestImage::new(18, &[1000]);
+    let direct = client(fast_opts());
+    push(&direct, &direct_repo, &img, "latest");
+    let empty = b"{}".to_vec();
+    direct
+        .push_blob_reader(
+            &direct_repo,
+            &blob(&empty, "application/vnd.oci.empty.v1+json"),
+            &empty[..],
+            None,
+        )
+        .unwrap();
+
+    // A registry with the API that does not confirm subjects: the tag schema is kept too.
+    let px = Proxy::start(&host);
+    px.referrers_api(ReferrersApi {
+        oci_subject: false,
+        filter: true,
+    });
+    let repo = RepoRef::new(&px.addr, &name);
+    let reg = client(fast_opts());
+    let a = referrer(&img, BUNDLE_TYPE, "a");
+    let b = referrer(&img, "application/vnd.example.other", "b");
+    let (da, via) = reg
+        .push_referrer(&repo, &img.digest(), &a, OCI_MANIFEST)
+        .unwrap();
+    assert_eq!(via, ReferrersVia::TagSchema);
+    let (db, _) = reg
+        .push_referrer(&repo, &img.digest(), &b, OCI_MANIFEST)
+        .unwrap();
+
+    let tag_path = format!(
+        "/v2/{name}/manifests/{}",
+        pause_verify::attest::storage::referrers_tag(&img.digest())
+    );
+    let asked_tag = |px: &Proxy| {
+        px.log()
+            .iter()
+            .any(|l| l.split(' ').nth(1) == Some(tag_path.as_str()))
+    };
+    px.reset_counters();
+    let (api, via) = reg.referrers(&repo, &img.digest(), None).unwrap();
+    assert_eq!(via, ReferrersVia::Api);
+    assert_eq!(
+        px.log()
+            .iter()
+            .filter(|l| l.contains("(referrers api)"))
+            .count(),
+        1,
+        "{:?}",
+        px.log()
+    );
+    assert!(!asked_tag(&px), "no tag-schema read: {:?}", px.log());
+    // The same referrers as the tag schema the registry itself holds.
+    let (fallback, via) = direct.referrers(&direct_repo, &img.digest(), None).unwrap();
+    assert_eq!(via, ReferrersVia::TagSchema);
+    assert_eq!(api, fallback);
+    assert_eq!(
+        api.iter().map(|d| d.digest.clone()).collect::<Vec<_>>(),
+        vec![da.clone(), db]
+    );
+
+    // artifactType: filtered by the registry (OCI-Filters-Applied) or, if it ignores the
+    // parameter, by us; the same answer either way.
+    for filter in [true, false] {
+        px.referrers_api(ReferrersApi {
+            oci_subject: false,
+            filter,
+        });
+        let (only, via) = reg
+            .referrers(&repo, &img.digest(), Some(BUNDLE_TYPE))
+            .unwrap();
+        assert_eq!(via, ReferrersVia::Api);
+        assert_eq!(
+            only.iter().map(|d| &d.digest).collect::<Vec<_>>(),
+            vec![&da],
+            "filter applied by the registry: {filter}"
+        );
+    }
+
+    // With OCI-Subject the registry confirms the subject: no tag-schema index is written.
+    px.referrers_api(ReferrersApi {
+        oci_subject: true,
+        filter: true,
+    });
+    px.reset_counters();
+    let c = referrer(&img, BUNDLE_TYPE, "c");
+    let (dc, via) = reg
+        .push_referrer(&repo, &img.digest(), &c, OCI_MANIFEST)
+        .unwrap();
+    assert_eq!(via, ReferrersVia::Api);
+    assert!(!asked_tag(&px), "tag schema untouched: {:?}", px.log());
+    let (api, _) = reg.referrers(&repo, &img.digest(), None).unwrap();
+    assert!(api.iter().any(|d| d.digest == dc));
+    let (fallback, _) = direct.referrers(&direct_repo, &img.digest(), None).unwrap();
+    assert!(!fallback.iter().any(|d| d.digest == dc));
+
+    // A broken answer is an error, not "no referrers".
+    for (body, oversized) in [
+        (b"<html>nope</html>".to_vec(), false),
+        (br#"{"schemaVersion":1,"manifests":[]}"#.to_vec(), false),
+        (
+            {
+                let mut v = br#"{"schemaVersion":2,"manifests":[],"x":""#.to_vec();
+                v.resize(5 << 20, b'a');
+                v
+            },
+            true,
+        ),
+    ] {
+        px.clear();
+        px.add(
+            "GET",
+            "/referrers/",
+            Fault::Replace {
+                body,
+                content_type: "application/vnd.oci.image.index.v1+json".into(),
+                chunked: false,
+            },
+        );
+        let e = reg.referrers(&repo, &img.digest(), None).unwrap_err();
+        if oversized {
+            assert!(matches!(e, RegistryError::TooLarge { .. }), "{e}");
+        } else {
+            assert!(matches!(e, RegistryError::Protocol { .. }), "{e}");
+            assert!(e.to_string().contains("not an OCI image index"), "{e}");
+        }
+    }
 }

@@ -7,19 +7,32 @@
 //! .../blobs/...` it served. In bearer mode it also plays a token server: `/v2/...`
 //! needs `Authorization: Bearer <token>` from `GET /token` with basic credentials, and
 //! answers 401 with a `Bearer realm=...,service=...` challenge otherwise (the documented
-//! equivalent of distribution's token auth, which needs a JWT signing setup).
+//! equivalent of distribution's token auth, which needs a JWT signing setup); its tokens
+//! can be made to lapse (`expires_in`), to be refused after some uses, or refused always.
+//! It can also play an OCI 1.1 registry's referrers API over distribution 2.8: it keeps
+//! the manifests with a `subject` that are put through it, answers
+//! `GET /v2/<name>/referrers/<digest>` with an index of them (filtered by
+//! `?artifactType=` with `OCI-Filters-Applied`, if asked), and can confirm such puts
+//! with `OCI-Subject`. Every request is logged with the time it arrived.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
 pub enum Fault {
     /// Answer this status (with an empty JSON body) `times` times.
     Status { status: u16, times: u32 },
+    /// As `Status`, with a `Retry-After: retry_after` header.
+    Throttle {
+        status: u16,
+        times: u32,
+        retry_after: String,
+    },
     /// Send the headers and half the body, then reset the connection, `times` times.
     ResetMidBody { times: u32 },
     /// Flip one byte of the body (every time).
@@ -41,12 +54,51 @@ struct Rule {
     fault: Fault,
 }
 
+/// How the proxy plays the referrers API.
+#[derive(Clone, Copy, Debug)]
+pub struct ReferrersApi {
+    /// Answer a manifest put that has a subject with `OCI-Subject`.
+    pub oci_subject: bool,
+    /// Apply `?artifactType=` (and say so with `OCI-Filters-Applied`); else ignore it.
+    pub filter: bool,
+}
+
 #[derive(Default)]
 struct State {
     rules: Vec<Rule>,
     log: Vec<String>,
+    times: Vec<Instant>,
     tokens: Vec<String>,
     token_requests: Vec<String>,
+    /// Uses of each token that were let through.
+    token_uses: HashMap<String, u32>,
+    /// Tokens refused after this many uses.
+    token_limits: HashMap<String, u32>,
+    reject_tokens: bool,
+    token_expires_in: Option<u64>,
+    referrers_api: Option<ReferrersApi>,
+    /// (repository, subject digest, descriptor) of manifests put with a subject.
+    referrers: Vec<(String, String, serde_json::Value)>,
+}
+
+impl State {
+    fn record(&mut self, line: String) {
+        self.log.push(line);
+        self.times.push(Instant::now());
+    }
+
+    /// Is `token` one we issued and still accept? Counts the use if so.
+    fn accept(&mut self, token: &str) -> bool {
+        if self.reject_tokens || !self.tokens.iter().any(|t| t == token) {
+            return false;
+        }
+        let uses = self.token_uses.entry(token.to_string()).or_default();
+        if self.token_limits.get(token).is_some_and(|n| *uses >= *n) {
+            return false;
+        }
+        *uses += 1;
+        true
+    }
 }
 
 pub struct Proxy {
@@ -196,7 +248,45 @@ impl Proxy {
 
     pub fn reset_counters(&self) {
         self.blob_bytes.store(0, Ordering::SeqCst);
-        self.state.lock().unwrap().log.clear();
+        let mut st = self.state.lock().unwrap();
+        st.log.clear();
+        st.times.clear();
+    }
+
+    /// [`Proxy::log`] with the time each request arrived.
+    pub fn timed_log(&self) -> Vec<(Instant, String)> {
+        let st = self.state.lock().unwrap();
+        st.times
+            .iter()
+            .copied()
+            .zip(st.log.iter().cloned())
+            .collect()
+    }
+
+    /// Bearer mode: the `nth` token issued (from 1) is refused (401, as an expired or
+    /// revoked token is) after `uses` requests; other tokens are not limited.
+    pub fn expire_token_after(&self, nth: usize, uses: u32) {
+        self.state
+            .lock()
+            .unwrap()
+            .token_limits
+            .insert(format!("tok-{nth}"), uses);
+    }
+
+    /// Bearer mode: issue tokens, but refuse every one of them.
+    pub fn reject_all_tokens(&self) {
+        self.state.lock().unwrap().reject_tokens = true;
+    }
+
+    /// Bearer mode: token answers carry `"expires_in": secs` (the proxy still accepts
+    /// the tokens after that: this tests the client's own bookkeeping).
+    pub fn token_expires_in(&self, secs: u64) {
+        self.state.lock().unwrap().token_expires_in = Some(secs);
+    }
+
+    /// Play the OCI 1.1 referrers API (see the module comment).
+    pub fn referrers_api(&self, mode: ReferrersApi) {
+        self.state.lock().unwrap().referrers_api = Some(mode);
     }
 
     /// "METHOD PATH -> STATUS" for every request seen.
@@ -252,6 +342,30 @@ fn write_response(
     w.flush()
 }
 
+/// `%XX` escapes and `+` of a query value.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let pair = (b[i] == b'%' && i + 2 < b.len())
+            .then(|| Some(hex(b[i + 1])? * 16 + hex(b[i + 2])?))
+            .flatten();
+        match (pair, b[i]) {
+            (Some(v), _) => {
+                out.push(v as u8);
+                i += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, c) => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn b64(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s)
@@ -281,7 +395,40 @@ impl Ctx {
     }
 
     fn log(&self, line: String) {
-        self.state.lock().unwrap().log.push(line);
+        self.state.lock().unwrap().record(line);
+    }
+
+    /// A manifest put with a `subject`: remember it as a referrer; its subject's digest.
+    fn note_referrer(&self, req: &Message, path: &str) -> Option<String> {
+        let (name, _) = path.strip_prefix("/v2/")?.rsplit_once("/manifests/")?;
+        let m: serde_json::Value = serde_json::from_slice(&req.body).ok()?;
+        let subject = m["subject"]["digest"].as_str()?.to_string();
+        let digest = pause_verify::image::Digest::of(&req.body).to_string();
+        let media_type = req
+            .header("content-type")
+            .map(str::to_string)
+            .or_else(|| m["mediaType"].as_str().map(str::to_string))?;
+        let artifact_type = m["artifactType"]
+            .as_str()
+            .or_else(|| m["config"]["mediaType"].as_str())?;
+        let mut d = serde_json::json!({
+            "mediaType": media_type,
+            "digest": digest,
+            "size": req.body.len(),
+            "artifactType": artifact_type,
+        });
+        if let Some(a) = m.get("annotations") {
+            d["annotations"] = a.clone();
+        }
+        let mut st = self.state.lock().unwrap();
+        if !st
+            .referrers
+            .iter()
+            .any(|(n, _, x)| n == name && x["digest"] == digest)
+        {
+            st.referrers.push((name.to_string(), subject.clone(), d));
+        }
+        Some(subject)
     }
 
     /// Returns false when the connection must close.
@@ -307,14 +454,18 @@ impl Ctx {
                 let (line, body) = if ok {
                     let t = format!("tok-{}", st.tokens.len() + 1);
                     st.tokens.push(t.clone());
-                    ("HTTP/1.1 200 OK", format!("{{\"token\":\"{t}\"}}"))
+                    let body = match st.token_expires_in {
+                        Some(n) => format!("{{\"token\":\"{t}\",\"expires_in\":{n}}}"),
+                        None => format!("{{\"token\":\"{t}\"}}"),
+                    };
+                    ("HTTP/1.1 200 OK", body)
                 } else {
                     (
                         "HTTP/1.1 401 Unauthorized",
                         "{\"details\":\"bad credentials\"}".to_string(),
                     )
                 };
-                st.log.push(format!("{method} {path} -> {}", &line[9..12]));
+                st.record(format!("{method} {path} -> {}", &line[9..12]));
                 drop(st);
                 let h = vec![("Content-Type".to_string(), "application/json".to_string())];
                 return write_response(w, line, &h, body.as_bytes(), false).is_ok();
@@ -322,7 +473,7 @@ impl Ctx {
             let authorized = req
                 .header("authorization")
                 .and_then(|a| a.strip_prefix("Bearer "))
-                .is_some_and(|t| self.state.lock().unwrap().tokens.iter().any(|x| x == t));
+                .is_some_and(|t| self.state.lock().unwrap().accept(t));
             if !authorized {
                 self.log(format!("{method} {path} -> 401"));
                 let h = vec![
@@ -348,7 +499,9 @@ impl Ctx {
             for rule in st.rules.iter_mut() {
                 if rule.method == method && path.contains(&rule.path_contains) {
                     match &mut rule.fault {
-                        Fault::Status { times, .. } | Fault::ResetMidBody { times } => {
+                        Fault::Status { times, .. }
+                        | Fault::Throttle { times, .. }
+                        | Fault::ResetMidBody { times } => {
                             if *times == 0 {
                                 continue;
                             }
@@ -366,6 +519,60 @@ impl Ctx {
             self.log(format!("{method} {path} -> {status} (injected)"));
             let line = format!("HTTP/1.1 {status} Injected");
             return write_response(w, &line, &[], b"{}", is_head).is_ok();
+        }
+        if let Some(Fault::Throttle {
+            status,
+            retry_after,
+            ..
+        }) = &fault
+        {
+            self.log(format!("{method} {path} -> {status} (injected)"));
+            let line = format!("HTTP/1.1 {status} Injected");
+            let h = vec![("Retry-After".to_string(), retry_after.clone())];
+            return write_response(w, &line, &h, b"{}", is_head).is_ok();
+        }
+
+        // The referrers API, from what was put through us.
+        let api = self.state.lock().unwrap().referrers_api;
+        if let (Some(api), None, "GET") = (api, &fault, method.as_str()) {
+            if let Some((name, subject)) = path
+                .strip_prefix("/v2/")
+                .and_then(|p| p.rsplit_once("/referrers/"))
+            {
+                let wanted = target
+                    .split_once('?')
+                    .map(|(_, q)| q)
+                    .unwrap_or("")
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("artifactType="))
+                    .map(percent_decode)
+                    .filter(|_| api.filter);
+                let manifests: Vec<serde_json::Value> = self
+                    .state
+                    .lock()
+                    .unwrap()
+                    .referrers
+                    .iter()
+                    .filter(|(n, s, _)| n == name && s == subject)
+                    .map(|(_, _, d)| d.clone())
+                    .filter(|d| wanted.as_deref().is_none_or(|t| d["artifactType"] == t))
+                    .collect();
+                let body = serde_json::to_vec(&serde_json::json!({
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.oci.image.index.v1+json",
+                    "manifests": manifests,
+                }))
+                .unwrap();
+                let mut h = vec![(
+                    "Content-Type".to_string(),
+                    "application/vnd.oci.image.index.v1+json".to_string(),
+                )];
+                if wanted.is_some() {
+                    h.push(("OCI-Filters-Applied".into(), "artifactType".into()));
+                }
+                self.log(format!("{method} {path} -> 200 (referrers api)"));
+                return write_response(w, "HTTP/1.1 200 OK", &h, &body, false).is_ok();
+            }
         }
 
         // Forward.
@@ -410,6 +617,14 @@ impl Ctx {
         };
         let mut status_line = status_line;
         status_line.replace_range(..8, "HTTP/1.1");
+        let mut headers = headers;
+        if let (Some(api), "PUT", true) = (api, method.as_str(), (200..300).contains(&code)) {
+            if let Some(subject) = self.note_referrer(req, &path) {
+                if api.oci_subject {
+                    headers.push(("OCI-Subject".into(), subject));
+                }
+            }
+        }
         self.log(format!(
             "{method} {path} -> {code}{}",
             if fault.is_some() { " (fault)" } else { "" }

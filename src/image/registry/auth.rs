@@ -2,8 +2,9 @@
 //! `credHelpers`) and the `docker-credential-*` helper protocol; and the
 //! `WWW-Authenticate` challenge parser.
 //!
-//! Owns finding a user name and secret for a registry host. Does not own the token
-//! exchange (oci-client performs the bearer flow with what we find here) nor retries.
+//! Owns finding a user name and secret for a registry host, and reading a token
+//! endpoint's answer ([`parse_token_reply`]). Does not own the requests (the registry
+//! client sends them) nor retries.
 //!
 //! Hand-written because oci-client only takes an explicit `RegistryAuth` and no crate on
 //! crates.io reads docker's config *and* runs credential helpers without pulling in a
@@ -242,6 +243,55 @@ fn run_helper(
     }))
 }
 
+/// Largest token endpoint answer we read (tokens are a few KiB at most).
+pub const TOKEN_REPLY_LIMIT: u64 = 1 << 20;
+
+/// A token endpoint's answer (distribution's token authentication specification).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenReply {
+    pub token: String,
+    /// How long the token lasts from when it was asked for.
+    pub expires_in: std::time::Duration,
+}
+
+impl TokenReply {
+    /// How long to keep using the token: `expires_in` less a margin (a tenth, at most
+    /// 10 s) for the time a request takes to reach the registry.
+    pub fn use_for(&self) -> std::time::Duration {
+        let margin = (self.expires_in / 10).min(std::time::Duration::from_secs(10));
+        self.expires_in - margin
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct TokenJson {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+/// Read a token endpoint's JSON answer: `token` (or the OAuth2 `access_token`) and
+/// `expires_in` seconds (60 when absent, as the specification says).
+pub fn parse_token_reply(body: &[u8]) -> Result<TokenReply, String> {
+    let j: TokenJson =
+        serde_json::from_slice(body).map_err(|e| format!("not a token answer: {e}"))?;
+    let token = j
+        .token
+        .filter(|t| !t.is_empty())
+        .or(j.access_token.filter(|t| !t.is_empty()))
+        .ok_or("no \"token\" or \"access_token\" in the answer")?;
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the token is not printable ASCII".into());
+    }
+    Ok(TokenReply {
+        token,
+        expires_in: std::time::Duration::from_secs(j.expires_in.unwrap_or(60)),
+    })
+}
+
 /// What a registry's `/v2/` answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {
@@ -348,6 +398,33 @@ mod tests {
         let c = got.unwrap().unwrap();
         assert_eq!((c.username.as_str(), c.password.as_str()), ("hu", "hs"));
         assert!(none.unwrap().is_none());
+    }
+
+    #[test]
+    fn reads_token_replies() {
+        let r = parse_token_reply(br#"{"token":"abc","expires_in":300}"#).unwrap();
+        assert_eq!(r.token, "abc");
+        assert_eq!(r.expires_in, std::time::Duration::from_secs(300));
+        assert_eq!(r.use_for(), std::time::Duration::from_secs(290));
+        let r = parse_token_reply(br#"{"access_token":"xyz"}"#).unwrap();
+        assert_eq!(
+            (r.token.as_str(), r.expires_in.as_secs()),
+            ("xyz", 60),
+            "expires_in defaults to 60 s"
+        );
+        assert_eq!(r.use_for(), std::time::Duration::from_secs(54));
+        let r = parse_token_reply(br#"{"token":"","access_token":"a2","expires_in":1}"#).unwrap();
+        assert_eq!(r.token, "a2");
+        assert_eq!(r.use_for(), std::time::Duration::from_millis(900));
+        for bad in [
+            &b"{}"[..],
+            b"not json",
+            br#"{"token":"a
+b"}"#,
+            br#"{"token":"x","expires_in":-1}"#,
+        ] {
+            assert!(parse_token_reply(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -9,9 +9,13 @@
 //! referrers ([`referrers`]). Does not own the image model or which blobs an image needs
 //! (see `image`), nor what a layer holds.
 //!
-//! Built on `oci-client` (the client sigstore-rs uses): it performs the bearer token
-//! exchange (realm/service/scope from `WWW-Authenticate`, credentials sent to the token
-//! endpoint) and the monolithic streamed blob uploads. Around it, and why:
+//! Built on `oci-client` (the client sigstore-rs uses) for the monolithic streamed blob
+//! uploads. Around it, and why:
+//! - the bearer token exchange is ours (realm/service/scope from `WWW-Authenticate`,
+//!   credentials sent to the token endpoint): oci-client drops the answer's `expires_in`
+//!   and keeps no way to replace a token the registry revoked. Ours caches each token
+//!   until shortly before `expires_in` runs out, fetches a new one once when a request
+//!   with it is refused (401), and hands it to oci-client for the uploads.
 //! - manifest reads use reqwest directly: oci-client reads a manifest body whole with no
 //!   size bound, so a hostile registry could make us buffer gigabytes. We refuse above
 //!   [`MANIFEST_LIMIT`] from `Content-Length` and while streaming.
@@ -44,6 +48,7 @@ use crate::image::verified::VerifiedBlob;
 use auth::{Challenge, Credentials};
 use futures_util::StreamExt as _;
 use oci_client::secrets::RegistryAuth;
+use oci_client::token_cache::{RegistryToken, RegistryTokenType};
 use oci_client::{Reference, RegistryOperation};
 use retry::{Failure, RetryPolicy};
 use sha2::Digest as _;
@@ -52,7 +57,7 @@ use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Largest manifest or index we read (distribution's own default limit is 4 MiB).
 pub const MANIFEST_LIMIT: u64 = 4 << 20;
@@ -362,6 +367,13 @@ pub struct Counters {
     pub cache_hits: AtomicU64,
 }
 
+/// A bearer token and until when we use it.
+#[derive(Clone)]
+struct Token {
+    value: String,
+    fresh_until: Instant,
+}
+
 #[derive(Clone)]
 struct HostAuth {
     challenge: Challenge,
@@ -375,7 +387,10 @@ struct Inner {
     scratch: tempfile::TempDir,
     oci: Mutex<HashMap<String, oci_client::Client>>,
     hosts: tokio::sync::Mutex<HashMap<String, HostAuth>>,
-    tokens: Mutex<HashMap<(String, String, bool), String>>,
+    tokens: Mutex<HashMap<(String, String, bool), Token>>,
+    /// Held while a token is fetched, so that requests which find none (or all had the
+    /// same one refused) wait for one fetch instead of each asking.
+    token_fetch: tokio::sync::Mutex<()>,
     counters: Counters,
     bars: indicatif::MultiProgress,
     /// Verified blobs kept in memory (no cache).
@@ -447,6 +462,7 @@ impl Registry {
                 oci: Mutex::new(HashMap::new()),
                 hosts: tokio::sync::Mutex::new(HashMap::new()),
                 tokens: Mutex::new(HashMap::new()),
+                token_fetch: tokio::sync::Mutex::new(()),
                 counters: Counters::default(),
                 bars,
                 memory: Mutex::new(HashMap::new()),
@@ -785,6 +801,7 @@ fn classify_code(
         429 | 500..=599 => Failure::Transient {
             detail: format!("the registry answered {shown}"),
             timeout: false,
+            retry_after: None,
         },
         401 | 403 => Failure::Fatal(RegistryError::Auth {
             registry,
@@ -814,7 +831,21 @@ fn classify_reqwest(e: &reqwest::Error) -> Failure {
     Failure::Transient {
         detail,
         timeout: e.is_timeout(),
+        retry_after: None,
     }
+}
+
+/// What a 429 or 503 answer's `Retry-After` asks for (other statuses: nothing).
+fn retry_after_of(res: &reqwest::Response) -> Option<Duration> {
+    if !matches!(res.status().as_u16(), 429 | 503) {
+        return None;
+    }
+    let v = res
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    retry::parse_retry_after(v, std::time::SystemTime::now())
 }
 
 fn classify_io(e: &std::io::Error) -> Option<Failure> {
@@ -891,6 +922,7 @@ impl Inner {
             return Err(Failure::Transient {
                 detail: format!("{url} answered {status}"),
                 timeout: false,
+                retry_after: retry_after_of(&res),
             });
         }
         let challenge = match res.headers().get(reqwest::header::WWW_AUTHENTICATE) {
@@ -952,37 +984,167 @@ impl Inner {
                     "the registry asks for credentials and none were given".into(),
                 )),
             },
-            Challenge::Bearer { .. } => {
+            Challenge::Bearer { realm, service } => {
                 let key = (repo.api_host(), repo.repository.clone(), push);
-                if let Some(t) = self
-                    .tokens
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&key)
-                {
+                if let Some(t) = self.cached_token(&key) {
                     return Ok(Some(format!("Bearer {t}")));
                 }
+                let _one = self.token_fetch.lock().await;
+                // Another request may have fetched it while we waited.
+                if let Some(t) = self.cached_token(&key) {
+                    return Ok(Some(format!("Bearer {t}")));
+                }
+                let t = self
+                    .fetch_token(repo, realm, service.as_deref(), h.creds.as_ref(), push)
+                    .await?;
+                // Uploads go through oci-client: it sends the same token.
                 let op = if push {
                     RegistryOperation::Push
                 } else {
                     RegistryOperation::Pull
                 };
-                let client = self.oci_client(&repo.api_host());
-                match client
-                    .auth(&repo.oci("latest"), &Self::registry_auth(&h), op)
-                    .await
-                {
-                    Ok(Some(t)) => {
-                        self.tokens
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(key, t.clone());
-                        Ok(Some(format!("Bearer {t}")))
-                    }
-                    Ok(None) => Ok(None),
-                    Err(e) => Err(self.classify_oci(repo, "token", e)),
-                }
+                self.oci_client(&repo.api_host())
+                    .tokens
+                    .insert(
+                        &repo.oci("latest"),
+                        op,
+                        RegistryTokenType::Bearer(RegistryToken::Token {
+                            token: t.value.clone(),
+                        }),
+                    )
+                    .await;
+                let header = format!("Bearer {}", t.value);
+                self.tokens
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key, t);
+                Ok(Some(header))
             }
+        }
+    }
+
+    fn cached_token(&self, key: &(String, String, bool)) -> Option<String> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .filter(|t| Instant::now() < t.fresh_until)
+            .map(|t| t.value.clone())
+    }
+
+    /// Ask the token endpoint (distribution's token protocol) for `repository:NAME:pull`
+    /// (or `pull,push`), with the credentials if there are any.
+    async fn fetch_token(
+        &self,
+        repo: &RepoRef,
+        realm: &str,
+        service: Option<&str>,
+        creds: Option<&Credentials>,
+        push: bool,
+    ) -> Result<Token, Failure> {
+        let scope = format!(
+            "repository:{}:{}",
+            repo.repository,
+            if push { "pull,push" } else { "pull" }
+        );
+        let mut query = vec![("scope", scope.as_str())];
+        if let Some(s) = service {
+            query.push(("service", s));
+        }
+        let asked = Instant::now();
+        let mut req = self.http.get(realm).query(&query);
+        if let Some(c) = creds {
+            req = req.basic_auth(&c.username, Some(&c.password));
+        }
+        let res = req.send().await.map_err(|e| classify_reqwest(&e))?;
+        let status = res.status();
+        let refused = |detail: String| {
+            Failure::Fatal(RegistryError::Auth {
+                registry: repo.registry.clone(),
+                detail,
+            })
+        };
+        if !status.is_success() {
+            let retry_after = retry_after_of(&res);
+            let body = read_bounded(res, 64 << 10).await.unwrap_or_default();
+            let body = String::from_utf8_lossy(&body[..body.len().min(300)])
+                .trim()
+                .to_string();
+            return Err(match status.as_u16() {
+                429 | 500..=599 => Failure::Transient {
+                    detail: format!("the token endpoint answered {status}"),
+                    timeout: false,
+                    retry_after,
+                },
+                _ => refused(format!("the token endpoint refused: {status} {body}")),
+            });
+        }
+        let body = match read_bounded(res, auth::TOKEN_REPLY_LIMIT).await {
+            Ok(b) => b,
+            Err(ReadFail::Net(f)) => return Err(f),
+            Err(ReadFail::TooLarge) => {
+                return Err(Failure::Fatal(RegistryError::TooLarge {
+                    registry: repo.registry.clone(),
+                    what: "token endpoint answer".into(),
+                    limit: auth::TOKEN_REPLY_LIMIT,
+                }));
+            }
+        };
+        let reply = auth::parse_token_reply(&body).map_err(|detail| {
+            Failure::Fatal(RegistryError::Protocol {
+                registry: repo.registry.clone(),
+                what: "token endpoint answer".into(),
+                detail,
+            })
+        })?;
+        Ok(Token {
+            fresh_until: asked + reply.use_for(),
+            value: reply.token,
+        })
+    }
+
+    /// A request carrying bearer token `sent` was answered 401: the token expired or was
+    /// revoked. Forget it (the next try fetches another); `None` if no token was sent.
+    fn refused_token(&self, repo: &RepoRef, what: &str, sent: Option<&str>) -> Option<Failure> {
+        let token = sent?.strip_prefix("Bearer ")?;
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, t| t.value != token);
+        Some(Failure::Unauthorized(RegistryError::Auth {
+            registry: repo.registry.clone(),
+            detail: format!(
+                "{what}: the registry answered 401 Unauthorized to a bearer token, also to a newly fetched one"
+            ),
+        }))
+    }
+
+    /// Why a request failed, from the registry's answer (whose body is read, bounded,
+    /// for the message). `sent`: the Authorization header the request carried.
+    async fn refusal(
+        &self,
+        repo: &RepoRef,
+        what: &str,
+        res: reqwest::Response,
+        sent: Option<&str>,
+    ) -> Failure {
+        let status = res.status();
+        let retry_after = retry_after_of(&res);
+        let body = read_bounded(res, 64 << 10).await.unwrap_or_default();
+        if status.as_u16() == 401 {
+            if let Some(f) = self.refused_token(repo, what, sent) {
+                return f;
+            }
+        }
+        match self.classify_status(repo, what, status, &body) {
+            Failure::Transient {
+                detail, timeout, ..
+            } => Failure::Transient {
+                detail,
+                timeout,
+                retry_after,
+            },
+            f => f,
         }
     }
 
@@ -1024,6 +1186,7 @@ impl Inner {
                 classify_io(&io).unwrap_or(Failure::Transient {
                     detail: io.to_string(),
                     timeout: io.kind() == std::io::ErrorKind::TimedOut,
+                    retry_after: None,
                 })
             }
             E::ServerError { code, message, .. } => {
@@ -1035,6 +1198,7 @@ impl Inner {
                     Failure::Transient {
                         detail: "the registry answered TOOMANYREQUESTS".into(),
                         timeout: false,
+                        retry_after: None,
                     }
                 } else if codes
                     .iter()
@@ -1112,14 +1276,13 @@ impl Inner {
             .http
             .get(&url)
             .header(reqwest::header::ACCEPT, MANIFEST_ACCEPT.join(", "));
-        if let Some(a) = self.authorization(repo, false).await? {
+        let authz = self.authorization(repo, false).await?;
+        if let Some(a) = &authz {
             req = req.header(reqwest::header::AUTHORIZATION, a);
         }
         let res = req.send().await.map_err(|e| classify_reqwest(&e))?;
-        let status = res.status();
-        if !status.is_success() {
-            let body = read_bounded(res, 64 << 10).await.unwrap_or_default();
-            return Err(self.classify_status(repo, what, status, &body));
+        if !res.status().is_success() {
+            return Err(self.refusal(repo, what, res, authz.as_deref()).await);
         }
         let too_large = || {
             Failure::Fatal(RegistryError::TooLarge {
@@ -1372,14 +1535,13 @@ impl Inner {
                 // The token still comes from oci-client's exchange.
                 let url = format!("{}/blobs/{}", self.base(repo), blob.digest);
                 let mut req = self.http.get(&url);
-                if let Some(a) = self.authorization(repo, false).await? {
+                let authz = self.authorization(repo, false).await?;
+                if let Some(a) = &authz {
                     req = req.header(reqwest::header::AUTHORIZATION, a);
                 }
                 let res = req.send().await.map_err(|e| classify_reqwest(&e))?;
-                let status = res.status();
-                if !status.is_success() {
-                    let body = read_bounded(res, 64 << 10).await.unwrap_or_default();
-                    return Err(self.classify_status(repo, what, status, &body));
+                if !res.status().is_success() {
+                    return Err(self.refusal(repo, what, res, authz.as_deref()).await);
                 }
                 if let Some(n) = res.content_length().filter(|n| *n != blob.size) {
                     return Err(Failure::Integrity(RegistryError::Protocol {
@@ -1416,6 +1578,7 @@ impl Inner {
                     return Err(classify_io(&e).unwrap_or(Failure::Transient {
                         detail: e.to_string(),
                         timeout: e.kind() == std::io::ErrorKind::TimedOut,
+                        retry_after: None,
                     }));
                 }
             };
@@ -1471,7 +1634,7 @@ impl Inner {
                         .boxed());
                 }
                 Ok(res) => {
-                    last = Some(self.classify_status(repo, what, res.status(), b""));
+                    last = Some(self.refusal(repo, what, res, None).await);
                 }
                 Err(e) => last = Some(classify_reqwest(&e)),
             }
@@ -1490,14 +1653,15 @@ impl Inner {
         self.retry(repo, &what, || async {
             let url = format!("{}/blobs/{digest}", self.base(repo));
             let mut req = self.http.head(&url);
-            if let Some(a) = self.authorization(repo, false).await? {
+            let authz = self.authorization(repo, false).await?;
+            if let Some(a) = &authz {
                 req = req.header(reqwest::header::AUTHORIZATION, a);
             }
             let res = req.send().await.map_err(|e| classify_reqwest(&e))?;
             match res.status().as_u16() {
                 200 => Ok(true),
                 404 => Ok(false),
-                _ => Err(self.classify_status(repo, &what, res.status(), b"")),
+                _ => Err(self.refusal(repo, &what, res, authz.as_deref()).await),
             }
         })
         .await
@@ -1589,7 +1753,7 @@ impl Inner {
         bar: &indicatif::ProgressBar,
         what: &str,
     ) -> Result<(), Failure> {
-        self.authorization(repo, true).await?;
+        let authz = self.authorization(repo, true).await?;
         let file = path
             .open()
             .map_err(|e| Failure::Fatal(RegistryError::Setup(format!("{path:?}: {e}"))))?;
@@ -1627,7 +1791,20 @@ impl Inner {
         self.counters
             .uploaded
             .fetch_add(inner_counter.load(Ordering::Relaxed), Ordering::Relaxed);
-        r.map(|_| ()).map_err(|e| self.classify_oci(repo, what, e))
+        r.map(|_| ()).map_err(|e| {
+            use oci_client::errors::OciDistributionError as E;
+            let unauthorized = matches!(
+                e,
+                E::UnauthorizedError { .. } | E::ServerError { code: 401, .. }
+            );
+            match unauthorized
+                .then(|| self.refused_token(repo, what, authz.as_deref()))
+                .flatten()
+            {
+                Some(f) => f,
+                None => self.classify_oci(repo, what, e),
+            }
+        })
     }
 
     async fn put_manifest(
@@ -1645,7 +1822,8 @@ impl Inner {
                 .put(&url)
                 .header(reqwest::header::CONTENT_TYPE, media_type)
                 .body(bytes.to_vec());
-            if let Some(a) = self.authorization(repo, true).await? {
+            let authz = self.authorization(repo, true).await?;
+            if let Some(a) = &authz {
                 req = req.header(reqwest::header::AUTHORIZATION, a);
             }
             let res = req.send().await.map_err(|e| classify_reqwest(&e))?;
@@ -1658,8 +1836,7 @@ impl Inner {
             if status.is_success() {
                 return Ok(subject);
             }
-            let body = read_bounded(res, 64 << 10).await.unwrap_or_default();
-            Err(self.classify_status(repo, &what, status, &body))
+            Err(self.refusal(repo, &what, res, authz.as_deref()).await)
         })
         .await
     }

@@ -1,11 +1,17 @@
 //! Referrers (OCI distribution 1.1): artifacts whose manifest names an image as its
 //! `subject` (signatures, attestations, sigstore bundles).
 //!
-//! Listing asks `GET /v2/<name>/referrers/<digest>` first; a registry without that API
-//! (distribution 2.8 answers 404) is read through the referrers tag schema: the index
-//! tagged `sha256-<hex>`. Pushing puts the referrer manifest by digest; if the registry
-//! does not confirm it with an `OCI-Subject` header, the tag-schema index is read,
-//! extended (once per digest) and put back.
+//! Listing asks `GET /v2/<name>/referrers/<digest>` first (with `?artifactType=` when
+//! filtering); a registry without that API (distribution 2.8 answers 404; nothing else
+//! means "no API") is read through the referrers tag schema: the index tagged
+//! `sha256-<hex>`. A registry that answers the API must answer an OCI index: anything
+//! else (not JSON, not an index, over [`MANIFEST_LIMIT`]) is an error, never "no
+//! referrers". The artifact type filter is applied here as well, whether or not the
+//! registry says it applied it (`OCI-Filters-Applied: artifactType`): filtering twice
+//! is harmless, trusting a registry that claims it filtered is not.
+//! Pushing puts the referrer manifest by digest; a registry with the API confirms the
+//! subject with an `OCI-Subject` header and nothing more is needed; otherwise the
+//! tag-schema index is read, extended (once per digest) and put back.
 //!
 //! Owns those two paths. Does not own what a referrer holds (see `attest`).
 //! Ours rather than oci-client's `pull_referrers` because that reads without a size
@@ -62,7 +68,7 @@ impl Registry {
         let inner = self.inner.clone();
         let (mut list, via) = self
             .rt
-            .block_on(inner.referrers_api(repo, subject))?
+            .block_on(inner.referrers_api(repo, subject, artifact_type))?
             .map_or_else(
                 || -> Result<_, RegistryError> {
                     Ok((
@@ -148,6 +154,7 @@ impl Inner {
         self: Arc<Self>,
         repo: &RepoRef,
         subject: &Digest,
+        artifact_type: Option<&str>,
     ) -> Result<Option<Vec<ReferrerDescriptor>>, RegistryError> {
         let what = format!("referrers of {subject}");
         self.retry(repo, &what, || async {
@@ -156,21 +163,20 @@ impl Inner {
                 .http
                 .get(&url)
                 .header(reqwest::header::ACCEPT, INDEX_MEDIA_TYPE);
-            if let Some(a) = self.authorization(repo, false).await? {
+            if let Some(t) = artifact_type {
+                req = req.query(&[("artifactType", t)]);
+            }
+            let authz = self.authorization(repo, false).await?;
+            if let Some(a) = &authz {
                 req = req.header(reqwest::header::AUTHORIZATION, a);
             }
             let res = req.send().await.map_err(|e| super::classify_reqwest(&e))?;
             let status = res.status();
-            let is_index = res
-                .headers()
-                .get(reqwest::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|c| c.starts_with(INDEX_MEDIA_TYPE));
-            if status.as_u16() == 404 || (status.is_success() && !is_index) {
+            if status.as_u16() == 404 {
                 return Ok(None);
             }
             if !status.is_success() {
-                return Err(self.classify_status(repo, &what, status, b""));
+                return Err(self.refusal(repo, &what, res, authz.as_deref()).await);
             }
             let body = match super::read_bounded(res, MANIFEST_LIMIT).await {
                 Ok(b) => b,
@@ -183,9 +189,15 @@ impl Inner {
                     }));
                 }
             };
-            parse_index(&body, repo, &what)
-                .map(Some)
-                .map_err(Failure::Fatal)
+            // The body decides, not `Content-Type`: a registry that labels a valid index
+            // wrongly still answered; one that answers anything else is broken.
+            storage::parse_referrers_index(&body).map(Some).map_err(|e| {
+                Failure::Fatal(protocol(
+                    repo,
+                    &what,
+                    format!("the referrers API answered {status} with something that is not an OCI image index: {e}"),
+                ))
+            })
         })
         .await
     }

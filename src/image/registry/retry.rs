@@ -2,17 +2,20 @@
 //! long to wait.
 //!
 //! Transient failures (429, 5xx, connection refused/reset, timeouts, a body cut short)
-//! are retried with exponential backoff up to a bound. A body that arrives whole but
-//! wrong (digest or size mismatch) is retried once from scratch, then fatal. Everything
-//! else (401/403, 404, malformed answers) is fatal at once: retrying a wrong password
-//! only locks accounts.
+//! are retried with exponential backoff up to a bound; a 429 or 503 with `Retry-After`
+//! (RFC 9110 §10.2.3: delta-seconds or an HTTP-date) waits that long instead, capped at
+//! [`RetryPolicy::max_retry_after`] and never shorter than our own backoff. A body that
+//! arrives whole but wrong (digest or size mismatch) is retried once from scratch, then
+//! fatal. A bearer token the registry refuses (401) is fetched anew and the request
+//! repeated once; a second refusal is fatal. Everything else (401/403 otherwise, 404,
+//! malformed answers) is fatal at once: retrying a wrong password only locks accounts.
 //!
 //! Hand-written because oci-client has no retry layer, and reqwest-middleware's retry
 //! cannot replay a streamed download into our verified sink from scratch.
 
 use super::RegistryError;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Bounds on retrying.
 #[derive(Debug, Clone)]
@@ -21,8 +24,10 @@ pub struct RetryPolicy {
     pub attempts: u32,
     /// Wait before the second try; doubled for each further try.
     pub base_delay: Duration,
-    /// Longest wait between tries.
+    /// Longest wait between tries of our own backoff.
     pub max_delay: Duration,
+    /// Longest wait a registry's `Retry-After` can ask for; longer asks are cut to this.
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -31,6 +36,7 @@ impl Default for RetryPolicy {
             attempts: 4,
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(4),
+            max_retry_after: Duration::from_secs(60),
         }
     }
 }
@@ -40,13 +46,56 @@ impl RetryPolicy {
         let factor = 1u32 << failed_tries.saturating_sub(1).min(16);
         self.base_delay.saturating_mul(factor).min(self.max_delay)
     }
+
+    /// The wait before the next try after `failed_tries`, given what the registry's
+    /// `Retry-After` asked for, and why (for the log).
+    pub fn wait(&self, failed_tries: u32, retry_after: Option<Duration>) -> (Duration, String) {
+        let backoff = self.delay(failed_tries);
+        let Some(asked) = retry_after else {
+            return (backoff, "backoff".into());
+        };
+        let why = if asked > self.max_retry_after {
+            format!(
+                "Retry-After asked for {} s, capped at {} s",
+                asked.as_secs(),
+                self.max_retry_after.as_secs_f64()
+            )
+        } else {
+            format!("Retry-After: {} s", asked.as_secs_f64())
+        };
+        let capped = asked.min(self.max_retry_after);
+        if capped > backoff {
+            (capped, why)
+        } else {
+            (backoff, format!("backoff, longer than {why}"))
+        }
+    }
+}
+
+/// A `Retry-After` header value as a wait from `now`: delta-seconds or an HTTP-date
+/// (any of RFC 9110's three formats; a date in the past is no wait). Anything else is
+/// ignored (`None`). Huge values saturate; the policy's cap applies later.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(v.parse::<u64>().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// How one try failed.
 #[derive(Debug)]
 pub(crate) enum Failure {
-    /// Worth another try after a pause.
-    Transient { detail: String, timeout: bool },
+    /// Worth another try after a pause (at least `retry_after`, when the registry said).
+    Transient {
+        detail: String,
+        timeout: bool,
+        retry_after: Option<Duration>,
+    },
+    /// The registry refused the bearer token we sent (401); the caller has dropped it
+    /// from the cache, so the next try fetches a new one. Once only.
+    Unauthorized(RegistryError),
     /// The body came but was wrong: one more try from scratch.
     Integrity(RegistryError),
     /// Give up now.
@@ -67,6 +116,7 @@ where
 {
     let mut transient = 0u32;
     let mut integrity = 0u32;
+    let mut refused = 0u32;
     loop {
         match op().await {
             Ok(v) => return Ok(v),
@@ -78,7 +128,20 @@ where
                 }
                 on_retry(&format!("{e}; retrying once from scratch"));
             }
-            Err(Failure::Transient { detail, timeout }) => {
+            Err(Failure::Unauthorized(e)) => {
+                refused += 1;
+                if refused > 1 {
+                    return Err(e);
+                }
+                on_retry(&format!(
+                    "{what}: the registry refused our bearer token (401); fetching a new one"
+                ));
+            }
+            Err(Failure::Transient {
+                detail,
+                timeout,
+                retry_after,
+            }) => {
                 transient += 1;
                 if transient >= policy.attempts.max(1) {
                     return Err(RegistryError::Transport {
@@ -89,9 +152,9 @@ where
                         timeout,
                     });
                 }
-                let wait = policy.delay(transient);
+                let (wait, why) = policy.wait(transient, retry_after);
                 on_retry(&format!(
-                    "{what}: {detail}; retry {transient} in {} ms",
+                    "{what}: {detail}; retry {transient} in {} ms ({why})",
                     wait.as_millis()
                 ));
                 tokio::time::sleep(wait).await;
@@ -121,6 +184,58 @@ mod tests {
     }
 
     #[test]
+    fn parses_retry_after() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        let secs = |v: &str| parse_retry_after(v, now).map(|d| d.as_secs());
+        assert_eq!(secs("1"), Some(1));
+        assert_eq!(secs(" 120 "), Some(120));
+        assert_eq!(secs("99999999999999999999999"), Some(u64::MAX));
+        // RFC 9110's three date formats, 30 s after `now`.
+        assert_eq!(secs("Sun, 06 Nov 1994 08:50:07 GMT"), Some(30));
+        assert_eq!(secs("Sunday, 06-Nov-94 08:50:07 GMT"), Some(30));
+        assert_eq!(secs("Sun Nov  6 08:50:07 1994"), Some(30));
+        // A date in the past: no wait.
+        assert_eq!(secs("Sat, 05 Nov 1994 08:49:37 GMT"), Some(0));
+        for junk in [
+            "",
+            "-1",
+            "1.5",
+            "soon",
+            "0x10",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(secs(junk), None, "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_capped_and_never_below_backoff() {
+        let p = RetryPolicy {
+            max_retry_after: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(p.wait(1, None).0, Duration::from_millis(250));
+        let (w, why) = p.wait(1, Some(Duration::from_secs(5)));
+        assert_eq!(w, Duration::from_secs(5));
+        assert!(why.contains("Retry-After"), "{why}");
+        let (w, why) = p.wait(1, Some(Duration::from_secs(3600)));
+        assert_eq!(w, Duration::from_secs(60));
+        assert!(why.contains("capped at 60 s"), "{why}");
+        // Asking for less than our backoff does not shorten it.
+        let (w, _) = p.wait(3, Some(Duration::ZERO));
+        assert_eq!(w, Duration::from_secs(1));
+        // A cap below the backoff: the backoff still applies.
+        let tight = RetryPolicy {
+            max_retry_after: Duration::from_millis(100),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(
+            tight.wait(1, Some(Duration::from_secs(3600))).0,
+            Duration::from_millis(250)
+        );
+    }
+
+    #[test]
     fn bounds_each_kind() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -130,6 +245,7 @@ mod tests {
             attempts: 3,
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(2),
+            max_retry_after: Duration::from_millis(5),
         };
         // How many attempts `run` makes when every one fails with `fail()`, and its result.
         let attempts = |fail: fn() -> Failure| {
@@ -150,6 +266,7 @@ mod tests {
         let (n, r) = attempts(|| Failure::Transient {
             detail: "503".into(),
             timeout: false,
+            retry_after: None,
         });
         assert_eq!(n, 3);
         assert!(matches!(
@@ -162,6 +279,9 @@ mod tests {
         let (n, r) = attempts(|| Failure::Fatal(fatal()));
         assert_eq!(n, 1, "fatal is not retried");
         assert!(r.is_err());
+        let (n, r) = attempts(|| Failure::Unauthorized(fatal()));
+        assert_eq!(n, 2, "a refused token is fetched anew exactly once");
+        assert!(matches!(r, Err(RegistryError::Auth { .. })));
 
         let mut n = 0;
         let r = rt.block_on(run(
@@ -177,6 +297,7 @@ mod tests {
                         Err(Failure::Transient {
                             detail: "500".into(),
                             timeout: false,
+                            retry_after: None,
                         })
                     } else {
                         Ok(k)
