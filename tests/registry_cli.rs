@@ -7,7 +7,7 @@ mod proxy;
 use common::images::{Layout, gz_tar_layer};
 use common::{Pv, assert_code, stderr, stdout};
 use pause_verify::image::Digest;
-use proxy::{Fault, Proxy};
+use proxy::{Fault, Proxy, ReferrersApi};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -312,4 +312,237 @@ fn oversized_manifest_is_exit_2() {
     );
     assert_code(&o, 2);
     assert!(stderr(&o).contains("limit"), "{}", stderr(&o));
+}
+
+/// A 3-layer image copied straight to the plain registry; its repository name and the
+/// source layout.
+fn pushed(tmp: &Path, name: &str, seed: u64) -> Option<(String, String, PathBuf)> {
+    let host = common::registry()?;
+    let src = tmp.join("src");
+    make_layout(&src, seed, 3);
+    let name = unique(name);
+    let o = pv_cache(
+        None,
+        &[
+            "copy",
+            &format!("oci:{}:t", src.display()),
+            &format!("docker://{host}/{name}:t"),
+        ],
+    );
+    assert_code(&o, 0);
+    Some((host, name, src))
+}
+
+#[test]
+fn retry_after_is_waited_and_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((host, name, _)) = pushed(tmp.path(), "retry-after", 5) else {
+        return;
+    };
+    let px = Proxy::start(&host);
+    px.add(
+        "GET",
+        "/manifests/",
+        Fault::Throttle {
+            status: 429,
+            times: 1,
+            retry_after: "1".into(),
+        },
+    );
+    let o = pv_cache(
+        None,
+        &["inspect", &format!("docker://{}/{name}:t", px.addr)],
+    );
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("retry 1 in 1000 ms (Retry-After: 1 s)"),
+        "{}",
+        stderr(&o)
+    );
+    let log = px.timed_log();
+    let i = log.iter().position(|(_, l)| l.contains("-> 429")).unwrap();
+    let gap = log[i + 1].0.duration_since(log[i].0);
+    assert!(
+        gap >= std::time::Duration::from_secs(1) && gap < std::time::Duration::from_secs(5),
+        "{gap:?} {log:?}"
+    );
+}
+
+#[test]
+fn bearer_token_refused_mid_pull_is_fetched_anew_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((host, name, src)) = pushed(tmp.path(), "bearer-refresh", 6) else {
+        return;
+    };
+    let px = Proxy::bearer(&host, "tokuser", "tokpass");
+    // Lapses after the manifest and one more request: mid-pull.
+    px.expire_token_after(1, 2);
+    let back = tmp.path().join("back");
+    let o = pv_cache(
+        None,
+        &[
+            "copy",
+            "--creds",
+            "tokuser:tokpass",
+            &format!("docker://{}/{name}:t", px.addr),
+            &format!("oci:{}:t", back.display()),
+        ],
+    );
+    assert_code(&o, 0);
+    assert_eq!(blobs_of(&src), blobs_of(&back), "byte-identical");
+    assert_eq!(px.token_requests().len(), 2, "{:?}", px.log());
+    assert!(
+        px.log()
+            .iter()
+            .any(|l| l.ends_with("-> 401") && l.contains("/blobs/")),
+        "a blob request met the lapsed token: {:?}",
+        px.log()
+    );
+
+    // A registry that refuses every token: exit 2 naming it, after one new token.
+    let px = Proxy::bearer(&host, "tokuser", "tokpass");
+    px.reject_all_tokens();
+    let o = pv_cache(
+        None,
+        &[
+            "copy",
+            "--creds",
+            "tokuser:tokpass",
+            &format!("docker://{}/{name}:t", px.addr),
+            &format!("oci:{}:t", tmp.path().join("never").display()),
+        ],
+    );
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains(&px.addr), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("authentication failed"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(px.token_requests().len(), 2, "{:?}", px.log());
+    assert!(px.log().len() <= 5, "no storm: {:?}", px.log());
+}
+
+#[test]
+fn bundle_referrers_through_the_referrers_api() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((host, name, _)) = pushed(tmp.path(), "referrers-api", 7) else {
+        return;
+    };
+    const PASSWORD: &str = "pw";
+    let prefix = tmp.path().join("k");
+    let o = Pv::new().password(PASSWORD).run([
+        "generate-key-pair",
+        "--output-key-prefix",
+        prefix.to_str().unwrap(),
+    ]);
+    assert_code(&o, 0);
+    let key = prefix.with_extension("key");
+    let public = prefix.with_extension("pub");
+
+    let px = Proxy::start(&host);
+    px.referrers_api(ReferrersApi {
+        oci_subject: true,
+        filter: true,
+    });
+    let image = format!("docker://{}/{name}:t", px.addr);
+    let o = Pv::new()
+        .password(PASSWORD)
+        .no_docker_config()
+        .cache(None)
+        .run([
+            "sign",
+            "--json",
+            "--key",
+            key.to_str().unwrap(),
+            "--bundle",
+            &image,
+        ]);
+    assert_code(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let digest: Digest = v["digest"].as_str().unwrap().parse().unwrap();
+    let vias: Vec<&str> = v["stored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["via"].as_str())
+        .collect();
+    assert_eq!(vias, ["api"], "{v}");
+    let tag_schema = format!(
+        "/v2/{name}/manifests/{}",
+        pause_verify::attest::storage::referrers_tag(&digest)
+    );
+    let touched_tag_schema = |px: &Proxy| {
+        px.log()
+            .iter()
+            .any(|l| l.split(' ').nth(1) == Some(tag_schema.as_str()))
+    };
+    assert!(!touched_tag_schema(&px), "{:?}", px.log());
+
+    px.reset_counters();
+    let verify = || {
+        pv_cache(
+            None,
+            &[
+                "verify",
+                "--json",
+                "--key",
+                public.to_str().unwrap(),
+                &image,
+            ],
+        )
+    };
+    let o = verify();
+    assert_code(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let reasons: Vec<&str> = v["subjects"][0]["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["verified", "verified"], "the .sig and the bundle");
+    assert_eq!(
+        px.log()
+            .iter()
+            .filter(|l| l.contains("(referrers api)"))
+            .count(),
+        1,
+        "{:?}",
+        px.log()
+    );
+    assert!(!touched_tag_schema(&px), "{:?}", px.log());
+
+    // Without the API the bundle is not found (no tag-schema index was written) ...
+    let o = pv_cache(
+        None,
+        &[
+            "verify",
+            "--json",
+            "--key",
+            public.to_str().unwrap(),
+            &format!("docker://{host}/{name}:t"),
+        ],
+    );
+    assert_code(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["subjects"][0]["signatures"].as_array().unwrap().len(), 1);
+
+    // ... and a broken API answer is exit 2, not "no bundles".
+    px.add(
+        "GET",
+        "/referrers/",
+        Fault::Replace {
+            body: b"{\"schemaVersion\":2,\"manifests\":\"no\"}".to_vec(),
+            content_type: "application/vnd.oci.image.index.v1+json".into(),
+            chunked: false,
+        },
+    );
+    let o = verify();
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("not an OCI image index") && stderr(&o).contains(&px.addr),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -1067,18 +1067,27 @@ fn referrers_api_is_used_when_the_registry_has_one() {
     let (fallback, _) = direct.referrers(&direct_repo, &img.digest(), None).unwrap();
     assert!(!fallback.iter().any(|d| d.digest == dc));
 
-    // A broken answer is an error, not "no referrers".
-    for (body, oversized) in [
-        (b"<html>nope</html>".to_vec(), false),
-        (br#"{"schemaVersion":1,"manifests":[]}"#.to_vec(), false),
+    // A broken answer is an error, not "no referrers" (nor a quiet fall back to the
+    // tag schema), whatever its Content-Type says.
+    let index = "application/vnd.oci.image.index.v1+json";
+    let huge = {
+        let mut v = br#"{"schemaVersion":2,"manifests":[],"x":""#.to_vec();
+        v.resize(5 << 20, b'a');
+        v
+    };
+    for (body, content_type, oversized) in [
+        (b"<html>nope</html>".to_vec(), "text/html", false),
         (
-            {
-                let mut v = br#"{"schemaVersion":2,"manifests":[],"x":""#.to_vec();
-                v.resize(5 << 20, b'a');
-                v
-            },
-            true,
+            br#"{"schemaVersion":1,"manifests":[]}"#.to_vec(),
+            index,
+            false,
         ),
+        (
+            br#"{"schemaVersion":2,"manifests":{}}"#.to_vec(),
+            index,
+            false,
+        ),
+        (huge, index, true),
     ] {
         px.clear();
         px.add(
@@ -1086,7 +1095,7 @@ fn referrers_api_is_used_when_the_registry_has_one() {
             "/referrers/",
             Fault::Replace {
                 body,
-                content_type: "application/vnd.oci.image.index.v1+json".into(),
+                content_type: content_type.into(),
                 chunked: false,
             },
         );
