@@ -444,6 +444,7 @@ fn bundle_referrers_through_the_referrers_api() {
     px.referrers_api(ReferrersApi {
         oci_subject: true,
         filter: true,
+        page_size: None,
     });
     let image = format!("docker://{}/{name}:t", px.addr);
     let o = Pv::new()

@@ -988,6 +988,7 @@ fn referrers_api_is_used_when_the_registry_has_one() {
     px.referrers_api(ReferrersApi {
         oci_subject: false,
         filter: true,
+        page_size: None,
     });
     let repo = RepoRef::new(&px.addr, &name);
     let reg = client(fast_opts());
@@ -1038,6 +1039,7 @@ fn referrers_api_is_used_when_the_registry_has_one() {
         px.referrers_api(ReferrersApi {
             oci_subject: false,
             filter,
+            page_size: None,
         });
         let (only, via) = reg
             .referrers(&repo, &img.digest(), Some(BUNDLE_TYPE))
@@ -1054,6 +1056,7 @@ fn referrers_api_is_used_when_the_registry_has_one() {
     px.referrers_api(ReferrersApi {
         oci_subject: true,
         filter: true,
+        page_size: None,
     });
     px.reset_counters();
     let c = referrer(&img, BUNDLE_TYPE, "c");
@@ -1066,6 +1069,32 @@ fn referrers_api_is_used_when_the_registry_has_one() {
     assert!(api.iter().any(|d| d.digest == dc));
     let (fallback, _) = direct.referrers(&direct_repo, &img.digest(), None).unwrap();
     assert!(!fallback.iter().any(|d| d.digest == dc));
+
+    // Result pages (`Link: rel="next"`) are followed, the filter kept across them.
+    px.referrers_api(ReferrersApi {
+        oci_subject: true,
+        filter: true,
+        page_size: Some(1),
+    });
+    px.reset_counters();
+    let (paged, _) = reg.referrers(&repo, &img.digest(), None).unwrap();
+    assert_eq!(paged, api);
+    let pages = |px: &Proxy| {
+        px.log()
+            .iter()
+            .filter(|l| l.contains("(referrers api)"))
+            .count()
+    };
+    assert_eq!(pages(&px), 3, "{:?}", px.log());
+    px.reset_counters();
+    let (bundles, _) = reg
+        .referrers(&repo, &img.digest(), Some(BUNDLE_TYPE))
+        .unwrap();
+    assert_eq!(
+        bundles.iter().map(|d| &d.digest).collect::<Vec<_>>(),
+        vec![&da, &dc]
+    );
+    assert_eq!(pages(&px), 2, "{:?}", px.log());
 
     // A broken answer is an error, not "no referrers" (nor a quiet fall back to the
     // tag schema), whatever its Content-Type says.

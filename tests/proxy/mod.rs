@@ -61,6 +61,8 @@ pub struct ReferrersApi {
     pub oci_subject: bool,
     /// Apply `?artifactType=` (and say so with `OCI-Filters-Applied`); else ignore it.
     pub filter: bool,
+    /// Answer in pages of this many, linked with `Link: <...>; rel="next"`.
+    pub page_size: Option<usize>,
 }
 
 #[derive(Default)]
@@ -539,14 +541,20 @@ impl Ctx {
                 .strip_prefix("/v2/")
                 .and_then(|p| p.rsplit_once("/referrers/"))
             {
-                let wanted = target
-                    .split_once('?')
-                    .map(|(_, q)| q)
-                    .unwrap_or("")
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix("artifactType="))
+                let param = |k: &str| {
+                    target
+                        .split_once('?')
+                        .map(|(_, q)| q)
+                        .unwrap_or("")
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix(k).map(str::to_string))
+                };
+                let raw_type = param("artifactType=");
+                let wanted = raw_type
+                    .as_deref()
                     .map(percent_decode)
                     .filter(|_| api.filter);
+                let page: usize = param("page=").and_then(|p| p.parse().ok()).unwrap_or(0);
                 let manifests: Vec<serde_json::Value> = self
                     .state
                     .lock()
@@ -556,6 +564,13 @@ impl Ctx {
                     .filter(|(n, s, _)| n == name && s == subject)
                     .map(|(_, _, d)| d.clone())
                     .filter(|d| wanted.as_deref().is_none_or(|t| d["artifactType"] == t))
+                    .collect();
+                let size = api.page_size.unwrap_or(usize::MAX).max(1);
+                let more = manifests.len() > (page + 1).saturating_mul(size);
+                let manifests: Vec<_> = manifests
+                    .into_iter()
+                    .skip(page.saturating_mul(size))
+                    .take(size)
                     .collect();
                 let body = serde_json::to_vec(&serde_json::json!({
                     "schemaVersion": 2,
@@ -569,6 +584,17 @@ impl Ctx {
                 )];
                 if wanted.is_some() {
                     h.push(("OCI-Filters-Applied".into(), "artifactType".into()));
+                }
+                if more {
+                    let keep = raw_type.map(|t| format!("&artifactType={t}"));
+                    h.push((
+                        "Link".into(),
+                        format!(
+                            "<{path}?page={}{}>; rel=\"next\"",
+                            page + 1,
+                            keep.unwrap_or_default()
+                        ),
+                    ));
                 }
                 self.log(format!("{method} {path} -> 200 (referrers api)"));
                 return write_response(w, "HTTP/1.1 200 OK", &h, &body, false).is_ok();

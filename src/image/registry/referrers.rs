@@ -6,9 +6,11 @@
 //! means "no API") is read through the referrers tag schema: the index tagged
 //! `sha256-<hex>`. A registry that answers the API must answer an OCI index: anything
 //! else (not JSON, not an index, over [`MANIFEST_LIMIT`]) is an error, never "no
-//! referrers". The artifact type filter is applied here as well, whether or not the
-//! registry says it applied it (`OCI-Filters-Applied: artifactType`): filtering twice
-//! is harmless, trusting a registry that claims it filtered is not.
+//! referrers". Result pages (`Link: <...>; rel="next"`) are followed, up to
+//! `MAX_PAGES`, on the same origin only (our token goes with them). The artifact type
+//! filter is applied here as well, whether or not the registry says it applied it
+//! (`OCI-Filters-Applied: artifactType`): filtering twice is harmless, trusting a
+//! registry that claims it filtered is not.
 //! Pushing puts the referrer manifest by digest; a registry with the API confirms the
 //! subject with an `OCI-Subject` header and nothing more is needed; otherwise the
 //! tag-schema index is read, extended (once per digest) and put back.
@@ -148,8 +150,26 @@ impl Registry {
     }
 }
 
+/// Most result pages we follow (`Link: <...>; rel="next"`) before refusing the list.
+const MAX_PAGES: usize = 64;
+
+/// The `rel="next"` target of a `Link` header (RFC 8288), if any.
+fn next_link(value: &str) -> Option<&str> {
+    value.split(',').find_map(|link| {
+        let (target, params) = link.trim().strip_prefix('<')?.split_once('>')?;
+        params
+            .split(';')
+            .filter_map(|p| p.trim().split_once('='))
+            .any(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("rel")
+                    && v.trim().trim_matches('"').split(' ').any(|r| r == "next")
+            })
+            .then_some(target)
+    })
+}
+
 impl Inner {
-    /// `Ok(None)`: the registry has no referrers API.
+    /// `Ok(None)`: the registry has no referrers API. Follows result pages.
     async fn referrers_api(
         self: Arc<Self>,
         repo: &RepoRef,
@@ -157,55 +177,126 @@ impl Inner {
         artifact_type: Option<&str>,
     ) -> Result<Option<Vec<ReferrerDescriptor>>, RegistryError> {
         let what = format!("referrers of {subject}");
-        self.retry(repo, &what, || async {
-            let url = format!("{}/referrers/{subject}", self.base(repo));
-            let mut req = self
-                .http
-                .get(&url)
-                .header(reqwest::header::ACCEPT, INDEX_MEDIA_TYPE);
-            if let Some(t) = artifact_type {
-                req = req.query(&[("artifactType", t)]);
-            }
-            let authz = self.authorization(repo, false).await?;
-            if let Some(a) = &authz {
-                req = req.header(reqwest::header::AUTHORIZATION, a);
-            }
-            let res = req.send().await.map_err(|e| super::classify_reqwest(&e))?;
-            let status = res.status();
-            if status.as_u16() == 404 {
-                return Ok(None);
-            }
-            if !status.is_success() {
-                return Err(self.refusal(repo, &what, res, authz.as_deref()).await);
-            }
-            let body = match super::read_bounded(res, MANIFEST_LIMIT).await {
-                Ok(b) => b,
-                Err(super::ReadFail::Net(f)) => return Err(f),
-                Err(super::ReadFail::TooLarge) => {
-                    return Err(Failure::Fatal(RegistryError::TooLarge {
-                        registry: repo.registry.clone(),
-                        what: what.clone(),
-                        limit: MANIFEST_LIMIT,
-                    }));
+        let first = format!("{}/referrers/{subject}", self.base(repo));
+        let origin = first.split("/v2/").next().unwrap_or_default().to_string();
+        let mut url = first.clone();
+        let mut all = Vec::new();
+        for page in 0..MAX_PAGES {
+            // The next page's link carries its own query.
+            let query = if page == 0 { artifact_type } else { None };
+            let Some((list, next)) = self
+                .retry(repo, &what, || {
+                    self.referrers_page(repo, &url, query, &what)
+                })
+                .await?
+            else {
+                if page == 0 {
+                    return Ok(None);
                 }
-            };
-            // The body decides, not `Content-Type`: a registry that labels a valid index
-            // wrongly still answered; one that answers anything else is broken.
-            storage::parse_referrers_index(&body).map(Some).map_err(|e| {
-                Failure::Fatal(protocol(
+                return Err(protocol(
                     repo,
                     &what,
-                    format!("the referrers API answered {status} with something that is not an OCI image index: {e}"),
-                ))
-            })
-        })
-        .await
+                    format!("result page {url} is not found (404)"),
+                ));
+            };
+            all.extend(list);
+            let Some(next) = next else {
+                return Ok(Some(all));
+            };
+            // Our token goes with every page: only ever to the registry itself.
+            url = if next.starts_with('/') {
+                format!("{origin}{next}")
+            } else if next.starts_with(&format!("{origin}/")) {
+                next
+            } else {
+                return Err(protocol(
+                    repo,
+                    &what,
+                    format!("the next result page is elsewhere ({next}); not followed"),
+                ));
+            };
+        }
+        Err(protocol(
+            repo,
+            &what,
+            format!("more than {MAX_PAGES} result pages; refused"),
+        ))
+    }
+
+    /// One page of the referrers API and the link to the next; `None` on 404.
+    async fn referrers_page(
+        &self,
+        repo: &RepoRef,
+        url: &str,
+        artifact_type: Option<&str>,
+        what: &str,
+    ) -> Result<Option<(Vec<ReferrerDescriptor>, Option<String>)>, Failure> {
+        let mut req = self
+            .http
+            .get(url)
+            .header(reqwest::header::ACCEPT, INDEX_MEDIA_TYPE);
+        if let Some(t) = artifact_type {
+            req = req.query(&[("artifactType", t)]);
+        }
+        let authz = self.authorization(repo, false).await?;
+        if let Some(a) = &authz {
+            req = req.header(reqwest::header::AUTHORIZATION, a);
+        }
+        let res = req.send().await.map_err(|e| super::classify_reqwest(&e))?;
+        let status = res.status();
+        if status.as_u16() == 404 {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(self.refusal(repo, what, res, authz.as_deref()).await);
+        }
+        let next = res
+            .headers()
+            .get(reqwest::header::LINK)
+            .and_then(|v| v.to_str().ok())
+            .and_then(next_link)
+            .map(str::to_string);
+        let body = match super::read_bounded(res, MANIFEST_LIMIT).await {
+            Ok(b) => b,
+            Err(super::ReadFail::Net(f)) => return Err(f),
+            Err(super::ReadFail::TooLarge) => {
+                return Err(Failure::Fatal(RegistryError::TooLarge {
+                    registry: repo.registry.clone(),
+                    what: what.to_string(),
+                    limit: MANIFEST_LIMIT,
+                }));
+            }
+        };
+        // The body decides, not `Content-Type`: a registry that labels a valid index
+        // wrongly still answered; one that answers anything else is broken.
+        let list = storage::parse_referrers_index(&body).map_err(|e| {
+            Failure::Fatal(protocol(
+                repo,
+                what,
+                format!("the referrers API answered {status} with something that is not an OCI image index: {e}"),
+            ))
+        })?;
+        Ok(Some((list, next)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_next_page() {
+        assert_eq!(
+            next_link(r#"</v2/a/referrers/sha256:1?n=1&last=x>; rel="next""#),
+            Some("/v2/a/referrers/sha256:1?n=1&last=x")
+        );
+        assert_eq!(
+            next_link(r#"<https://r.example/p1>; rel="prev", <https://r.example/p3>;rel=next"#),
+            Some("https://r.example/p3")
+        );
+        assert_eq!(next_link(r#"</x>; rel="prev""#), None);
+        assert_eq!(next_link("garbage"), None);
+    }
 
     #[test]
     fn describes_and_indexes() {
