@@ -445,6 +445,7 @@ fn bundle_referrers_through_the_referrers_api() {
         oci_subject: true,
         filter: true,
         page_size: None,
+        link_elsewhere: false,
     });
     let image = format!("docker://{}/{name}:t", px.addr);
     let o = Pv::new()

@@ -989,6 +989,7 @@ fn referrers_api_is_used_when_the_registry_has_one() {
         oci_subject: false,
         filter: true,
         page_size: None,
+        link_elsewhere: false,
     });
     let repo = RepoRef::new(&px.addr, &name);
     let reg = client(fast_opts());
@@ -1040,6 +1041,7 @@ fn referrers_api_is_used_when_the_registry_has_one() {
             oci_subject: false,
             filter,
             page_size: None,
+            link_elsewhere: false,
         });
         let (only, via) = reg
             .referrers(&repo, &img.digest(), Some(BUNDLE_TYPE))
@@ -1057,6 +1059,7 @@ fn referrers_api_is_used_when_the_registry_has_one() {
         oci_subject: true,
         filter: true,
         page_size: None,
+        link_elsewhere: false,
     });
     px.reset_counters();
     let c = referrer(&img, BUNDLE_TYPE, "c");
@@ -1075,6 +1078,7 @@ fn referrers_api_is_used_when_the_registry_has_one() {
         oci_subject: true,
         filter: true,
         page_size: Some(1),
+        link_elsewhere: false,
     });
     px.reset_counters();
     let (paged, _) = reg.referrers(&repo, &img.digest(), None).unwrap();
@@ -1095,6 +1099,17 @@ fn referrers_api_is_used_when_the_registry_has_one() {
         vec![&da, &dc]
     );
     assert_eq!(pages(&px), 2, "{:?}", px.log());
+    // A next page on another host is not followed (our token would go with it).
+    px.referrers_api(ReferrersApi {
+        oci_subject: true,
+        filter: true,
+        page_size: Some(1),
+        link_elsewhere: true,
+    });
+    px.reset_counters();
+    let e = reg.referrers(&repo, &img.digest(), None).unwrap_err();
+    assert!(e.to_string().contains("not followed"), "{e}");
+    assert_eq!(pages(&px), 1, "{:?}", px.log());
 
     // A broken answer is an error, not "no referrers" (nor a quiet fall back to the
     // tag schema), whatever its Content-Type says.

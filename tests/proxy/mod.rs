@@ -63,6 +63,8 @@ pub struct ReferrersApi {
     pub filter: bool,
     /// Answer in pages of this many, linked with `Link: <...>; rel="next"`.
     pub page_size: Option<usize>,
+    /// Make those links point at another host (a client must not follow them).
+    pub link_elsewhere: bool,
 }
 
 #[derive(Default)]
@@ -590,7 +592,12 @@ impl Ctx {
                     h.push((
                         "Link".into(),
                         format!(
-                            "<{path}?page={}{}>; rel=\"next\"",
+                            "<{}{path}?page={}{}>; rel=\"next\"",
+                            if api.link_elsewhere {
+                                "http://elsewhere.invalid"
+                            } else {
+                                ""
+                            },
                             page + 1,
                             keep.unwrap_or_default()
                         ),

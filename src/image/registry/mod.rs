@@ -1532,7 +1532,7 @@ impl Inner {
             } else {
                 // Our own GET rather than oci-client's `pull_blob_stream`: that one hashes
                 // the stream as well, a second SHA-256 pass over every layer for nothing.
-                // The token still comes from oci-client's exchange.
+                // The token is ours (see `authorization`).
                 let url = format!("{}/blobs/{}", self.base(repo), blob.digest);
                 let mut req = self.http.get(&url);
                 let authz = self.authorization(repo, false).await?;
