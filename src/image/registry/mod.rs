@@ -409,6 +409,31 @@ pub struct Registry {
     inner: Arc<Inner>,
 }
 
+/// Why credentials must not go to this token endpoint, if they must not: only over TLS,
+/// unless its host is one plain HTTP is allowed for anyway (loopback or `--insecure`), so
+/// a registry cannot make us send the user's password in clear by naming an `http://`
+/// realm elsewhere.
+fn realm_refuses_credentials(realm: &str, plain_http_ok: impl Fn(&str) -> bool) -> Option<String> {
+    if realm.starts_with("https://") {
+        return None;
+    }
+    let Some(rest) = realm.strip_prefix("http://") else {
+        return Some(format!(
+            "the token endpoint {realm:?} is not an http(s) URL; refusing to send credentials"
+        ));
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    if plain_http_ok(host) {
+        None
+    } else {
+        Some(format!(
+            "the token endpoint {realm} is plain HTTP on a non-loopback host; refusing to send \
+             credentials in clear (pass --insecure {host} if that is really intended)"
+        ))
+    }
+}
+
 fn is_loopback(host: &str) -> bool {
     let h = host
         .rsplit_once(':')
@@ -863,6 +888,20 @@ impl Inner {
         }
     }
 
+    fn check_realm_for_credentials(
+        &self,
+        repo: &RepoRef,
+        realm: &str,
+    ) -> Result<(), RegistryError> {
+        match realm_refuses_credentials(realm, |h| self.scheme(h) == "http") {
+            None => Ok(()),
+            Some(detail) => Err(RegistryError::Auth {
+                registry: repo.registry.clone(),
+                detail,
+            }),
+        }
+    }
+
     fn scheme(&self, host: &str) -> &'static str {
         if is_loopback(host) || self.opts.insecure.iter().any(|h| h == host) {
             "http"
@@ -1052,6 +1091,10 @@ impl Inner {
             query.push(("service", s));
         }
         let asked = Instant::now();
+        if creds.is_some() {
+            self.check_realm_for_credentials(repo, realm)
+                .map_err(Failure::Fatal)?;
+        }
         let mut req = self.http.get(realm).query(&query);
         if let Some(c) = creds {
             req = req.basic_auth(&c.username, Some(&c.password));
@@ -1863,6 +1906,27 @@ async fn read_bounded(res: reqwest::Response, limit: u64) -> Result<Vec<u8>, Rea
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_go_to_plain_http_realms_only_where_plain_http_is_allowed() {
+        let ok = |h: &str| is_loopback(h) || h == "mirror.internal:5000";
+        assert_eq!(
+            realm_refuses_credentials("https://auth.example/token", ok),
+            None
+        );
+        assert_eq!(
+            realm_refuses_credentials("http://127.0.0.1:5001/token", ok),
+            None
+        );
+        assert_eq!(
+            realm_refuses_credentials("http://mirror.internal:5000/t?x=1", ok),
+            None
+        );
+        let e = realm_refuses_credentials("http://auth.example/token", ok).unwrap();
+        assert!(e.contains("--insecure auth.example"), "{e}");
+        assert!(realm_refuses_credentials("http://u@auth.example/", ok).is_some());
+        assert!(realm_refuses_credentials("ftp://auth.example/", ok).is_some());
+    }
 
     #[test]
     fn loopback_detection() {
