@@ -19,11 +19,13 @@
 pub mod attach;
 pub mod bundle;
 pub mod dsse;
+pub mod keyless;
 pub mod keys;
 pub mod rebuild;
 pub mod simplesigning;
 pub mod statement;
 pub mod storage;
+pub mod trust_root;
 pub mod verify;
 
 pub use keys::{KeyError, PrivateKey, PublicKey};

@@ -51,6 +51,7 @@ fn verified(source: &str, subject: Digest, predicate: Option<(&str, Value)>) -> 
                 },
                 predicate_type: predicate.as_ref().map(|(t, _)| t.to_string()),
                 docker_reference: None,
+                keyless: None,
                 statement: predicate.map(|(_, p)| json!({"predicate": p})),
             }),
         },
