@@ -12,7 +12,9 @@
 //! silently ignored would make a gate pass that should not.
 
 use crate::attest::PublicKey;
+use crate::attest::keyless::{CertIdentity, Keyless};
 use crate::attest::statement::{BUILDER_ID, EditOp, PROVENANCE_V1, RegistryEdit};
+use crate::attest::trust_root::TrustedRoot;
 use crate::compare::pins as cpins;
 use crate::image::{Digest, ImageRef, PlatformSelector};
 use serde::{Deserialize, Serialize};
@@ -166,6 +168,10 @@ pub struct Signatures {
     /// Keyless signers (Fulcio certificate identity and OIDC issuer).
     #[serde(default)]
     pub identities: Vec<Identity>,
+    /// The Sigstore trusted root (trusted_root.json) keyless signatures are verified
+    /// against, relative to the policy file. `--trusted-root` replaces it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_root: Option<PathBuf>,
 }
 
 impl Default for Signatures {
@@ -174,6 +180,7 @@ impl Default for Signatures {
             required: true,
             keys: Vec::new(),
             identities: Vec::new(),
+            trusted_root: None,
         }
     }
 }
@@ -309,6 +316,11 @@ pub struct Loaded {
     pub pins_files: Vec<String>,
     /// The base the rebuild uses for every platform: (`--base` or `rebuild.base`, ref).
     pub base: Option<(String, ImageRef)>,
+    /// Keyless trust (the trusted root and the identities), when the policy lists
+    /// identities and a trusted root is given.
+    pub keyless: Option<Keyless>,
+    /// The trusted root file read, as given (for reports).
+    pub trusted_root: Option<String>,
 }
 
 /// What the command line adds to a policy.
@@ -323,6 +335,9 @@ pub struct CliInputs<'a> {
     /// The pins file the default policy uses when no `--pins` is given and the file
     /// exists (the CLI passes `attestations/pins.toml`).
     pub default_pins: Option<&'a Path>,
+    /// `--trusted-root FILE` (relative to the working directory): replaces
+    /// `signatures.trusted_root`.
+    pub trusted_root: Option<&'a Path>,
 }
 
 /// The upstream recipe's registry edits (binaries/keylight.reg and `sc.exe delete
@@ -560,6 +575,39 @@ pub fn resolve(
             ));
         }
     }
+    let trusted_root = match (cli.trusted_root, &policy.signatures.trusted_root) {
+        (Some(p), _) => Some(p.to_path_buf()),
+        (None, Some(p)) => Some(base_dir.join(p)),
+        (None, None) => None,
+    };
+    let keyless = match &trusted_root {
+        Some(_) if policy.signatures.identities.is_empty() => {
+            return Err(invalid(
+                "signatures.trusted_root",
+                "a trusted root is given but signatures.identities lists no keyless signer to trust"
+                    .into(),
+            ));
+        }
+        Some(p) => {
+            let bad =
+                |m: String| invalid("signatures.trusted_root", format!("{}: {m}", p.display()));
+            let bytes = std::fs::read(p).map_err(|e| bad(e.to_string()))?;
+            let root = TrustedRoot::from_json(&bytes).map_err(|e| bad(e.to_string()))?;
+            Some(Keyless {
+                root,
+                identities: policy
+                    .signatures
+                    .identities
+                    .iter()
+                    .map(|i| CertIdentity {
+                        subject: i.subject.clone(),
+                        issuer: i.issuer.clone(),
+                    })
+                    .collect(),
+            })
+        }
+        None => None,
+    };
 
     let mut predicate_types = Vec::new();
     for (i, t) in policy.attestations.predicate_types.iter().enumerate() {
@@ -666,6 +714,8 @@ pub fn resolve(
         rebuild_pins,
         pins_files: files.into_iter().map(|(p, _)| p).collect(),
         base,
+        keyless,
+        trusted_root: trusted_root.map(|p| p.display().to_string()),
     })
 }
 
@@ -990,6 +1040,7 @@ mod tests {
             pins,
             base,
             default_pins,
+            trusted_root: None,
         };
         // No pins file anywhere: base pins not required, the rebuild has nothing.
         let l = load(None, &cli(None, Some(&missing), None)).unwrap();

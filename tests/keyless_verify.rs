@@ -666,3 +666,73 @@ fn verdicts_agree_with_sigstore_js() {
         );
     }
 }
+
+#[test]
+fn image_verify_takes_the_keyless_path_for_bundles_in_an_attestations_dir() {
+    // No real keyless bundle signs an image we have, so this checks the wiring: the
+    // conformance bundle placed as an attestation of a synthetic image passes the log,
+    // chain and identity checks and then fails on the subject (a.txt is not the image),
+    // and a wrong identity is caught, which only the keyless path checks.
+    let Some(f) = fx() else { return };
+    let layout = f.tmp.path().join("img");
+    let o = common::pv(["fixture", "nanoserver", "--out", layout.to_str().unwrap()]);
+    common::assert_code(&o, 0);
+    let root = common::images::root_digest(&layout);
+    let dir = f.tmp.path().join("atts");
+    std::fs::create_dir(&dir).unwrap();
+    let hex = root.strip_prefix("sha256:").unwrap();
+    std::fs::write(
+        dir.join(format!("{hex}.sigstore.json")),
+        serde_json::to_vec(&f.conf).unwrap(),
+    )
+    .unwrap();
+    let image = common::images::root_ref(&layout);
+    let verify = |extra: &[&str]| {
+        let mut a = vec![
+            "--json",
+            "verify",
+            "--attestations-only",
+            "--attestations-dir",
+            dir.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        a.push(&image);
+        let o = common::pv(a);
+        common::assert_code(&o, 1);
+        let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let c = &doc["subjects"][0]["attestations"][0];
+        (doc.clone(), c["reason"].as_str().unwrap().to_string())
+    };
+    let root_file = f.root_path.to_str().unwrap();
+    let (doc, reason) = verify(&[
+        "--trusted-root",
+        root_file,
+        "--certificate-identity",
+        CONF_ID,
+        "--certificate-oidc-issuer",
+        CONF_ISS,
+    ]);
+    assert_eq!(reason, "subject_mismatch");
+    assert_eq!(doc["certificateIdentity"], CONF_ID);
+    assert_eq!(doc["certificateOidcIssuer"], CONF_ISS);
+    assert_eq!(doc["trustedRoot"], root_file);
+    let (_, reason) = verify(&[
+        "--trusted-root",
+        root_file,
+        "--certificate-identity",
+        COSIGN_ID,
+        "--certificate-oidc-issuer",
+        CONF_ISS,
+    ]);
+    assert_eq!(reason, "certificate_identity_mismatch");
+    let key = common::fixtures()
+        .unwrap()
+        .join("cosign/containers-image/cosign.pub");
+    // With a key only, the bundle gets the consistency check (which already fails on
+    // the subject) and never reaches keyless trust.
+    let (_, reason) = verify(&["--key", key.to_str().unwrap()]);
+    assert_eq!(reason, "subject_mismatch");
+    // Neither a key nor a trusted root: a usage error.
+    let o = common::pv(["verify", "--attestations-only", &image]);
+    common::assert_code(&o, 2);
+}
