@@ -267,6 +267,22 @@ fn trusted_root_without_the_fulcio_ca_or_the_rekor_key_rejects() {
     let mut root = f.root.clone();
     root["tlogs"] = json!([]);
     rejected(f.conf_root(&root), "bad_tlog_entry");
+    // Certificate transparency: no CT log; the CT log's key swapped for Rekor's; the
+    // CT log's period ending before the SCT.
+    let mut root = f.root.clone();
+    root["ctlogs"] = json!([]);
+    rejected(f.conf_root(&root), "bad_sct");
+    let mut root = f.root.clone();
+    root["ctlogs"][1]["publicKey"]["rawBytes"] = root["tlogs"][0]["publicKey"]["rawBytes"].clone();
+    let r = f.conf_root(&root);
+    assert!(r.2.contains("does not verify"), "{}", r.2);
+    rejected(r, "bad_sct");
+    let mut root = f.root.clone();
+    root["ctlogs"][1]["publicKey"]["validFor"]["end"] = json!("2023-01-01T00:00:00Z");
+    rejected(
+        f.run(Which::Cosign, &f.cosign, &root, COSIGN_ID, COSIGN_ISS),
+        "bad_sct",
+    );
     // Rekor's log ID kept, its key swapped for the CT log's (also P-256).
     let mut root = f.root.clone();
     root["tlogs"][0]["publicKey"]["rawBytes"] = root["ctlogs"][1]["publicKey"]["rawBytes"].clone();
@@ -635,6 +651,16 @@ fn verdicts_agree_with_sigstore_js() {
     root["certificateAuthorities"] = json!([]);
     cases.push((
         "no CA",
+        Which::Conf,
+        f.conf.clone(),
+        root,
+        CONF_ID,
+        CONF_ISS,
+    ));
+    let mut root = f.root.clone();
+    root["ctlogs"] = json!([]);
+    cases.push((
+        "no CT log",
         Which::Conf,
         f.conf.clone(),
         root,

@@ -14,6 +14,8 @@
 //!    SHA-256/384), CA basic constraints and path length, every certificate valid at
 //!    `integratedTime` (never "now": Fulcio leaves live ten minutes); the leaf is not a
 //!    CA, has the code-signing extended key usage and no unknown critical extension;
+//!    at least one embedded SCT verifies with a CT log of the trusted root in use at the
+//!    SCT's time (over the precertificate TBS: the leaf's TBS without the SCT list);
 //! 3. the identity: a SAN (URI or e-mail) equal to an expected subject, and the OIDC
 //!    issuer extension (1.3.6.1.4.1.57264.1.8, else legacy .1.1) equal to its issuer;
 //! 4. (the caller's closure) the signature over the exact bytes with the leaf key, then
@@ -22,7 +24,7 @@
 //!    signature, the verifier certificate) or `hashedrekord` 0.0.1 (digest, signature,
 //!    certificate).
 //!
-//! Not checked: embedded SCTs (certificate transparency), RFC 3161 timestamps, the DSSE
+//! Not checked: detached SCTs, RFC 3161 timestamps, the DSSE
 //! `envelopeHash` of the entry (Rekor hashes its own re-serialization), certificate
 //! revocation, Rekor v2 entries (no SET) and `intoto` entries. The entry's time is
 //! trusted because the SET is; no clock is read.
@@ -153,6 +155,11 @@ pub(crate) fn verify(
         });
     }
     check_leaf_profile(&leaf)?;
+    let issuer_cert = ca
+        .chain
+        .first()
+        .ok_or_else(|| untrusted("the certificate authority has an empty chain"))?;
+    verify_scts(&k.root, &leaf, leaf_der, issuer_cert)?;
 
     // 3. Identity.
     let sans = subject_alt_names(&leaf)?;
@@ -640,6 +647,184 @@ pub fn oidc_issuer(c: &Certificate) -> Result<Option<String>, Failure> {
     Ok(find(OID_ISSUER_V1).map(|v| String::from_utf8_lossy(v).into_owned()))
 }
 
+// ---- certificate transparency
+
+const OID_SCT_LIST_DER: [u8; 12] = [
+    0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x02,
+];
+
+fn der_len(n: usize, out: &mut Vec<u8>) {
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let bytes = n.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        let len = bytes.get(skip..).unwrap_or_default();
+        out.push(0x80 | len.len() as u8);
+        out.extend_from_slice(len);
+    }
+}
+
+fn der_wrap(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    der_len(content.len(), &mut out);
+    out.extend_from_slice(content);
+    out
+}
+
+/// The leaf's TBSCertificate DER without the embedded-SCT extension: what the CT log
+/// signed (the precertificate's TBS, RFC 6962 §3.2). Hand-rolled: x509-cert 0.3 does not
+/// let a decoded certificate be edited, and this is a walk over three DER levels.
+fn tbs_without_scts(leaf_der: &[u8]) -> Option<Vec<u8>> {
+    let (_, cert, _, _) = der_tlv(leaf_der)?;
+    let (tag, mut tbs, _, _) = der_tlv(cert)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let mut content = Vec::new();
+    while !tbs.is_empty() {
+        let (tag, inner, rest, whole) = der_tlv(tbs)?;
+        if tag == 0xa3 {
+            let (seq_tag, mut exts, after, _) = der_tlv(inner)?;
+            if seq_tag != 0x30 || !after.is_empty() {
+                return None;
+            }
+            let mut kept = Vec::new();
+            while !exts.is_empty() {
+                let (_, ext, rest, whole) = der_tlv(exts)?;
+                if !ext.starts_with(&OID_SCT_LIST_DER) {
+                    kept.extend_from_slice(whole);
+                }
+                exts = rest;
+            }
+            content.extend(der_wrap(0xa3, &der_wrap(0x30, &kept)));
+        } else {
+            content.extend_from_slice(whole);
+        }
+        tbs = rest;
+    }
+    Some(der_wrap(0x30, &content))
+}
+
+/// One TLS `opaque<0..2^16-1>`: (bytes, rest).
+fn tls_u16_vec(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let n = u16::from_be_bytes([*b.first()?, *b.get(1)?]) as usize;
+    Some((b.get(2..2 + n)?, b.get(2 + n..)?))
+}
+
+/// At least one embedded SCT must verify with a CT log of the trusted root that was in
+/// use at the SCT's time (cosign's and sigstore-js's default threshold of one).
+fn verify_scts(
+    root: &TrustedRoot,
+    leaf: &Certificate,
+    leaf_der: &[u8],
+    issuer: &Certificate,
+) -> Result<(), Failure> {
+    let bad_ct = |m: &str| Failure::BadSct(m.to_string());
+    let Some(ext) = leaf
+        .tbs_certificate()
+        .extensions()
+        .into_iter()
+        .flatten()
+        .find(|e| e.extn_id == ObjectIdentifier::new_unwrap("1.3.6.1.4.1.11129.2.4.2"))
+    else {
+        return Err(bad_ct(
+            "the certificate has no embedded SCT (detached SCTs are not supported)",
+        ));
+    };
+    let list = der_tlv(ext.extn_value.as_bytes())
+        .filter(|(tag, _, rest, _)| *tag == 0x04 && rest.is_empty())
+        .and_then(|(_, c, _, _)| tls_u16_vec(c))
+        .filter(|(_, rest)| rest.is_empty())
+        .map(|(l, _)| l)
+        .ok_or_else(|| bad_ct("the SCT list extension is malformed"))?;
+    let tbs = tbs_without_scts(leaf_der)
+        .ok_or_else(|| bad_ct("cannot rebuild the precertificate TBS"))?;
+    let issuer_spki = issuer
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .map_err(|e| bad_ct(&e.to_string()))?;
+    let issuer_key_hash = Sha256::digest(&issuer_spki);
+    let mut rest = list;
+    let mut reasons = Vec::new();
+    while !rest.is_empty() {
+        let (sct, r) = tls_u16_vec(rest).ok_or_else(|| bad_ct("an SCT entry is truncated"))?;
+        rest = r;
+        match verify_one_sct(root, sct, &tbs, &issuer_key_hash) {
+            Ok(()) => return Ok(()),
+            Err(e) => reasons.push(e),
+        }
+    }
+    Err(Failure::BadSct(if reasons.is_empty() {
+        "the SCT list is empty".into()
+    } else {
+        reasons.join("; ")
+    }))
+}
+
+fn verify_one_sct(
+    root: &TrustedRoot,
+    sct: &[u8],
+    tbs: &[u8],
+    issuer_key_hash: &[u8],
+) -> Result<(), String> {
+    // version(1) log_id(32) timestamp(8) extensions<2> hash(1) sig_alg(1) signature<2>
+    if sct.first() != Some(&0) {
+        return Err("SCT version is not v1".into());
+    }
+    let log_id = sct.get(1..33).ok_or("SCT truncated")?;
+    let ts_bytes: [u8; 8] = sct
+        .get(33..41)
+        .and_then(|b| b.try_into().ok())
+        .ok_or("SCT truncated")?;
+    let (exts, r) = tls_u16_vec(sct.get(41..).ok_or("SCT truncated")?).ok_or("SCT truncated")?;
+    let (&hash, r) = r.split_first().ok_or("SCT truncated")?;
+    let (&alg, r) = r.split_first().ok_or("SCT truncated")?;
+    let (sig, r) = tls_u16_vec(r).ok_or("SCT truncated")?;
+    if !r.is_empty() {
+        return Err("trailing bytes after the SCT signature".into());
+    }
+    if (hash, alg) != (4, 3) {
+        return Err(format!(
+            "SCT signature algorithm ({hash},{alg}) is not ECDSA-SHA256"
+        ));
+    }
+    let millis = u64::from_be_bytes(ts_bytes);
+    let secs = i64::try_from(millis / 1000).map_err(|_| "SCT timestamp out of range")?;
+    let log = root
+        .ctlogs
+        .iter()
+        .find(|l| l.log_id == log_id && l.valid_for.contains(secs))
+        .ok_or_else(|| {
+            format!(
+                "no CT log with ID {} in use at {secs} in the trusted root",
+                hex::encode(log_id)
+            )
+        })?;
+    let key = log.key.as_ref().ok_or("the CT log key is not ECDSA")?;
+    let tbs_len = u32::try_from(tbs.len())
+        .ok()
+        .filter(|&n| n < 1 << 24)
+        .ok_or("TBS too large")?;
+    let mut signed = vec![0u8, 0u8]; // v1, certificate_timestamp
+    signed.extend_from_slice(&ts_bytes);
+    signed.extend_from_slice(&[0, 1]); // precert_entry
+    signed.extend_from_slice(issuer_key_hash);
+    signed.extend_from_slice(tbs_len.to_be_bytes().get(1..).unwrap_or_default());
+    signed.extend_from_slice(tbs);
+    signed.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+    signed.extend_from_slice(exts);
+    if key.verify(HashAlg::Sha256, &signed, sig) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the SCT does not verify with the key of CT log {}",
+            log.base_url
+        ))
+    }
+}
+
 // ---- body binding
 
 /// DER of the (first) certificate in a PEM text, as Rekor stores verifiers.
@@ -857,6 +1042,22 @@ mod tests {
         // Well-formed but no known log.
         let e = verify_checkpoint("o\n1\nAAAA\n\n\u{2014} n AAAAAAAA\n", &[]).unwrap_err();
         assert!(e.contains("no signature by a log"), "{e}");
+    }
+
+    #[test]
+    fn der_lengths() {
+        let enc = |n| {
+            let mut v = Vec::new();
+            der_len(n, &mut v);
+            v
+        };
+        assert_eq!(enc(0), [0]);
+        assert_eq!(enc(127), [127]);
+        assert_eq!(enc(128), [0x81, 128]);
+        assert_eq!(enc(300), [0x82, 1, 44]);
+        assert_eq!(enc(70000), [0x83, 1, 0x11, 0x70]);
+        assert!(tbs_without_scts(b"").is_none());
+        assert!(tbs_without_scts(&[0x30, 0x02, 0x04, 0x00]).is_none());
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub enum Failure {
     },
     #[error("transparency log entry rejected: {0}")]
     BadTlogEntry(String),
+    #[error("certificate transparency: {0}")]
+    BadSct(String),
     #[error("duplicate layer {digest} in the signature manifest")]
     DuplicateLayer { digest: String },
 }
@@ -120,6 +122,7 @@ impl Failure {
             Failure::CertificateIdentityMismatch { .. } => "certificate_identity_mismatch",
             Failure::CertificateIssuerMismatch { .. } => "certificate_issuer_mismatch",
             Failure::BadTlogEntry(_) => "bad_tlog_entry",
+            Failure::BadSct(_) => "bad_sct",
             Failure::DuplicateLayer { .. } => "duplicate_layer",
         }
     }
