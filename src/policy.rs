@@ -12,7 +12,7 @@
 //! silently ignored would make a gate pass that should not.
 
 use crate::attest::PublicKey;
-use crate::attest::keyless::{CertIdentity, Keyless};
+use crate::attest::keyless::{CertIdentity, Keyless, SubjectMatch};
 use crate::attest::statement::{BUILDER_ID, EditOp, PROVENANCE_V1, RegistryEdit};
 use crate::attest::trust_root::TrustedRoot;
 use crate::compare::pins as cpins;
@@ -193,7 +193,12 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct Identity {
     pub issuer: String,
+    /// The certificate SAN, exact.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub subject: String,
+    /// Or a regular expression the whole SAN must match (anchored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_regexp: Option<String>,
 }
 
 /// Attestations that must be attached, signed by one of the signature keys.
@@ -567,13 +572,27 @@ pub fn resolve(
             "signatures or attestations are required but no public key is given: pass --key cosign.pub or list keys in the policy".into(),
         ));
     }
+    let mut identities = Vec::new();
     for (i, id) in policy.signatures.identities.iter().enumerate() {
-        if id.issuer.is_empty() || id.subject.is_empty() {
-            return Err(invalid(
-                &format!("signatures.identities[{i}]"),
-                "issuer and subject must both be set".into(),
-            ));
+        let field = format!("signatures.identities[{i}]");
+        let subject = match (id.subject.is_empty(), &id.subject_regexp) {
+            (false, None) => SubjectMatch::Exact(id.subject.clone()),
+            (true, Some(r)) => SubjectMatch::regexp(r)
+                .map_err(|e| invalid(&field, format!("subject_regexp {r:?}: {e}")))?,
+            _ => {
+                return Err(invalid(
+                    &field,
+                    "set exactly one of subject and subject_regexp".into(),
+                ));
+            }
+        };
+        if id.issuer.is_empty() {
+            return Err(invalid(&field, "issuer must be set".into()));
         }
+        identities.push(CertIdentity {
+            subject,
+            issuer: id.issuer.clone(),
+        });
     }
     let trusted_root = match (cli.trusted_root, &policy.signatures.trusted_root) {
         (Some(p), _) => Some(p.to_path_buf()),
@@ -593,18 +612,7 @@ pub fn resolve(
                 |m: String| invalid("signatures.trusted_root", format!("{}: {m}", p.display()));
             let bytes = std::fs::read(p).map_err(|e| bad(e.to_string()))?;
             let root = TrustedRoot::from_json(&bytes).map_err(|e| bad(e.to_string()))?;
-            Some(Keyless {
-                root,
-                identities: policy
-                    .signatures
-                    .identities
-                    .iter()
-                    .map(|i| CertIdentity {
-                        subject: i.subject.clone(),
-                        issuer: i.issuer.clone(),
-                    })
-                    .collect(),
-            })
+            Some(Keyless { root, identities })
         }
         None => None,
     };

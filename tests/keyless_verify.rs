@@ -762,3 +762,70 @@ fn image_verify_takes_the_keyless_path_for_bundles_in_an_attestations_dir() {
     let o = common::pv(["verify", "--attestations-only", &image]);
     common::assert_code(&o, 2);
 }
+
+#[test]
+fn identity_regexp_must_match_the_whole_san() {
+    let Some(f) = fx() else { return };
+    let b = f.write("b.json", &f.conf);
+    let run = |re: &str| {
+        common::pv([
+            "--json",
+            "verify-bundle",
+            "--bundle",
+            b.to_str().unwrap(),
+            "--artifact",
+            f.a_txt.to_str().unwrap(),
+            "--trusted-root",
+            f.root_path.to_str().unwrap(),
+            "--certificate-identity-regexp",
+            re,
+            "--certificate-oidc-issuer",
+            CONF_ISS,
+        ])
+    };
+    let o = run(r"https://github\.com/sigstore-conformance/.*@refs/heads/main");
+    common::assert_code(&o, 0);
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The SAN that matched, not the expression.
+    assert_eq!(doc["check"]["detail"]["keyless"]["identity"], CONF_ID);
+    assert_eq!(
+        doc["certificateIdentityRegexp"],
+        r"https://github\.com/sigstore-conformance/.*@refs/heads/main"
+    );
+    // A prefix does not match (cosign's search semantics would accept it).
+    let o = run(r"https://github\.com/sigstore-conformance/");
+    common::assert_code(&o, 1);
+    assert!(common::stdout(&o).contains("certificate_identity_mismatch"));
+    let o = run(r"(unclosed");
+    common::assert_code(&o, 2);
+    assert!(common::stderr(&o).contains("--certificate-identity-regexp"));
+    // Both forms at once is a usage error; so is an issuer without an identity.
+    let o = common::pv([
+        "verify-bundle",
+        "--bundle",
+        b.to_str().unwrap(),
+        "--artifact",
+        f.a_txt.to_str().unwrap(),
+        "--trusted-root",
+        f.root_path.to_str().unwrap(),
+        "--certificate-identity",
+        CONF_ID,
+        "--certificate-identity-regexp",
+        ".*",
+        "--certificate-oidc-issuer",
+        CONF_ISS,
+    ]);
+    common::assert_code(&o, 2);
+    let o = common::pv([
+        "verify-bundle",
+        "--bundle",
+        b.to_str().unwrap(),
+        "--artifact",
+        f.a_txt.to_str().unwrap(),
+        "--trusted-root",
+        f.root_path.to_str().unwrap(),
+        "--certificate-oidc-issuer",
+        CONF_ISS,
+    ]);
+    common::assert_code(&o, 2);
+}

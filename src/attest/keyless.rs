@@ -57,11 +57,44 @@ const OID_ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840
 /// Extensions a leaf may mark critical: key usage, SAN, basic constraints, EKU.
 const KNOWN_CRITICAL: [&str; 4] = ["2.5.29.15", "2.5.29.17", "2.5.29.19", "2.5.29.37"];
 
-/// One accepted signer: the certificate subject (SAN) and OIDC issuer, both exact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One accepted signer: the certificate subject (a SAN) and the OIDC issuer (exact).
+#[derive(Debug, Clone)]
 pub struct CertIdentity {
-    pub subject: String,
+    pub subject: SubjectMatch,
     pub issuer: String,
+}
+
+/// How a SAN is matched.
+#[derive(Debug, Clone)]
+pub enum SubjectMatch {
+    /// Equal, byte for byte.
+    Exact(String),
+    /// The whole SAN matches the expression (anchored: cosign searches instead, which
+    /// lets `https://github.com/org/` match any repository's workflow).
+    Regexp(regex::Regex),
+}
+
+impl SubjectMatch {
+    /// An anchored expression; errors name what is wrong with it.
+    pub fn regexp(pattern: &str) -> Result<SubjectMatch, regex::Error> {
+        regex::Regex::new(&format!("^(?:{pattern})$")).map(SubjectMatch::Regexp)
+    }
+
+    pub fn matches(&self, san: &str) -> bool {
+        match self {
+            SubjectMatch::Exact(s) => s == san,
+            SubjectMatch::Regexp(r) => r.is_match(san),
+        }
+    }
+}
+
+impl std::fmt::Display for SubjectMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SubjectMatch::Exact(s) => f.write_str(s),
+            SubjectMatch::Regexp(r) => write!(f, "/{}/", r.as_str()),
+        }
+    }
 }
 
 /// What keyless acceptance needs: the trusted root and the identities any of which may
@@ -166,16 +199,18 @@ pub(crate) fn verify(
     let issuer = oidc_issuer(&leaf)?;
     let mut subject_matched = false;
     let mut matched = None;
-    for (i, id) in k.identities.iter().enumerate() {
-        if sans.contains(&id.subject) {
-            subject_matched = true;
-            if issuer.as_deref() == Some(id.issuer.as_str()) {
-                matched = Some((i, id));
-                break;
+    'ids: for (i, id) in k.identities.iter().enumerate() {
+        for san in &sans {
+            if id.subject.matches(san) {
+                subject_matched = true;
+                if issuer.as_deref() == Some(id.issuer.as_str()) {
+                    matched = Some((i, id, san.clone()));
+                    break 'ids;
+                }
             }
         }
     }
-    let Some((index, id)) = matched else {
+    let Some((index, id, san)) = matched else {
         if subject_matched {
             return Err(Failure::CertificateIssuerMismatch {
                 expected: k.identities.iter().map(|i| i.issuer.clone()).collect(),
@@ -183,7 +218,7 @@ pub(crate) fn verify(
             });
         }
         return Err(Failure::CertificateIdentityMismatch {
-            expected: k.identities.iter().map(|i| i.subject.clone()).collect(),
+            expected: k.identities.iter().map(|i| i.subject.to_string()).collect(),
             found: sans,
         });
     };
@@ -207,7 +242,7 @@ pub(crate) fn verify(
 
     ok.key_index = index;
     ok.keyless = Some(KeylessSigner {
-        identity: id.subject.clone(),
+        identity: san,
         issuer: id.issuer.clone(),
         integrated_time: t,
         log_index: entry.log_index,

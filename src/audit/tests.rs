@@ -511,3 +511,44 @@ fn trusted_root_policy_errors() {
     assert!(l.keyless.is_some());
     assert_eq!(l.trusted_root.as_deref(), Some(good.to_str().unwrap()));
 }
+
+#[test]
+fn identity_subject_regexp_in_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = PrivateKey::generate().unwrap();
+    std::fs::write(dir.path().join("k.pub"), key.public_key().to_pem()).unwrap();
+    std::fs::write(
+        dir.path().join("root.json"),
+        r#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#,
+    )
+    .unwrap();
+    let p = dir.path().join("policy.toml");
+    let load = |ids: &str| {
+        std::fs::write(
+            &p,
+            format!(
+                "version = 1\n[signatures]\nkeys = ['k.pub']\ntrusted_root = 'root.json'\n{ids}"
+            ),
+        )
+        .unwrap();
+        policy::load(Some(&p), &policy::CliInputs::default())
+    };
+    let l = load(
+        "[[signatures.identities]]\nissuer = 'https://i'\nsubject_regexp = 'https://github\\.com/o/.*'\n",
+    )
+    .unwrap();
+    let id = &l.keyless.as_ref().unwrap().identities[0];
+    assert!(
+        id.subject
+            .matches("https://github.com/o/r/.github/workflows/x.yml@refs/heads/main")
+    );
+    assert!(!id.subject.matches("https://evil/https://github.com/o/x"));
+    for bad in [
+        "[[signatures.identities]]\nissuer = 'https://i'\nsubject = 'a'\nsubject_regexp = 'a'\n",
+        "[[signatures.identities]]\nissuer = 'https://i'\n",
+        "[[signatures.identities]]\nissuer = 'https://i'\nsubject_regexp = '('\n",
+        "[[signatures.identities]]\nissuer = ''\nsubject = 'a'\n",
+    ] {
+        assert!(load(bad).is_err(), "{bad}");
+    }
+}

@@ -74,6 +74,8 @@ struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     certificate_identity: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    certificate_identity_regexp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     certificate_oidc_issuer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     predicate_type: Option<String>,
@@ -135,6 +137,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             identity: args.identity.clone(),
             trusted_root: args.keyless.trusted_root.clone(),
             certificate_identity: args.keyless.certificate_identity.clone(),
+            certificate_identity_regexp: args.keyless.certificate_identity_regexp.clone(),
             certificate_oidc_issuer: args.keyless.certificate_oidc_issuer.clone(),
             predicate_type: args.predicate_type.clone(),
             subjects,

@@ -10,7 +10,7 @@
 use super::{Global, Outcome};
 use anyhow::Context;
 use pause_verify::attest::bundle::verify_bundle_with;
-use pause_verify::attest::keyless::{CertIdentity, Keyless};
+use pause_verify::attest::keyless::{CertIdentity, Keyless, SubjectMatch};
 use pause_verify::attest::trust_root::TrustedRoot;
 use pause_verify::attest::verify::MAX_PAYLOAD_BYTES;
 use pause_verify::attest::{Check, PublicKey};
@@ -23,14 +23,17 @@ use std::path::{Path, PathBuf};
 /// Keyless (Fulcio + Rekor) trust, checked offline against a trusted root file.
 #[derive(clap::Args, Debug, Clone)]
 pub struct KeylessArgs {
-    /// A Sigstore trusted root (trusted_root.json: Fulcio CAs, Rekor keys) to verify keyless bundles against.
-    #[arg(long, value_name = "FILE", requires_all = ["certificate_identity", "certificate_oidc_issuer"])]
+    /// A Sigstore trusted root (trusted_root.json: Fulcio CAs, Rekor and CT keys) to verify keyless bundles against.
+    #[arg(long, value_name = "FILE", requires = "certificate_oidc_issuer")]
     pub trusted_root: Option<PathBuf>,
     /// The certificate identity (SAN: URI or e-mail) a keyless signer must have, exactly.
-    #[arg(long, value_name = "ID", requires_all = ["trusted_root", "certificate_oidc_issuer"])]
+    #[arg(long, value_name = "ID", requires_all = ["trusted_root", "certificate_oidc_issuer"], conflicts_with = "certificate_identity_regexp")]
     pub certificate_identity: Option<String>,
+    /// Or a regular expression the whole certificate identity must match (anchored, unlike cosign).
+    #[arg(long, value_name = "REGEXP", requires_all = ["trusted_root", "certificate_oidc_issuer"])]
+    pub certificate_identity_regexp: Option<String>,
     /// The OIDC issuer a keyless signer's certificate must name, exactly.
-    #[arg(long, value_name = "URL", requires_all = ["trusted_root", "certificate_identity"])]
+    #[arg(long, value_name = "URL", requires = "trusted_root")]
     pub certificate_oidc_issuer: Option<String>,
 }
 
@@ -41,17 +44,24 @@ impl KeylessArgs {
 
     /// The trust to verify keyless bundles with, when the flags are given.
     pub fn load(&self) -> anyhow::Result<Option<Keyless>> {
-        let (Some(path), Some(subject), Some(issuer)) = (
-            &self.trusted_root,
-            &self.certificate_identity,
-            &self.certificate_oidc_issuer,
-        ) else {
+        let (Some(path), Some(issuer)) = (&self.trusted_root, &self.certificate_oidc_issuer) else {
             return Ok(None);
+        };
+        let subject = match (
+            &self.certificate_identity,
+            &self.certificate_identity_regexp,
+        ) {
+            (Some(s), _) => SubjectMatch::Exact(s.clone()),
+            (None, Some(r)) => SubjectMatch::regexp(r)
+                .with_context(|| format!("--certificate-identity-regexp {r:?}"))?,
+            (None, None) => anyhow::bail!(
+                "--trusted-root needs --certificate-identity (or --certificate-identity-regexp)"
+            ),
         };
         Ok(Some(Keyless {
             root: load_trusted_root(path)?,
             identities: vec![CertIdentity {
-                subject: subject.clone(),
+                subject,
                 issuer: issuer.clone(),
             }],
         }))
@@ -118,6 +128,8 @@ struct Report<'a> {
     trusted_root: Option<&'a Path>,
     #[serde(skip_serializing_if = "Option::is_none")]
     certificate_identity: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate_identity_regexp: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     certificate_oidc_issuer: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -187,6 +199,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
                 .collect(),
             trusted_root: args.keyless.trusted_root.as_deref(),
             certificate_identity: args.keyless.certificate_identity.as_deref(),
+            certificate_identity_regexp: args.keyless.certificate_identity_regexp.as_deref(),
             certificate_oidc_issuer: args.keyless.certificate_oidc_issuer.as_deref(),
             predicate_type: args.predicate_type.as_deref(),
             check: &check,
