@@ -463,9 +463,51 @@ fn the_log_entry_must_describe_this_bundle() {
     let mut b = f.conf.clone();
     b.as_object_mut().unwrap().remove("dsseEnvelope");
     assert!(is_bad(check_body_binds(&body, &b, &leaf)));
+    // An intoto 0.0.2 entry (older cosign attest), written by hand from Rekor's schema:
+    // the signature base64 twice, the certificate PEM under publicKey.
+    let sig = f.conf["dsseEnvelope"]["signatures"][0]["sig"]
+        .as_str()
+        .unwrap();
+    let payload = STANDARD
+        .decode(f.conf["dsseEnvelope"]["payload"].as_str().unwrap())
+        .unwrap();
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        STANDARD.encode(&leaf)
+    );
+    let intoto = |sig: &str, payload: &[u8], pem: &str| {
+        use sha2::Digest as _;
+        serde_json::to_vec(&json!({"apiVersion": "0.0.2", "kind": "intoto", "spec": {"content": {
+            "envelope": {"signatures": [{"sig": STANDARD.encode(sig), "publicKey": STANDARD.encode(pem)}]},
+            "payloadHash": {"algorithm": "sha256", "value": hex::encode(sha2::Sha256::digest(payload))}}}}))
+        .unwrap()
+    };
+    assert_eq!(
+        check_body_binds(&intoto(sig, &payload, &pem), &f.conf, &leaf),
+        Ok(())
+    );
+    assert!(is_bad(check_body_binds(
+        &intoto(sig, b"other", &pem),
+        &f.conf,
+        &leaf
+    )));
+    let other_sig = f.cosign["dsseEnvelope"]["signatures"][0]["sig"]
+        .as_str()
+        .unwrap();
+    assert!(is_bad(check_body_binds(
+        &intoto(other_sig, &payload, &pem),
+        &f.conf,
+        &leaf
+    )));
+    let other_pem = pem.replace("MII", "MIJ");
+    assert!(is_bad(check_body_binds(
+        &intoto(sig, &payload, &other_pem),
+        &f.conf,
+        &leaf
+    )));
     let other_kind = String::from_utf8(body.clone()).unwrap().replacen(
         "\"kind\":\"dsse\"",
-        "\"kind\":\"intoto\"",
+        "\"kind\":\"rekord\"",
         1,
     );
     assert!(is_bad(check_body_binds(

@@ -21,12 +21,12 @@
 //! 4. (the caller's closure) the signature over the exact bytes with the leaf key, then
 //!    the payload/subject/predicate checks;
 //! 5. the Rekor body binds to this bundle: `dsse` 0.0.1 (payload hash, the one
-//!    signature, the verifier certificate) or `hashedrekord` 0.0.1 (digest, signature,
-//!    certificate).
+//!    signature, the verifier certificate), `intoto` 0.0.2 (the same, as older cosign
+//!    attest wrote them) or `hashedrekord` 0.0.1 (digest, signature, certificate).
 //!
 //! Not checked: detached SCTs, RFC 3161 timestamps, the DSSE
 //! `envelopeHash` of the entry (Rekor hashes its own re-serialization), certificate
-//! revocation, Rekor v2 entries (no SET) and `intoto` entries. The entry's time is
+//! revocation, Rekor v2 entries (no SET). The entry's time is
 //! trusted because the SET is; no clock is read.
 //!
 //! Why not the `sigstore` crate: see `keys` (it cannot build without a TLS stack and pulls
@@ -932,6 +932,53 @@ pub fn check_body_binds(body: &[u8], bundle: &Value, leaf_der: &[u8]) -> Result<
             }
             Ok(())
         }
+        ("intoto", "0.0.2") => {
+            // Older `cosign attest`: the envelope is in the entry, its signature base64
+            // twice, its verifier under `publicKey`.
+            let env = bundle.get("dsseEnvelope").ok_or_else(|| {
+                bad("the entry is an intoto entry but the bundle has no DSSE envelope")
+            })?;
+            let payload = str_at(env, &["payload"])
+                .and_then(decode_b64)
+                .ok_or_else(|| Failure::malformed("dsseEnvelope", "payload is not base64"))?;
+            let want = hex::encode(Sha256::digest(&payload));
+            let content = spec.get("content").unwrap_or(&Value::Null);
+            if str_at(content, &["payloadHash", "algorithm"]) != Some("sha256")
+                || str_at(content, &["payloadHash", "value"]) != Some(want.as_str())
+            {
+                return Err(bad(
+                    "the entry's payload hash is not the sha256 of this bundle's payload",
+                ));
+            }
+            let theirs = content
+                .get("envelope")
+                .and_then(|e| e.get("signatures"))
+                .and_then(Value::as_array);
+            let ours = env.get("signatures").and_then(Value::as_array);
+            let (Some([theirs]), Some([ours])) =
+                (theirs.map(Vec::as_slice), ours.map(Vec::as_slice))
+            else {
+                return Err(bad(
+                    "the entry and the envelope must each hold exactly one signature",
+                ));
+            };
+            let sig_t = str_at(theirs, &["sig"])
+                .and_then(decode_b64)
+                .and_then(|inner| String::from_utf8(inner).ok())
+                .and_then(|inner| decode_b64(&inner));
+            let sig_o = str_at(ours, &["sig"]).and_then(decode_b64);
+            if sig_t.is_none() || sig_t != sig_o {
+                return Err(bad(
+                    "the entry's signature is not this envelope's signature",
+                ));
+            }
+            if !cert_is_ours(str_at(theirs, &["publicKey"])) {
+                return Err(bad(
+                    "the entry's public key is not this bundle's certificate",
+                ));
+            }
+            Ok(())
+        }
         ("hashedrekord", "0.0.1") => {
             let ms = bundle.get("messageSignature").ok_or_else(|| {
                 bad("the entry is a hashedrekord entry but the bundle has no message signature")
@@ -960,7 +1007,7 @@ pub fn check_body_binds(body: &[u8], bundle: &Value, leaf_der: &[u8]) -> Result<
             Ok(())
         }
         _ => Err(bad(format!(
-            "entry kind {kind:?} version {api:?} is not supported (dsse 0.0.1, hashedrekord 0.0.1)"
+            "entry kind {kind:?} version {api:?} is not supported (dsse 0.0.1, intoto 0.0.2, hashedrekord 0.0.1)"
         ))),
     }
 }
