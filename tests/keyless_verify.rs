@@ -347,6 +347,23 @@ fn tampered_log_entries_reject() {
     let r = f.conf(&b);
     assert!(r.2.contains("checkpoint"), "{}", r.2);
     rejected(r, "bad_tlog_entry");
+    // No inclusion proof: refused for bundles v0.2+, the SET suffices for v0.1.
+    let mut b = f.conf.clone();
+    entry(&mut b)
+        .as_object_mut()
+        .unwrap()
+        .remove("inclusionProof");
+    let r = f.conf(&b);
+    assert!(r.2.contains("no inclusion proof"), "{}", r.2);
+    rejected(r, "bad_tlog_entry");
+    b["mediaType"] = json!("application/vnd.dev.sigstore.bundle+json;version=0.1");
+    let r = f.conf(&b);
+    assert_eq!((r.0, r.1.as_str()), (0, "verified"), "{}", r.2);
+    // An RFC 3161 timestamp we cannot check is refused, not ignored.
+    let mut b = f.conf.clone();
+    b["verificationMaterial"]["timestampVerificationData"] =
+        json!({"rfc3161Timestamps": [{"signedTimestamp": "MAA="}]});
+    rejected(f.conf(&b), "unsupported_evidence");
     // No log entry at all.
     let mut b = f.conf.clone();
     b["verificationMaterial"]["tlogEntries"] = json!([]);

@@ -24,7 +24,8 @@
 //!    signature, the verifier certificate), `intoto` 0.0.2 (the same, as older cosign
 //!    attest wrote them) or `hashedrekord` 0.0.1 (digest, signature, certificate).
 //!
-//! Not checked: detached SCTs, RFC 3161 timestamps, the DSSE
+//! Refused: bundles with RFC 3161 timestamps (not verified here, so not ignored either),
+//! v0.2+ bundles without an inclusion proof. Not checked: detached SCTs, the DSSE
 //! `envelopeHash` of the entry (Rekor hashes its own re-serialization), certificate
 //! revocation, Rekor v2 entries (no SET). The entry's time is
 //! trusted because the SET is; no clock is read.
@@ -139,6 +140,23 @@ pub(crate) fn verify(
     leaf_der: &[u8],
     content: impl FnOnce(&PublicKey) -> Result<Verified, Failure>,
 ) -> Result<Verified, Failure> {
+    // Refuse rather than ignore what cannot be checked: a verifier must not accept a
+    // bundle whose timestamps it skipped (sigstore-conformance
+    // intoto-tsa-timestamp-outside-cert-validity_fail).
+    if v.get("verificationMaterial")
+        .and_then(|m| m.get("timestampVerificationData"))
+        .and_then(|t| t.get("rfc3161Timestamps"))
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+    {
+        return Err(Failure::UnsupportedEvidence(
+            "RFC 3161 timestamps are not verified here".into(),
+        ));
+    }
+    // Bundles v0.2 and later must carry inclusion proofs; v0.1 may rely on the SET.
+    let proof_required = v.get("mediaType").and_then(Value::as_str)
+        != Some("application/vnd.dev.sigstore.bundle+json;version=0.1");
+
     // 1. The log entry, so that integratedTime can be trusted.
     let entries = v
         .get("verificationMaterial")
@@ -154,7 +172,7 @@ pub(crate) fn verify(
     let mut first_err = None;
     let mut entry = None;
     for e in entries {
-        match verify_entry(&k.root, e) {
+        match verify_entry(&k.root, e, proof_required) {
             Ok(ok) => {
                 entry = Some(ok);
                 break;
@@ -289,7 +307,7 @@ pub fn set_payload(body: &[u8], integrated_time: i64, log_id: &[u8], log_index: 
     .into_bytes()
 }
 
-fn verify_entry(root: &TrustedRoot, e: &Value) -> Result<Entry, Failure> {
+fn verify_entry(root: &TrustedRoot, e: &Value, proof_required: bool) -> Result<Entry, Failure> {
     let body = b64_at(e, &["canonicalizedBody"])
         .ok_or_else(|| bad("canonicalizedBody is missing or not base64"))?;
     let t = int_at(e, "integratedTime").ok_or_else(|| bad("integratedTime is missing"))?;
@@ -326,6 +344,11 @@ fn verify_entry(root: &TrustedRoot, e: &Value) -> Result<Entry, Failure> {
         )));
     }
     let inclusion_proof = match e.get("inclusionProof") {
+        None | Some(Value::Null) if proof_required => {
+            return Err(bad(
+                "no inclusion proof (bundles v0.2 and later must carry one)",
+            ));
+        }
         None | Some(Value::Null) => false,
         Some(p) => {
             verify_proof(root, p, &body)?;

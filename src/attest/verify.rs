@@ -91,6 +91,8 @@ pub enum Failure {
     BadTlogEntry(String),
     #[error("certificate transparency: {0}")]
     BadSct(String),
+    #[error("the bundle carries evidence pause-verify cannot check: {0}")]
+    UnsupportedEvidence(String),
     #[error("duplicate layer {digest} in the signature manifest")]
     DuplicateLayer { digest: String },
 }
@@ -123,6 +125,7 @@ impl Failure {
             Failure::CertificateIssuerMismatch { .. } => "certificate_issuer_mismatch",
             Failure::BadTlogEntry(_) => "bad_tlog_entry",
             Failure::BadSct(_) => "bad_sct",
+            Failure::UnsupportedEvidence(_) => "unsupported_evidence",
             Failure::DuplicateLayer { .. } => "duplicate_layer",
         }
     }
