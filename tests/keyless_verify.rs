@@ -888,3 +888,77 @@ fn identity_regexp_must_match_the_whole_san() {
     ]);
     common::assert_code(&o, 2);
 }
+
+#[test]
+fn audit_reads_the_trusted_root_from_the_policy_or_the_flag() {
+    let Some(f) = fx() else { return };
+    let layout = f.tmp.path().join("img");
+    common::assert_code(
+        &common::pv(["fixture", "nanoserver", "--out", layout.to_str().unwrap()]),
+        0,
+    );
+    let policy = f.tmp.path().join("policy.toml");
+    let write_policy = |trusted_root: Option<&Path>| {
+        let tr = trusted_root
+            .map(|p| format!("trusted_root = {:?}\n", p.display().to_string()))
+            .unwrap_or_default();
+        std::fs::write(
+            &policy,
+            format!(
+                "version = 1\n[signatures]\n{tr}[[signatures.identities]]\nissuer = {CONF_ISS:?}\nsubject = {CONF_ID:?}\n[rebuild]\nrequired = false\n"
+            ),
+        )
+        .unwrap();
+    };
+    let image = format!("oci:{}", layout.display());
+    let audit = |extra: &[&str]| {
+        let mut a = vec![
+            "--json",
+            "audit",
+            "--image",
+            &image,
+            "--policy",
+            policy.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        common::pv(a)
+    };
+    let keyless_message = |o: &std::process::Output| {
+        common::assert_code(o, 1);
+        let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "keyless-signature")
+            .map(|c| {
+                (
+                    c["status"].as_str().unwrap().to_string(),
+                    c["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .unwrap()
+    };
+    // Identities, no trusted root: the check fails and says so.
+    write_policy(None);
+    let (status, m) = keyless_message(&audit(&[]));
+    assert_eq!(status, "FAIL");
+    assert!(m.contains("no trusted root"), "{m}");
+    // From the flag: the root is read; the image is unsigned, so the check fails on that.
+    let (status, m) = keyless_message(&audit(&["--trusted-root", f.root_path.to_str().unwrap()]));
+    assert_eq!(status, "FAIL");
+    assert!(m.contains("no signature found"), "{m}");
+    // From the policy, and a missing file named in the policy: exit 2.
+    write_policy(Some(&f.root_path));
+    let (_, m) = keyless_message(&audit(&[]));
+    assert!(m.contains("no signature found"), "{m}");
+    let missing = f.tmp.path().join("nope.json");
+    write_policy(Some(&missing));
+    let o = audit(&[]);
+    common::assert_code(&o, 2);
+    assert!(
+        common::stderr(&o).contains("nope.json"),
+        "{}",
+        common::stderr(&o)
+    );
+}
