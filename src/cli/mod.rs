@@ -64,7 +64,7 @@ enum Command {
     Sign(sign::Args),
     /// Sign an in-toto attestation about an image (.att tag, bundle referrer, attestations dir).
     Attest(attest::Args),
-    /// Verify an image's cosign signatures (and attestations) with public keys.
+    /// Verify an image's cosign signatures (and attestations) with public keys or keyless trust.
     Verify(verify::Args),
     /// Verify one Sigstore bundle file about a blob or digest (keyed, or keyless against a trusted root).
     VerifyBundle(verify_bundle::Args),
