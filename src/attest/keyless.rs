@@ -7,7 +7,7 @@
 //!    `{"body","integratedTime","logID","logIndex"}`) with the trusted log key whose
 //!    log ID the entry names, valid at `integratedTime`; the RFC 6962 inclusion proof
 //!    (leaf = SHA-256(0x00 ‖ body)) to its root hash, and the checkpoint (signed note)
-//!    naming that root and tree size, signed by the same log;
+//!    naming that root and tree size, signed by the same log (the entry's);
 //! 2. the certificate chain: the bundle's leaf (intermediates in the bundle are
 //!    ignored) to a certificate authority of the trusted root valid at
 //!    `integratedTime`, each link's issuer name and ECDSA signature (P-256/P-384,
@@ -351,7 +351,7 @@ fn verify_entry(root: &TrustedRoot, e: &Value, proof_required: bool) -> Result<E
         }
         None | Some(Value::Null) => false,
         Some(p) => {
-            verify_proof(root, p, &body)?;
+            verify_proof(log, p, &body)?;
             true
         }
     };
@@ -364,7 +364,7 @@ fn verify_entry(root: &TrustedRoot, e: &Value, proof_required: bool) -> Result<E
     })
 }
 
-fn verify_proof(root: &TrustedRoot, p: &Value, body: &[u8]) -> Result<(), Failure> {
+fn verify_proof(log: &Log, p: &Value, body: &[u8]) -> Result<(), Failure> {
     let index = int_at(p, "logIndex")
         .and_then(|i| u64::try_from(i).ok())
         .ok_or_else(|| bad("inclusionProof.logIndex is missing"))?;
@@ -400,7 +400,7 @@ fn verify_proof(root: &TrustedRoot, p: &Value, body: &[u8]) -> Result<(), Failur
         .and_then(|c| c.get("envelope"))
         .and_then(Value::as_str)
         .ok_or_else(|| bad("the inclusion proof has no checkpoint"))?;
-    let cp = verify_checkpoint(envelope, &root.tlogs).map_err(bad)?;
+    let cp = verify_checkpoint(envelope, std::slice::from_ref(log)).map_err(bad)?;
     if cp.size != size || cp.root_hash != root_hash {
         return Err(bad(format!(
             "the checkpoint (size {}, root {}) is not the proof's tree (size {size}, root {})",
@@ -517,7 +517,7 @@ pub fn verify_checkpoint(envelope: &str, logs: &[Log]) -> Result<Checkpoint, Str
         }
     }
     Err(if tried == 0 {
-        "the checkpoint has no signature by a log of the trusted root".into()
+        "the checkpoint has no signature by the log (key hint = the first 4 bytes of its ID)".into()
     } else {
         "the checkpoint signature does not verify".into()
     })
@@ -1146,7 +1146,7 @@ mod tests {
         assert!(verify_checkpoint("o\nx\nAAAA\n\n\u{2014} n AAAAAAAA\n", &[]).is_err());
         // Well-formed but no known log.
         let e = verify_checkpoint("o\n1\nAAAA\n\n\u{2014} n AAAAAAAA\n", &[]).unwrap_err();
-        assert!(e.contains("no signature by a log"), "{e}");
+        assert!(e.contains("no signature by the log"), "{e}");
     }
 
     #[test]
