@@ -16,8 +16,9 @@
 //!    CA, has the code-signing extended key usage and no unknown critical extension;
 //!    at least one embedded SCT verifies with a CT log of the trusted root in use at the
 //!    SCT's time (over the precertificate TBS: the leaf's TBS without the SCT list);
-//! 3. the identity: a SAN (URI or e-mail) equal to an expected subject, and the OIDC
-//!    issuer extension (1.3.6.1.4.1.57264.1.8, else legacy .1.1) equal to its issuer;
+//! 3. the identity: a SAN (URI or e-mail) equal to an expected subject (or wholly
+//!    matching its expression), and the OIDC issuer extension (1.3.6.1.4.1.57264.1.8,
+//!    else legacy .1.1) equal to its issuer;
 //! 4. (the caller's closure) the signature over the exact bytes with the leaf key, then
 //!    the payload/subject/predicate checks;
 //! 5. the Rekor body binds to this bundle: `dsse` 0.0.1 (payload hash, the one
@@ -27,8 +28,8 @@
 //! Refused: bundles with RFC 3161 timestamps (not verified here, so not ignored either),
 //! v0.2+ bundles without an inclusion proof. Not checked: detached SCTs, the DSSE
 //! `envelopeHash` of the entry (Rekor hashes its own re-serialization), certificate
-//! revocation, Rekor v2 entries (no SET). The entry's time is
-//! trusted because the SET is; no clock is read.
+//! revocation, Rekor v2 entries (no SET). The entry's time is trusted because the SET
+//! is; no clock is read.
 //!
 //! Why not the `sigstore` crate: see `keys` (it cannot build without a TLS stack and pulls
 //! ~156 crates incl. `aws-lc-sys`); this is the verify half only, on RustCrypto
