@@ -12,7 +12,9 @@
 //! silently ignored would make a gate pass that should not.
 
 use crate::attest::PublicKey;
+use crate::attest::keyless::{CertIdentity, Keyless, SubjectMatch};
 use crate::attest::statement::{BUILDER_ID, EditOp, PROVENANCE_V1, RegistryEdit};
+use crate::attest::trust_root::TrustedRoot;
 use crate::compare::pins as cpins;
 use crate::image::{Digest, ImageRef, PlatformSelector};
 use serde::{Deserialize, Serialize};
@@ -166,6 +168,10 @@ pub struct Signatures {
     /// Keyless signers (Fulcio certificate identity and OIDC issuer).
     #[serde(default)]
     pub identities: Vec<Identity>,
+    /// The Sigstore trusted root (trusted_root.json) keyless signatures are verified
+    /// against, relative to the policy file. `--trusted-root` replaces it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_root: Option<PathBuf>,
 }
 
 impl Default for Signatures {
@@ -174,6 +180,7 @@ impl Default for Signatures {
             required: true,
             keys: Vec::new(),
             identities: Vec::new(),
+            trusted_root: None,
         }
     }
 }
@@ -186,7 +193,12 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct Identity {
     pub issuer: String,
+    /// The certificate SAN, exact.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub subject: String,
+    /// Or a regular expression the whole SAN must match (anchored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_regexp: Option<String>,
 }
 
 /// Attestations that must be attached, signed by one of the signature keys.
@@ -309,6 +321,11 @@ pub struct Loaded {
     pub pins_files: Vec<String>,
     /// The base the rebuild uses for every platform: (`--base` or `rebuild.base`, ref).
     pub base: Option<(String, ImageRef)>,
+    /// Keyless trust (the trusted root and the identities), when the policy lists
+    /// identities and a trusted root is given.
+    pub keyless: Option<Keyless>,
+    /// The trusted root file read, as given (for reports).
+    pub trusted_root: Option<String>,
 }
 
 /// What the command line adds to a policy.
@@ -323,6 +340,9 @@ pub struct CliInputs<'a> {
     /// The pins file the default policy uses when no `--pins` is given and the file
     /// exists (the CLI passes `attestations/pins.toml`).
     pub default_pins: Option<&'a Path>,
+    /// `--trusted-root FILE` (relative to the working directory): replaces
+    /// `signatures.trusted_root`.
+    pub trusted_root: Option<&'a Path>,
 }
 
 /// The upstream recipe's registry edits (binaries/keylight.reg and `sc.exe delete
@@ -552,14 +572,50 @@ pub fn resolve(
             "signatures or attestations are required but no public key is given: pass --key cosign.pub or list keys in the policy".into(),
         ));
     }
+    let mut identities = Vec::new();
     for (i, id) in policy.signatures.identities.iter().enumerate() {
-        if id.issuer.is_empty() || id.subject.is_empty() {
+        let field = format!("signatures.identities[{i}]");
+        let subject = match (id.subject.is_empty(), &id.subject_regexp) {
+            (false, None) => SubjectMatch::Exact(id.subject.clone()),
+            (true, Some(r)) => SubjectMatch::regexp(r)
+                .map_err(|e| invalid(&field, format!("subject_regexp {r:?}: {e}")))?,
+            _ => {
+                return Err(invalid(
+                    &field,
+                    "set exactly one of subject and subject_regexp".into(),
+                ));
+            }
+        };
+        if id.issuer.is_empty() {
+            return Err(invalid(&field, "issuer must be set".into()));
+        }
+        identities.push(CertIdentity {
+            subject,
+            issuer: id.issuer.clone(),
+        });
+    }
+    let trusted_root = match (cli.trusted_root, &policy.signatures.trusted_root) {
+        (Some(p), _) => Some(p.to_path_buf()),
+        (None, Some(p)) => Some(base_dir.join(p)),
+        (None, None) => None,
+    };
+    let keyless = match &trusted_root {
+        Some(_) if policy.signatures.identities.is_empty() => {
             return Err(invalid(
-                &format!("signatures.identities[{i}]"),
-                "issuer and subject must both be set".into(),
+                "signatures.trusted_root",
+                "a trusted root is given but signatures.identities lists no keyless signer to trust"
+                    .into(),
             ));
         }
-    }
+        Some(p) => {
+            let bad =
+                |m: String| invalid("signatures.trusted_root", format!("{}: {m}", p.display()));
+            let bytes = std::fs::read(p).map_err(|e| bad(e.to_string()))?;
+            let root = TrustedRoot::from_json(&bytes).map_err(|e| bad(e.to_string()))?;
+            Some(Keyless { root, identities })
+        }
+        None => None,
+    };
 
     let mut predicate_types = Vec::new();
     for (i, t) in policy.attestations.predicate_types.iter().enumerate() {
@@ -666,6 +722,8 @@ pub fn resolve(
         rebuild_pins,
         pins_files: files.into_iter().map(|(p, _)| p).collect(),
         base,
+        keyless,
+        trusted_root: trusted_root.map(|p| p.display().to_string()),
     })
 }
 
@@ -990,6 +1048,7 @@ mod tests {
             pins,
             base,
             default_pins,
+            trusted_root: None,
         };
         // No pins file anywhere: base pins not required, the rebuild has nothing.
         let l = load(None, &cli(None, Some(&missing), None)).unwrap();

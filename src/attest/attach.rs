@@ -586,7 +586,8 @@ fn bundle_check(
     } else {
         opts.predicate_type
     };
-    let result = bundle_json.and_then(|b| bundle::verify_bundle(opts.keys, &b, digest, filter));
+    let result = bundle_json
+        .and_then(|b| bundle::verify_bundle_with(opts.keys, opts.keyless, &b, digest, filter));
     Some(Check { source, result })
 }
 
@@ -594,6 +595,8 @@ fn bundle_check(
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyOptions<'a> {
     pub keys: &'a [PublicKey],
+    /// Trust for keyless (Fulcio) bundles; without it they fail `keyless_not_trusted`.
+    pub keyless: Option<&'a super::keyless::Keyless>,
     /// Check `.sig` signatures (and signature bundles); at least one must verify.
     pub signatures: bool,
     /// Check attestations (`.att`, attestation bundles, the directory's envelopes); at
@@ -670,6 +673,7 @@ mod tests {
     fn opts<'a>(keys: &'a [PublicKey]) -> VerifyOptions<'a> {
         VerifyOptions {
             keys,
+            keyless: None,
             signatures: true,
             attestations: false,
             predicate_type: None,

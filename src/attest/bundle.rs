@@ -2,14 +2,16 @@
 //! message signature plus `verificationMaterial.publicKey.hint` = base64(sha256(PKIX DER)).
 //!
 //! Owns writing keyed bundles and verifying them against caller-supplied keys. Keyless
-//! bundles (a Fulcio certificate instead of a key hint) are only checked for internal
-//! consistency (the signature against the certificate's key) and then refused with
-//! [`Failure::KeylessNotTrusted`]: chain, SCT, transparency-log and identity checks are
-//! not done here. We write no tlog entries or timestamps (offline, keyed).
+//! bundles (a Fulcio certificate instead of a key hint) are verified by `keyless` when a
+//! trusted root and identities are given ([`verify_bundle_with`]); without them they are
+//! only checked for internal consistency (the signature against the certificate's key)
+//! and then refused with [`Failure::KeylessNotTrusted`]. We write no tlog entries or
+//! timestamps (offline, keyed).
 //!
 //! Hand-written because no light Rust crate writes bundles (see `keys` for `sigstore`).
 
 use super::dsse::{self, Envelope, decode_b64};
+use super::keyless::Keyless;
 use super::keys::{PrivateKey, PublicKey, SignatureError};
 use super::statement::{ResourceDescriptor, Statement};
 use super::verify::{Failure, Verified, check_size};
@@ -106,6 +108,18 @@ pub fn verify_bundle(
     expected: &Digest,
     predicate_type: Option<&str>,
 ) -> Result<Verified, Failure> {
+    verify_bundle_with(keys, None, bundle, expected, predicate_type)
+}
+
+/// [`verify_bundle`], and with `keyless` given, certificate bundles are verified against
+/// its trusted root and identities (`keyless`) instead of refused.
+pub fn verify_bundle_with(
+    keys: &[PublicKey],
+    keyless: Option<&Keyless>,
+    bundle: &[u8],
+    expected: &Digest,
+    predicate_type: Option<&str>,
+) -> Result<Verified, Failure> {
     check_size("Sigstore bundle", bundle)?;
     let v: Value =
         serde_json::from_slice(bundle).map_err(|e| Failure::malformed("Sigstore bundle", e))?;
@@ -155,6 +169,17 @@ pub fn verify_bundle(
         let der = STANDARD
             .decode(cert_b64)
             .map_err(|e| Failure::malformed("Sigstore bundle certificate", e))?;
+        if let Some(k) = keyless {
+            return super::keyless::verify(k, &v, &der, |leaf| {
+                check_content(
+                    std::slice::from_ref(leaf),
+                    &[0],
+                    &v,
+                    expected,
+                    predicate_type,
+                )
+            });
+        }
         let spki = certificate_spki(&der)
             .ok_or_else(|| Failure::malformed("Sigstore bundle certificate", "not X.509 DER"))?;
         let cert_key = PublicKey::from_spki_der(spki)
@@ -235,6 +260,7 @@ fn check_content(
                         format: "bundle",
                         predicate_type: None,
                         docker_reference: None,
+                        keyless: None,
                         statement: None,
                     });
                 }
@@ -257,7 +283,7 @@ fn check_content(
 /// One DER TLV: (tag, content, rest after this TLV, the whole TLV).
 type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
 
-fn der_tlv(input: &[u8]) -> Option<Tlv<'_>> {
+pub(crate) fn der_tlv(input: &[u8]) -> Option<Tlv<'_>> {
     let (&tag, rest) = input.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, rest) = if first < 0x80 {

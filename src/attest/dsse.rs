@@ -172,6 +172,7 @@ pub fn verify_attestation_envelope(
         format: "dsse",
         predicate_type: Some(stmt.predicate_type),
         docker_reference: None,
+        keyless: None,
         statement: Some(value),
     })
 }

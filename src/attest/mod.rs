@@ -7,7 +7,9 @@
 //! - [`statement`]: in-toto Statement v1, SLSA Provenance v1 and VSA v1 builders.
 //! - [`dsse`]: DSSE envelopes (PAE, sign, verify) and attestation checks.
 //! - [`simplesigning`]: cosign's legacy image signature payloads.
-//! - [`bundle`]: keyed Sigstore bundles v0.3.
+//! - [`bundle`]: Sigstore bundles v0.3 (writing keyed ones; verifying keyed and keyless).
+//! - [`keyless`]: offline keyless verification (Fulcio chain, identity, Rekor entry).
+//! - [`trust_root`]: the Sigstore trusted root file (Fulcio CAs, Rekor and CT log keys).
 //! - [`storage`]: `.sig`/`.att` manifests, referrer manifests, the `attestations/` dir.
 //! - [`verify`]: the verdict vocabulary ([`Failure`], [`Check`]).
 //! - [`attach`]: storing them with an image (OCI layout, registry) and checking
@@ -19,11 +21,13 @@
 pub mod attach;
 pub mod bundle;
 pub mod dsse;
+pub mod keyless;
 pub mod keys;
 pub mod rebuild;
 pub mod simplesigning;
 pub mod statement;
 pub mod storage;
+pub mod trust_root;
 pub mod verify;
 
 pub use keys::{KeyError, PrivateKey, PublicKey};

@@ -157,6 +157,7 @@ pub fn verify(
         format: "simple-signing",
         predicate_type: None,
         docker_reference: Some(signed_ref),
+        keyless: None,
         statement: None,
     })
 }

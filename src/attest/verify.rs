@@ -61,10 +61,38 @@ pub enum Failure {
     #[error("signed message digest {found} is not the expected {expected}")]
     MessageDigestMismatch { expected: Digest, found: String },
     #[error(
-        "keyless bundle: its signature matches its certificate, but certificate chains and \
-         identities are not verified here; verify it with a keyed bundle or cosign"
+        "keyless bundle: its signature matches its certificate, but no trusted root was \
+         given to check the certificate chain, identity and transparency log against \
+         (pass --trusted-root with --certificate-identity and --certificate-oidc-issuer)"
     )]
     KeylessNotTrusted,
+    #[error("certificate is not issued by a certificate authority of the trusted root: {0}")]
+    UntrustedCertificate(String),
+    #[error(
+        "certificate was not valid when the transparency log integrated the entry \
+         (integratedTime {integrated_time}, certificate valid {not_before}..{not_after})"
+    )]
+    CertificateExpiredAtIntegration {
+        integrated_time: i64,
+        not_before: i64,
+        not_after: i64,
+    },
+    #[error("certificate identities {found:?} include none of the expected {expected:?}")]
+    CertificateIdentityMismatch {
+        expected: Vec<String>,
+        found: Vec<String>,
+    },
+    #[error("certificate OIDC issuer {found:?} is not the expected {expected:?}")]
+    CertificateIssuerMismatch {
+        expected: Vec<String>,
+        found: String,
+    },
+    #[error("transparency log entry rejected: {0}")]
+    BadTlogEntry(String),
+    #[error("certificate transparency: {0}")]
+    BadSct(String),
+    #[error("the bundle carries evidence pause-verify cannot check: {0}")]
+    UnsupportedEvidence(String),
     #[error("duplicate layer {digest} in the signature manifest")]
     DuplicateLayer { digest: String },
 }
@@ -91,6 +119,13 @@ impl Failure {
             Failure::UnsupportedBundle { .. } => "unsupported_bundle",
             Failure::MessageDigestMismatch { .. } => "message_digest_mismatch",
             Failure::KeylessNotTrusted => "keyless_not_trusted",
+            Failure::UntrustedCertificate(_) => "untrusted_certificate",
+            Failure::CertificateExpiredAtIntegration { .. } => "certificate_expired_at_integration",
+            Failure::CertificateIdentityMismatch { .. } => "certificate_identity_mismatch",
+            Failure::CertificateIssuerMismatch { .. } => "certificate_issuer_mismatch",
+            Failure::BadTlogEntry(_) => "bad_tlog_entry",
+            Failure::BadSct(_) => "bad_sct",
+            Failure::UnsupportedEvidence(_) => "unsupported_evidence",
             Failure::DuplicateLayer { .. } => "duplicate_layer",
         }
     }
@@ -119,7 +154,8 @@ pub(crate) fn check_size(what: &'static str, bytes: &[u8]) -> Result<(), Failure
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Verified {
-    /// Index (into the keys given) of the key that verified.
+    /// Index (into the keys given) of the key that verified; for a keyless bundle, the
+    /// index of the expected identity that matched.
     pub key_index: usize,
     /// `simple-signing`, `dsse` or `bundle`.
     pub format: &'static str,
@@ -129,6 +165,9 @@ pub struct Verified {
     /// The signed docker-reference, for simple-signing payloads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docker_reference: Option<String>,
+    /// For a keyless bundle: who signed, as the certificate and the log say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyless: Option<super::keyless::KeylessSigner>,
     /// The decoded in-toto statement payload, for attestations (not serialized).
     #[serde(skip)]
     pub statement: Option<serde_json::Value>,

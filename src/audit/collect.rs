@@ -58,13 +58,14 @@ fn founds(subject: &Digest, checks: Vec<Check>, dir: Option<&AttestationsDir>) -
 fn stored_for(
     store: &Store,
     subject: &Descriptor,
-    keys: &[PublicKey],
-    dir: Option<&AttestationsDir>,
+    inp: &Inputs<'_>,
 ) -> Result<(Vec<Found>, Vec<Found>), CollectError> {
+    let dir = inp.dir;
     let r = store.verify_subject(
         subject,
         &VerifyOptions {
-            keys,
+            keys: inp.keys,
+            keyless: inp.keyless,
             signatures: true,
             attestations: true,
             predicate_type: None,
@@ -85,6 +86,8 @@ pub struct Inputs<'a> {
     pub reference: &'a ImageRef,
     pub store: &'a Store,
     pub keys: &'a [PublicKey],
+    /// Trust for keyless bundles (policy identities + trusted root), if any.
+    pub keyless: Option<&'a crate::attest::keyless::Keyless>,
     pub dir: Option<&'a AttestationsDir>,
     /// The image rebuilt and compared: one report per platform manifest digest.
     pub rebuild: Option<&'a Result<Vec<PlatformReport>, String>>,
@@ -97,15 +100,15 @@ pub fn collect(inp: &Inputs<'_>) -> Result<ImageFacts, CollectError> {
     let root_desc = root.descriptor().clone();
     let plats = compare::rebuild::windows_platforms(src, None)?;
     let (root_signatures, root_attestations) = match &root {
-        Root::Index(_) => stored_for(inp.store, &root_desc, inp.keys, inp.dir)?,
+        Root::Index(_) => stored_for(inp.store, &root_desc, inp)?,
         Root::Manifest(_) => (Vec::new(), Vec::new()),
     };
     let mut platforms = Vec::new();
     for p in plats {
         let (signatures, attestations) = if matches!(root, Root::Manifest(_)) {
-            stored_for(inp.store, &root_desc, inp.keys, inp.dir)?
+            stored_for(inp.store, &root_desc, inp)?
         } else {
-            stored_for(inp.store, &p.descriptor, inp.keys, inp.dir)?
+            stored_for(inp.store, &p.descriptor, inp)?
         };
         let diff_ids = p.image.config.diff_ids().unwrap_or_default();
         let layers = p

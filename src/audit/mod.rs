@@ -556,9 +556,15 @@ fn base_pinned(policy: &Loaded, p: &PlatformFacts) -> Outcome {
 fn found_evidence(f: &Found, keys: &[(String, crate::attest::PublicKey)]) -> Evidence {
     let found = match &f.check.result {
         Ok(v) => {
-            let key = keys
-                .get(v.key_index)
-                .map_or_else(|| format!("key #{}", v.key_index), |(n, _)| n.clone());
+            let key = match &v.keyless {
+                Some(k) => format!(
+                    "keyless {} from {} (Rekor entry {} at {})",
+                    k.identity, k.issuer, k.log_index, k.integrated_time
+                ),
+                None => keys
+                    .get(v.key_index)
+                    .map_or_else(|| format!("key #{}", v.key_index), |(n, _)| n.clone()),
+            };
             match &v.predicate_type {
                 Some(t) => format!("verified with {key}: {t}"),
                 None => format!("verified with {key}"),
@@ -589,7 +595,11 @@ fn signature(policy: &Loaded, facts: &ImageFacts, p: &PlatformFacts) -> Outcome 
             evidence,
         );
     }
-    if let Some(ok) = all.iter().find(|f| f.check.is_verified()) {
+    // Keyless signatures count for `keyless-signature`, not here.
+    if let Some(ok) = all
+        .iter()
+        .find(|f| matches!(&f.check.result, Ok(v) if v.keyless.is_none()))
+    {
         return (
             Status::Pass,
             format!("signed: {} verifies for {}", ok.check.source, ok.subject),
@@ -628,18 +638,56 @@ fn keyless(policy: &Loaded, facts: &ImageFacts, p: &PlatformFacts) -> Outcome {
         .iter()
         .map(|i| format!("{} from {}", i.subject, i.issuer))
         .collect();
-    let evidence = p
-        .signatures
+    let all: Vec<&Found> = p.signatures.iter().chain(&facts.root_signatures).collect();
+    let evidence = all
         .iter()
-        .chain(&facts.root_signatures)
         .map(|f| found_evidence(f, &policy.keys))
         .collect();
+    if policy.keyless.is_none() {
+        return (
+            Status::Fail,
+            format!(
+                "keyless signers ({}) are listed but no trusted root is given to verify them against: \
+                 pass --trusted-root trusted_root.json or set signatures.trusted_root",
+                ids.join("; ")
+            ),
+            evidence,
+        );
+    }
+    if let Some((f, k)) = all.iter().find_map(|f| match &f.check.result {
+        Ok(v) => v.keyless.as_ref().map(|k| (f, k)),
+        Err(_) => None,
+    }) {
+        return (
+            Status::Pass,
+            format!(
+                "signed keyless: {} verifies for {}: {} from {}",
+                f.check.source, f.subject, k.identity, k.issuer
+            ),
+            evidence,
+        );
+    }
+    let mut codes: Vec<&str> = all
+        .iter()
+        .filter_map(|f| f.check.result.as_ref().err().map(|e| e.code()))
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
     (
         Status::Fail,
-        format!(
-            "keyless signers ({}) cannot be verified by pause-verify (no Fulcio/Rekor trust); verify them with cosign, or use keys",
-            ids.join("; ")
-        ),
+        if all.is_empty() {
+            format!(
+                "no signature found to verify for the keyless signers ({})",
+                ids.join("; ")
+            )
+        } else {
+            format!(
+                "no signature verifies as one of the keyless signers ({}) ({} found: {})",
+                ids.join("; "),
+                all.len(),
+                codes.join(", ")
+            )
+        },
         evidence,
     )
 }

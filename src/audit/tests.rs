@@ -51,6 +51,7 @@ fn verified(source: &str, subject: Digest, predicate: Option<(&str, Value)>) -> 
                 },
                 predicate_type: predicate.as_ref().map(|(t, _)| t.to_string()),
                 docker_reference: None,
+                keyless: None,
                 statement: predicate.map(|(_, p)| json!({"predicate": p})),
             }),
         },
@@ -353,4 +354,201 @@ fn vsa_result_follows_the_report() {
     let s = vsa::statement(&r, "oci:x@sha256:00", vec![], None).unwrap();
     assert_eq!(s.predicate["verificationResult"], "FAILED");
     assert_eq!(s.predicate["verifiedLevels"], json!([]));
+}
+
+fn keyless_verified(source: &str, subject: Digest) -> Found {
+    let mut f = verified(source, subject, None);
+    if let Ok(v) = &mut f.check.result {
+        v.format = "bundle";
+        v.keyless = Some(crate::attest::keyless::KeylessSigner {
+            identity: "https://github.com/o/r/.github/workflows/rel.yml@refs/heads/main".into(),
+            issuer: "https://token.actions.githubusercontent.com".into(),
+            integrated_time: 1,
+            log_index: 2,
+            log: "https://rekor.sigstore.dev".into(),
+            inclusion_proof: true,
+            certificate_authority: "https://fulcio.sigstore.dev".into(),
+        });
+    }
+    f
+}
+
+const IDENTITY: &str = "[[signatures.identities]]\nissuer = 'https://token.actions.githubusercontent.com'\n\
+    subject = 'https://github.com/o/r/.github/workflows/rel.yml@refs/heads/main'\n";
+
+fn with_keyless(trusted_root: bool) -> (tempfile::TempDir, Loaded) {
+    let mut text = policy_text().replacen(
+        "[signatures]\nkeys = ['k.pub']\n",
+        &format!(
+            "[signatures]\nkeys = ['k.pub']\n{}",
+            if trusted_root {
+                "trusted_root = 'root.json'\n"
+            } else {
+                ""
+            }
+        ),
+        1,
+    );
+    text.push_str(IDENTITY);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("root.json"),
+        r#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#,
+    )
+    .unwrap();
+    let key = PrivateKey::generate().unwrap();
+    std::fs::write(dir.path().join("k.pub"), key.public_key().to_pem()).unwrap();
+    let p = dir.path().join("policy.toml");
+    std::fs::write(&p, text).unwrap();
+    let l = policy::load(Some(&p), &policy::CliInputs::default()).unwrap();
+    (dir, l)
+}
+
+#[test]
+fn keyless_signers_need_a_trusted_root_and_a_keyless_verified_signature() {
+    // Identities without a trusted root: the check fails and says what is missing.
+    let (_d, l) = with_keyless(false);
+    assert!(l.keyless.is_none());
+    let r = evaluate(&l, &good_facts());
+    let kl: Vec<&CheckResult> = r
+        .checks
+        .iter()
+        .filter(|c| c.id == ids::KEYLESS_SIGNATURE)
+        .collect();
+    assert_eq!(kl.len(), 3);
+    assert!(kl.iter().all(|c| c.status == Status::Fail));
+    assert!(
+        kl[0].message.contains("no trusted root"),
+        "{}",
+        kl[0].message
+    );
+
+    // With a trusted root: key-verified signatures do not satisfy the keyless check.
+    let (_d, l) = with_keyless(true);
+    let k = l.keyless.as_ref().unwrap();
+    assert_eq!(k.identities.len(), 1);
+    assert_eq!(
+        k.identities[0].issuer,
+        "https://token.actions.githubusercontent.com"
+    );
+    let r = evaluate(&l, &good_facts());
+    only_failure(&r, ids::KEYLESS_SIGNATURE, "windows/amd64:10.0.17763.1");
+    assert_eq!(failed(&r).len(), 3, "{:#?}", failed(&r));
+
+    // A keyless-verified signature on the index: every platform's keyless check passes.
+    let mut f = good_facts();
+    f.root_signatures = vec![keyless_verified("referrer sha256:1", d("index"))];
+    let r = evaluate(&l, &f);
+    assert!(r.passed, "{:#?}", failed(&r));
+    let c = r
+        .checks
+        .iter()
+        .find(|c| c.id == ids::KEYLESS_SIGNATURE)
+        .unwrap();
+    assert!(c.message.contains("signed keyless"), "{}", c.message);
+    assert!(
+        c.evidence.iter().any(|e| e
+            .found
+            .contains("verified with keyless https://github.com/o/r/")),
+        "{:?}",
+        c.evidence
+    );
+
+    // ... but it does not satisfy the key-based signature check on its own.
+    for p in &mut f.platforms {
+        p.signatures.clear();
+    }
+    let r = evaluate(&l, &f);
+    only_failure(&r, ids::SIGNATURE, "windows/amd64:10.0.17763.1");
+    assert!(
+        failed(&r).iter().all(|(id, _)| id == ids::SIGNATURE),
+        "{:#?}",
+        failed(&r)
+    );
+}
+
+#[test]
+fn trusted_root_policy_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = PrivateKey::generate().unwrap();
+    std::fs::write(dir.path().join("k.pub"), key.public_key().to_pem()).unwrap();
+    let p = dir.path().join("policy.toml");
+    // A trusted root but no identity to trust.
+    std::fs::write(
+        &p,
+        "version = 1\n[signatures]\nkeys = ['k.pub']\ntrusted_root = 'root.json'\n",
+    )
+    .unwrap();
+    let e = policy::load(Some(&p), &policy::CliInputs::default()).unwrap_err();
+    assert!(e.to_string().contains("identities"), "{e}");
+    // An identity and a missing / malformed trusted root.
+    std::fs::write(
+        &p,
+        format!(
+            "version = 1\n[signatures]\nkeys = ['k.pub']\ntrusted_root = 'root.json'\n{IDENTITY}"
+        ),
+    )
+    .unwrap();
+    let e = policy::load(Some(&p), &policy::CliInputs::default()).unwrap_err();
+    assert!(e.to_string().contains("root.json"), "{e}");
+    std::fs::write(dir.path().join("root.json"), "[]").unwrap();
+    assert!(policy::load(Some(&p), &policy::CliInputs::default()).is_err());
+    // --trusted-root replaces the policy's (and is taken as given, not policy-relative).
+    let good = dir.path().join("good.json");
+    std::fs::write(
+        &good,
+        r#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#,
+    )
+    .unwrap();
+    let l = policy::load(
+        Some(&p),
+        &policy::CliInputs {
+            trusted_root: Some(&good),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(l.keyless.is_some());
+    assert_eq!(l.trusted_root.as_deref(), Some(good.to_str().unwrap()));
+}
+
+#[test]
+fn identity_subject_regexp_in_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = PrivateKey::generate().unwrap();
+    std::fs::write(dir.path().join("k.pub"), key.public_key().to_pem()).unwrap();
+    std::fs::write(
+        dir.path().join("root.json"),
+        r#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#,
+    )
+    .unwrap();
+    let p = dir.path().join("policy.toml");
+    let load = |ids: &str| {
+        std::fs::write(
+            &p,
+            format!(
+                "version = 1\n[signatures]\nkeys = ['k.pub']\ntrusted_root = 'root.json'\n{ids}"
+            ),
+        )
+        .unwrap();
+        policy::load(Some(&p), &policy::CliInputs::default())
+    };
+    let l = load(
+        "[[signatures.identities]]\nissuer = 'https://i'\nsubject_regexp = 'https://github\\.com/o/.*'\n",
+    )
+    .unwrap();
+    let id = &l.keyless.as_ref().unwrap().identities[0];
+    assert!(
+        id.subject
+            .matches("https://github.com/o/r/.github/workflows/x.yml@refs/heads/main")
+    );
+    assert!(!id.subject.matches("https://evil/https://github.com/o/x"));
+    for bad in [
+        "[[signatures.identities]]\nissuer = 'https://i'\nsubject = 'a'\nsubject_regexp = 'a'\n",
+        "[[signatures.identities]]\nissuer = 'https://i'\n",
+        "[[signatures.identities]]\nissuer = 'https://i'\nsubject_regexp = '('\n",
+        "[[signatures.identities]]\nissuer = ''\nsubject = 'a'\n",
+    ] {
+        assert!(load(bad).is_err(), "{bad}");
+    }
 }

@@ -53,6 +53,9 @@ pub struct Args {
     /// Also read signatures and attestations from this directory (air-gapped use).
     #[arg(long, value_name = "DIR")]
     pub attestations_dir: Option<PathBuf>,
+    /// The Sigstore trusted root (trusted_root.json) the policy's keyless identities are verified against; replaces signatures.trusted_root.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
@@ -63,6 +66,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             pins: args.pins.as_deref(),
             base: args.base.as_deref(),
             default_pins: Some(Path::new(compare::pins::DEFAULT_PATH)),
+            trusted_root: args.trusted_root.as_deref(),
         },
     )?;
     // Fail fast on what would stop the rebuild later (exit 2), before any network.
@@ -128,6 +132,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         reference: &r,
         store: &store,
         keys: &keys,
+        keyless: loaded.keyless.as_ref(),
         dir: dir.as_ref(),
         rebuild: rebuilt.as_ref(),
     })

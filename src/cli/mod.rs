@@ -18,6 +18,7 @@ mod rebuild;
 mod registry_flags;
 mod sign;
 mod verify;
+mod verify_bundle;
 
 /// Options every subcommand takes.
 #[derive(clap::Args, Debug, Clone)]
@@ -63,8 +64,10 @@ enum Command {
     Sign(sign::Args),
     /// Sign an in-toto attestation about an image (.att tag, bundle referrer, attestations dir).
     Attest(attest::Args),
-    /// Verify an image's cosign signatures (and attestations) with public keys.
+    /// Verify an image's cosign signatures (and attestations) with public keys or keyless trust.
     Verify(verify::Args),
+    /// Verify one Sigstore bundle file about a blob or digest (keyed, or keyless against a trusted root).
+    VerifyBundle(verify_bundle::Args),
     /// Go / no-go for an image: every policy check per platform, with evidence (JUnit, VSA).
     Audit(audit::Args),
     /// Build the pause base from a pinned base image and a recipe, into an OCI layout.
@@ -106,6 +109,7 @@ pub fn main() -> ExitCode {
         Command::Sign(a) => sign::run(a, &cli.global),
         Command::Attest(a) => attest::run(a, &cli.global),
         Command::Verify(a) => verify::run(a, &cli.global),
+        Command::VerifyBundle(a) => verify_bundle::run(a, &cli.global),
         Command::Audit(a) => audit::run(a, &cli.global),
         Command::Build(a) => build::run(a, &cli.global),
         Command::Fixture(a) => fixture::run(a, &cli.global),

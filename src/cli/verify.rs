@@ -1,6 +1,9 @@
-//! `pause-verify verify --key cosign.pub IMAGE [--attestations [--type URI]]
+//! `pause-verify verify (--key cosign.pub | --trusted-root FILE --certificate-identity ID
+//! --certificate-oidc-issuer ISS) IMAGE [--attestations [--type URI]]
 //! [--attestations-dir DIR] [--platform P | --all-platforms]`: check the signatures (and
-//! attestations) stored for an image, as `cosign verify` / `verify-attestation` do.
+//! attestations) stored for an image, as `cosign verify` / `verify-attestation` do. A
+//! bundle verifies by key or, with the keyless flags, by its Fulcio certificate and Rekor
+//! entry checked offline against the trusted root (`attest::keyless`).
 //!
 //! Each signature: signature over the exact payload bytes → signed digest equals the
 //! image digest → identity (`--identity`) / statement subject and predicate type. Exit 0
@@ -19,9 +22,11 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A cosign public key (PEM); repeat for several (any one may verify).
-    #[arg(long, value_name = "FILE", required = true)]
+    /// A cosign public key (PEM); repeat for several (any one may verify). Optional with --trusted-root.
+    #[arg(long, value_name = "FILE", required_unless_present = "trusted_root")]
     pub key: Vec<PathBuf>,
+    #[command(flatten)]
+    pub keyless: super::verify_bundle::KeylessArgs,
     /// The image: oci:DIR[:TAG|@DIGEST], docker://HOST/REPO[:TAG|@DIGEST] or docker-archive:FILE (with --attestations-dir).
     pub image: String,
     /// Also check attestations (.att, attestation bundles, --attestations-dir); at least one must verify.
@@ -65,6 +70,14 @@ struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     identity: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    trusted_root: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate_identity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate_identity_regexp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate_oidc_issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     predicate_type: Option<String>,
     subjects: Vec<SubjectReport>,
 }
@@ -77,6 +90,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             PublicKey::from_pem(&pem).with_context(|| format!("loading key {}", p.display()))?,
         );
     }
+    let keyless = args.keyless.load()?;
     let platform: Option<PlatformSelector> =
         args.platform.as_deref().map(str::parse).transpose()?;
     let r: ImageRef = args.image.parse()?;
@@ -93,6 +107,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     let attestations = args.attestations || args.attestations_only || args.predicate_type.is_some();
     let opts = VerifyOptions {
         keys: &keys,
+        keyless: keyless.as_ref(),
         signatures: !args.attestations_only,
         attestations,
         predicate_type: args.predicate_type.as_deref(),
@@ -120,6 +135,10 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
                 })
                 .collect(),
             identity: args.identity.clone(),
+            trusted_root: args.keyless.trusted_root.clone(),
+            certificate_identity: args.keyless.certificate_identity.clone(),
+            certificate_identity_regexp: args.keyless.certificate_identity_regexp.clone(),
+            certificate_oidc_issuer: args.keyless.certificate_oidc_issuer.clone(),
             predicate_type: args.predicate_type.clone(),
             subjects,
         };
@@ -182,11 +201,14 @@ fn print_checks(what: &str, checks: &[Check], args: &Args) {
     for c in checks {
         match &c.result {
             Ok(v) => {
-                let key = args
-                    .key
-                    .get(v.key_index)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default();
+                let key = match &v.keyless {
+                    Some(k) => format!("keyless {} from {}", k.identity, k.issuer),
+                    None => args
+                        .key
+                        .get(v.key_index)
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                };
                 let mut extra = String::new();
                 if let Some(d) = &v.docker_reference {
                     extra.push_str(&format!(", docker-reference {d}"));

@@ -1,0 +1,418 @@
+//! The Sigstore trusted root (`application/vnd.dev.sigstore.trustedroot+json;version=0.1`,
+//! what `cosign --trusted-root` and sigstore-js read): the Fulcio certificate authorities
+//! (certificate chains with the period each was in use), the Rekor transparency logs
+//! (public key, log ID, period) and the CT logs.
+//!
+//! Owns parsing that file into checked values (every certificate decoded, every key
+//! parsed, every time converted) and the ECDSA verification keys ([`EcKey`]) keyless
+//! verification uses. Does not own the checks themselves (`keyless`), nor fetching the
+//! root (TUF): the file is given by the user, and trusting it is their decision.
+//!
+//! Timestamp authorities are ignored (we verify Rekor integration times only). Keys of a
+//! type other than ECDSA P-256/P-384 (e.g. Ed25519 Rekor v2 logs) are kept as
+//! unsupported and fail only when an entry names them.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use p256::pkcs8::DecodePublicKey;
+use serde::Deserialize;
+use x509_cert::Certificate;
+use x509_cert::der::Decode;
+
+/// Media types of trusted roots we read.
+pub const TRUSTED_ROOT_MEDIA_TYPES: [&str; 2] = [
+    "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+    "application/vnd.dev.sigstore.trustedroot.v0.2+json",
+];
+
+/// Largest trusted root we parse (the public-good one is ~6 KiB).
+pub const MAX_TRUSTED_ROOT_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrustRootError {
+    #[error("trusted root is {0} bytes, over the {MAX_TRUSTED_ROOT_BYTES}-byte limit")]
+    TooLarge(usize),
+    #[error("trusted root is not valid JSON of the Sigstore trusted-root shape: {0}")]
+    Json(String),
+    #[error(
+        "trusted root media type {0:?} is not a Sigstore trusted root (application/vnd.dev.sigstore.trustedroot+json;version=0.1)"
+    )]
+    MediaType(String),
+    #[error("trusted root {field}: {message}")]
+    Field { field: String, message: String },
+}
+
+fn field_err(field: impl Into<String>, message: impl std::fmt::Display) -> TrustRootError {
+    TrustRootError::Field {
+        field: field.into(),
+        message: message.to_string(),
+    }
+}
+
+/// An ECDSA verification key of the curves Sigstore uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EcKey {
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+}
+
+/// Which hash an ECDSA signature was made over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashAlg {
+    Sha256,
+    Sha384,
+}
+
+impl HashAlg {
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        use sha2::Digest as _;
+        match self {
+            HashAlg::Sha256 => sha2::Sha256::digest(data).to_vec(),
+            HashAlg::Sha384 => sha2::Sha384::digest(data).to_vec(),
+        }
+    }
+}
+
+impl EcKey {
+    /// From a PKIX SubjectPublicKeyInfo (DER); None for other key types.
+    pub fn from_spki_der(der: &[u8]) -> Option<EcKey> {
+        if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_der(der) {
+            return Some(EcKey::P256(k));
+        }
+        p384::ecdsa::VerifyingKey::from_public_key_der(der)
+            .ok()
+            .map(EcKey::P384)
+    }
+
+    /// Verify an ASN.1 DER ECDSA signature over `data` hashed with `hash`.
+    pub fn verify(&self, hash: HashAlg, data: &[u8], der_sig: &[u8]) -> bool {
+        use p256::ecdsa::signature::hazmat::PrehashVerifier;
+        let prehash = hash.digest(data);
+        match self {
+            EcKey::P256(k) => p256::ecdsa::DerSignature::from_bytes(der_sig)
+                .is_ok_and(|s| k.verify_prehash(&prehash, &s).is_ok()),
+            EcKey::P384(k) => p384::ecdsa::DerSignature::from_bytes(der_sig)
+                .is_ok_and(|s| k.verify_prehash(&prehash, &s).is_ok()),
+        }
+    }
+}
+
+/// A period of use, in Unix seconds; `end` None = still in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValidFor {
+    pub start: i64,
+    pub end: Option<i64>,
+}
+
+impl ValidFor {
+    pub fn contains(&self, t: i64) -> bool {
+        t >= self.start && self.end.is_none_or(|e| t <= e)
+    }
+}
+
+/// A transparency log (Rekor) or CT log.
+#[derive(Debug, Clone)]
+pub struct Log {
+    pub base_url: String,
+    /// The log ID (for Rekor: sha256 of the key's PKIX DER).
+    pub log_id: Vec<u8>,
+    /// The key, or None when its type is not ECDSA P-256/P-384.
+    pub key: Option<EcKey>,
+    pub key_details: String,
+    pub valid_for: ValidFor,
+}
+
+/// A Fulcio certificate authority: its chain, issuing certificate first, root last.
+#[derive(Debug, Clone)]
+pub struct CertificateAuthority {
+    pub uri: String,
+    pub chain: Vec<Certificate>,
+    pub valid_for: ValidFor,
+}
+
+/// A parsed trusted root.
+#[derive(Debug, Clone)]
+pub struct TrustedRoot {
+    pub tlogs: Vec<Log>,
+    pub certificate_authorities: Vec<CertificateAuthority>,
+    pub ctlogs: Vec<Log>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RootJson {
+    media_type: String,
+    #[serde(default)]
+    tlogs: Vec<LogJson>,
+    #[serde(default)]
+    certificate_authorities: Vec<CaJson>,
+    #[serde(default)]
+    ctlogs: Vec<LogJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogJson {
+    #[serde(default)]
+    base_url: String,
+    public_key: PublicKeyJson,
+    log_id: LogIdJson,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PublicKeyJson {
+    #[serde(default)]
+    raw_bytes: String,
+    #[serde(default)]
+    key_details: String,
+    valid_for: Option<ValidForJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogIdJson {
+    key_id: String,
+}
+
+#[derive(Deserialize)]
+struct ValidForJson {
+    start: Option<String>,
+    end: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CaJson {
+    #[serde(default)]
+    uri: String,
+    cert_chain: ChainJson,
+    valid_for: Option<ValidForJson>,
+}
+
+#[derive(Deserialize)]
+struct ChainJson {
+    certificates: Vec<RawBytesJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawBytesJson {
+    raw_bytes: String,
+}
+
+fn valid_for(v: Option<&ValidForJson>, field: &str) -> Result<ValidFor, TrustRootError> {
+    let Some(v) = v else {
+        return Err(field_err(field, "no validFor period"));
+    };
+    let start = v
+        .start
+        .as_deref()
+        .ok_or_else(|| field_err(field, "validFor has no start"))?;
+    let start = parse_rfc3339(start)
+        .ok_or_else(|| field_err(field, format!("validFor.start {start:?} is not RFC 3339")))?;
+    let end = match v.end.as_deref() {
+        None => None,
+        Some(e) => Some(
+            parse_rfc3339(e)
+                .ok_or_else(|| field_err(field, format!("validFor.end {e:?} is not RFC 3339")))?,
+        ),
+    };
+    Ok(ValidFor { start, end })
+}
+
+fn parse_log(l: &LogJson, field: &str) -> Result<Log, TrustRootError> {
+    let der = STANDARD
+        .decode(&l.public_key.raw_bytes)
+        .map_err(|e| field_err(field, format!("publicKey.rawBytes is not base64: {e}")))?;
+    let log_id = STANDARD
+        .decode(&l.log_id.key_id)
+        .map_err(|e| field_err(field, format!("logId.keyId is not base64: {e}")))?;
+    Ok(Log {
+        base_url: l.base_url.clone(),
+        log_id,
+        key: EcKey::from_spki_der(&der),
+        key_details: l.public_key.key_details.clone(),
+        valid_for: valid_for(l.public_key.valid_for.as_ref(), field)?,
+    })
+}
+
+impl TrustedRoot {
+    pub fn from_json(bytes: &[u8]) -> Result<TrustedRoot, TrustRootError> {
+        if bytes.len() > MAX_TRUSTED_ROOT_BYTES {
+            return Err(TrustRootError::TooLarge(bytes.len()));
+        }
+        let j: RootJson =
+            serde_json::from_slice(bytes).map_err(|e| TrustRootError::Json(e.to_string()))?;
+        if !TRUSTED_ROOT_MEDIA_TYPES.contains(&j.media_type.as_str()) {
+            return Err(TrustRootError::MediaType(j.media_type));
+        }
+        let mut tlogs = Vec::new();
+        for (i, l) in j.tlogs.iter().enumerate() {
+            tlogs.push(parse_log(l, &format!("tlogs[{i}]"))?);
+        }
+        let mut ctlogs = Vec::new();
+        for (i, l) in j.ctlogs.iter().enumerate() {
+            ctlogs.push(parse_log(l, &format!("ctlogs[{i}]"))?);
+        }
+        let mut cas = Vec::new();
+        for (i, c) in j.certificate_authorities.iter().enumerate() {
+            let field = format!("certificateAuthorities[{i}]");
+            if c.cert_chain.certificates.is_empty() {
+                return Err(field_err(&field, "certChain has no certificates"));
+            }
+            let mut chain = Vec::new();
+            for (k, cert) in c.cert_chain.certificates.iter().enumerate() {
+                let der = STANDARD.decode(&cert.raw_bytes).map_err(|e| {
+                    field_err(&field, format!("certificate {k} is not base64: {e}"))
+                })?;
+                chain.push(Certificate::from_der(&der).map_err(|e| {
+                    field_err(&field, format!("certificate {k} is not X.509 DER: {e}"))
+                })?);
+            }
+            cas.push(CertificateAuthority {
+                uri: c.uri.clone(),
+                chain,
+                valid_for: valid_for(c.valid_for.as_ref(), &field)?,
+            });
+        }
+        Ok(TrustedRoot {
+            tlogs,
+            certificate_authorities: cas,
+            ctlogs,
+        })
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` to Unix seconds (fractions dropped). A
+/// dozen lines; not worth a date crate.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        if t.bytes().all(|c| c.is_ascii_digit()) {
+            t.parse().ok()
+        } else {
+            None
+        }
+    };
+    if b.len() < 20 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    if !matches!(b.get(10), Some(b'T' | b't')) || b.get(13) != Some(&b':') {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = s.get(19..)?;
+    if let Some(r) = rest.strip_prefix('.') {
+        let n = r.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return None;
+        }
+        rest = r.get(n..)?;
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            if rest.len() != 6 || rest.as_bytes().get(3) != Some(&b':') {
+                return None;
+            }
+            let oh: i64 = rest.get(1..3)?.parse().ok()?;
+            let om: i64 = rest.get(4..6)?.parse().ok()?;
+            sign * (oh * 3600 + om * 60)
+        }
+    };
+    Some(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times() {
+        // Values from `date -u -d ... +%s`.
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339("2021-01-12T11:53:27.000Z"),
+            Some(1_610_452_407)
+        );
+        assert_eq!(
+            parse_rfc3339("2022-12-31T23:59:59.999Z"),
+            Some(1_672_531_199)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29T12:00:00+02:00"),
+            Some(1_709_200_800)
+        );
+        for bad in [
+            "",
+            "2021-01-12",
+            "2021-13-12T00:00:00Z",
+            "2021-01-12T00:00:00",
+            "2021-01-12T00:00:00.Z",
+            "x021-01-12T00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_roots_are_refused() {
+        assert!(matches!(
+            TrustedRoot::from_json(b"{\"mediaType\":\"x\"}"),
+            Err(TrustRootError::MediaType(_))
+        ));
+        assert!(matches!(
+            TrustedRoot::from_json(b"[]"),
+            Err(TrustRootError::Json(_))
+        ));
+        let bad_cert =
+            br#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+            "certificateAuthorities":[{"certChain":{"certificates":[{"rawBytes":"AAAA"}]},
+            "validFor":{"start":"2021-01-01T00:00:00Z"}}]}"#;
+        assert!(matches!(
+            TrustedRoot::from_json(bad_cert),
+            Err(TrustRootError::Field { .. })
+        ));
+        let empty = br#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#;
+        let r = TrustedRoot::from_json(empty).unwrap();
+        assert!(r.tlogs.is_empty() && r.certificate_authorities.is_empty());
+    }
+
+    #[test]
+    fn valid_for_bounds() {
+        let v = ValidFor {
+            start: 10,
+            end: Some(20),
+        };
+        assert!(!v.contains(9) && v.contains(10) && v.contains(20) && !v.contains(21));
+        assert!(
+            ValidFor {
+                start: 10,
+                end: None
+            }
+            .contains(i64::MAX)
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! `pause-verify verify-bundle --bundle FILE (--artifact FILE | --digest sha256:HEX)
+//! [--key PUB ...] [--trusted-root FILE --certificate-identity ID
+//! --certificate-oidc-issuer ISS] [--type URI]`: verify one Sigstore bundle file about
+//! a blob or a digest, keyed or keyless (offline, against a trusted root file), as
+//! `cosign verify-blob(-attestation) --bundle` does.
+//!
+//! Also owns [`KeylessArgs`], the keyless flags `verify` shares. Exit 0 verified, 1 not
+//! (with the reason code), 2 for bad input (unreadable bundle, key or trusted root).
+
+use super::{Global, Outcome};
+use anyhow::Context;
+use pause_verify::attest::bundle::verify_bundle_with;
+use pause_verify::attest::keyless::{CertIdentity, Keyless, SubjectMatch};
+use pause_verify::attest::trust_root::TrustedRoot;
+use pause_verify::attest::verify::MAX_PAYLOAD_BYTES;
+use pause_verify::attest::{Check, PublicKey};
+use pause_verify::image::Digest;
+use pause_verify::image::digest::HashingReader;
+use serde::Serialize;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Keyless (Fulcio + Rekor) trust, checked offline against a trusted root file.
+#[derive(clap::Args, Debug, Clone)]
+pub struct KeylessArgs {
+    /// A Sigstore trusted root (trusted_root.json: Fulcio CAs, Rekor and CT keys) to verify keyless bundles against.
+    #[arg(long, value_name = "FILE", requires = "certificate_oidc_issuer")]
+    pub trusted_root: Option<PathBuf>,
+    /// The certificate identity (SAN: URI or e-mail) a keyless signer must have, exactly.
+    #[arg(long, value_name = "ID", requires_all = ["trusted_root", "certificate_oidc_issuer"], conflicts_with = "certificate_identity_regexp")]
+    pub certificate_identity: Option<String>,
+    /// Or a regular expression the whole certificate identity must match (anchored, unlike cosign).
+    #[arg(long, value_name = "REGEXP", requires_all = ["trusted_root", "certificate_oidc_issuer"])]
+    pub certificate_identity_regexp: Option<String>,
+    /// The OIDC issuer a keyless signer's certificate must name, exactly.
+    #[arg(long, value_name = "URL", requires = "trusted_root")]
+    pub certificate_oidc_issuer: Option<String>,
+}
+
+impl KeylessArgs {
+    pub fn is_set(&self) -> bool {
+        self.trusted_root.is_some()
+    }
+
+    /// The trust to verify keyless bundles with, when the flags are given.
+    pub fn load(&self) -> anyhow::Result<Option<Keyless>> {
+        let (Some(path), Some(issuer)) = (&self.trusted_root, &self.certificate_oidc_issuer) else {
+            return Ok(None);
+        };
+        let subject = match (
+            &self.certificate_identity,
+            &self.certificate_identity_regexp,
+        ) {
+            (Some(s), _) => SubjectMatch::Exact(s.clone()),
+            (None, Some(r)) => SubjectMatch::regexp(r)
+                .with_context(|| format!("--certificate-identity-regexp {r:?}"))?,
+            (None, None) => anyhow::bail!(
+                "--trusted-root needs --certificate-identity (or --certificate-identity-regexp)"
+            ),
+        };
+        Ok(Some(Keyless {
+            root: load_trusted_root(path)?,
+            identities: vec![CertIdentity {
+                subject,
+                issuer: issuer.clone(),
+            }],
+        }))
+    }
+}
+
+/// Read and parse a trusted root file (errors name the file).
+pub fn load_trusted_root(path: &Path) -> anyhow::Result<TrustedRoot> {
+    let bytes = read_limited(path, "trusted root")?;
+    TrustedRoot::from_json(&bytes).with_context(|| format!("trusted root {}", path.display()))
+}
+
+fn read_limited(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    let f =
+        std::fs::File::open(path).with_context(|| format!("reading {what} {}", path.display()))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_PAYLOAD_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {what} {}", path.display()))?;
+    anyhow::ensure!(
+        bytes.len() <= MAX_PAYLOAD_BYTES,
+        "{what} {} is over {MAX_PAYLOAD_BYTES} bytes",
+        path.display()
+    );
+    Ok(bytes)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The Sigstore bundle file (.sigstore.json).
+    #[arg(long, value_name = "FILE")]
+    pub bundle: PathBuf,
+    /// The signed file (message signatures sign it; attestations name its sha256 as subject).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "digest",
+        conflicts_with = "digest"
+    )]
+    pub artifact: Option<PathBuf>,
+    /// The signed digest instead of a file (e.g. an image manifest digest).
+    #[arg(long, value_name = "sha256:HEX")]
+    pub digest: Option<Digest>,
+    /// A cosign public key (PEM); repeat for several (any one may verify).
+    #[arg(long, value_name = "FILE")]
+    pub key: Vec<PathBuf>,
+    #[command(flatten)]
+    pub keyless: KeylessArgs,
+    /// The predicate type a DSSE attestation must have.
+    #[arg(long = "type", value_name = "URI")]
+    pub predicate_type: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report<'a> {
+    schema_version: &'static str,
+    kind: &'static str,
+    bundle: &'a Path,
+    subject: &'a Digest,
+    verified: bool,
+    keys: Vec<KeyInfo<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trusted_root: Option<&'a Path>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate_identity: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate_identity_regexp: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate_oidc_issuer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    predicate_type: Option<&'a str>,
+    check: &'a Check,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyInfo<'a> {
+    path: &'a Path,
+    hint: String,
+}
+
+pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(
+        !args.key.is_empty() || args.keyless.is_set(),
+        "nothing to verify with: give --key PUB, or --trusted-root with --certificate-identity and --certificate-oidc-issuer"
+    );
+    let mut keys = Vec::new();
+    for p in &args.key {
+        let pem = std::fs::read(p).with_context(|| format!("reading key {}", p.display()))?;
+        keys.push(
+            PublicKey::from_pem(&pem).with_context(|| format!("loading key {}", p.display()))?,
+        );
+    }
+    let keyless = args.keyless.load()?;
+    let bundle = read_limited(&args.bundle, "bundle")?;
+    let subject = match (&args.digest, &args.artifact) {
+        (Some(d), _) => d.clone(),
+        (None, Some(a)) => {
+            let f = std::fs::File::open(a)
+                .with_context(|| format!("reading artifact {}", a.display()))?;
+            let mut r = HashingReader::new(f);
+            std::io::copy(&mut r, &mut std::io::sink())
+                .with_context(|| format!("reading artifact {}", a.display()))?;
+            r.finish().0
+        }
+        (None, None) => anyhow::bail!("give --artifact FILE or --digest sha256:HEX"),
+    };
+    let check = Check {
+        source: args.bundle.display().to_string(),
+        result: verify_bundle_with(
+            &keys,
+            keyless.as_ref(),
+            &bundle,
+            &subject,
+            args.predicate_type.as_deref(),
+        ),
+    };
+    let verified = check.is_verified();
+    if g.json {
+        let doc = Report {
+            schema_version: "1",
+            kind: "verify-bundle",
+            bundle: &args.bundle,
+            subject: &subject,
+            verified,
+            keys: args
+                .key
+                .iter()
+                .zip(&keys)
+                .map(|(p, k)| KeyInfo {
+                    path: p,
+                    hint: k.hint(),
+                })
+                .collect(),
+            trusted_root: args.keyless.trusted_root.as_deref(),
+            certificate_identity: args.keyless.certificate_identity.as_deref(),
+            certificate_identity_regexp: args.keyless.certificate_identity_regexp.as_deref(),
+            certificate_oidc_issuer: args.keyless.certificate_oidc_issuer.as_deref(),
+            predicate_type: args.predicate_type.as_deref(),
+            check: &check,
+        };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!("{} (subject {subject})", args.bundle.display());
+        match &check.result {
+            Ok(v) => {
+                let by = match &v.keyless {
+                    Some(s) => format!(
+                        "keyless: {} from {}, {} entry {} at {}",
+                        s.identity, s.issuer, s.log, s.log_index, s.integrated_time
+                    ),
+                    None => format!(
+                        "key {}",
+                        args.key
+                            .get(v.key_index)
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
+                    ),
+                };
+                let pt = v
+                    .predicate_type
+                    .as_deref()
+                    .map(|t| format!(", predicate {t}"))
+                    .unwrap_or_default();
+                println!("  ok     {} with {by}{pt}", v.format);
+            }
+            Err(f) => println!("  FAILED {}: {f}", f.code()),
+        }
+        println!("{}", if verified { "VERIFIED" } else { "NOT VERIFIED" });
+    }
+    Ok(if verified {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    })
+}
