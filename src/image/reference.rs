@@ -199,6 +199,12 @@ fn parse_registry(input: &str, rest: &str) -> Result<ImageRef, Error> {
         {
             return Err(err(input, format!("invalid registry host {first:?}")));
         }
+        if let Err(why) = check_port(first) {
+            return Err(err(
+                input,
+                format!("invalid registry host {first:?}: {why}"),
+            ));
+        }
         first.to_string()
     } else {
         "docker.io".to_string()
@@ -228,6 +234,30 @@ fn parse_registry(input: &str, rest: &str) -> Result<ImageRef, Error> {
         tag: tag.map(str::to_string),
         digest,
     })
+}
+
+/// The port of `HOST[:PORT]` / `[IPV6][:PORT]`, when present, must be a number 1-65535:
+/// caught here, a typo is a malformed reference (exit 2 at once) rather than a request
+/// that fails and is retried.
+fn check_port(host: &str) -> Result<(), String> {
+    let port = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((_, "")) => return Ok(()),
+            Some((_, after)) => match after.strip_prefix(':') {
+                Some(p) => p,
+                None => return Err("expected :PORT after the bracketed address".into()),
+            },
+            None => return Err("unclosed '['".into()),
+        },
+        None => match host.split_once(':') {
+            Some((_, p)) => p,
+            None => return Ok(()),
+        },
+    };
+    match port.parse::<u16>() {
+        Ok(n) if n > 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
+        _ => Err(format!("the port {port:?} is not a number from 1 to 65535")),
+    }
 }
 
 impl fmt::Display for ImageRef {
@@ -340,8 +370,22 @@ mod tests {
             "docker:/x",
             "oci-archive:/x.tar",
             "a//b",
+            "docker://localhost:99999/foo",
+            "docker://localhost:abc/foo",
+            "docker://localhost:/foo",
+            "docker://h.com:0/r",
+            "docker://h.com:+80/r",
+            "docker://[::1/r",
+            "docker://[::1]x/r",
         ] {
             assert!(bad.parse::<ImageRef>().is_err(), "{bad}");
+        }
+        for good in [
+            "docker://[::1]:5000/a",
+            "docker://[::1]/a",
+            "localhost:65535/a",
+        ] {
+            assert!(good.parse::<ImageRef>().is_ok(), "{good}");
         }
     }
 }

@@ -1,0 +1,32 @@
+//! Mistaken input at the command line: each case exits 2 with a message naming the
+//! problem, never panics, and leaves nothing half-written. Regression tests for what a
+//! QA pass over the CLI found.
+
+mod common;
+
+use std::process::Output;
+
+/// Exit 2, no panic, and stderr names what is wrong (every `needles` entry).
+#[track_caller]
+fn refused(o: &Output, needles: &[&str]) -> String {
+    common::assert_code(o, 2);
+    let err = common::stderr(o);
+    assert!(!err.contains("panicked"), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
+    }
+    err
+}
+
+#[test]
+fn registry_port_typos_are_malformed_references_not_retried_requests() {
+    for r in [
+        "docker://localhost:99999/foo",
+        "docker://localhost:abc/foo",
+        "docker://127.0.0.1:0/foo:v1",
+    ] {
+        let o = common::pv(["inspect", r]);
+        let err = refused(&o, &["malformed image reference", "port"]);
+        assert!(!err.contains("retry"), "{err}");
+    }
+}
