@@ -30,3 +30,23 @@ fn registry_port_typos_are_malformed_references_not_retried_requests() {
         assert!(!err.contains("retry"), "{err}");
     }
 }
+
+#[test]
+fn fixture_size_beyond_the_bound_is_refused_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("f");
+    // u64::MAX MiB used to saturate and plan padding files forever.
+    for n in ["18446744073709551615", "65537"] {
+        let o = common::pv([
+            "fixture",
+            "nanoserver",
+            "--out",
+            out.to_str().unwrap(),
+            "--size-mb",
+            n,
+        ]);
+        refused(&o, &["--size-mb"]);
+        assert!(!out.exists());
+    }
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}

@@ -28,8 +28,11 @@ pub struct NanoArgs {
     /// 10.0.20348.2849, 10.0.26100.2314.
     #[arg(long = "os-version", default_value = fixture::DEFAULT_OS_VERSION)]
     pub os_versions: Vec<String>,
-    /// Extra uncompressed size per layer in MiB (padding files), e.g. 300 for the benchmark.
-    #[arg(long, default_value_t = 0)]
+    /// Extra uncompressed size per layer in MiB (padding files), e.g. 300 for the benchmark;
+    /// at most 65536 (64 GiB).
+    // Bounded: the padding plan is built in memory first, so an absurd size (a typo, or
+    // u64::MAX) would run for hours instead of being refused.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=65536))]
     pub size_mb: u64,
     /// Leave SOFTWARE\Microsoft\Ole out.
     #[arg(long)]
