@@ -50,3 +50,20 @@ fn fixture_size_beyond_the_bound_is_refused_at_once() {
     }
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn layout_out_onto_a_file_or_empty_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("k.pub");
+    std::fs::write(&file, b"keep me").unwrap();
+    // Was a bare "Not a directory (os error 20)".
+    let o = common::pv(["fixture", "nanoserver", "--out", file.to_str().unwrap()]);
+    refused(&o, &["k.pub", "is not a directory"]);
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+    // Was "moving the output into place at : No such file or directory".
+    let o = common::Pv::new()
+        .cwd(tmp.path())
+        .run(["fixture", "nanoserver", "--out", ""]);
+    refused(&o, &["--out is empty"]);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+}

@@ -76,6 +76,9 @@ pub fn source_date_epoch() -> anyhow::Result<Option<i64>> {
 
 /// Parse an output reference: `oci:DIR[:TAG]` or a plain path.
 pub fn layout_dest(out: &str) -> anyhow::Result<(PathBuf, Option<String>)> {
+    if out.is_empty() {
+        anyhow::bail!("--out is empty: give a directory or oci:DIR[:TAG]");
+    }
     if !out.contains(':') {
         return Ok((PathBuf::from(out), None));
     }
@@ -102,6 +105,12 @@ pub fn with_layout<T>(
     f: impl FnOnce(&mut LayoutWriter) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     if dir.exists() {
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "{}: exists and is not a directory; give a new directory or an existing OCI layout",
+                dir.display()
+            );
+        }
         if !dir.join("oci-layout").exists() && std::fs::read_dir(dir)?.next().is_some() {
             anyhow::bail!(
                 "{}: exists and is not an OCI layout; give a new directory",
