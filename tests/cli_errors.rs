@@ -67,3 +67,22 @@ fn layout_out_onto_a_file_or_empty_is_named() {
     refused(&o, &["--out is empty"]);
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
 }
+
+#[test]
+fn an_error_cause_is_printed_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("f");
+    std::fs::write(&file, b"x").unwrap();
+    let missing = tmp.path().join("missing.tar");
+    for (image, cause) in [
+        (format!("oci:{}", file.display()), "Not a directory"),
+        (
+            format!("docker-archive:{}", missing.display()),
+            "No such file or directory",
+        ),
+    ] {
+        let o = common::pv(["inspect", &image]);
+        let err = refused(&o, &[cause]);
+        assert_eq!(err.matches(cause).count(), 1, "{err}");
+    }
+}

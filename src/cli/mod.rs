@@ -118,8 +118,26 @@ pub fn main() -> ExitCode {
         Ok(Outcome::Pass) => ExitCode::SUCCESS,
         Ok(Outcome::Fail) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("pause-verify: error: {e:#}");
+            eprintln!("pause-verify: error: {}", render_error(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, `: `-separated like anyhow's `{:#}`, but without a cause
+/// whose text is already there: many of our error types print their source inside their
+/// own message, and `{:#}` would then show it twice.
+fn render_error(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if s.is_empty() || msg.contains(&s) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&s);
+    }
+    msg
 }
