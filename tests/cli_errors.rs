@@ -86,3 +86,24 @@ fn an_error_cause_is_printed_once() {
         assert_eq!(err.matches(cause).count(), 1, "{err}");
     }
 }
+
+#[test]
+fn audit_reports_may_not_overwrite_an_input_or_each_other() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("k.pub"), b"the key").unwrap();
+    let pv = |extra: &[&str]| {
+        let mut a = vec!["audit", "--image", "oci:missing", "--key", "k.pub"];
+        a.extend_from_slice(extra);
+        common::Pv::new().cwd(tmp.path()).run(a)
+    };
+    // The JUnit report used to replace the key it had just read.
+    refused(&pv(&["--junit", "./k.pub"]), &["--junit", "--key input"]);
+    refused(
+        &pv(&["--json-out", "r.out", "--vsa-out", "r.out"]),
+        &["--json-out and --vsa-out"],
+    );
+    std::fs::create_dir(tmp.path().join("d")).unwrap();
+    refused(&pv(&["--junit", "d"]), &["--junit d", "directory"]);
+    assert_eq!(std::fs::read(tmp.path().join("k.pub")).unwrap(), b"the key");
+    assert!(!tmp.path().join("r.out").exists());
+}

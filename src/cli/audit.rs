@@ -58,7 +58,53 @@ pub struct Args {
     pub trusted_root: Option<PathBuf>,
 }
 
+/// The report files are written after the whole audit: one that names an input (or a
+/// directory, or another report) would destroy that input or fail only at the end, so
+/// refuse it before any work.
+fn check_report_paths(args: &Args) -> anyhow::Result<()> {
+    let outputs = [
+        ("--json-out", args.json_out.as_deref()),
+        ("--junit", args.junit.as_deref()),
+        ("--vsa-out", args.vsa_out.as_deref()),
+    ];
+    let mut inputs: Vec<(&str, &Path)> = args.key.iter().map(|k| ("--key", k.as_path())).collect();
+    inputs.extend(args.policy.as_deref().map(|p| ("--policy", p)));
+    inputs.extend(args.pins.as_deref().map(|p| ("--pins", p)));
+    inputs.extend(args.sign_key.as_deref().map(|p| ("--sign-key", p)));
+    inputs.extend(args.trusted_root.as_deref().map(|p| ("--trusted-root", p)));
+    let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => matches!((std::path::absolute(a), std::path::absolute(b)), (Ok(x), Ok(y)) if x == y),
+    };
+    for (i, (flag, out)) in outputs.iter().enumerate() {
+        let Some(out) = out else { continue };
+        anyhow::ensure!(
+            !out.is_dir(),
+            "{flag} {}: is a directory; give a file path",
+            out.display()
+        );
+        for (input_flag, input) in &inputs {
+            anyhow::ensure!(
+                !same(out, input),
+                "{flag} {}: that is the {input_flag} input; write the report to another file",
+                out.display()
+            );
+        }
+        for (other_flag, other) in &outputs[i + 1..] {
+            if let Some(other) = other {
+                anyhow::ensure!(
+                    !same(out, other),
+                    "{flag} and {other_flag} both name {}; give each report its own file",
+                    out.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    check_report_paths(&args)?;
     let loaded = policy::load(
         args.policy.as_deref(),
         &policy::CliInputs {
