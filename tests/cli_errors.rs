@@ -107,3 +107,30 @@ fn audit_reports_may_not_overwrite_an_input_or_each_other() {
     assert_eq!(std::fs::read(tmp.path().join("k.pub")).unwrap(), b"the key");
     assert!(!tmp.path().join("r.out").exists());
 }
+
+#[test]
+fn key_pair_prefix_must_name_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pv = |prefix: &str, force: bool| {
+        let mut a = vec!["generate-key-pair", "--output-key-prefix", prefix];
+        if force {
+            a.push("--force");
+        }
+        common::Pv::new().cwd(tmp.path()).password("pw").run(a)
+    };
+    // An empty prefix wrote the hidden files ".key" and ".pub".
+    refused(&pv("", false), &["--output-key-prefix"]);
+    std::fs::create_dir(tmp.path().join("sub")).unwrap();
+    refused(&pv("sub/", false), &["--output-key-prefix"]);
+    std::fs::create_dir(tmp.path().join("d.pub")).unwrap();
+    refused(&pv("d", true), &["d.pub is a directory"]);
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(
+        std::fs::read_dir(tmp.path().join("sub")).unwrap().count(),
+        0
+    );
+}

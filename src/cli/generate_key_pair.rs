@@ -47,6 +47,12 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    let prefix = &args.output_key_prefix;
+    if prefix.is_empty() || prefix.ends_with('/') {
+        bail!(
+            "--output-key-prefix {prefix:?} names no file: give a name such as cosign or keys/release (NAME.key and NAME.pub are written)"
+        );
+    }
     let key_path = PathBuf::from(format!("{}.key", args.output_key_prefix));
     let pub_path = PathBuf::from(format!("{}.pub", args.output_key_prefix));
     if !args.force {
@@ -57,6 +63,14 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
                     p.display()
                 );
             }
+        }
+    }
+    for p in [&key_path, &pub_path] {
+        if p.is_dir() {
+            bail!(
+                "{} is a directory; choose another --output-key-prefix",
+                p.display()
+            );
         }
     }
     let password = password()?;
