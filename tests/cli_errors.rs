@@ -134,3 +134,25 @@ fn key_pair_prefix_must_name_a_file() {
         0
     );
 }
+
+#[test]
+fn diff_platform_typo_lists_the_platforms_there_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ns");
+    let o = common::pv([
+        "fixture",
+        "nanoserver",
+        "--out",
+        out.to_str().unwrap(),
+        "--os-version",
+        "10.0.20348.2849",
+    ]);
+    common::assert_code(&o, 0);
+    let img = format!("oci:{}", out.display());
+    // Was only "no Windows platform matching windows/amd64:10.0.17763 in this image".
+    let o = common::pv(["diff", &img, &img, "--platform", "windows/amd64:10.0.17763"]);
+    refused(&o, &["available: windows/amd64:10.0.20348.2849"]);
+    // A doubled dot is not a version prefix (it parsed, then matched nothing).
+    let o = common::pv(["inspect", &img, "--platform", "windows/amd64:10..0"]);
+    refused(&o, &["dot-separated numbers"]);
+}

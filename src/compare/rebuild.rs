@@ -61,10 +61,13 @@ pub fn windows_platforms(
     let name = src.name();
     let root = src.root().map_err(img_err(&name))?;
     let mut out = Vec::new();
+    // Every Windows platform seen, for the error when `select` matches none of them.
+    let mut seen: Vec<String> = Vec::new();
     match root {
         Root::Manifest(m) => {
             let img = resolve_manifest(src, &m.descriptor, None)?;
             let p = img.config.platform();
+            seen.push(p.to_string());
             if select.is_none_or(|s| s.matches(&p)) {
                 out.push(PlatformImage {
                     descriptor: m.descriptor.clone(),
@@ -82,6 +85,7 @@ pub fn windows_platforms(
                 if !p.os.is_empty() && p.os != "windows" {
                     continue;
                 }
+                seen.push(p.to_string());
                 if select.is_some_and(|s| !s.matches(&p)) {
                     continue;
                 }
@@ -100,8 +104,13 @@ pub fn windows_platforms(
     }
     if out.is_empty() {
         return Err(Error::Input(format!(
-            "{name}: no Windows platform{} in this image",
-            select.map(|s| format!(" matching {s}")).unwrap_or_default()
+            "{name}: no Windows platform{} in this image{}",
+            select.map(|s| format!(" matching {s}")).unwrap_or_default(),
+            if seen.is_empty() {
+                String::new()
+            } else {
+                format!(" (available: {}); fix --platform", seen.join(", "))
+            }
         )));
     }
     Ok(out)

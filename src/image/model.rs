@@ -187,6 +187,7 @@ impl FromStr for PlatformSelector {
             v.is_empty()
                 || v.starts_with('.')
                 || v.ends_with('.')
+                || v.contains("..")
                 || !v.bytes().all(|b| b.is_ascii_digit() || b == b'.')
         };
         if ver.is_some_and(bad_version) {
@@ -597,6 +598,7 @@ mod tests {
             "windows/amd64:10.x",
             "a/b/c/d",
             "/amd64",
+            "windows/amd64:10..0",
         ] {
             assert!(bad.parse::<PlatformSelector>().is_err(), "{bad}");
         }
