@@ -156,3 +156,24 @@ fn diff_platform_typo_lists_the_platforms_there_are() {
     let o = common::pv(["inspect", &img, "--platform", "windows/amd64:10..0"]);
     refused(&o, &["dot-separated numbers"]);
 }
+
+#[test]
+fn sign_checks_attestations_dir_before_attaching_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pv = || common::Pv::new().cwd(tmp.path()).password("pw");
+    pv().ok(["fixture", "nanoserver", "--out", "oci:ns:v1"]);
+    pv().ok(["generate-key-pair", "--output-key-prefix", "k"]);
+    let index = || std::fs::read_to_string(tmp.path().join("ns/index.json")).unwrap();
+    let before = index();
+    // Used to store the .sig with the image, then fail on the directory ("File exists").
+    let o = pv().run([
+        "sign",
+        "--key",
+        "k.key",
+        "--attestations-dir",
+        "k.pub",
+        "oci:ns:v1",
+    ]);
+    refused(&o, &["--attestations-dir k.pub", "not a directory"]);
+    assert_eq!(index(), before, "nothing attached");
+}

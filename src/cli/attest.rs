@@ -53,6 +53,7 @@ struct Report {
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    super::sign::check_attestations_dir(args.attestations_dir.as_deref())?;
     if !args.predicate_type.contains(':') {
         bail!(
             "--type {:?} is not a URI (e.g. https://slsa.dev/provenance/v1)",

@@ -80,6 +80,7 @@ fn out_dest(out: &str) -> anyhow::Result<(PathBuf, Option<String>)> {
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    super::sign::check_attestations_dir(args.attestations_dir.as_deref())?;
     let image: ImageRef = args.image.parse().context("--image")?;
     let base: Option<ImageRef> = args
         .base

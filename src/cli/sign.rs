@@ -125,7 +125,23 @@ struct Report {
     files: Vec<PathBuf>,
 }
 
+/// An `--attestations-dir` that exists must be a directory. Checked before anything is
+/// signed or attached, so a mistaken path does not fail halfway (the image already signed,
+/// the directory not written).
+pub(super) fn check_attestations_dir(dir: Option<&Path>) -> anyhow::Result<()> {
+    if let Some(d) = dir {
+        if d.exists() && !d.is_dir() {
+            bail!(
+                "--attestations-dir {}: exists and is not a directory; give a directory (created if missing)",
+                d.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    check_attestations_dir(args.attestations_dir.as_deref())?;
     let Target {
         r,
         mut store,
