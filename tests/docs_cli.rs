@@ -81,3 +81,47 @@ fn every_help_flag_is_documented() {
     }
     assert!(missing.is_empty(), "undocumented flags: {missing:?}");
 }
+
+/// GitHub's heading anchor: lower case, punctuation other than '-' and '_' dropped,
+/// spaces to '-'.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_' || *c == ' ')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+#[test]
+fn in_page_links_resolve() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    for e in std::fs::read_dir(root.join("docs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            files.push(p);
+        }
+    }
+    let mut broken = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let anchors: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with('#'))
+            .map(|l| slug(l.trim_start_matches('#')))
+            .collect();
+        for (i, _) in text.match_indices("](#") {
+            let rest = &text[i + 3..];
+            let a = &rest[..rest.find(')').unwrap()];
+            if !anchors.iter().any(|x| x == a) {
+                broken.push(format!(
+                    "{}: #{a}",
+                    f.file_name().unwrap().to_string_lossy()
+                ));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "links to missing headings: {broken:?}");
+}
