@@ -177,3 +177,13 @@ fn sign_checks_attestations_dir_before_attaching_anything() {
     refused(&o, &["--attestations-dir k.pub", "not a directory"]);
     assert_eq!(index(), before, "nothing attached");
 }
+
+#[test]
+fn verify_of_a_docker_archive_needs_the_attestations_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pv = || common::Pv::new().cwd(tmp.path()).password("pw");
+    pv().ok(["generate-key-pair", "--output-key-prefix", "k"]);
+    // As docs/signing.md says; it was a verdict (exit 1, "no signatures found").
+    let o = pv().run(["verify", "--key", "k.pub", "docker-archive:img.tar"]);
+    refused(&o, &["cannot hold signatures", "--attestations-dir"]);
+}

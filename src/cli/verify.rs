@@ -94,6 +94,12 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     let platform: Option<PlatformSelector> =
         args.platform.as_deref().map(str::parse).transpose()?;
     let r: ImageRef = args.image.parse()?;
+    if matches!(r, ImageRef::Archive { .. }) && args.attestations_dir.is_none() {
+        // Not a verdict: an archive has nowhere to keep signatures, so nothing could pass.
+        anyhow::bail!(
+            "{r}: a docker-archive cannot hold signatures; pass --attestations-dir DIR with the bundles and attestations written for it"
+        );
+    }
     let store = Store::open(&r, &g.registry.options(g.quiet)?)?;
     let root = store.root().with_context(|| format!("resolving {r}"))?;
     let dir = args.attestations_dir.as_ref().map(AttestationsDir::new);
