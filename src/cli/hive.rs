@@ -25,7 +25,9 @@ pub enum Cmd {
     },
     /// Show what changes from hive A to hive B (exit 1 when they differ).
     Diff {
+        /// The hive to compare from (a regf file, normal or differencing).
         a: PathBuf,
+        /// The hive to compare to: changes are what B has that A has not.
         b: PathBuf,
         /// Apply A and B (differencing hives) to this base hive and diff the effective views.
         #[arg(long)]
