@@ -27,7 +27,7 @@ pub enum Cmd {
     Diff {
         /// The hive to compare from (a regf file, normal or differencing).
         a: PathBuf,
-        /// The hive to compare to: changes are what B has that A has not.
+        /// The hive to compare to (changes go from A to B).
         b: PathBuf,
         /// Apply A and B (differencing hives) to this base hive and diff the effective views.
         #[arg(long)]
