@@ -187,3 +187,18 @@ fn verify_of_a_docker_archive_needs_the_attestations_dir() {
     let o = pv().run(["verify", "--key", "k.pub", "docker-archive:img.tar"]);
     refused(&o, &["cannot hold signatures", "--attestations-dir"]);
 }
+
+#[test]
+fn a_signed_untagged_layout_still_resolves_by_platform() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pv = || common::Pv::new().cwd(tmp.path()).password("pw");
+    pv().ok(["fixture", "nanoserver", "--out", "ns"]);
+    pv().ok(["generate-key-pair", "--output-key-prefix", "k"]);
+    // index.json now holds the image list and its .sig manifest.
+    pv().ok(["sign", "--key", "k.key", "oci:ns"]);
+    // Were: "no platform matches ... (available: no platform (sha256:…))" and
+    // "oci:ns: no Windows platform in this image".
+    pv().ok(["inspect", "oci:ns", "--platform", "windows/amd64"]);
+    pv().ok(["diff", "oci:ns", "oci:ns"]);
+    pv().ok(["verify", "--key", "k.pub", "oci:ns"]);
+}

@@ -59,7 +59,19 @@ pub fn windows_platforms(
     select: Option<&PlatformSelector>,
 ) -> Result<Vec<PlatformImage>, Error> {
     let name = src.name();
-    let root = src.root().map_err(img_err(&name))?;
+    let mut root = src.root().map_err(img_err(&name))?;
+    // A layout's index.json whose one image is a list (signatures may sit beside it):
+    // the platforms are that list's.
+    for _ in 0..4 {
+        let Root::Index(ix) = &root else { break };
+        let next = match source::image_entries(ix).as_slice() {
+            [one] if model::is_index(&one.media_type) => {
+                src.read_root(one).map_err(img_err(&name))?
+            }
+            _ => break,
+        };
+        root = next;
+    }
     let mut out = Vec::new();
     // Every Windows platform seen, for the error when `select` matches none of them.
     let mut seen: Vec<String> = Vec::new();

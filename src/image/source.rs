@@ -316,11 +316,16 @@ pub fn select<'a>(
     let all: Vec<String> = entries.iter().map(|d| describe(d)).collect();
     let matching: Vec<&Descriptor> = match platform {
         None => entries.clone(),
-        Some(sel) => entries
-            .iter()
-            .copied()
-            .filter(|d| d.platform.as_ref().is_some_and(|p| sel.matches(p)))
-            .collect(),
+        Some(sel) => match entries.as_slice() {
+            // One nested index without a platform (a layout's index.json holding an image
+            // list, perhaps beside signatures): the platform is chosen inside it.
+            [one] if model::is_index(&one.media_type) && one.platform.is_none() => vec![*one],
+            _ => entries
+                .iter()
+                .copied()
+                .filter(|d| d.platform.as_ref().is_some_and(|p| sel.matches(p)))
+                .collect(),
+        },
     };
     match matching.as_slice() {
         [one] => Ok(one),
