@@ -3,10 +3,48 @@
 //! A reader of our output (a layout, a key, an attestation) must never see half a file,
 //! so every file is written under a temporary name in its final directory and renamed
 //! into place only after it is complete and synced.
+//!
+//! Also owns the list of temporary names this process has made ([`note_temporary`]), so
+//! that an interrupted run (Ctrl-C, a cancelled CI job's SIGTERM) removes them instead of
+//! leaving hidden `.pause-verify-*` litter beside its outputs ([`remove_temporaries`],
+//! called by the binary's signal handler). A name is noted when it is made and never
+//! un-noted: once renamed or dropped it no longer exists, so removing it again is a no-op.
+//! That keeps the temp sites free of guards; the list is pruned of vanished names as it
+//! grows. SIGKILL cannot be handled: after `kill -9` hidden temporary names may remain;
+//! nothing ever reads them as output.
 
 use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+static TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Remember a temporary file or directory this process made, for [`remove_temporaries`].
+pub fn note_temporary(path: &Path) {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut live = TEMPORARIES.lock().unwrap_or_else(|e| e.into_inner());
+    if live.len() >= 4096 {
+        live.retain(|p| p.symlink_metadata().is_ok());
+    }
+    live.push(path);
+}
+
+/// Remove every noted temporary that still exists; returns how many were removed. For an
+/// interrupted process only: callers exit right after.
+pub fn remove_temporaries() -> usize {
+    let live = TEMPORARIES.lock().unwrap_or_else(|e| e.into_inner());
+    let mut removed = 0;
+    for p in live.iter().rev() {
+        let gone = match p.symlink_metadata() {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(p).is_ok(),
+            Ok(_) => fs::remove_file(p).is_ok(),
+            Err(_) => false,
+        };
+        removed += usize::from(gone);
+    }
+    removed
+}
 
 /// Write `path` atomically from a closure that fills the file. Nothing is left behind if
 /// the closure fails.
@@ -22,6 +60,7 @@ pub fn write_with<T>(
         .prefix(".pause-verify-")
         .suffix(".tmp")
         .tempfile_in(dir)?;
+    note_temporary(tmp.path());
     let out = fill(tmp.as_file_mut())?;
     tmp.as_file_mut().flush()?;
     tmp.as_file().sync_all()?;

@@ -1010,6 +1010,7 @@ pub fn write_fixture(
         let mut tmp = tempfile::Builder::new()
             .prefix(".pause-verify-fixture-")
             .tempfile_in(scratch)?;
+        crate::atomic::note_temporary(tmp.path());
         let (layer_desc, diff_id, usize_) = {
             let file = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
             let gz = crate::build::gzip_writer(HashingWriter::new(file));

@@ -1,7 +1,8 @@
 //! The `pause-verify` binary: parse arguments, call the library, render, pick the exit code.
 //!
 //! Exit codes: 0 verified / identical / equivalent; 1 a verdict failed; 2 usage error or
-//! bad input. Every error that reaches here is printed with its causes and exits 2.
+//! bad input; 130 interrupted (temporary files removed). Every error that reaches here
+//! is printed with its causes and exits 2.
 
 mod cli;
 
@@ -15,5 +16,12 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // An interrupted run (Ctrl-C, SIGTERM from a cancelled CI job, SIGHUP) removes the
+    // temporary names it made (see `atomic`) and exits 130 like a shell would for SIGINT.
+    let _ = ctrlc::set_handler(|| {
+        let n = pause_verify::atomic::remove_temporaries();
+        eprintln!("pause-verify: interrupted; removed {n} temporary file(s)");
+        std::process::exit(130);
+    });
     cli::main()
 }

@@ -128,6 +128,7 @@ pub fn with_layout<T>(
         .prefix(".pause-verify-out-")
         .tempdir_in(parent)
         .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
+    pause_verify::atomic::note_temporary(stage.path());
     let mut w = LayoutWriter::create(stage.path())?;
     let out = f(&mut w)?;
     #[cfg(unix)]
@@ -183,6 +184,7 @@ fn build_archive(
         .prefix(".pause-verify-out-")
         .tempdir_in(parent)
         .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
+    pause_verify::atomic::note_temporary(stage.path());
     let mut w = LayoutWriter::create(stage.path())?;
     let set = f(&mut w)?;
     w.add_manifest(&set.root, None)?;

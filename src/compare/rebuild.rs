@@ -621,6 +621,7 @@ pub fn rebuild(req: &RebuildRequest, progress: &Progress) -> Result<RebuildResul
                 stage_parent.display()
             ))
         })?;
+    crate::atomic::note_temporary(stage.path());
     let jobs: Vec<(usize, &PlatformImage)> = plats.iter().enumerate().collect();
     let results = parallel(&jobs, |(i, pp)| {
         rebuild_one(req, pp, &stage.path().join(format!("p{i}")), progress)

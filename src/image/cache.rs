@@ -140,13 +140,15 @@ impl BlobCache {
 
     /// A temporary file in the cache directory, to be filled and then [`BlobCache::commit`]ted.
     pub fn temp(&self) -> Result<tempfile::NamedTempFile, CacheError> {
-        tempfile::Builder::new()
+        let t = tempfile::Builder::new()
             .prefix(".partial-")
             .tempfile_in(self.dir())
             .map_err(|source| CacheError::Io {
                 path: self.dir(),
                 source,
-            })
+            })?;
+        crate::atomic::note_temporary(t.path());
+        Ok(t)
     }
 
     /// Move a filled temp file into place. The caller has checked digest and size while

@@ -245,6 +245,7 @@ pub fn copy_to_layout(
                 e,
             )
         })?;
+    crate::atomic::note_temporary(stage.path());
     let mut w = LayoutWriter::create(stage.path())?;
     let report = copy_image(src, &mut w, platform, tag, opts, progress)?;
     #[cfg(unix)]

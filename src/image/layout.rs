@@ -446,6 +446,7 @@ impl LayoutWriter {
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(|e| Error::io(ctx(), e))?;
+        crate::atomic::note_temporary(tmp.path());
         f(tmp.as_file_mut()).map_err(|e| Error::io(ctx(), e))?;
         readable(tmp.as_file()).map_err(|e| Error::io(ctx(), e))?;
         let dest = self.blob_path(&d.digest);
@@ -504,6 +505,7 @@ impl ImageSink for LayoutWriter {
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(|e| Error::io(ctx(), e))?;
+        crate::atomic::note_temporary(tmp.path());
         // One hash per byte: with `expected` the verifying reader checks the stream; only
         // an unknown blob is hashed on the way out.
         let desc = {
@@ -570,7 +572,10 @@ impl ImageSink for LayoutWriter {
         let made = tempfile::Builder::new()
             .prefix(".pause-verify-")
             .suffix(".link")
-            .make_in(&dir, |p| fs::hard_link(src, p));
+            .make_in(&dir, |p| {
+                crate::atomic::note_temporary(p);
+                fs::hard_link(src, p)
+            });
         // EXDEV, EPERM (protected_hardlinks), no such file, a filesystem without links:
         // the caller copies, which reports a missing source properly.
         let Ok(made) = made else { return Ok(None) };

@@ -471,6 +471,7 @@ impl Registry {
             .prefix("pause-verify-blobs-")
             .tempdir()
             .map_err(|e| RegistryError::Setup(format!("cannot create a scratch directory: {e}")))?;
+        crate::atomic::note_temporary(scratch.path());
         let bars = if opts.progress && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             indicatif::MultiProgress::new()
         } else {
