@@ -887,7 +887,7 @@ fn verify_one_sct(
 // ---- body binding
 
 /// DER of the (first) certificate in a PEM text, as Rekor stores verifiers.
-fn pem_cert_der(pem: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn pem_cert_der(pem: &[u8]) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(pem).ok()?;
     let start = text.find("-----BEGIN CERTIFICATE-----")?;
     let rest = text.get(start + "-----BEGIN CERTIFICATE-----".len()..)?;
