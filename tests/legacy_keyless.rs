@@ -190,6 +190,22 @@ fn verify(image: &str, root: &Path, id: &str, iss: &str, extra: &[&str]) -> (Out
     (o, v)
 }
 
+fn verify_regexp(image: &str, root: &Path, re: &str) -> (Output, Value) {
+    let o = common::pv([
+        "verify",
+        "--json",
+        "--trusted-root",
+        root.to_str().unwrap(),
+        "--certificate-identity-regexp",
+        re,
+        "--certificate-oidc-issuer",
+        ISS,
+        image,
+    ]);
+    let v = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    (o, v)
+}
+
 fn reasons(v: &Value, list: &str) -> Vec<String> {
     v["subjects"][0][list]
         .as_array()
@@ -391,6 +407,28 @@ fn legacy_sig_accepted_and_each_tampering_rejected() {
         assert_eq!(reasons(&v, "signatures"), [code], "{name}: {v}");
         assert!(message(&v, "signatures").contains(text), "{name}: {v}");
     }
+
+    // Trusted roots missing the CT log, the Rekor key or the CA.
+    let full: Value = serde_json::from_slice(&std::fs::read(&p.root).unwrap()).unwrap();
+    for (field, code) in [
+        ("ctlogs", "bad_sct"),
+        ("tlogs", "bad_tlog_entry"),
+        ("certificateAuthorities", "untrusted_certificate"),
+    ] {
+        let mut r = full.clone();
+        r[field] = json!([]);
+        let path = base.join(format!("root-without-{field}.json"));
+        std::fs::write(&path, serde_json::to_vec(&r).unwrap()).unwrap();
+        let (o, v) = verify(&image, &path, ID, ISS, &[]);
+        common::assert_code(&o, 1);
+        assert_eq!(reasons(&v, "signatures"), [code], "without {field}: {v}");
+    }
+    // An identity expression must match the whole SAN.
+    let (o, _) = verify_regexp(&image, &p.root, r"release-signer@example\.com");
+    common::assert_code(&o, 0);
+    let (o, v) = verify_regexp(&image, &p.root, r"release-signer@example");
+    common::assert_code(&o, 1);
+    assert_eq!(reasons(&v, "signatures"), ["certificate_identity_mismatch"]);
 
     // Without a trusted root, a key that is not the signer's: not trusted, said so.
     let pubkey = base.join("other.pub");
