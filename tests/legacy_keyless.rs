@@ -261,6 +261,11 @@ fn legacy_sig_accepted_and_each_tampering_rejected() {
         // A valid SET over an entry about another payload.
         json!({"payload": STANDARD.encode(&good), "cert": "leaf", "t": NOW + 100,
                "logIndex": 1, "entryFor": {"cert": "leaf", "payload": STANDARD.encode(sig_payload(&other))}}),
+        // Older cosign logged `rekord` entries; the same one about another payload.
+        json!({"payload": STANDARD.encode(&good), "cert": "leaf", "t": NOW + 100,
+               "logIndex": 2, "kind": "rekord"}),
+        json!({"payload": STANDARD.encode(&good), "cert": "leaf", "t": NOW + 100, "logIndex": 2,
+               "kind": "rekord", "entryFor": {"cert": "leaf", "payload": STANDARD.encode(sig_payload(&other))}}),
     ]) else {
         return;
     };
@@ -300,6 +305,15 @@ fn legacy_sig_accepted_and_each_tampering_rejected() {
         common::stdout(&o).contains(&format!("keyless {ID} from {ISS}")),
         "{}",
         common::stdout(&o)
+    );
+
+    // A `rekord` entry binds the same way.
+    let rekord = layout(base, "rekord", false, &l[6..7]);
+    let (o, v) = verify(&format!("oci:{}", rekord.display()), &p.root, ID, ISS, &[]);
+    common::assert_code(&o, 0);
+    assert_eq!(
+        v["subjects"][0]["signatures"][0]["detail"]["keyless"]["logIndex"],
+        2
     );
 
     // Wrong identity, wrong issuer.
@@ -345,6 +359,12 @@ fn legacy_sig_accepted_and_each_tampering_rejected() {
         (
             "entry-about-another-payload",
             l[5].clone(),
+            "bad_tlog_entry",
+            "data hash",
+        ),
+        (
+            "rekord-entry-about-another-payload",
+            l[7].clone(),
             "bad_tlog_entry",
             "data hash",
         ),

@@ -3,7 +3,7 @@
 
 Reads a JSON spec on stdin, writes JSON on stdout:
   spec: {"now": UNIX, "identity": SAN, "issuer": ISS,
-         "layers": [{"payload": B64, "att": bool, "kind": "hashedrekord"|"intoto"|"dsse",
+         "layers": [{"payload": B64, "att": bool, "kind": "hashedrekord"|"rekord"|"intoto"|"dsse",
                      "cert": "leaf"|"leaf2"|"rogue", "t": UNIX, "logIndex": N,
                      "entryFor": {"cert": ..., "payload": B64}   # optional: the Rekor
                     }]}                                         # entry describes another signature
@@ -199,6 +199,10 @@ class Pki:
         sha = lambda b: {"algorithm": "sha256", "value": hashlib.sha256(b).hexdigest()}
         if kind == "hashedrekord":
             spec = {"data": {"hash": sha(blob)}, "signature": {"content": b64(sig), "publicKey": {"content": pem}}}
+            v = "0.0.1"
+        elif kind == "rekord":
+            spec = {"data": {"hash": sha(blob)},
+                    "signature": {"content": b64(sig), "format": "x509", "publicKey": {"content": pem}}}
             v = "0.0.1"
         elif kind == "intoto":
             spec = {"content": {
