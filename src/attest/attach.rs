@@ -18,7 +18,7 @@
 
 use super::storage::{self, AttachedLayer, AttestationsDir, DirError, ManifestToPush};
 use super::verify::MAX_PAYLOAD_BYTES;
-use super::{Check, Failure, PublicKey, bundle, dsse, simplesigning};
+use super::{Check, Failure, PublicKey, bundle, dsse, legacy_keyless};
 use crate::image::registry::transport::RegistrySource;
 use crate::image::registry::{BlobRef, ManifestRef, RegistryError, RegistryOptions};
 use crate::image::source::image_entries;
@@ -433,7 +433,13 @@ impl Store {
         let mut attestations = Vec::new();
         if opts.signatures {
             self.cosign_layers(&storage::sig_tag(digest), &mut signatures, |layer| {
-                simplesigning::verify(opts.keys, layer, digest, opts.identity)
+                legacy_keyless::verify_sig_layer(
+                    opts.keys,
+                    opts.keyless,
+                    layer,
+                    digest,
+                    opts.identity,
+                )
             })?;
         }
         if opts.attestations {
@@ -444,7 +450,13 @@ impl Store {
                         found: layer.media_type.clone(),
                     });
                 }
-                dsse::verify_attestation(opts.keys, &layer.payload, digest, opts.predicate_type)
+                legacy_keyless::verify_att_layer(
+                    opts.keys,
+                    opts.keyless,
+                    layer,
+                    digest,
+                    opts.predicate_type,
+                )
             })?;
         }
         for (rd, bytes) in self.referrers(digest)? {
@@ -595,7 +607,8 @@ fn bundle_check(
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyOptions<'a> {
     pub keys: &'a [PublicKey],
-    /// Trust for keyless (Fulcio) bundles; without it they fail `keyless_not_trusted`.
+    /// Trust for keyless (Fulcio) bundles and legacy keyless `.sig`/`.att` layers;
+    /// without it they fail `keyless_not_trusted`.
     pub keyless: Option<&'a super::keyless::Keyless>,
     /// Check `.sig` signatures (and signature bundles); at least one must verify.
     pub signatures: bool,
@@ -692,7 +705,7 @@ mod tests {
         let r: ImageRef = format!("oci:{}", tmp.path().display()).parse().unwrap();
         let mut store = Store::open(&r, &RegistryOptions::default()).unwrap();
         assert_eq!(store.root().unwrap().descriptor().digest, md.digest);
-        let layer = simplesigning::sign(&key, &store.default_identity(), &md.digest);
+        let layer = super::super::simplesigning::sign(&key, &store.default_identity(), &md.digest);
         let a = store
             .attach_layers(storage::sig_tag(&md.digest), std::slice::from_ref(&layer))
             .unwrap();

@@ -307,7 +307,7 @@ pub(crate) fn der_tlv(input: &[u8]) -> Option<Tlv<'_>> {
 
 /// The SubjectPublicKeyInfo (whole TLV) of an X.509 certificate. A DER walk of six
 /// fields does not justify an X.509 crate; the key found is then parsed strictly.
-fn certificate_spki(cert: &[u8]) -> Option<&[u8]> {
+pub(crate) fn certificate_spki(cert: &[u8]) -> Option<&[u8]> {
     let (tag, cert_body, _, _) = der_tlv(cert)?;
     if tag != 0x30 {
         return None;

@@ -23,7 +23,8 @@
 //!    the payload/subject/predicate checks;
 //! 5. the Rekor body binds to this bundle: `dsse` 0.0.1 (payload hash, the one
 //!    signature, the verifier certificate), `intoto` 0.0.2 (the same, as older cosign
-//!    attest wrote them) or `hashedrekord` 0.0.1 (digest, signature, certificate).
+//!    attest wrote them) or `hashedrekord` / `rekord` 0.0.1 (digest, signature,
+//!    certificate).
 //!
 //! Refused: bundles with RFC 3161 timestamps (not verified here, so not ignored either),
 //! v0.2+ bundles without an inclusion proof. Not checked: detached SCTs, the DSSE
@@ -887,7 +888,7 @@ fn verify_one_sct(
 // ---- body binding
 
 /// DER of the (first) certificate in a PEM text, as Rekor stores verifiers.
-fn pem_cert_der(pem: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn pem_cert_der(pem: &[u8]) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(pem).ok()?;
     let start = text.find("-----BEGIN CERTIFICATE-----")?;
     let rest = text.get(start + "-----BEGIN CERTIFICATE-----".len()..)?;
@@ -1003,7 +1004,9 @@ pub fn check_body_binds(body: &[u8], bundle: &Value, leaf_der: &[u8]) -> Result<
             }
             Ok(())
         }
-        ("hashedrekord", "0.0.1") => {
+        // `rekord` 0.0.1 (what cosign before 1.5 logged for `.sig` layers) names the
+        // artifact hash, signature and key at the same paths; cosign accepts both.
+        ("hashedrekord", "0.0.1") | ("rekord", "0.0.1") => {
             let ms = bundle.get("messageSignature").ok_or_else(|| {
                 bad("the entry is a hashedrekord entry but the bundle has no message signature")
             })?;
@@ -1031,7 +1034,7 @@ pub fn check_body_binds(body: &[u8], bundle: &Value, leaf_der: &[u8]) -> Result<
             Ok(())
         }
         _ => Err(bad(format!(
-            "entry kind {kind:?} version {api:?} is not supported (dsse 0.0.1, intoto 0.0.2, hashedrekord 0.0.1)"
+            "entry kind {kind:?} version {api:?} is not supported (dsse 0.0.1, intoto 0.0.2, hashedrekord 0.0.1, rekord 0.0.1)"
         ))),
     }
 }

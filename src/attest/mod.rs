@@ -9,6 +9,8 @@
 //! - [`simplesigning`]: cosign's legacy image signature payloads.
 //! - [`bundle`]: Sigstore bundles v0.3 (writing keyed ones; verifying keyed and keyless).
 //! - [`keyless`]: offline keyless verification (Fulcio chain, identity, Rekor entry).
+//! - [`legacy_keyless`]: cosign's keyless `.sig`/`.att` layers (certificate and Rekor
+//!   bundle in annotations), verified through [`keyless`].
 //! - [`trust_root`]: the Sigstore trusted root file (Fulcio CAs, Rekor and CT log keys).
 //! - [`storage`]: `.sig`/`.att` manifests, referrer manifests, the `attestations/` dir.
 //! - [`verify`]: the verdict vocabulary ([`Failure`], [`Check`]).
@@ -23,6 +25,7 @@ pub mod bundle;
 pub mod dsse;
 pub mod keyless;
 pub mod keys;
+pub mod legacy_keyless;
 pub mod rebuild;
 pub mod simplesigning;
 pub mod statement;

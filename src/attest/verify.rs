@@ -61,7 +61,7 @@ pub enum Failure {
     #[error("signed message digest {found} is not the expected {expected}")]
     MessageDigestMismatch { expected: Digest, found: String },
     #[error(
-        "keyless bundle: its signature matches its certificate, but no trusted root was \
+        "keyless signature: it matches its certificate, but no trusted root was \
          given to check the certificate chain, identity and transparency log against \
          (pass --trusted-root with --certificate-identity and --certificate-oidc-issuer)"
     )]

@@ -3,7 +3,9 @@
 //! [--attestations-dir DIR] [--platform P | --all-platforms]`: check the signatures (and
 //! attestations) stored for an image, as `cosign verify` / `verify-attestation` do. A
 //! bundle verifies by key or, with the keyless flags, by its Fulcio certificate and Rekor
-//! entry checked offline against the trusted root (`attest::keyless`).
+//! entry checked offline against the trusted root (`attest::keyless`); so does a `.sig` /
+//! `.att` layer that carries cosign's certificate and Rekor bundle annotations
+//! (`attest::legacy_keyless`).
 //!
 //! Each signature: signature over the exact payload bytes → signed digest equals the
 //! image digest → identity (`--identity`) / statement subject and predicate type. Exit 0

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 /// Keyless (Fulcio + Rekor) trust, checked offline against a trusted root file.
 #[derive(clap::Args, Debug, Clone)]
 pub struct KeylessArgs {
-    /// A Sigstore trusted root (trusted_root.json: Fulcio CAs, Rekor and CT keys) to verify keyless bundles against.
+    /// A Sigstore trusted root (trusted_root.json: Fulcio CAs, Rekor and CT keys) to verify keyless bundles and cosign keyless .sig/.att layers against.
     #[arg(long, value_name = "FILE", requires = "certificate_oidc_issuer")]
     pub trusted_root: Option<PathBuf>,
     /// The certificate identity (SAN: URI or e-mail) a keyless signer must have, exactly.
