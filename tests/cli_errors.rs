@@ -202,3 +202,48 @@ fn a_signed_untagged_layout_still_resolves_by_platform() {
     pv().ok(["diff", "oci:ns", "oci:ns"]);
     pv().ok(["verify", "--key", "k.pub", "oci:ns"]);
 }
+
+#[test]
+fn keys_of_the_other_kind_empty_build_arg_names_and_schemeless_types_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pv = || common::Pv::new().cwd(tmp.path()).password("pw");
+    pv().ok(["fixture", "nanoserver", "--out", "oci:ns:v1"]);
+    pv().ok(["generate-key-pair", "--output-key-prefix", "k"]);
+    std::fs::write(tmp.path().join("p.json"), "{}").unwrap();
+    let index = || std::fs::read_to_string(tmp.path().join("ns/index.json")).unwrap();
+    let before = index();
+    refused(
+        &pv().run(["sign", "--key", "k.pub", "oci:ns:v1"]),
+        &["this is a public key"],
+    );
+    refused(
+        &pv().run(["verify", "--key", "k.key", "oci:ns:v1"]),
+        &["this is a private key"],
+    );
+    for t in ["https://", "https:", "://x", "a b:c"] {
+        let o = pv().run([
+            "attest",
+            "--key",
+            "k.key",
+            "--predicate",
+            "p.json",
+            "--type",
+            t,
+            "oci:ns:v1",
+        ]);
+        refused(&o, &["--type", "is not a URI"]);
+    }
+    assert_eq!(index(), before, "nothing attached");
+    let o = pv().run([
+        "build",
+        "--base",
+        "oci:ns:v1",
+        "--allow-unpinned",
+        "--build-arg",
+        "=x",
+        "--out",
+        "oci:out",
+    ]);
+    refused(&o, &["--build-arg \"=x\"", "non-empty ARG name"]);
+    assert!(!tmp.path().join("out").exists());
+}

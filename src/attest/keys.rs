@@ -47,6 +47,12 @@ pub const DEFAULT_SCRYPT_N: u64 = 65536;
 pub enum KeyError {
     #[error("not a PEM file with a {0:?} block")]
     NoPemBlock(String),
+    #[error("found a PEM {found:?} block where a {wanted:?} block was expected{hint}")]
+    WrongPemBlock {
+        wanted: String,
+        found: String,
+        hint: &'static str,
+    },
     #[error("PEM block is not valid base64: {0}")]
     PemBase64(String),
     #[error("encrypted key JSON is malformed: {0}")]
@@ -396,12 +402,47 @@ fn pem_decode_any(pem: &[u8], labels: &[&str]) -> Result<Vec<u8>, KeyError> {
             .decode(body.as_bytes())
             .map_err(|e| KeyError::PemBase64(e.to_string()));
     }
-    Err(KeyError::NoPemBlock(labels.join(" or ")))
+    let wanted = labels.join(" or ");
+    let found = text
+        .split("-----BEGIN ")
+        .nth(1)
+        .and_then(|rest| rest.split_once("-----"))
+        .map(|(label, _)| label.to_string());
+    Err(match found {
+        Some(found) => {
+            let hint = if found.contains("PUBLIC") && wanted.contains("PRIVATE") {
+                ": this is a public key; sign with the private .key file"
+            } else if found.contains("PRIVATE") && wanted.contains("PUBLIC") {
+                ": this is a private key; verify with the public .pub file"
+            } else {
+                ""
+            };
+            KeyError::WrongPemBlock {
+                wanted,
+                found,
+                hint,
+            }
+        }
+        None => KeyError::NoPemBlock(wanted),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_of_the_other_kind_is_named_as_such() {
+        let k = PrivateKey::generate().unwrap();
+        let public = k.public_key().to_pem();
+        let e = PrivateKey::from_encrypted_pem(public.as_bytes(), b"x").unwrap_err();
+        assert!(e.to_string().contains("this is a public key"), "{e}");
+        let private = k.to_encrypted_pem(b"x", 32768).unwrap();
+        let e = PublicKey::from_pem(private.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("this is a private key"), "{e}");
+        let e = PublicKey::from_pem(b"hello").unwrap_err();
+        assert!(matches!(e, KeyError::NoPemBlock(_)), "{e}");
+    }
 
     #[test]
     fn generated_key_round_trips_and_signs() {

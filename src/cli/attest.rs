@@ -54,7 +54,15 @@ struct Report {
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     super::sign::check_attestations_dir(args.attestations_dir.as_deref())?;
-    if !args.predicate_type.contains(':') {
+    let t = &args.predicate_type;
+    let scheme_ok = t.split_once(':').is_some_and(|(scheme, rest)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            && !rest.trim_start_matches('/').is_empty()
+    });
+    if !scheme_ok || t.contains(char::is_whitespace) {
         bail!(
             "--type {:?} is not a URI (e.g. https://slsa.dev/provenance/v1)",
             args.predicate_type

@@ -230,6 +230,9 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         let (k, v) = a
             .split_once('=')
             .with_context(|| format!("--build-arg {a:?}: expected KEY=VALUE"))?;
+        if k.is_empty() || k.contains(char::is_whitespace) {
+            anyhow::bail!("--build-arg {a:?}: the name before '=' must be a non-empty ARG name");
+        }
         build_args.insert(k.to_string(), v.to_string());
     }
     let recipe = match &args.recipe {
