@@ -52,6 +52,25 @@ pub fn write_with<T>(
     path: &Path,
     fill: impl FnOnce(&mut fs::File) -> io::Result<T>,
 ) -> io::Result<T> {
+    let (staged, out) = stage(path, fill)?;
+    staged.commit()?;
+    Ok(out)
+}
+
+/// A file written whole and synced under a temporary name beside its destination, not yet
+/// visible. For outputs that must appear together (a key pair): stage every one, then
+/// commit them, so a failure while writing leaves the old files as they were.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+/// Fill a temporary file beside `path`; dropping the result removes it.
+pub fn stage<T>(
+    path: &Path,
+    fill: impl FnOnce(&mut fs::File) -> io::Result<T>,
+) -> io::Result<(Staged, T)> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -64,8 +83,21 @@ pub fn write_with<T>(
     let out = fill(tmp.as_file_mut())?;
     tmp.as_file_mut().flush()?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(out)
+    Ok((
+        Staged {
+            tmp,
+            path: path.to_path_buf(),
+        },
+        out,
+    ))
+}
+
+impl Staged {
+    /// Rename into place.
+    pub fn commit(self) -> io::Result<()> {
+        self.tmp.persist(&self.path).map_err(|e| e.error)?;
+        Ok(())
+    }
 }
 
 /// Write `bytes` to `path` atomically.

@@ -3,6 +3,7 @@
 
 use super::{Global, Outcome};
 use anyhow::{Context, bail};
+use pause_verify::atomic;
 use pause_verify::attest::keys;
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -39,11 +40,13 @@ fn password() -> anyhow::Result<String> {
     Ok(first)
 }
 
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    pause_verify::atomic::write_with(path, |f| {
+fn stage_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<atomic::Staged> {
+    let (staged, ()) = atomic::stage(path, |f| {
         f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(bytes)
     })
+    .with_context(|| format!("writing {}", path.display()))?;
+    Ok(staged)
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
@@ -78,12 +81,16 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         eprintln!("generating an ECDSA P-256 key (scrypt N=65536 encryption)...");
     }
     let kp = keys::generate_key_pair(password.as_bytes()).context("generating the key pair")?;
-    write_file(&key_path, kp.private_pem.as_bytes(), 0o600)
-        .with_context(|| format!("writing {}", key_path.display()))?;
-    if let Err(e) = write_file(&pub_path, kp.public_pem.as_bytes(), 0o644) {
-        // Do not leave half a pair behind.
+    // Both files are written whole before either is renamed into place: a failure while
+    // writing leaves no half pair, and with --force the old pair stays as it was.
+    let key = stage_file(&key_path, kp.private_pem.as_bytes(), 0o600)?;
+    let public = stage_file(&pub_path, kp.public_pem.as_bytes(), 0o644)?;
+    key.commit()
+        .with_context(|| format!("moving {} into place", key_path.display()))?;
+    if let Err(e) = public.commit() {
+        // Never a new private key whose public half is missing or old.
         let _ = std::fs::remove_file(&key_path);
-        return Err(e).with_context(|| format!("writing {}", pub_path.display()));
+        return Err(e).with_context(|| format!("moving {} into place", pub_path.display()));
     }
     if g.json {
         let doc = serde_json::json!({
