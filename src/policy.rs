@@ -40,7 +40,7 @@ pub enum PolicyError {
     },
     #[error("{path}: the policy file is over {MAX_POLICY_BYTES} bytes; is it the right file?")]
     TooLarge { path: PathBuf },
-    #[error("{path}: not a valid policy (docs/policy.md): {message}")]
+    #[error("{path}: not a valid policy (docs/policy.md):{message}")]
     Syntax { path: PathBuf, message: String },
     #[error("{path}: {field}: {message}")]
     Invalid {
@@ -406,7 +406,7 @@ pub fn default_policy() -> Policy {
 pub fn parse(text: &str, path: &Path) -> Result<Policy, PolicyError> {
     toml::from_str(text).map_err(|e| PolicyError::Syntax {
         path: path.to_path_buf(),
-        message: e.to_string().trim_end().replace('\n', " "),
+        message: format!("\n{}", e.to_string().trim_end()),
     })
 }
 
