@@ -430,7 +430,7 @@ pub fn load(path: Option<&Path>, cli: &CliInputs<'_>) -> Result<Loaded, PolicyEr
             let bytes = read_limited(p)?;
             let text = String::from_utf8(bytes.clone()).map_err(|_| PolicyError::Syntax {
                 path: p.to_path_buf(),
-                message: "not UTF-8 text".into(),
+                message: " not UTF-8 text".into(),
             })?;
             let policy = parse(&text, p)?;
             let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
