@@ -239,6 +239,10 @@ fn layout_to_layout_keeps_signatures_attestations_and_bundles() {
     );
     assert_eq!(again["attachments"]["added"], 0, "{again}");
     assert_eq!(again["attachments"]["subjects"][0]["signatures"], 1);
+    assert_eq!(
+        again["attachments"]["subjects"][0]["locations"],
+        v["attachments"]["subjects"][0]["locations"]
+    );
     assert_eq!(entries(&cwd.join("dst"), ""), before);
     let after = index(&cwd.join("dst"))["manifests"]
         .as_array()

@@ -506,23 +506,25 @@ impl Store {
         if a.bundles.is_empty() {
             return Ok(out);
         }
-        // The bundles already here, by the digest of the bundle bytes.
+        // The bundles already here: (digest of the bundle bytes, referrer manifest).
+        // One that cannot be read is not ours to repair; a new referrer goes beside it.
         let mut present = Vec::new();
-        for (_, bytes) in self.referrers(&subject.digest)? {
+        for (rd, bytes) in self.referrers(&subject.digest)? {
             if let Ok(b) = bytes
                 .map_err(|_| ())
                 .and_then(|m| self.referrer_bundle(&m).map_err(|_| ()))
             {
-                present.push(Digest::of(&b));
+                present.push((Digest::of(&b), rd));
             }
         }
         for b in &a.bundles {
             let d = Digest::of(&b.bundle);
-            if present.contains(&d) {
+            if let Some((_, rd)) = present.iter().find(|(p, _)| *p == d) {
+                out.locations.push(format!("{}@{rd}", self.name()));
                 continue;
             }
             let done = self.attach_bundle_created(subject, &b.bundle, b.created.as_deref())?;
-            present.push(d);
+            present.push((d, done.manifest));
             out.added += done.added;
             out.locations.push(done.location);
         }
@@ -720,7 +722,8 @@ impl Attachments {
 pub struct PutAttachments {
     /// Layers and bundles that were new here (0: everything was there already).
     pub added: usize,
-    /// Where they went (see [`Attached::location`]), one per manifest touched.
+    /// Where they are now (see [`Attached::location`]): the `.sig`/`.att` manifest tags
+    /// and each bundle's referrer, whether added now or found there already.
     pub locations: Vec<String>,
 }
 
@@ -917,6 +920,73 @@ mod tests {
             rep.attestations.unwrap()[0].result,
             Err(Failure::PredicateTypeMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn attachments_copy_between_layouts_once_keeping_what_is_there() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let md = layout_with_image(a.path());
+        assert_eq!(layout_with_image(b.path()), md);
+        let r = |d: &std::path::Path| -> ImageRef {
+            format!("oci:{}:v1", d.display()).parse().unwrap()
+        };
+        let o = RegistryOptions::default();
+        let key = PrivateKey::generate().unwrap();
+        let mut src = Store::open(&r(a.path()), &o).unwrap();
+        let sig = super::super::simplesigning::sign(&key, "x", &md.digest);
+        src.attach_layers(storage::sig_tag(&md.digest), &[sig])
+            .unwrap();
+        // A referrer made elsewhere, with a `created` annotation: copied, it keeps it.
+        let stmt = super::super::statement::Statement::new(
+            vec![super::super::statement::ResourceDescriptor::named(
+                "x", &md.digest,
+            )],
+            "https://example.com/p/v1",
+            serde_json::json!({}),
+        );
+        let bundle_json = bundle::sign_statement_bundle(&stmt, &key);
+        src.attach_bundle_created(&md, &bundle_json, Some("2026-01-01T00:00:00Z"))
+            .unwrap();
+        let found = src.attachments(&md.digest).unwrap();
+        assert_eq!(found.signatures.len(), 1);
+        assert!(found.attestations.is_empty());
+        assert_eq!(found.bundles.len(), 1);
+        assert_eq!(found.bundles[0].bundle, bundle_json);
+        assert_eq!(
+            found.bundles[0].created.as_deref(),
+            Some("2026-01-01T00:00:00Z")
+        );
+
+        // The destination has a signature of its own: kept, the source's appended.
+        let mut dst = Store::open(&r(b.path()), &o).unwrap();
+        let own = super::super::simplesigning::sign(&key, "y", &md.digest);
+        dst.attach_layers(storage::sig_tag(&md.digest), &[own])
+            .unwrap();
+        let put = dst.put_attachments(&md, &found).unwrap();
+        assert_eq!(put.added, 2);
+        assert_eq!(put.locations.len(), 2);
+        let there = dst.attachments(&md.digest).unwrap();
+        assert_eq!(there.signatures.len(), 2);
+        assert_eq!(there.bundles, found.bundles);
+        let listed = |d: &std::path::Path| -> Vec<Digest> {
+            let idx = LayoutSource::open(d, None, None)
+                .unwrap()
+                .index_json()
+                .unwrap();
+            idx.manifests
+                .iter()
+                .filter(|e| e.artifact_type.is_some())
+                .map(|e| e.digest.clone())
+                .collect()
+        };
+        assert_eq!(listed(b.path()), listed(a.path()), "same referrer manifest");
+        let again = dst.put_attachments(&md, &found).unwrap();
+        assert_eq!(again.added, 0);
+        assert_eq!(again.locations, put.locations, "where they are, as before");
+        // Nothing found, nothing done.
+        let none = Attachments::default();
+        assert!(none.is_empty());
+        assert_eq!(dst.put_attachments(&md, &none).unwrap().added, 0);
     }
 
     #[test]

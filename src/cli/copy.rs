@@ -70,7 +70,7 @@ struct SubjectAttachments {
     bundles: usize,
     /// New at the destination (0: all there already).
     added: usize,
-    /// Where they went: `oci:DIR:sha256-<hex>.sig`, `docker://HOST/REPO@sha256:…`, …
+    /// Where they are in the destination now (added or there already).
     locations: Vec<String>,
 }
 
