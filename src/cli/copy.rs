@@ -287,7 +287,7 @@ fn print_attachments(a: &AttachmentsReport) {
             .map(|p| format!(" ({p})"))
             .unwrap_or_default();
         println!(
-            "  signatures of {}{platform}: {} signatures, {} attestations, {} bundles; {} added",
+            "  attachments of {}{platform}: {} signatures, {} attestations, {} bundles; {} added",
             s.digest, s.signatures, s.attestations, s.bundles, s.added
         );
         for l in &s.locations {
