@@ -378,10 +378,22 @@ impl Store {
 
     /// Store a Sigstore bundle about `subject` as an OCI 1.1 referrer.
     pub fn attach_bundle(&mut self, subject: &Descriptor, bundle_json: &[u8]) -> Result<Attached> {
+        self.attach_bundle_created(subject, bundle_json, None)
+    }
+
+    /// [`Store::attach_bundle`] with the referrer's `org.opencontainers.image.created`
+    /// annotation (a copy keeps the source's, so the referrer manifest stays the same).
+    fn attach_bundle_created(
+        &mut self,
+        subject: &Descriptor,
+        bundle_json: &[u8],
+        created: Option<&str>,
+    ) -> Result<Attached> {
         if !self.can_attach() {
             return Err(self.no_attach());
         }
-        let m = storage::referrer_manifest(bundle_json, &storage::Descriptor::from(subject), None);
+        let m =
+            storage::referrer_manifest(bundle_json, &storage::Descriptor::from(subject), created);
         self.put_blobs(&m.blobs)?;
         let digest = m.manifest.descriptor.digest.clone();
         let name = self.name();
@@ -417,6 +429,106 @@ impl Store {
             added: 1,
             via,
         })
+    }
+
+    // ---- copying
+
+    /// Everything stored here for `subject`, as the read side of
+    /// [`Store::verify_subject`] finds it: the `.sig` and `.att` layers and the Sigstore
+    /// bundle referrers. Every blob is checked against its descriptor (size and digest);
+    /// signatures themselves are not judged (copying is not verifying). A manifest or
+    /// blob that cannot be read is an error, never a silent omission.
+    pub fn attachments(&self, subject: &Digest) -> Result<Attachments> {
+        let layers = |tag: String| -> Result<Vec<AttachedLayer>> {
+            let Some(manifest) = self.tagged_manifest(&tag)? else {
+                return Ok(Vec::new());
+            };
+            let what = format!("{}:{tag}", self.name());
+            let stored = |failure| AttachError::Stored {
+                what: what.clone(),
+                failure,
+            };
+            let parsed = storage::parse_cosign_manifest(&manifest).map_err(stored)?;
+            parsed
+                .layers
+                .iter()
+                .map(|d| {
+                    let blob = self.blob(d)?;
+                    storage::layer_from_blob(d, &blob).map_err(stored)
+                })
+                .collect()
+        };
+        let signatures = layers(storage::sig_tag(subject))?;
+        let attestations = layers(storage::att_tag(subject))?;
+        let mut bundles = Vec::new();
+        for (rd, bytes) in self.referrers(subject)? {
+            let stored = |failure| AttachError::Stored {
+                what: format!("{} referrer {rd}", self.name()),
+                failure,
+            };
+            let manifest = bytes?;
+            let created = storage::parse_referrer_manifest(&manifest)
+                .map_err(stored)?
+                .annotations
+                .get(CREATED_ANNOTATION)
+                .cloned();
+            let bundle = self.referrer_bundle(&manifest).map_err(stored)?;
+            bundles.push(BundleAttachment { bundle, created });
+        }
+        Ok(Attachments {
+            signatures,
+            attestations,
+            bundles,
+        })
+    }
+
+    /// Store `a` here for `subject` through the same paths `sign`/`attest` use: layers
+    /// are appended to the `.sig`/`.att` manifests without duplicates, and a bundle
+    /// already carried by one of `subject`'s referrers is not stored again. So copying
+    /// the same attachments twice adds nothing the second time.
+    pub fn put_attachments(
+        &mut self,
+        subject: &Descriptor,
+        a: &Attachments,
+    ) -> Result<PutAttachments> {
+        let mut out = PutAttachments::default();
+        for (tag, layers) in [
+            (storage::sig_tag(&subject.digest), &a.signatures),
+            (storage::att_tag(&subject.digest), &a.attestations),
+        ] {
+            if layers.is_empty() {
+                continue;
+            }
+            let done = self.attach_layers(tag, layers)?;
+            out.added += done.added;
+            out.locations.push(done.location);
+        }
+        if a.bundles.is_empty() {
+            return Ok(out);
+        }
+        // The bundles already here: (digest of the bundle bytes, referrer manifest).
+        // One that cannot be read is not ours to repair; a new referrer goes beside it.
+        let mut present = Vec::new();
+        for (rd, bytes) in self.referrers(&subject.digest)? {
+            if let Ok(b) = bytes
+                .map_err(|_| ())
+                .and_then(|m| self.referrer_bundle(&m).map_err(|_| ()))
+            {
+                present.push((Digest::of(&b), rd));
+            }
+        }
+        for b in &a.bundles {
+            let d = Digest::of(&b.bundle);
+            if let Some((_, rd)) = present.iter().find(|(p, _)| *p == d) {
+                out.locations.push(format!("{}@{rd}", self.name()));
+                continue;
+            }
+            let done = self.attach_bundle_created(subject, &b.bundle, b.created.as_deref())?;
+            present.push((d, done.manifest));
+            out.added += done.added;
+            out.locations.push(done.location);
+        }
+        Ok(out)
     }
 
     // ---- verifying
@@ -575,6 +687,44 @@ impl Store {
         })?;
         storage::layer_from_blob(layer, &blob).map(|l| l.payload)
     }
+}
+
+const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
+
+/// One Sigstore bundle stored as a referrer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleAttachment {
+    /// The bundle JSON, as stored.
+    pub bundle: Vec<u8>,
+    /// The referrer manifest's `org.opencontainers.image.created`, if it had one.
+    pub created: Option<String>,
+}
+
+/// What [`Store::attachments`] found for one subject.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attachments {
+    /// Layers of `sha256-<hex>.sig`.
+    pub signatures: Vec<AttachedLayer>,
+    /// Layers of `sha256-<hex>.att`.
+    pub attestations: Vec<AttachedLayer>,
+    /// Sigstore bundle referrers.
+    pub bundles: Vec<BundleAttachment>,
+}
+
+impl Attachments {
+    pub fn is_empty(&self) -> bool {
+        self.signatures.is_empty() && self.attestations.is_empty() && self.bundles.is_empty()
+    }
+}
+
+/// What [`Store::put_attachments`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PutAttachments {
+    /// Layers and bundles that were new here (0: everything was there already).
+    pub added: usize,
+    /// Where they are now (see [`Attached::location`]): the `.sig`/`.att` manifest tags
+    /// and each bundle's referrer, whether added now or found there already.
+    pub locations: Vec<String>,
 }
 
 /// One bundle's check, or `None` when this run does not look at its kind.
@@ -770,6 +920,73 @@ mod tests {
             rep.attestations.unwrap()[0].result,
             Err(Failure::PredicateTypeMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn attachments_copy_between_layouts_once_keeping_what_is_there() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let md = layout_with_image(a.path());
+        assert_eq!(layout_with_image(b.path()), md);
+        let r = |d: &std::path::Path| -> ImageRef {
+            format!("oci:{}:v1", d.display()).parse().unwrap()
+        };
+        let o = RegistryOptions::default();
+        let key = PrivateKey::generate().unwrap();
+        let mut src = Store::open(&r(a.path()), &o).unwrap();
+        let sig = super::super::simplesigning::sign(&key, "x", &md.digest);
+        src.attach_layers(storage::sig_tag(&md.digest), &[sig])
+            .unwrap();
+        // A referrer made elsewhere, with a `created` annotation: copied, it keeps it.
+        let stmt = super::super::statement::Statement::new(
+            vec![super::super::statement::ResourceDescriptor::named(
+                "x", &md.digest,
+            )],
+            "https://example.com/p/v1",
+            serde_json::json!({}),
+        );
+        let bundle_json = bundle::sign_statement_bundle(&stmt, &key);
+        src.attach_bundle_created(&md, &bundle_json, Some("2026-01-01T00:00:00Z"))
+            .unwrap();
+        let found = src.attachments(&md.digest).unwrap();
+        assert_eq!(found.signatures.len(), 1);
+        assert!(found.attestations.is_empty());
+        assert_eq!(found.bundles.len(), 1);
+        assert_eq!(found.bundles[0].bundle, bundle_json);
+        assert_eq!(
+            found.bundles[0].created.as_deref(),
+            Some("2026-01-01T00:00:00Z")
+        );
+
+        // The destination has a signature of its own: kept, the source's appended.
+        let mut dst = Store::open(&r(b.path()), &o).unwrap();
+        let own = super::super::simplesigning::sign(&key, "y", &md.digest);
+        dst.attach_layers(storage::sig_tag(&md.digest), &[own])
+            .unwrap();
+        let put = dst.put_attachments(&md, &found).unwrap();
+        assert_eq!(put.added, 2);
+        assert_eq!(put.locations.len(), 2);
+        let there = dst.attachments(&md.digest).unwrap();
+        assert_eq!(there.signatures.len(), 2);
+        assert_eq!(there.bundles, found.bundles);
+        let listed = |d: &std::path::Path| -> Vec<Digest> {
+            let idx = LayoutSource::open(d, None, None)
+                .unwrap()
+                .index_json()
+                .unwrap();
+            idx.manifests
+                .iter()
+                .filter(|e| e.artifact_type.is_some())
+                .map(|e| e.digest.clone())
+                .collect()
+        };
+        assert_eq!(listed(b.path()), listed(a.path()), "same referrer manifest");
+        let again = dst.put_attachments(&md, &found).unwrap();
+        assert_eq!(again.added, 0);
+        assert_eq!(again.locations, put.locations, "where they are, as before");
+        // Nothing found, nothing done.
+        let none = Attachments::default();
+        assert!(none.is_empty());
+        assert_eq!(dst.put_attachments(&md, &none).unwrap().added, 0);
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! `pause-verify copy SRC DEST [--platform P]`: copy an image into an OCI layout (e.g. to
-//! mirror a base image for offline builds), every blob verified on the way.
+//! `pause-verify copy SRC DEST [--platform P] [--signatures]`: copy an image into an OCI
+//! layout or a registry (e.g. to mirror a base image for offline builds), every blob
+//! verified on the way; with `--signatures`, then its signatures, attestations and
+//! bundles (`attach::Store::attachments` / `put_attachments`), image first so a failure
+//! never leaves attachments without their image.
 //! SRC: `oci:` or `docker-archive:`; DEST: `oci:DIR[:TAG]`. A new DEST layout appears
 //! only when the copy succeeded; foreign layers are referenced, not copied, unless
 //! `--include-foreign` (then copied and verified like any blob).
@@ -7,9 +10,11 @@
 //! (`LayoutSource::open_one`: signatures and attestations beside it are skipped).
 
 use super::{Global, Outcome};
-use pause_verify::image::registry::{RepoRef, transport::RegistrySink};
+use pause_verify::attest::attach::Store;
+use pause_verify::image::registry::{RegistryOptions, RepoRef, transport::RegistrySink};
+use pause_verify::image::source::image_entries;
 use pause_verify::image::{
-    self, Digest, ImageRef, ImageSource, LayoutSource, PlatformSelector, copy,
+    self, Descriptor, Digest, ImageRef, ImageSource, LayoutSource, PlatformSelector, Root, copy,
 };
 use pause_verify::progress::Progress;
 use serde::Serialize;
@@ -23,6 +28,9 @@ pub struct Args {
     /// Copy only this platform (its manifest becomes the destination's image); default: everything.
     #[arg(long)]
     pub platform: Option<String>,
+    /// After the image, copy its signatures, attestations and bundle referrers (root and each platform's manifest), as they are: copy does not verify them. With --platform: that manifest's only.
+    #[arg(long)]
+    pub signatures: bool,
 }
 
 #[derive(Serialize)]
@@ -34,6 +42,46 @@ struct Report {
     destination: String,
     #[serde(flatten)]
     copy: copy::CopyReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attachments: Option<AttachmentsReport>,
+}
+
+/// What `--signatures` copied.
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct AttachmentsReport {
+    /// Layers and bundles new at the destination, over all subjects.
+    added: usize,
+    subjects: Vec<SubjectAttachments>,
+    /// Source subjects whose attachments were not copied, and why.
+    skipped: Vec<SkippedSubject>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SubjectAttachments {
+    digest: Digest,
+    media_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform: Option<String>,
+    /// Found at the source (and so now at the destination).
+    signatures: usize,
+    attestations: usize,
+    bundles: usize,
+    /// New at the destination (0: all there already).
+    added: usize,
+    /// Where they are in the destination now (added or there already).
+    locations: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SkippedSubject {
+    digest: Digest,
+    signatures: usize,
+    attestations: usize,
+    bundles: usize,
+    reason: String,
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
@@ -103,6 +151,17 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             "destination {dst_ref}: only OCI layouts (oci:DIR[:TAG]) and registries (docker://) can be written"
         ),
     };
+    let attachments = if args.signatures {
+        Some(copy_attachments(
+            &src_ref,
+            &dst_ref,
+            &opts,
+            report.root.as_ref(),
+            platform.is_some(),
+        )?)
+    } else {
+        None
+    };
     if g.json {
         let doc = Report {
             schema_version: "1",
@@ -110,6 +169,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             source: src.name(),
             destination: dst_ref.to_string(),
             copy: report,
+            attachments,
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
@@ -130,6 +190,115 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
                 f.urls.join(" ")
             );
         }
+        if let Some(a) = &attachments {
+            print_attachments(a);
+        }
     }
     Ok(Outcome::Pass)
+}
+
+/// The destination as a [`Store`] holding the image just copied (named by digest, so a
+/// layout holding other images too is no obstacle).
+fn destination_store(
+    dst_ref: &ImageRef,
+    root: &Digest,
+    opts: &RegistryOptions,
+) -> anyhow::Result<Store> {
+    let r = match dst_ref {
+        ImageRef::Layout { dir, .. } => ImageRef::Layout {
+            dir: dir.clone(),
+            tag: None,
+            digest: Some(root.clone()),
+        },
+        ImageRef::Registry {
+            registry,
+            repository,
+            ..
+        } => ImageRef::Registry {
+            registry: registry.clone(),
+            repository: repository.clone(),
+            tag: None,
+            digest: Some(root.clone()),
+        },
+        ImageRef::Archive { .. } => {
+            anyhow::bail!("destination {dst_ref}: signatures cannot be stored in a docker-archive")
+        }
+    };
+    Ok(Store::open(&r, opts)?)
+}
+
+/// Copy the attachments of the image just copied (`root`): of the root and, for a list,
+/// of each platform's manifest. With `one_platform` the root is a platform's manifest
+/// taken out of a list: the list's own attachments cannot apply to it and are reported
+/// as skipped.
+fn copy_attachments(
+    src_ref: &ImageRef,
+    dst_ref: &ImageRef,
+    opts: &RegistryOptions,
+    root: Option<&Descriptor>,
+    one_platform: bool,
+) -> anyhow::Result<AttachmentsReport> {
+    let Some(root) = root else {
+        anyhow::bail!("the copy recorded no root; nothing to attach signatures to")
+    };
+    let src = Store::open(src_ref, opts)?;
+    let mut dst = destination_store(dst_ref, &root.digest, opts)?;
+    let mut out = AttachmentsReport::default();
+    let src_root = src.root()?;
+    let mut subjects = vec![root.clone()];
+    if one_platform {
+        let list = src_root.descriptor();
+        if list.digest != root.digest {
+            let a = src.attachments(&list.digest)?;
+            out.skipped.push(SkippedSubject {
+                digest: list.digest.clone(),
+                signatures: a.signatures.len(),
+                attestations: a.attestations.len(),
+                bundles: a.bundles.len(),
+                reason: "--platform: the list is not copied, so what is attached to it cannot apply to the copy".into(),
+            });
+        }
+    } else if let Root::Index(index) = &src_root {
+        subjects.extend(image_entries(index).into_iter().cloned());
+    }
+    for subject in subjects {
+        let a = src.attachments(&subject.digest)?;
+        let put = dst.put_attachments(&subject, &a)?;
+        out.added += put.added;
+        out.subjects.push(SubjectAttachments {
+            digest: subject.digest.clone(),
+            media_type: subject.media_type.clone(),
+            platform: subject.platform.as_ref().map(|p| p.to_string()),
+            signatures: a.signatures.len(),
+            attestations: a.attestations.len(),
+            bundles: a.bundles.len(),
+            added: put.added,
+            locations: put.locations,
+        });
+    }
+    Ok(out)
+}
+
+fn print_attachments(a: &AttachmentsReport) {
+    for s in &a.subjects {
+        let platform = s
+            .platform
+            .as_deref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default();
+        println!(
+            "  attachments of {}{platform}: {} signatures, {} attestations, {} bundles; {} added",
+            s.digest, s.signatures, s.attestations, s.bundles, s.added
+        );
+        for l in &s.locations {
+            println!("    -> {l}");
+        }
+    }
+    for s in &a.skipped {
+        println!(
+            "  skipped {}: {} signatures, {} attestations, {} bundles ({})",
+            s.digest, s.signatures, s.attestations, s.bundles, s.reason
+        );
+    }
+    println!("Attachments: {} added", a.added);
 }
