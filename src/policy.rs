@@ -343,6 +343,9 @@ pub struct CliInputs<'a> {
     /// `--trusted-root FILE` (relative to the working directory): replaces
     /// `signatures.trusted_root`.
     pub trusted_root: Option<&'a Path>,
+    /// `--certificate-identity`/`--certificate-oidc-issuer`: added to
+    /// `signatures.identities`.
+    pub identities: &'a [Identity],
 }
 
 /// The upstream recipe's registry edits (binaries/keylight.reg and `sc.exe delete
@@ -470,12 +473,16 @@ fn read_limited(p: &Path) -> Result<Vec<u8>, PolicyError> {
 /// Validate `policy` and resolve its files against `base_dir`; `cli.pins` and `cli.keys`
 /// are read as given (relative to the working directory), `cli.default_pins` is ignored.
 pub fn resolve(
-    policy: Policy,
+    mut policy: Policy,
     uri: String,
     digest: Option<Digest>,
     base_dir: &Path,
     cli: &CliInputs<'_>,
 ) -> Result<Loaded, PolicyError> {
+    policy
+        .signatures
+        .identities
+        .extend(cli.identities.iter().cloned());
     let invalid = |field: &str, message: String| PolicyError::Invalid {
         path: uri.clone(),
         field: field.into(),
@@ -1049,6 +1056,7 @@ mod tests {
             base,
             default_pins,
             trusted_root: None,
+            identities: &[],
         };
         // No pins file anywhere: base pins not required, the rebuild has nothing.
         let l = load(None, &cli(None, Some(&missing), None)).unwrap();

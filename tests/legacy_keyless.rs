@@ -788,4 +788,59 @@ fn audit_keyless_signature_passes_for_a_legacy_sig() {
         "{c}"
     );
     common::assert_code(&o, 1);
+
+    // The same signer given on the command line instead of in the policy.
+    std::fs::write(&policy, "version = 1\n[rebuild]\nrequired = false\n").unwrap();
+    let image = format!("oci:{}", layout_dir.display());
+    let root_file = p.root.display().to_string();
+    let audit_cli = |flags: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "audit",
+            "--image",
+            &image,
+            "--policy",
+            policy.to_str().unwrap(),
+            "--trusted-root",
+            &root_file,
+        ];
+        args.extend_from_slice(flags);
+        common::pv(args)
+    };
+    let keyless_check = |o: &Output| {
+        let doc: Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", common::stderr(o)));
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "keyless-signature")
+            .cloned()
+            .unwrap()
+    };
+    let o = audit_cli(&[
+        "--certificate-identity",
+        ID,
+        "--certificate-oidc-issuer",
+        ISS,
+    ]);
+    assert_eq!(
+        keyless_check(&o)["status"],
+        "PASS",
+        "{}",
+        common::stderr(&o)
+    );
+    common::assert_code(&o, 0);
+    let o = audit_cli(&[
+        "--certificate-identity-regexp",
+        "someone@.*",
+        "--certificate-oidc-issuer",
+        ISS,
+    ]);
+    assert_eq!(keyless_check(&o)["status"], "FAIL");
+    common::assert_code(&o, 1);
+    // An issuer without an identity is a usage error, not a silent "no keyless signer".
+    let o = audit_cli(&["--certificate-oidc-issuer", ISS]);
+    common::assert_code(&o, 2);
+    assert!(common::stderr(&o).contains("--certificate-identity"));
 }

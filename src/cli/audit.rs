@@ -56,6 +56,20 @@ pub struct Args {
     /// The Sigstore trusted root (trusted_root.json) the policy's keyless identities are verified against; replaces signatures.trusted_root.
     #[arg(long, value_name = "FILE")]
     pub trusted_root: Option<PathBuf>,
+    /// A keyless signer's certificate identity (SAN), exactly; added to the policy's identities (needs --certificate-oidc-issuer, and a trusted root from --trusted-root or the policy).
+    #[arg(
+        long,
+        value_name = "ID",
+        requires = "certificate_oidc_issuer",
+        conflicts_with = "certificate_identity_regexp"
+    )]
+    pub certificate_identity: Option<String>,
+    /// Or a regular expression the whole certificate identity must match (anchored).
+    #[arg(long, value_name = "REGEXP", requires = "certificate_oidc_issuer")]
+    pub certificate_identity_regexp: Option<String>,
+    /// The OIDC issuer that keyless signer's certificate must name, exactly.
+    #[arg(long, value_name = "URL")]
+    pub certificate_oidc_issuer: Option<String>,
 }
 
 /// The report files are written after the whole audit: one that names an input (or a
@@ -105,6 +119,20 @@ fn check_report_paths(args: &Args) -> anyhow::Result<()> {
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     check_report_paths(&args)?;
+    let identities: Vec<policy::Identity> = match &args.certificate_oidc_issuer {
+        Some(issuer) => {
+            anyhow::ensure!(
+                args.certificate_identity.is_some() || args.certificate_identity_regexp.is_some(),
+                "--certificate-oidc-issuer needs --certificate-identity or --certificate-identity-regexp"
+            );
+            vec![policy::Identity {
+                issuer: issuer.clone(),
+                subject: args.certificate_identity.clone().unwrap_or_default(),
+                subject_regexp: args.certificate_identity_regexp.clone(),
+            }]
+        }
+        None => Vec::new(),
+    };
     let loaded = policy::load(
         args.policy.as_deref(),
         &policy::CliInputs {
@@ -113,6 +141,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             base: args.base.as_deref(),
             default_pins: Some(Path::new(compare::pins::DEFAULT_PATH)),
             trusted_root: args.trusted_root.as_deref(),
+            identities: &identities,
         },
     )?;
     // Fail fast on what would stop the rebuild later (exit 2), before any network.
