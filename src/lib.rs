@@ -14,6 +14,7 @@
 //! - [`attest`]: in-toto statements, DSSE, cosign-compatible keys, signatures and storage.
 //! - [`policy`], [`audit`]: the release gate: a TOML policy, every check with its evidence.
 //! - [`fixture`]: a synthetic NanoServer for tests and the offline demo.
+//! - [`time`], [`atomic`], [`progress`]: civil time, write-then-rename, progress bars.
 //!
 //! Nothing here prints or exits: the binary's `cli` module renders and picks exit codes.
 
@@ -28,6 +29,7 @@ pub mod image;
 pub mod policy;
 pub mod progress;
 pub mod recipe;
+pub mod time;
 pub mod wclayer;
 
 /// The tool's version, recorded in provenance and JSON reports.

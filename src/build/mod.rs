@@ -23,7 +23,6 @@
 
 pub mod base;
 pub mod plan;
-pub mod time;
 
 use crate::hive::{self, Hive, RegOp, RootHive, delta::BaseRule, regfile::Action};
 use crate::image::model::media;
@@ -418,17 +417,18 @@ pub fn build(
         Some(e) => Clock {
             source: "SOURCE_DATE_EPOCH".into(),
             epoch: e,
-            created: time::rfc3339(e),
+            created: crate::time::rfc3339(e),
         },
         None => {
             let c = base_created
                 .as_deref()
                 .ok_or_else(|| Error::NoClock("missing".into()))?;
-            let e = time::parse_rfc3339(c).ok_or_else(|| Error::NoClock(format!("{c:?}")))?;
+            let e =
+                crate::time::parse_rfc3339(c).ok_or_else(|| Error::NoClock(format!("{c:?}")))?;
             Clock {
                 source: "base-created".into(),
                 epoch: e,
-                created: time::rfc3339(e),
+                created: crate::time::rfc3339(e),
             }
         }
     };
@@ -523,7 +523,7 @@ pub fn build(
 
     // 3. The new layers.
     let t = PaxTime::from_secs(clock.epoch);
-    let ft = time::filetime(clock.epoch);
+    let ft = crate::time::filetime(clock.epoch);
     let docker = img.manifest.descriptor.media_type == media::DOCKER_MANIFEST;
     let layer_mt = if docker {
         media::DOCKER_LAYER_GZIP

@@ -202,7 +202,7 @@ fn attest_time(epoch: Option<i64>) -> anyhow::Result<String> {
             i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
         }
     };
-    Ok(pause_verify::build::time::rfc3339(secs))
+    Ok(pause_verify::time::rfc3339(secs))
 }
 
 fn human_attestations(a: &attest_rebuild::Attestations) -> String {

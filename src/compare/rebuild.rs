@@ -511,7 +511,7 @@ fn rebuild_one(
             .parsed
             .created()
             .as_deref()
-            .and_then(build::time::parse_rfc3339),
+            .and_then(crate::time::parse_rfc3339),
     };
     let bopts = BuildOptions {
         platform: Some(selector_for(&pp.platform)),

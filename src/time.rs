@@ -1,7 +1,8 @@
-//! The build's one clock: seconds since the Unix epoch, from SOURCE_DATE_EPOCH or the base
-//! config's `created`, rendered as RFC 3339 (`2024-11-09T04:32:11Z`), as FILETIME for
-//! hive keys and as PAX time for layer entries. Hand-written (a few lines of civil-date
-//! arithmetic) to keep a date crate out of the dependency tree.
+//! Civil time as seconds since the Unix epoch: RFC 3339 rendered
+//! (`2024-11-09T04:32:11Z`) and parsed (a base config's `created`, a trusted root's
+//! `validFor`), and FILETIME for hive keys. The build's clock (SOURCE_DATE_EPOCH or the
+//! base's `created`) is chosen in `build`; this module only converts. Hand-written (a few
+//! lines of civil-date arithmetic) to keep a date crate out of the dependency tree.
 
 /// Seconds between 1601-01-01 (FILETIME epoch) and 1970-01-01.
 const FILETIME_UNIX_DIFF: i64 = 11_644_473_600;
@@ -124,6 +125,27 @@ mod tests {
         }
         assert_eq!(parse_rfc3339("2024-11-09"), None);
         assert_eq!(parse_rfc3339("2024-13-09T04:32:11Z"), None);
+        // Trusted-root `validFor` forms; values from `date -u -d ... +%s`.
+        assert_eq!(
+            parse_rfc3339("2021-01-12T11:53:27.000Z"),
+            Some(1_610_452_407)
+        );
+        assert_eq!(
+            parse_rfc3339("2022-12-31T23:59:59.999Z"),
+            Some(1_672_531_199)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29T12:00:00+02:00"),
+            Some(1_709_200_800)
+        );
+        for bad in [
+            "",
+            "2021-01-12T00:00:00",
+            "2021-01-12T00:00:00.Z",
+            "x021-01-12T00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
         // FILETIME of the Unix epoch.
         assert_eq!(filetime(0), 116_444_736_000_000_000);
     }
