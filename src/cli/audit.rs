@@ -194,7 +194,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
                 .digest
                 .clone();
             Some(rebuild_image(
-                &by_digest(&r, &root),
+                &r.by_digest(&root).unwrap_or_else(|| r.clone()),
                 &loaded,
                 recipe,
                 &registry,
@@ -243,28 +243,6 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Fail
     })
-}
-
-/// `r` pinned to the root digest the audit resolved.
-fn by_digest(r: &ImageRef, root: &Digest) -> ImageRef {
-    match r {
-        ImageRef::Layout { dir, .. } => ImageRef::Layout {
-            dir: dir.clone(),
-            tag: None,
-            digest: Some(root.clone()),
-        },
-        ImageRef::Registry {
-            registry,
-            repository,
-            ..
-        } => ImageRef::Registry {
-            registry: registry.clone(),
-            repository: repository.clone(),
-            tag: None,
-            digest: Some(root.clone()),
-        },
-        other => other.clone(),
-    }
 }
 
 /// Rebuild and compare every Windows platform of `published` (`compare::rebuild`). A

@@ -204,25 +204,8 @@ fn destination_store(
     root: &Digest,
     opts: &RegistryOptions,
 ) -> anyhow::Result<Store> {
-    let r = match dst_ref {
-        ImageRef::Layout { dir, .. } => ImageRef::Layout {
-            dir: dir.clone(),
-            tag: None,
-            digest: Some(root.clone()),
-        },
-        ImageRef::Registry {
-            registry,
-            repository,
-            ..
-        } => ImageRef::Registry {
-            registry: registry.clone(),
-            repository: repository.clone(),
-            tag: None,
-            digest: Some(root.clone()),
-        },
-        ImageRef::Archive { .. } => {
-            anyhow::bail!("destination {dst_ref}: signatures cannot be stored in a docker-archive")
-        }
+    let Some(r) = dst_ref.by_digest(root) else {
+        anyhow::bail!("destination {dst_ref}: signatures cannot be stored in a docker-archive")
     };
     Ok(Store::open(&r, opts)?)
 }

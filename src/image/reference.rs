@@ -39,6 +39,31 @@ pub enum ImageRef {
     },
 }
 
+impl ImageRef {
+    /// The same layout or repository, named by `digest` alone (its tag dropped), so it
+    /// reaches exactly that image; `None` for a docker-archive, which has no digest names.
+    pub fn by_digest(&self, digest: &Digest) -> Option<ImageRef> {
+        match self {
+            ImageRef::Layout { dir, .. } => Some(ImageRef::Layout {
+                dir: dir.clone(),
+                tag: None,
+                digest: Some(digest.clone()),
+            }),
+            ImageRef::Registry {
+                registry,
+                repository,
+                ..
+            } => Some(ImageRef::Registry {
+                registry: registry.clone(),
+                repository: repository.clone(),
+                tag: None,
+                digest: Some(digest.clone()),
+            }),
+            ImageRef::Archive { .. } => None,
+        }
+    }
+}
+
 /// Transports of containers/image we recognise but do not implement.
 const OTHER_TRANSPORTS: &[&str] = &[
     "oci-archive",
@@ -353,6 +378,23 @@ mod tests {
         assert!(matches!(r, ImageRef::Archive { reference: Some(ref s), .. } if s == "foo/bar:v1"));
         let r: ImageRef = "docker-archive:/x.tar:@1".parse().unwrap();
         assert!(matches!(r, ImageRef::Archive { index: Some(1), .. }));
+    }
+
+    #[test]
+    fn by_digest_drops_the_tag() {
+        let d = Digest::of(b"x");
+        for (r, want) in [
+            ("oci:dir:v1", format!("oci:dir@{d}")),
+            (
+                "docker://reg.example/a/b:v1",
+                format!("docker://reg.example/a/b@{d}"),
+            ),
+        ] {
+            let r: ImageRef = r.parse().unwrap();
+            assert_eq!(r.by_digest(&d).unwrap().to_string(), want);
+        }
+        let a: ImageRef = "docker-archive:x.tar".parse().unwrap();
+        assert_eq!(a.by_digest(&d), None);
     }
 
     #[test]
