@@ -837,7 +837,13 @@ fn audit_keyless_signature_passes_for_a_legacy_sig() {
         "--certificate-oidc-issuer",
         ISS,
     ]);
-    assert_eq!(keyless_check(&o)["status"], "FAIL");
+    let c = keyless_check(&o);
+    assert_eq!(c["status"], "FAIL");
+    // The signer is named by its expression, not by an empty subject.
+    assert!(
+        c["message"].as_str().unwrap().contains("/someone@.*/ from"),
+        "{c}"
+    );
     common::assert_code(&o, 1);
     // An issuer without an identity is a usage error, not a silent "no keyless signer".
     let o = audit_cli(&["--certificate-oidc-issuer", ISS]);

@@ -614,17 +614,11 @@ fn signature(policy: &Loaded, facts: &ImageFacts, p: &PlatformFacts) -> Outcome 
     let message = if all.is_empty() {
         format!("unsigned: no signature found for {subjects}")
     } else {
-        let mut codes: Vec<&str> = all
-            .iter()
-            .filter_map(|f| f.check.result.as_ref().err().map(|e| e.code()))
-            .collect();
-        codes.sort_unstable();
-        codes.dedup();
         format!(
             "no signature for {subjects} verifies with the {} given key(s) ({} found: {})",
             policy.keys.len(),
             all.len(),
-            codes.join(", ")
+            failure_codes(&all)
         )
     };
     (Status::Fail, message, evidence)
@@ -636,7 +630,10 @@ fn keyless(policy: &Loaded, facts: &ImageFacts, p: &PlatformFacts) -> Outcome {
         .signatures
         .identities
         .iter()
-        .map(|i| format!("{} from {}", i.subject, i.issuer))
+        .map(|i| match &i.subject_regexp {
+            Some(re) => format!("/{re}/ from {}", i.issuer),
+            None => format!("{} from {}", i.subject, i.issuer),
+        })
         .collect();
     let all: Vec<&Found> = p.signatures.iter().chain(&facts.root_signatures).collect();
     let evidence = all
@@ -667,12 +664,6 @@ fn keyless(policy: &Loaded, facts: &ImageFacts, p: &PlatformFacts) -> Outcome {
             evidence,
         );
     }
-    let mut codes: Vec<&str> = all
-        .iter()
-        .filter_map(|f| f.check.result.as_ref().err().map(|e| e.code()))
-        .collect();
-    codes.sort_unstable();
-    codes.dedup();
     (
         Status::Fail,
         if all.is_empty() {
@@ -685,11 +676,22 @@ fn keyless(policy: &Loaded, facts: &ImageFacts, p: &PlatformFacts) -> Outcome {
                 "no signature verifies as one of the keyless signers ({}) ({} found: {})",
                 ids.join("; "),
                 all.len(),
-                codes.join(", ")
+                failure_codes(&all)
             )
         },
         evidence,
     )
+}
+
+/// The distinct reasons the signatures found failed, sorted: `bad_signature, no_keys`.
+fn failure_codes(found: &[&Found]) -> String {
+    let mut codes: Vec<&str> = found
+        .iter()
+        .filter_map(|f| f.check.result.as_ref().err().map(|e| e.code()))
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    codes.join(", ")
 }
 
 fn verified_of_type<'a>(
