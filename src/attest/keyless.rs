@@ -920,15 +920,23 @@ pub fn check_body_binds(body: &[u8], bundle: &Value, leaf_der: &[u8]) -> Result<
             .and_then(|pem| pem_cert_der(&pem))
             .is_some_and(|der| der == leaf_der)
     };
+    // The bundle's DSSE envelope and the hex sha256 of its payload, for the entry kinds
+    // that record an envelope.
+    let envelope_and_payload_hash = |kind: &str| -> Result<(&Value, String), Failure> {
+        let env = bundle.get("dsseEnvelope").ok_or_else(|| {
+            bad(format!(
+                "the entry is a{} {kind} entry but the bundle has no DSSE envelope",
+                if kind.starts_with('i') { "n" } else { "" }
+            ))
+        })?;
+        let payload = str_at(env, &["payload"])
+            .and_then(decode_b64)
+            .ok_or_else(|| Failure::malformed("dsseEnvelope", "payload is not base64"))?;
+        Ok((env, hex::encode(Sha256::digest(&payload))))
+    };
     match (kind, api) {
         ("dsse", "0.0.1") => {
-            let env = bundle.get("dsseEnvelope").ok_or_else(|| {
-                bad("the entry is a dsse entry but the bundle has no DSSE envelope")
-            })?;
-            let payload = str_at(env, &["payload"])
-                .and_then(decode_b64)
-                .ok_or_else(|| Failure::malformed("dsseEnvelope", "payload is not base64"))?;
-            let want = hex::encode(Sha256::digest(&payload));
+            let (env, want) = envelope_and_payload_hash("dsse")?;
             if str_at(spec, &["payloadHash", "algorithm"]) != Some("sha256")
                 || str_at(spec, &["payloadHash", "value"]) != Some(want.as_str())
             {
@@ -960,13 +968,7 @@ pub fn check_body_binds(body: &[u8], bundle: &Value, leaf_der: &[u8]) -> Result<
         ("intoto", "0.0.2") => {
             // Older `cosign attest`: the envelope is in the entry, its signature base64
             // twice, its verifier under `publicKey`.
-            let env = bundle.get("dsseEnvelope").ok_or_else(|| {
-                bad("the entry is an intoto entry but the bundle has no DSSE envelope")
-            })?;
-            let payload = str_at(env, &["payload"])
-                .and_then(decode_b64)
-                .ok_or_else(|| Failure::malformed("dsseEnvelope", "payload is not base64"))?;
-            let want = hex::encode(Sha256::digest(&payload));
+            let (env, want) = envelope_and_payload_hash("intoto")?;
             let content = spec.get("content").unwrap_or(&Value::Null);
             if str_at(content, &["payloadHash", "algorithm"]) != Some("sha256")
                 || str_at(content, &["payloadHash", "value"]) != Some(want.as_str())
