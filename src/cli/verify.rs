@@ -17,7 +17,7 @@ use super::{Global, Outcome};
 use anyhow::Context;
 use pause_verify::attest::attach::{self, Store, SubjectReport, VerifyOptions};
 use pause_verify::attest::storage::AttestationsDir;
-use pause_verify::attest::{Check, PublicKey};
+use pause_verify::attest::Check;
 use pause_verify::image::{ImageRef, PlatformSelector};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -85,13 +85,7 @@ struct Report {
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
-    let mut keys = Vec::new();
-    for p in &args.key {
-        let pem = std::fs::read(p).with_context(|| format!("reading key {}", p.display()))?;
-        keys.push(
-            PublicKey::from_pem(&pem).with_context(|| format!("loading key {}", p.display()))?,
-        );
-    }
+    let keys = super::verify_bundle::load_public_keys(&args.key)?;
     let keyless = args.keyless.load()?;
     let platform: Option<PlatformSelector> =
         args.platform.as_deref().map(str::parse).transpose()?;

@@ -37,6 +37,17 @@ pub struct KeylessArgs {
     pub certificate_oidc_issuer: Option<String>,
 }
 
+/// The `--key` files, read and parsed (exit 2 naming the file when one is not a key).
+pub fn load_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<PublicKey>> {
+    paths
+        .iter()
+        .map(|p| {
+            let pem = std::fs::read(p).with_context(|| format!("reading key {}", p.display()))?;
+            PublicKey::from_pem(&pem).with_context(|| format!("loading key {}", p.display()))
+        })
+        .collect()
+}
+
 impl KeylessArgs {
     pub fn is_set(&self) -> bool {
         self.trusted_root.is_some()
@@ -149,13 +160,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         !args.key.is_empty() || args.keyless.is_set(),
         "nothing to verify with: give --key PUB, or --trusted-root with --certificate-identity and --certificate-oidc-issuer"
     );
-    let mut keys = Vec::new();
-    for p in &args.key {
-        let pem = std::fs::read(p).with_context(|| format!("reading key {}", p.display()))?;
-        keys.push(
-            PublicKey::from_pem(&pem).with_context(|| format!("loading key {}", p.display()))?,
-        );
-    }
+    let keys = load_public_keys(&args.key)?;
     let keyless = args.keyless.load()?;
     let bundle = read_limited(&args.bundle, "bundle")?;
     let subject = match (&args.digest, &args.artifact) {
