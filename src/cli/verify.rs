@@ -15,9 +15,9 @@
 
 use super::{Global, Outcome};
 use anyhow::Context;
+use pause_verify::attest::Check;
 use pause_verify::attest::attach::{self, Store, SubjectReport, VerifyOptions};
 use pause_verify::attest::storage::AttestationsDir;
-use pause_verify::attest::Check;
 use pause_verify::image::{ImageRef, PlatformSelector};
 use serde::Serialize;
 use std::path::PathBuf;
