@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 secs="${1:-30}"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
-fixtures="${PAUSE_VERIFY_FIXTURES:-../shared/fixtures}"
+fixtures="${PAUSE_VERIFY_FIXTURES:-tests/fixtures}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/hive" "$work/reg"
@@ -16,8 +16,8 @@ mkdir -p "$work/hive" "$work/reg"
 if [ -d "$fixtures/hives" ]; then
   find "$fixtures/hives" -type f ! -name '*.txt' -exec cp {} "$work/hive/" \;
 fi
-if [ -f ../shared/upstream/windows-pause-image-base/binaries/keylight.reg ]; then
-  cp ../shared/upstream/windows-pause-image-base/binaries/keylight.reg "$work/reg/"
+if [ -f tests/fixtures/upstream/windows-pause-image-base/binaries/keylight.reg ]; then
+  cp tests/fixtures/upstream/windows-pause-image-base/binaries/keylight.reg "$work/reg/"
 fi
 printf 'Windows Registry Editor Version 5.00\r\n[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\X]\r\n@="a\\\\b"\r\n"b"=hex(2):41,00,\\\r\n  00,00\r\n"c"=-\r\n[-HKEY_LOCAL_MACHINE\\SOFTWARE\\Y]\r\n' > "$work/reg/seed.reg"
 cd fuzz

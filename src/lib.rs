@@ -1,7 +1,7 @@
 //! pause-verify: rebuild the Windows pause base image on Linux, byte for byte, compare it
 //! with the published one, and sign and verify what was found.
 //!
-//! The crate reads as the data flows (see DESIGN.md §2 and README.md):
+//! The crate reads as the data flows (see docs/architecture.md §1–2 and README.md):
 //!
 //! - [`image`]: one image model (index → manifest → config → layers) and interchangeable
 //!   transports (`oci:` layout, `docker-archive:`, `docker://`) that only move verified bytes.

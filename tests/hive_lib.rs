@@ -1,4 +1,4 @@
-//! Library-level hive tests against the real fixtures (../shared/fixtures/hives, see its
+//! Library-level hive tests against the real fixtures (tests/fixtures/hives, see its
 //! PROVENANCE.md): reading exactly, round trips, determinism, robustness, and our layered
 //! encoding compared field by field with the offreg-written `System_Delta`.
 

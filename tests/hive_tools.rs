@@ -196,7 +196,7 @@ fn rewritten_fixtures_read_the_same_in_every_tool() {
     }
 }
 
-/// The keylight.reg content, as the tests write it (from DESIGN.md §1), UTF-16LE with BOM
+/// The keylight.reg content, as the tests write it (docs/architecture.md §8), UTF-16LE with BOM
 /// and CRLF as regedit saves it.
 const KEYLIGHT: &str = "Windows Registry Editor Version 5.00\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\rpc]\r\n\"DCOM Protocols\"=hex(7):00,00\r\n\"UuidSequenceNumber\"=dword:01bcf674\r\n\"EpMapDisallowedProtocols\"=\"ncacn_ip_tcp\"\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ole]\r\n\"EnableDCOM\"=\"N\"\r\n";
 
@@ -240,7 +240,7 @@ fn pause_edits_read_back_in_every_tool() {
     let dir = tempfile::tempdir().unwrap();
     let (swp, syp, _, _) = pause_hives(dir.path());
 
-    // Our reader: layer semantics as DESIGN.md §4 describes the pause delta.
+    // Our reader: layer semantics as docs/architecture.md §5 describes the pause delta.
     let sw = hive::read(&std::fs::read(&swp).unwrap()).unwrap();
     assert!(sw.header.layered());
     for p in ["Microsoft", "Microsoft\\rpc", "Microsoft\\ole"] {

@@ -164,24 +164,14 @@ fn upstream_edits() -> Vec<Value> {
     ]
 }
 
-/// The upstream recipe folder: the shared checkout when present, else the same text
-/// written here (so a fresh clone runs the test too).
+/// The upstream recipe folder (vendored in tests/fixtures/upstream), copied so the test can
+/// alter its EnableDCOM value.
 fn recipe_dir(into: &Path, enable_dcom: &str) -> PathBuf {
     let dir = into.join(format!("recipe-{enable_dcom}"));
     std::fs::create_dir_all(dir.join("binaries")).unwrap();
-    let up =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream/windows-pause-image-base");
-    let (dockerfile, reg) = if up.is_dir() {
-        (
-            std::fs::read_to_string(up.join("Dockerfile")).unwrap(),
-            std::fs::read_to_string(up.join("binaries/keylight.reg")).unwrap(),
-        )
-    } else {
-        (
-            "ARG OSVERSION\nFROM mcr.microsoft.com/windows/nanoserver:${OSVERSION}-amd64\nCOPY binaries /tools\nUSER ContainerAdministrator\nRUN reg import tools\\keylight.reg\nRUN sc.exe delete diagtrack -f\nUSER ContainerUser\n".to_string(),
-            "Windows Registry Editor Version 5.00\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\rpc]\n\"DCOM Protocols\"=hex(7):00,00\n\"UuidSequenceNumber\"=dword:01bcf674\n\"EpMapDisallowedProtocols\"=\"ncacn_ip_tcp\"\n\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ole]\n\"EnableDCOM\"=\"N\"\n".to_string(),
-        )
-    };
+    let up = common::upstream_recipe().expect("the vendored upstream recipe");
+    let dockerfile = std::fs::read_to_string(up.join("Dockerfile")).unwrap();
+    let reg = std::fs::read_to_string(up.join("binaries/keylight.reg")).unwrap();
     let reg = reg.replace(
         "\"EnableDCOM\"=\"N\"",
         &format!("\"EnableDCOM\"=\"{enable_dcom}\""),

@@ -1,4 +1,4 @@
-//! Real cosign signatures (containers/image fixtures, see shared/fixtures/PROVENANCE.md)
+//! Real cosign signatures (containers/image fixtures, see tests/fixtures/PROVENANCE.md)
 //! stored the way cosign stores them — the signed manifest plus a `sha256-<hex>.sig`
 //! manifest whose layers are the fixture payloads and signature annotations — in an OCI
 //! layout and in the loopback registry, then judged by `pause-verify verify`.

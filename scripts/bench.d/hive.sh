@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 command -v reglookup >/dev/null || { echo "bench hive: reglookup missing (apt-get install reglookup)" >&2; exit 1; }
 bin="${PAUSE_VERIFY_BIN:-target/release/pause-verify}"
 [ -x "$bin" ] || cargo build --release --quiet
-fixtures="${PAUSE_VERIFY_FIXTURES:-../shared/fixtures}"
+fixtures="${PAUSE_VERIFY_FIXTURES:-tests/fixtures}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 "$bin" hive generate --keys 100000 "$work/gen100k" -q

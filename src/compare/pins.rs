@@ -167,7 +167,7 @@ size = 0
     #[test]
     fn checked_in_pins_file_parses_and_holds_the_repo_info_layers() {
         let p = Pins::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_PATH)).unwrap();
-        // Layer digests and sizes from docker-library/repo-info (shared/fixtures/images).
+        // Layer digests and sizes from docker-library/repo-info (tests/fixtures/images).
         let ltsc2022 = p.for_os_version("10.0.20348.5499").unwrap();
         assert_eq!(
             ltsc2022.layers[0].digest.to_string(),

@@ -2,7 +2,7 @@
 //! code over bytes. Owns reading, writing, the `.reg` parser, building a delta hive from
 //! registry operations, merging a delta onto a base and diffing two views. It does not
 //! own files (callers read and write them, via `crate::atomic`) or Windows layer tars
-//! (`crate::wclayer`). Format facts: DESIGN.md §4.
+//! (`crate::wclayer`). Format facts: docs/architecture.md §5.
 //!
 //! Public API (other modules rely on these names):
 //!

@@ -5,7 +5,7 @@
 //! only). Per-file Windows metadata travels in PAX records: `MSWINDOWS.fileattr`
 //! (FILE_ATTRIBUTE_* in decimal), `MSWINDOWS.rawsd` (base64 self-relative security
 //! descriptor), `LIBARCHIVE.creationtime`, `MSWINDOWS.mountpoint`. Deletions are plain
-//! USTAR `.wh.` entries. See DESIGN.md §3, and microsoft/hcsshim `pkg/ociwclayer` +
+//! USTAR `.wh.` entries. See docs/architecture.md §4, and microsoft/hcsshim `pkg/ociwclayer` +
 //! `internal/wclayer/legacy.go`, microsoft/go-winio `backuptar`.
 //!
 //! - [`writer`]: a streaming writer that emits exactly the bytes Go's `archive/tar` writes

@@ -167,25 +167,25 @@ pub fn need_tool(name: &str) -> Option<PathBuf> {
     if need(name, p.is_some()) { p } else { None }
 }
 
-/// The shared fixtures directory (`../shared/fixtures` beside the repository), if present.
+/// The vendored fixtures of other tools (`tests/fixtures`, see its PROVENANCE.md).
 #[track_caller]
 pub fn fixtures() -> Option<PathBuf> {
     let p = std::env::var_os("PAUSE_VERIFY_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-    if need("../shared/fixtures", p.is_dir()) {
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"));
+    if need("tests/fixtures", p.is_dir()) {
         Some(p)
     } else {
         None
     }
 }
 
-/// The upstream recipe checkout (`../shared/upstream/windows-pause-image-base`), if present.
+/// The upstream recipe checkout, vendored (`tests/fixtures/upstream/windows-pause-image-base`).
 #[track_caller]
 pub fn upstream_recipe() -> Option<PathBuf> {
-    let p =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream/windows-pause-image-base");
-    if need("../shared/upstream/windows-pause-image-base", p.is_dir()) {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/upstream/windows-pause-image-base");
+    if need("tests/fixtures/upstream/windows-pause-image-base", p.is_dir()) {
         Some(p)
     } else {
         None
