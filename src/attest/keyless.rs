@@ -1041,6 +1041,32 @@ pub fn check_body_binds(body: &[u8], bundle: &Value, leaf_der: &[u8]) -> Result<
     }
 }
 
+/// What [`inspect_leaf`] read from a signing certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafFacts {
+    pub subject_alt_names: Vec<String>,
+    pub issuer: Option<String>,
+}
+
+/// The certificate half of keyless verification on its own, for fuzzing and tests: decode
+/// the leaf's X.509 DER, check its profile, read its SANs and OIDC issuer, then parse
+/// its embedded SCT list and rebuild the precertificate TBS, checking the SCTs against
+/// `root`'s CT logs with `issuer` as the issuing CA. Pure (no I/O).
+pub fn inspect_leaf(
+    root: &TrustedRoot,
+    leaf_der: &[u8],
+    issuer: &Certificate,
+) -> Result<LeafFacts, Failure> {
+    let leaf = Certificate::from_der(leaf_der).map_err(|e| Failure::malformed("certificate", e))?;
+    check_leaf_profile(&leaf)?;
+    let facts = LeafFacts {
+        subject_alt_names: subject_alt_names(&leaf)?,
+        issuer: oidc_issuer(&leaf)?,
+    };
+    verify_scts(root, &leaf, leaf_der, issuer)?;
+    Ok(facts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,32 +144,20 @@ fn scrypt_key(password: &[u8], salt: &[u8], n: u64, r: u64, p: u64) -> Result<[u
     Ok(out)
 }
 
-impl PrivateKey {
-    /// A fresh random key from the operating system's generator.
-    pub fn generate() -> Result<PrivateKey, KeyError> {
-        // Rejection sampling: a 32-byte string is a valid scalar unless it is zero or
-        // >= the group order (probability ~2^-32); retry rather than bias.
-        for _ in 0..64 {
-            let bytes = random_bytes::<32>()?;
-            if let Ok(signing) = SigningKey::from_slice(&bytes) {
-                return Ok(PrivateKey { signing });
-            }
-        }
-        Err(KeyError::Random(
-            "no valid P-256 scalar in 64 draws".to_string(),
-        ))
-    }
+/// A cosign key file parsed but not yet decrypted: every check that needs no password
+/// (PEM, JSON, algorithm names, base64, nonce length, scrypt parameters) is done by
+/// [`EncryptedPrivateKey::parse`], which is cheap; [`EncryptedPrivateKey::decrypt`] runs
+/// scrypt and opens the secretbox.
+pub struct EncryptedPrivateKey {
+    salt: Vec<u8>,
+    nonce: Vec<u8>,
+    ciphertext: Vec<u8>,
+    /// scrypt N (one of [`ACCEPTED_SCRYPT_N`]).
+    pub n: u64,
+}
 
-    /// From PKCS#8 DER (what the encrypted file wraps).
-    pub fn from_pkcs8_der(der: &[u8]) -> Result<PrivateKey, KeyError> {
-        let signing =
-            SigningKey::from_pkcs8_der(der).map_err(|e| KeyError::NotP256Private(e.to_string()))?;
-        Ok(PrivateKey { signing })
-    }
-
-    /// Decrypt a cosign key file (`ENCRYPTED SIGSTORE PRIVATE KEY` or the older
-    /// `ENCRYPTED COSIGN PRIVATE KEY`) with its password.
-    pub fn from_encrypted_pem(pem: &[u8], password: &[u8]) -> Result<PrivateKey, KeyError> {
+impl EncryptedPrivateKey {
+    pub fn parse(pem: &[u8]) -> Result<EncryptedPrivateKey, KeyError> {
         let der = pem_decode_any(pem, &[SIGSTORE_PRIVATE_KEY_LABEL, COSIGN_PRIVATE_KEY_LABEL])?;
         let enc: EncryptedKey =
             serde_json::from_slice(&der).map_err(|e| KeyError::Json(e.to_string()))?;
@@ -196,9 +184,55 @@ impl PrivateKey {
             )));
         }
         let p = &enc.kdf.params;
-        let key = scrypt_key(password, &salt, p.n, p.r, p.p)?;
-        let plain = secretbox_open(&key, &nonce, &ciphertext)?;
+        if !ACCEPTED_SCRYPT_N.contains(&p.n) || p.r != 8 || p.p != 1 {
+            return Err(KeyError::ScryptParams {
+                n: p.n,
+                r: p.r,
+                p: p.p,
+            });
+        }
+        Ok(EncryptedPrivateKey {
+            salt,
+            nonce,
+            ciphertext,
+            n: p.n,
+        })
+    }
+
+    pub fn decrypt(&self, password: &[u8]) -> Result<PrivateKey, KeyError> {
+        let key = scrypt_key(password, &self.salt, self.n, 8, 1)?;
+        let plain = secretbox_open(&key, &self.nonce, &self.ciphertext)?;
         PrivateKey::from_pkcs8_der(&plain)
+    }
+}
+
+impl PrivateKey {
+    /// A fresh random key from the operating system's generator.
+    pub fn generate() -> Result<PrivateKey, KeyError> {
+        // Rejection sampling: a 32-byte string is a valid scalar unless it is zero or
+        // >= the group order (probability ~2^-32); retry rather than bias.
+        for _ in 0..64 {
+            let bytes = random_bytes::<32>()?;
+            if let Ok(signing) = SigningKey::from_slice(&bytes) {
+                return Ok(PrivateKey { signing });
+            }
+        }
+        Err(KeyError::Random(
+            "no valid P-256 scalar in 64 draws".to_string(),
+        ))
+    }
+
+    /// From PKCS#8 DER (what the encrypted file wraps).
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<PrivateKey, KeyError> {
+        let signing =
+            SigningKey::from_pkcs8_der(der).map_err(|e| KeyError::NotP256Private(e.to_string()))?;
+        Ok(PrivateKey { signing })
+    }
+
+    /// Decrypt a cosign key file (`ENCRYPTED SIGSTORE PRIVATE KEY` or the older
+    /// `ENCRYPTED COSIGN PRIVATE KEY`) with its password.
+    pub fn from_encrypted_pem(pem: &[u8], password: &[u8]) -> Result<PrivateKey, KeyError> {
+        EncryptedPrivateKey::parse(pem)?.decrypt(password)
     }
 
     /// Encrypt as cosign does (scrypt N=`n`, r=8, p=1, fresh 32-byte salt and 24-byte

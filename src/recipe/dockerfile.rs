@@ -953,9 +953,10 @@ pub fn load(dir: &Path, df: &Path, build_args: &BTreeMap<String, String>) -> Res
     Ok(recipe)
 }
 
-/// Parse Dockerfile text (errors name `file`); copied files are read from `dir`. The
-/// returned recipe lists only the copied files as inputs.
-pub(crate) fn load_text(
+/// Parse Dockerfile text (errors name `file`); copied files are read from `dir` (the
+/// only file access: a text without COPY/ADD touches nothing). The returned recipe lists
+/// only the copied files as inputs.
+pub fn load_text(
     dir: &Path,
     file: &str,
     text: &str,

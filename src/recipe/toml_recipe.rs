@@ -269,9 +269,19 @@ fn copy_line(kw: &str, c: &CopyT) -> String {
 /// Load a `.toml` recipe; copied files are read relative to the file's folder.
 pub fn load_file(path: &Path, build_args: &BTreeMap<String, String>) -> Result<Recipe, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    load_text(path, &text, build_args)
+}
+
+/// Parse the text of the `.toml` recipe at `path` (which names it in errors); the only
+/// file access is COPY/ADD reading sources relative to `path`'s folder.
+pub fn load_text(
+    path: &Path,
+    text: &str,
+    build_args: &BTreeMap<String, String>,
+) -> Result<Recipe, Error> {
     let file = path.display().to_string();
     let line_of = |off: usize| text[..off.min(text.len())].matches('\n').count() + 1;
-    let f: File = toml::from_str(&text).map_err(|e| {
+    let f: File = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(s.start)).unwrap_or(0);
         Error::at(&file, line, format!("not a valid recipe: {}", e.message()))
     })?;

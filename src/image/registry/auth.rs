@@ -130,23 +130,51 @@ fn from_docker_config_in(
             });
         }
     };
-    let cfg: ConfigFile = serde_json::from_slice(&text).map_err(|e| AuthError::Config {
+    let config_err = |detail: String| AuthError::Config {
         path: path.to_path_buf(),
-        detail: format!("not valid JSON: {e}"),
-    })?;
-    if let Some(helper) = cfg
-        .cred_helpers
-        .iter()
-        .find(|(k, _)| same_host(k, host))
-        .map(|(_, v)| v)
-    {
+        detail,
+    };
+    let found = parse_docker_config(&text, host).map_err(config_err)?;
+    if let Some(helper) = &found.helper {
         return run_helper(helper, host, helper_dir);
     }
-    if let Some(store) = &cfg.creds_store {
+    if let Some(store) = &found.creds_store {
         if let Some(c) = run_helper(store, host, helper_dir)? {
             return Ok(Some(c));
         }
     }
+    found.auths.map_err(config_err)
+}
+
+/// What a docker config says about one host, before any credential helper runs.
+#[derive(Debug)]
+pub struct ConfigLookup {
+    /// `credHelpers[host]`: this helper alone answers for the host.
+    pub helper: Option<String>,
+    /// `credsStore`: asked next; when it has nothing, `auths` answers.
+    pub creds_store: Option<String>,
+    /// The `auths` entry for the host, decoded (an error names what is wrong with it).
+    pub auths: Result<Option<Credentials>, String>,
+}
+
+/// Read a docker `config.json` (its bytes) for `host`: pure, runs no helper. An error is
+/// the detail of a config that is not valid JSON.
+pub fn parse_docker_config(text: &[u8], host: &str) -> Result<ConfigLookup, String> {
+    let cfg: ConfigFile =
+        serde_json::from_slice(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    let helper = cfg
+        .cred_helpers
+        .iter()
+        .find(|(k, _)| same_host(k, host))
+        .map(|(_, v)| v.clone());
+    Ok(ConfigLookup {
+        helper,
+        creds_store: cfg.creds_store.clone(),
+        auths: auths_entry(&cfg, host),
+    })
+}
+
+fn auths_entry(cfg: &ConfigFile, host: &str) -> Result<Option<Credentials>, String> {
     let Some(entry) = cfg
         .auths
         .iter()
@@ -155,10 +183,7 @@ fn from_docker_config_in(
     else {
         return Ok(None);
     };
-    let bad = |detail: &str| AuthError::Config {
-        path: path.to_path_buf(),
-        detail: format!("auths entry for {host}: {detail}"),
-    };
+    let bad = |detail: &str| format!("auths entry for {host}: {detail}");
     if entry.identitytoken.is_some() {
         return Err(bad(
             "identity tokens (OAuth refresh tokens) are not supported; use --creds or a user/password entry",

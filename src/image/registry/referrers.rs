@@ -154,7 +154,7 @@ impl Registry {
 const MAX_PAGES: usize = 64;
 
 /// The `rel="next"` target of a `Link` header (RFC 8288), if any.
-fn next_link(value: &str) -> Option<&str> {
+pub fn next_link(value: &str) -> Option<&str> {
     value.split(',').find_map(|link| {
         let (target, params) = link.trim().strip_prefix('<')?.split_once('>')?;
         params

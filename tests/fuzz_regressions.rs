@@ -1,0 +1,141 @@
+//! What the fuzz targets (fuzz/, docs/fuzzing.md) found, as regression tests with the
+//! input inlined, and the pure entry points the targets call, checked against the real
+//! fixtures (so a target fuzzes the same code the commands run).
+
+mod common;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use pause_verify::attest::keyless::inspect_leaf;
+use pause_verify::attest::keys::{EncryptedPrivateKey, KeyError};
+use pause_verify::attest::trust_root::TrustedRoot;
+use pause_verify::image::registry::auth::{Credentials, parse_docker_config};
+use pause_verify::image::registry::referrers::next_link;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+fn read(rel: &str) -> Option<Vec<u8>> {
+    let dir = common::fixtures()?;
+    Some(std::fs::read(dir.join(rel)).expect(rel))
+}
+
+#[test]
+fn inspect_leaf_reads_the_fulcio_fixture_leaf_and_its_sct() {
+    let (Some(root), Some(bundle)) = (
+        read("cosign/cosign/trusted_root_pgi.json"),
+        read("cosign/cosign/oci-attestation.sigstore.json"),
+    ) else {
+        return;
+    };
+    let root = TrustedRoot::from_json(&root).expect("trusted root");
+    let b: Value = serde_json::from_slice(&bundle).expect("bundle");
+    let leaf = STANDARD
+        .decode(
+            b["verificationMaterial"]["certificate"]["rawBytes"]
+                .as_str()
+                .expect("leaf"),
+        )
+        .expect("base64");
+    // The leaf's issuer is one of the root's Fulcio CAs: exactly one accepts its SCT.
+    let answers: Vec<_> = root
+        .certificate_authorities
+        .iter()
+        .map(|ca| inspect_leaf(&root, &leaf, &ca.chain[0]))
+        .collect();
+    let ok: Vec<_> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+    assert_eq!(ok.len(), 1, "{answers:?}");
+    assert_eq!(ok[0].subject_alt_names, ["cody@soyland.com"]);
+    assert_eq!(
+        ok[0].issuer.as_deref(),
+        Some("https://github.com/login/oauth")
+    );
+    // One flipped byte inside the TBS: no longer what the CT log signed, or not DER.
+    let mut bad = leaf.clone();
+    bad[200] ^= 1;
+    for ca in &root.certificate_authorities {
+        assert!(inspect_leaf(&root, &bad, &ca.chain[0]).is_err());
+    }
+}
+
+#[test]
+fn docker_config_lookup_is_pure_and_names_the_bad_entry() {
+    let cfg = br#"{"auths":{"https://index.docker.io/v1/":{"auth":"dXNlcjpwYXNz"},
+        "ghcr.io":{"identitytoken":"x"},"bad.example":{"auth":"%%%"}},
+        "credHelpers":{"localhost:5000":"pass"},"credsStore":"desktop"}"#;
+    let d = parse_docker_config(cfg, "docker.io").expect("valid config");
+    assert_eq!(d.helper, None);
+    assert_eq!(d.creds_store.as_deref(), Some("desktop"));
+    assert_eq!(
+        d.auths.expect("auths entry"),
+        Some(Credentials::parse("user:pass").expect("creds"))
+    );
+    let l = parse_docker_config(cfg, "localhost:5000").expect("valid config");
+    assert_eq!(l.helper.as_deref(), Some("pass"));
+    let g = parse_docker_config(cfg, "ghcr.io").expect("valid config");
+    assert!(g.auths.unwrap_err().contains("identity tokens"));
+    let b = parse_docker_config(cfg, "bad.example").expect("valid config");
+    assert!(b.auths.unwrap_err().contains("not base64"));
+    assert!(
+        parse_docker_config(b"{", "x")
+            .unwrap_err()
+            .contains("not valid JSON")
+    );
+}
+
+#[test]
+fn encrypted_key_parse_checks_everything_before_scrypt() {
+    let Some(pem) = read("cosign/keys/keys_test-pemsigstorekey.key") else {
+        return;
+    };
+    let k = EncryptedPrivateKey::parse(&pem).expect("fixture key parses");
+    assert_eq!(k.n, 32768);
+    assert!(matches!(k.decrypt(b"wrong"), Err(KeyError::WrongPassword)));
+    let key = k.decrypt(b"hello").expect("right password");
+    assert_eq!(
+        STANDARD.encode(key.public_key().spki_der()),
+        "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE7z9gA/tqa9iHt/f9F3ulyVi4lwqULfHWfhG2mK4eyJ8LDcLstb+VVhxj3pkMjc3fNo+sSfiIY2NLR7c+DG1V4w=="
+    );
+    // A huge N is refused by parse, before any memory is spent on it.
+    let json = r#"{"kdf":{"name":"scrypt","params":{"N":1099511627776,"r":8,"p":1},"salt":"AA=="},"cipher":{"name":"nacl/secretbox","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},"ciphertext":"AA=="}"#;
+    let pem = format!(
+        "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n{}\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n",
+        STANDARD.encode(json)
+    );
+    assert!(matches!(
+        EncryptedPrivateKey::parse(pem.as_bytes()),
+        Err(KeyError::ScryptParams {
+            n: 1099511627776,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn recipe_text_entries_match_the_file_loaders() {
+    let Some(dir) = common::upstream_recipe() else {
+        return;
+    };
+    let df = std::fs::read_to_string(dir.join("Dockerfile")).expect("Dockerfile");
+    let args = BTreeMap::new();
+    let from_text = pause_verify::recipe::dockerfile::load_text(&dir, "Dockerfile", &df, &args)
+        .expect("upstream Dockerfile");
+    let from_file = pause_verify::recipe::load_dir(&dir, &args).expect("upstream folder");
+    assert_eq!(from_text.steps_digest(), from_file.steps_digest());
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let toml = "format = 1\nbase = \"mcr.microsoft.com/windows/nanoserver:ltsc2022\"\n[[steps]]\nuser = \"ContainerUser\"\n";
+    let path = tmp.path().join("r.toml");
+    std::fs::write(&path, toml).expect("write");
+    let a = pause_verify::recipe::toml_recipe::load_text(&path, toml, &args).expect("recipe");
+    let b = pause_verify::recipe::toml_recipe::load_file(&path, &args).expect("recipe");
+    assert_eq!(a.steps_digest(), b.steps_digest());
+}
+
+#[test]
+fn link_header_next_target() {
+    assert_eq!(
+        next_link(r#"<https://r.example/p1>; rel="prev", </v2/x?last=a>; rel="next""#),
+        Some("/v2/x?last=a")
+    );
+    assert_eq!(next_link("<x>"), None);
+}
