@@ -10,13 +10,16 @@ use pause_verify::attest::{PrivateKey, PublicKey};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-pub const COSIGN_PUB: &[u8] = include_bytes!("../../tests/fixtures/cosign/containers-image/cosign.pub");
-pub const TRUSTED_ROOT: &[u8] = include_bytes!("../../tests/fixtures/cosign/cosign/trusted_root_pgi.json");
+pub const COSIGN_PUB: &[u8] =
+    include_bytes!("../../tests/fixtures/cosign/containers-image/cosign.pub");
+pub const TRUSTED_ROOT: &[u8] =
+    include_bytes!("../../tests/fixtures/cosign/cosign/trusted_root_pgi.json");
 pub const KEYLIGHT_REG: &[u8] =
     include_bytes!("../../tests/fixtures/upstream/windows-pause-image-base/binaries/keylight.reg");
 pub const PINS: &[u8] = include_bytes!("../../attestations/pins.toml");
 /// cosign's test key (password "hello"), see tests/fixtures/PROVENANCE.md.
-const SIGNING_KEY: &[u8] = include_bytes!("../../tests/fixtures/cosign/keys/keys_test-pemsigstorekey.key");
+const SIGNING_KEY: &[u8] =
+    include_bytes!("../../tests/fixtures/cosign/keys/keys_test-pemsigstorekey.key");
 
 /// The public key of the containers/image fixtures (their signatures verify with it).
 pub fn public_key() -> &'static PublicKey {

@@ -15,8 +15,12 @@ fuzz_target!(|data: &[u8]| {
     let path = common::scratch().join("archive.tar");
     std::fs::write(&path, data).expect("scratch file");
     for (reference, index) in [(None, None), (Some("pause:latest"), None), (None, Some(1))] {
-        let Ok(src) = ArchiveSource::open(&path, reference, index) else { continue };
-        let Ok(Root::Manifest(m)) = src.root() else { continue };
+        let Ok(src) = ArchiveSource::open(&path, reference, index) else {
+            continue;
+        };
+        let Ok(Root::Manifest(m)) = src.root() else {
+            continue;
+        };
         let _ = src.read_config(&m.config);
         for l in &m.layers {
             if let Ok(mut r) = src.open_blob(l) {

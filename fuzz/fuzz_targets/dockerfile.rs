@@ -10,7 +10,9 @@ use pause_verify::recipe::dockerfile;
 use std::collections::BTreeMap;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let mut args = BTreeMap::new();
     if text.len() % 2 == 0 {
         args.insert("OSVERSION".to_string(), "ltsc2022".to_string());

@@ -23,6 +23,11 @@ fuzz_target!(|data: &[u8]| {
     let signer = common::signing_key();
     let env = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, data, signer);
     let own = [signer.public_key()];
-    let _ = dsse::verify_attestation_envelope(&own, &env, &image, Some("https://slsa.dev/provenance/v1"));
+    let _ = dsse::verify_attestation_envelope(
+        &own,
+        &env,
+        &image,
+        Some("https://slsa.dev/provenance/v1"),
+    );
     let _ = dsse::verify_attestation(&own, &env.to_json(), &image, None);
 });

@@ -16,7 +16,9 @@ const DECLARED: [Option<&str>; 7] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((sel, raw)) = data.split_first() else { return };
+    let Some((sel, raw)) = data.split_first() else {
+        return;
+    };
     let declared = DECLARED[*sel as usize % DECLARED.len()];
     if let Ok(root) = Root::parse("fuzz", declared, raw.to_vec()) {
         let _ = root.descriptor();
@@ -28,9 +30,19 @@ fuzz_target!(|data: &[u8]| {
         let _ = m.check_image();
     }
     let _ = Index::parse("fuzz", declared, raw.to_vec());
-    let config_type = if sel & 0x80 == 0 { media::OCI_CONFIG } else { media::DOCKER_CONFIG };
+    let config_type = if sel & 0x80 == 0 {
+        media::OCI_CONFIG
+    } else {
+        media::DOCKER_CONFIG
+    };
     if let Ok(c) = ImageConfig::parse(config_type, raw.to_vec()) {
-        let _ = (c.os(), c.architecture(), c.os_version(), c.platform(), c.user());
+        let _ = (
+            c.os(),
+            c.architecture(),
+            c.os_version(),
+            c.platform(),
+            c.user(),
+        );
         let _ = (c.entrypoint(), c.cmd(), c.history().len(), c.diff_ids());
     }
     if let Ok(s) = std::str::from_utf8(raw) {

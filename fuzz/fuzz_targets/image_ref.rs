@@ -7,7 +7,9 @@ use pause_verify::image::model::PlatformSelector;
 use pause_verify::image::{Digest, ImageRef};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(r) = s.parse::<ImageRef>() {
         let shown = r.to_string();
         let again: ImageRef = shown.parse().expect("a printed reference parses");

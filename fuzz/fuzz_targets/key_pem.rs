@@ -10,7 +10,10 @@ use pause_verify::attest::{PrivateKey, PublicKey};
 fuzz_target!(|data: &[u8]| {
     if let Ok(k) = PublicKey::from_pem(data) {
         // What reads writes back and reads to the same key.
-        assert_eq!(PublicKey::from_pem(k.to_pem().as_bytes()).expect("own PEM"), k);
+        assert_eq!(
+            PublicKey::from_pem(k.to_pem().as_bytes()).expect("own PEM"),
+            k
+        );
     }
     if let Ok(k) = EncryptedPrivateKey::parse(data) {
         assert!(pause_verify::attest::keys::ACCEPTED_SCRYPT_N.contains(&k.n));

@@ -7,7 +7,9 @@ use pause_verify::compare::noise;
 use pause_verify::hive::RootHive;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     let mut parts = s.splitn(3, '\0');
     let (pattern, path, value) = (
         parts.next().unwrap_or(""),
@@ -22,8 +24,14 @@ fuzz_target!(|data: &[u8]| {
         let _ = noise::glob_match(pattern, path, '\\');
     }
     if !path.contains(['*', '{']) {
-        assert!(noise::glob_match(path, path, '/'), "{path:?} matches itself");
-        assert!(noise::glob_match(path, path, '\\'), "{path:?} matches itself");
+        assert!(
+            noise::glob_match(path, path, '/'),
+            "{path:?} matches itself"
+        );
+        assert!(
+            noise::glob_match(path, path, '\\'),
+            "{path:?} matches itself"
+        );
     }
     let _ = noise::explain_file(path);
     for hive in [RootHive::Software, RootHive::System, RootHive::Default] {

@@ -5,7 +5,9 @@ use pause_verify::compare::pins::Pins;
 use pause_verify::image::Digest;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(p) = Pins::parse(text, "pins.toml") {
         for pin in &p.pins {
             assert!(p.for_os_version(&pin.os_version).is_some());

@@ -10,7 +10,9 @@ use pause_verify::policy::{self, CliInputs};
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let dir = common::scratch();
     if let Ok(p) = policy::parse(text, Path::new("policy.toml")) {
         if let Ok(l) = policy::resolve(p, "policy.toml".into(), None, dir, &CliInputs::default()) {

@@ -9,9 +9,18 @@ use libfuzzer_sys::fuzz_target;
 use pause_verify::recipe::cmdline::{self, RunContext};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(line) = std::str::from_utf8(data) else { return };
-    let copied = |p: &str| p.to_ascii_lowercase().ends_with(".reg").then(|| common::KEYLIGHT_REG.to_vec());
-    let ctx = RunContext { workdir: "C:\\tools", copied: &copied };
+    let Ok(line) = std::str::from_utf8(data) else {
+        return;
+    };
+    let copied = |p: &str| {
+        p.to_ascii_lowercase()
+            .ends_with(".reg")
+            .then(|| common::KEYLIGHT_REG.to_vec())
+    };
+    let ctx = RunContext {
+        workdir: "C:\\tools",
+        copied: &copied,
+    };
     if let Ok(args) = cmdline::split_command_line(line) {
         let _ = cmdline::parse_run(&args, &ctx);
     }

@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 
 fuzz_target!(|data: &[u8]| {
     let _ = auth::parse_token_reply(data);
-    let Ok(v) = std::str::from_utf8(data) else { return };
+    let Ok(v) = std::str::from_utf8(data) else {
+        return;
+    };
     let _ = auth::parse_challenge(v);
     if let Some(next) = referrers::next_link(v) {
         assert!(v.contains(next));

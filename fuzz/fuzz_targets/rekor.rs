@@ -15,7 +15,9 @@ use pause_verify::attest::storage::AttachedLayer;
 use pause_verify::image::Digest;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((sel, rest)) = common::selector(data) else { return };
+    let Some((sel, rest)) = common::selector(data) else {
+        return;
+    };
     let root = common::trusted_root();
     match sel % 4 {
         0 => {
@@ -28,19 +30,33 @@ fuzz_target!(|data: &[u8]| {
             let _ = keyless::check_body_binds(rest, bundle, leaf);
         }
         2 => {
-            let Ok(annotation) = std::str::from_utf8(rest) else { return };
+            let Ok(annotation) = std::str::from_utf8(rest) else {
+                return;
+            };
             let (_, leaf) = common::fixture_bundle();
             let mut layer = AttachedLayer {
                 media_type: SIMPLE_SIGNING_MEDIA_TYPE.to_string(),
                 payload: b"{}".to_vec(),
                 annotations: Default::default(),
             };
-            layer.annotations.insert(CERTIFICATE_ANNOTATION.into(), common::cert_pem(leaf));
-            layer.annotations.insert(BUNDLE_ANNOTATION.into(), annotation.to_string());
-            layer.annotations.insert(SIGNATURE_ANNOTATION.into(), "MEUCIQ==".into());
+            layer
+                .annotations
+                .insert(CERTIFICATE_ANNOTATION.into(), common::cert_pem(leaf));
+            layer
+                .annotations
+                .insert(BUNDLE_ANNOTATION.into(), annotation.to_string());
+            layer
+                .annotations
+                .insert(SIGNATURE_ANNOTATION.into(), "MEUCIQ==".into());
             let _ = legacy_keyless::to_bundle_v01(&layer);
             let image = Digest::of(b"image");
-            let _ = legacy_keyless::verify_sig_layer(&[], Some(common::keyless()), &layer, &image, None);
+            let _ = legacy_keyless::verify_sig_layer(
+                &[],
+                Some(common::keyless()),
+                &layer,
+                &image,
+                None,
+            );
         }
         _ => {
             let word = |b: &[u8]| {

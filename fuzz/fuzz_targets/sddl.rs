@@ -6,7 +6,14 @@ use pause_verify::wclayer::sddl;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(s) = sddl::to_sddl(data) {
-        assert!(s.starts_with("O:") || s.starts_with("G:") || s.starts_with("D:") || s.starts_with("S:") || s.is_empty(), "{s}");
+        assert!(
+            s.starts_with("O:")
+                || s.starts_with("G:")
+                || s.starts_with("D:")
+                || s.starts_with("S:")
+                || s.is_empty(),
+            "{s}"
+        );
     }
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = sddl::sid_alias(s);

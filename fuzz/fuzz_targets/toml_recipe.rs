@@ -9,7 +9,9 @@ use pause_verify::recipe::toml_recipe;
 use std::collections::BTreeMap;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let path = common::scratch().join("recipe.toml");
     let _ = toml_recipe::load_text(&path, text, &BTreeMap::new());
 });

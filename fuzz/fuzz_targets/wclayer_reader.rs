@@ -36,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = summary.kind();
-    let wanted = ["Hives/Software_Delta", "Files/Windows/System32/config/SOFTWARE"];
+    let wanted = [
+        "Hives/Software_Delta",
+        "Files/Windows/System32/config/SOFTWARE",
+    ];
     let extracted = wclayer::extract(data, &wanted, KEEP);
     if streamed_ok && summary.content_bytes <= KEEP {
         // Whatever streams cleanly with small files also extracts.
