@@ -77,6 +77,9 @@ make_seeds() {
   head -c 4096 "$fixtures/hives/yarp/EmptyHive" > "$t/Hives/Software_Delta"
   head -c 4096 "$fixtures/hives/yarp/EmptyHive" > "$t/Files/Windows/System32/config/SOFTWARE"
   printf 'hello\r\n' > "$t/Files/tools/a.txt"
+  : > "$t/Files/tools/.wh.gone.txt"            # a whiteout
+  ln "$t/Files/tools/a.txt" "$t/Files/tools/hard.txt"
+  ln -s ../tools/a.txt "$t/Files/tools/link.txt"
   mkdir -p "$seeds/wclayer_reader" "$seeds/docker_archive"
   tar --format=pax --owner=0 --group=0 --mtime=@0 --sort=name \
     --pax-option='MSWINDOWS.fileattr=32,MSWINDOWS.rawsd=AQAAgBQAAAAkAAAAAAAAAAAAAAABAgAAAAAABSAAAAAhAgAAAQIAAAAAAAUgAAAAIQIAAA==,LIBARCHIVE.creationtime=1731126731' \

@@ -139,3 +139,68 @@ fn link_header_next_target() {
     );
     assert_eq!(next_link("<x>"), None);
 }
+
+/// A USTAR header block (name, typeflag, size) with its checksum.
+fn tar_header(name: &str, typeflag: u8, size: usize) -> Vec<u8> {
+    let mut h = vec![0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[100..108].copy_from_slice(b"0000644\0");
+    h[108..116].copy_from_slice(b"0000000\0");
+    h[116..124].copy_from_slice(b"0000000\0");
+    h[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+    h[136..148].copy_from_slice(b"00000000000\0");
+    h[156] = typeflag;
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    h
+}
+
+fn padded(mut v: Vec<u8>) -> Vec<u8> {
+    v.resize(v.len().div_ceil(512) * 512, 0);
+    v
+}
+
+/// Found by review while writing `wclayer_reader` (its inputs are too short to reach
+/// it): consecutive PAX headers of one entry each passed the 1 MiB cap but piled up, so a
+/// layer of nothing but `x` headers (a gzip of a few MiB) grew memory with its inflated
+/// size. Now the extended headers of one entry are capped at 1 MiB together.
+#[test]
+fn wclayer_reader_caps_the_extended_headers_of_one_entry_together() {
+    use pause_verify::wclayer::LayerReader;
+    // 700 KiB of valid 100-byte PAX records.
+    let record = format!("100 comment={}\n", "a".repeat(87));
+    assert_eq!(record.len(), 100);
+    let pax = record.repeat(7168);
+    let file = |n: usize| {
+        let mut t = Vec::new();
+        for _ in 0..n {
+            t.extend(tar_header("PaxHeaders/x", b'x', pax.len()));
+            t.extend(padded(pax.clone().into_bytes()));
+        }
+        t.extend(tar_header("Files/a.txt", b'0', 2));
+        t.extend(padded(b"hi".to_vec()));
+        t.extend([0u8; 1024]);
+        t
+    };
+    // One such header is fine (hcsshim's are far smaller, Go's cap is per header).
+    let one = file(1);
+    let mut r = LayerReader::new(&one[..]);
+    assert_eq!(
+        r.next_entry()
+            .expect("one PAX header")
+            .expect("an entry")
+            .path,
+        "Files/a.txt"
+    );
+    // Two of them for one entry: refused, naming the limit.
+    let two = file(2);
+    let mut r = LayerReader::new(&two[..]);
+    let err = r
+        .next_entry()
+        .err()
+        .expect("two PAX headers of 700 KiB are refused");
+    assert!(err.to_string().contains("over the 1 MiB limit"), "{err}");
+}

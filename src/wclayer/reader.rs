@@ -7,8 +7,8 @@
 //! exposed as read. Understands USTAR, PAX (`x`, and `g` skipped), GNU long names
 //! (`L`/`K`) and base-256 numbers: what Go, GNU tar and Python write.
 //!
-//! Memory: one entry's PAX data (capped at 1 MiB, Go's limit) at a time; content is
-//! streamed through [`LayerEntry`]'s `Read`.
+//! Memory: one entry's PAX and long-name data at a time (1 MiB in all: Go's limit per
+//! header); content is streamed through [`LayerEntry`]'s `Read`.
 
 use super::header::{self, BLOCK, off};
 use super::{
@@ -279,6 +279,9 @@ impl<R: Read> LayerReader<R> {
         let mut long_name: Option<Vec<u8>> = None;
         let mut long_link: Option<Vec<u8>> = None;
         let mut first_offset: Option<u64> = None;
+        // Extended header bytes of this entry so far: several `x` headers in a row add
+        // up (a stream of them would otherwise grow memory with the layer's size).
+        let mut special: u64 = 0;
         loop {
             let at = self.offset;
             let Some(blk) = self.read_block()? else {
@@ -326,6 +329,12 @@ impl<R: Read> LayerReader<R> {
                     if size_field > MAX_SPECIAL {
                         return Err(bad(format!(
                             "extended header of {size_field} bytes exceeds the 1 MiB limit"
+                        )));
+                    }
+                    special += size_field;
+                    if special > MAX_SPECIAL {
+                        return Err(bad(format!(
+                            "extended headers of one entry add up to {special} bytes, over the 1 MiB limit"
                         )));
                     }
                     let data = self.read_data(size_field)?;
