@@ -13,6 +13,7 @@
 #   PV_FUZZ_NICE=N       nice level of the fuzzing processes (default 19: other builds first)
 #   PV_FUZZ_SANITIZER=S  cargo-fuzz sanitizer (default none, see docs/fuzzing.md)
 #   PV_FUZZ_ARGS="..."   extra libFuzzer flags for every target
+#   PV_FUZZ_LOGS=DIR     keep each target's libFuzzer log as DIR/TARGET.log
 #
 # cargo-fuzz needs nightly-only flags (-Zsanitizer, sancov); on a stable toolchain
 # RUSTC_BOOTSTRAP=1 lets the same compiler accept them.
@@ -230,6 +231,7 @@ for t in "${targets[@]}"; do
     echo "---- $t: $result; end of its log:" >&2
     tail -40 "$log" >&2
   fi
+  if [ -n "${PV_FUZZ_LOGS:-}" ]; then mkdir -p "$PV_FUZZ_LOGS" && cp "$log" "$PV_FUZZ_LOGS/"; fi
   total=$((total + execs))
   results+=("$(printf '%-18s %12s %6s  %s' "$t" "$execs" "${took}s" "$result")")
   echo "fuzz: $t: $execs executions in ${took}s: $result" >&2
