@@ -51,7 +51,7 @@ impl LayoutSource {
     /// Open a layout; checks `oci-layout` now, reads `index.json` on `root()`.
     pub fn open(dir: &Path, tag: Option<&str>, digest: Option<&Digest>) -> Result<LayoutSource> {
         let marker = dir.join(OCI_LAYOUT);
-        let bytes = fs::read(&marker).map_err(|e| {
+        let bytes = crate::limits::read_capped(&marker, &crate::limits::LAYOUT_JSON).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 Error::malformed(
                     dir.display().to_string(),
@@ -153,16 +153,10 @@ impl LayoutSource {
 /// How deep `find_child` follows indexes inside indexes.
 const MAX_NESTING: usize = 4;
 
+/// `index.json`: a regular file of at most [`crate::limits::LAYOUT_JSON`] bytes.
 fn read_small(p: &Path) -> Result<Vec<u8>> {
-    let f = File::open(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
-    let mut raw = Vec::new();
-    f.take(model::MAX_DOCUMENT + 1)
-        .read_to_end(&mut raw)
-        .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
-    if raw.len() as u64 > model::MAX_DOCUMENT {
-        return Err(Error::malformed(p.display().to_string(), "too large"));
-    }
-    Ok(raw)
+    crate::limits::read_capped(p, &crate::limits::LAYOUT_JSON)
+        .map_err(|e| Error::io(format!("reading {}", p.display()), e))
 }
 
 impl ImageSource for LayoutSource {
@@ -235,7 +229,8 @@ impl ImageSource for LayoutSource {
 
     fn open_raw(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>> {
         let p = blob_path(&self.dir, &desc.digest);
-        let f = File::open(&p).map_err(|e| {
+        // A FIFO or device (or a symlink to one) as a blob would block or never end.
+        let f = crate::limits::open_regular(&p, "blob").map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 Error::BlobMissing {
                     digest: desc.digest.clone(),
