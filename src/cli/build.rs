@@ -124,11 +124,9 @@ pub fn with_layout<T>(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let stage = tempfile::Builder::new()
-        .prefix(".pause-verify-out-")
-        .tempdir_in(parent)
+    pause_verify::atomic::sweep_stale(parent, ".pause-verify-out-", "");
+    let (stage, _held) = pause_verify::atomic::temp_dir_in(parent, ".pause-verify-out-")
         .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
-    pause_verify::atomic::note_temporary(stage.path());
     let mut w = LayoutWriter::create(stage.path())?;
     let out = f(&mut w)?;
     #[cfg(unix)]
@@ -180,11 +178,9 @@ fn build_archive(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let stage = tempfile::Builder::new()
-        .prefix(".pause-verify-out-")
-        .tempdir_in(parent)
+    pause_verify::atomic::sweep_stale(parent, ".pause-verify-out-", "");
+    let (stage, _held) = pause_verify::atomic::temp_dir_in(parent, ".pause-verify-out-")
         .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
-    pause_verify::atomic::note_temporary(stage.path());
     let mut w = LayoutWriter::create(stage.path())?;
     let set = f(&mut w)?;
     w.add_manifest(&set.root, None)?;

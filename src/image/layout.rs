@@ -394,6 +394,10 @@ impl LayoutWriter {
         let ctx = |what: &str| format!("creating OCI layout {} ({what})", dir.display());
         fs::create_dir_all(dir.join("blobs").join("sha256"))
             .map_err(|e| Error::io(ctx("blobs/sha256"), e))?;
+        // Another run may be creating or updating the same layout.
+        let _lock = crate::atomic::lock_dir(dir).map_err(|e| Error::io(ctx("lock"), e))?;
+        crate::atomic::sweep_stale(&dir.join("blobs").join("sha256"), ".pause-verify-", ".tmp");
+        crate::atomic::sweep_stale(dir, ".pause-verify-", ".tmp");
         let marker = dir.join(OCI_LAYOUT);
         if marker.exists() {
             // Validates the marker.
@@ -436,12 +440,8 @@ impl LayoutWriter {
     fn write_new(&self, d: &Descriptor, f: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {
         let dir = self.dir.join("blobs").join("sha256");
         let ctx = || format!("writing a blob into {}", dir.display());
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".pause-verify-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)
+        let mut tmp = crate::atomic::temp_file_in(&dir, ".pause-verify-", ".tmp")
             .map_err(|e| Error::io(ctx(), e))?;
-        crate::atomic::note_temporary(tmp.path());
         f(tmp.as_file_mut()).map_err(|e| Error::io(ctx(), e))?;
         readable(tmp.as_file()).map_err(|e| Error::io(ctx(), e))?;
         let dest = self.blob_path(&d.digest);
@@ -495,12 +495,8 @@ impl ImageSink for LayoutWriter {
             }
         }
         let ctx = || format!("writing a blob into {}", dir.display());
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".pause-verify-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)
+        let mut tmp = crate::atomic::temp_file_in(&dir, ".pause-verify-", ".tmp")
             .map_err(|e| Error::io(ctx(), e))?;
-        crate::atomic::note_temporary(tmp.path());
         // One hash per byte: with `expected` the verifying reader checks the stream; only
         // an unknown blob is hashed on the way out.
         let desc = {
@@ -602,6 +598,9 @@ impl ImageSink for LayoutWriter {
             });
         }
         let p = self.dir.join(INDEX_JSON);
+        // Read-modify-write: one run at a time.
+        let _lock = crate::atomic::lock_dir(&self.dir)
+            .map_err(|e| Error::io(format!("locking {}", self.dir.display()), e))?;
         let raw = read_small(&p)?;
         // Validate with the typed parser, edit as a JSON value to keep unknown fields.
         Index::parse(
