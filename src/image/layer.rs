@@ -273,7 +273,7 @@ struct Chunks<'a> {
     pos: usize,
     tx: &'a SyncSender<Msg>,
     free: &'a Receiver<Vec<u8>>,
-    /// Compressed bytes read so far (for the ratio cap).
+    /// Compressed bytes the decoder consumed so far (for the ratio cap).
     total: u64,
 }
 
@@ -310,13 +310,14 @@ impl BufRead for Chunks<'_> {
                 self.buf = pooled(self.free);
             }
             self.len = fill(&mut self.inner, &mut self.buf)?;
-            self.total += self.len as u64;
             self.pos = 0;
         }
         Ok(&self.buf[self.pos..self.len])
     }
     fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.len);
+        let to = (self.pos + n).min(self.len);
+        self.total += (to - self.pos) as u64;
+        self.pos = to;
     }
 }
 

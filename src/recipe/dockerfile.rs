@@ -857,9 +857,19 @@ impl State<'_> {
         target: &str,
         is_add: bool,
     ) -> Result<CopiedFile, Error> {
-        let cap = crate::limits::Cap {
+        let left = crate::limits::Cap {
             kind: "file a recipe copies",
             bytes: MAX_COPY_BYTES.saturating_sub(self.copied_bytes),
+        };
+        // A .reg file is for `reg import`, which reads at most REG_FILE bytes: refuse a
+        // bigger one here, before reading it.
+        let is_reg = p
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("reg"));
+        let cap = if is_reg && crate::limits::REG_FILE.bytes < left.bytes {
+            crate::limits::REG_FILE
+        } else {
+            left
         };
         let bytes = crate::limits::read_capped(p, &cap).map_err(|e| Error::io(p, e))?;
         self.copied_bytes += bytes.len() as u64;
