@@ -211,7 +211,12 @@ pub fn verify_layer<T>(
             });
         }
         if let Some(Some(e)) = pipe.end.take() {
-            return Err(layer_err(desc, e, "reading the blob"));
+            // A cap hit while draining after the consumer failed is not the cause: the
+            // consumer's error (e.g. a hive over its cap) is.
+            let capped = e.get_ref().is_some_and(|i| i.is::<Capped>());
+            if !(capped && consumed.is_err()) {
+                return Err(layer_err(desc, e, "reading the blob"));
+            }
         }
         let value = consumed.map_err(|e| layer_err(desc, e, "reading the layer's tar stream"))?;
         drained.map_err(|e| layer_err(desc, e, "reading the blob"))?;
@@ -381,8 +386,8 @@ fn worker(
             }
             rest.flush()?;
             res.map_err(|e| {
-                if let Some(c) = e.get_ref().and_then(|i| i.downcast_ref::<Capped>()) {
-                    copy_err(&c.0)
+                if e.get_ref().is_some_and(|i| i.is::<Capped>()) {
+                    e
                 } else if e.kind() == io::ErrorKind::UnexpectedEof {
                     io::Error::new(e.kind(), "truncated gzip stream")
                 } else {
