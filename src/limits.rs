@@ -153,7 +153,7 @@ impl fmt::Display for Refused {
             ),
             Refused::NotRegular { kind, what } => write!(
                 f,
-                "is {what}, not a regular file: a {kind} is read only from a regular file"
+                "is {what}, not a regular file (only regular files are read as input: {kind})"
             ),
         }
     }

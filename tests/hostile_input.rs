@@ -518,3 +518,28 @@ fn docker_archive_errors_name_what_is_wrong() {
         common::stderr(&o)
     );
 }
+
+#[test]
+fn security_md_states_every_cap() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("SECURITY.md"))
+        .unwrap()
+        .replace('`', "");
+    for cap in pause_verify::limits::CAPS {
+        let size = pause_verify::limits::human(cap.bytes);
+        assert!(
+            doc.lines()
+                .any(|l| l.starts_with("| ") && l.contains(cap.kind) && l.contains(&format!("| {size} |"))),
+            "SECURITY.md has no table row for {:?} with {size}",
+            cap.kind
+        );
+    }
+    for default in ["32 GiB", "100×", "PAUSE_VERIFY_MAX_LAYER_SIZE", "PAUSE_VERIFY_MAX_LAYER_RATIO"] {
+        assert!(doc.contains(default), "{default}");
+    }
+    assert_eq!(
+        pause_verify::image::layer::DEFAULT_MAX_LAYER_BYTES,
+        32 << 30,
+        "SECURITY.md states 32 GiB"
+    );
+    assert_eq!(pause_verify::image::layer::DEFAULT_MAX_LAYER_RATIO, 100);
+}
