@@ -199,11 +199,7 @@ fn hold(f: &fs::File) {
 
 /// A new temporary file in `dir` named `PREFIX…SUFFIX`: noted for
 /// [`remove_temporaries`] and held (see [`sweep_stale`]).
-pub fn temp_file_in(
-    dir: &Path,
-    prefix: &str,
-    suffix: &str,
-) -> io::Result<tempfile::NamedTempFile> {
+pub fn temp_file_in(dir: &Path, prefix: &str, suffix: &str) -> io::Result<tempfile::NamedTempFile> {
     let tmp = tempfile::Builder::new()
         .prefix(prefix)
         .suffix(suffix)
@@ -236,7 +232,9 @@ pub fn sweep_stale(dir: &Path, prefix: &str, suffix: &str) -> usize {
             continue;
         }
         let p = e.path();
-        let Ok(meta) = p.symlink_metadata() else { continue };
+        let Ok(meta) = p.symlink_metadata() else {
+            continue;
+        };
         let old = meta
             .modified()
             .ok()

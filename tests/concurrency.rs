@@ -129,7 +129,10 @@ fn concurrent_attests_into_one_layout_keep_every_att_layer() {
                 .is_some_and(|t| t.ends_with(".att"))
         })
         .expect("an .att tag");
-    let hex = att["digest"].as_str().unwrap().trim_start_matches("sha256:");
+    let hex = att["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(img.join("blobs/sha256").join(hex)).unwrap())
             .unwrap();
@@ -169,7 +172,9 @@ fn a_killed_runs_stale_temporaries_are_removed_by_the_next_run() {
     std::fs::write(&fresh, b"live").unwrap();
     let p = tmp.path().join("pred.json");
     std::fs::write(&p, "{}").unwrap();
-    let o = attest(&image, &key, &p, &att, &[]).wait_with_output().unwrap();
+    let o = attest(&image, &key, &p, &att, &[])
+        .wait_with_output()
+        .unwrap();
     assert_code(&o, 0);
     assert!(att.join(format!("{hex}.intoto.jsonl")).exists());
     assert!(!leftovers[0].exists(), "attestations dir swept");
@@ -177,12 +182,17 @@ fn a_killed_runs_stale_temporaries_are_removed_by_the_next_run() {
     assert!(fresh.exists(), "a fresh temporary may be a live run's");
     // The cache sweeps its own on open; a build sweeps its staging siblings.
     // Any registry run opens the cache (here one that cannot connect: exit 2).
-    let o = Pv::new()
-        .cache(Some(&cache))
-        .cwd(tmp.path())
-        .run(["inspect", "-q", "docker://127.0.0.1:9/none:t"]);
+    let o = Pv::new().cache(Some(&cache)).cwd(tmp.path()).run([
+        "inspect",
+        "-q",
+        "docker://127.0.0.1:9/none:t",
+    ]);
     assert_code(&o, 2);
-    assert!(!leftovers[2].exists(), "cache .partial- swept: {}", stderr(&o));
+    assert!(
+        !leftovers[2].exists(),
+        "cache .partial- swept: {}",
+        stderr(&o)
+    );
     let fx = tmp.path().join("fx");
     Pv::new().ok(["fixture", "nanoserver", "-q", "--out", fx.to_str().unwrap()]);
     let o = Pv::new().cwd(tmp.path()).run([
@@ -195,5 +205,8 @@ fn a_killed_runs_stale_temporaries_are_removed_by_the_next_run() {
         tmp.path().join("out").to_str().unwrap(),
     ]);
     assert_code(&o, 0);
-    assert!(!leftovers[3].exists(), "staging dir of a killed build swept");
+    assert!(
+        !leftovers[3].exists(),
+        "staging dir of a killed build swept"
+    );
 }

@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::images::{Layout, gz_tar_layer};
 use common::Pv;
+use common::images::{Layout, gz_tar_layer};
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -208,7 +208,11 @@ fn fifo_as_index_json_or_blob_is_refused_without_blocking() {
     refused(&run1, &["a FIFO", "not a regular file"]);
     std::fs::remove_file(img.join("index.json")).unwrap();
     mkfifo(&img.join("index.json"));
-    let run2 = run(tmp.path(), &["inspect", &format!("oci:{}", img.display())], &[]);
+    let run2 = run(
+        tmp.path(),
+        &["inspect", &format!("oci:{}", img.display())],
+        &[],
+    );
     refused(&run2, &["index.json", "a FIFO"]);
 }
 
@@ -257,7 +261,15 @@ fn key_policy_and_predicate_files_must_be_regular_and_small() {
     refused(
         &run(
             tmp.path(),
-            &["sign", "--key", "fifo.key", "--no-attach", "--attestations-dir", "att", &r],
+            &[
+                "sign",
+                "--key",
+                "fifo.key",
+                "--no-attach",
+                "--attestations-dir",
+                "att",
+                &r,
+            ],
             &[],
         ),
         &["fifo.key", "a FIFO"],
@@ -269,8 +281,17 @@ fn key_policy_and_predicate_files_must_be_regular_and_small() {
         &run(
             tmp.path(),
             &[
-                "attest", "--key", "k.key", "--predicate", "big.json", "--type", "https://x/y",
-                "--no-attach", "--attestations-dir", "att", &r,
+                "attest",
+                "--key",
+                "k.key",
+                "--predicate",
+                "big.json",
+                "--type",
+                "https://x/y",
+                "--no-attach",
+                "--attestations-dir",
+                "att",
+                &r,
             ],
             &[],
         ),
@@ -278,7 +299,11 @@ fn key_policy_and_predicate_files_must_be_regular_and_small() {
     );
     mkfifo(&tmp.path().join("policy.toml"));
     refused(
-        &run(tmp.path(), &["audit", "--policy", "policy.toml", "--image", &r], &[]),
+        &run(
+            tmp.path(),
+            &["audit", "--policy", "policy.toml", "--image", &r],
+            &[],
+        ),
         &["policy.toml", "a FIFO"],
     );
 }
@@ -339,8 +364,16 @@ fn delta_hives_of_one_layer_are_capped_together() {
     let (a, _) = small_image(&tmp.path().join("a"));
     let (b, _) = image_with_layer(&tmp.path().join("b"), &layer, FAKE_DIFF_ID);
     refused(
-        &run(tmp.path(), &["--max-layer-ratio", "100000", "diff", &a, &b], &[]),
-        &["Hives/Sam_Delta", "delta hives of one layer together", "over the 128 MiB cap"],
+        &run(
+            tmp.path(),
+            &["--max-layer-ratio", "100000", "diff", &a, &b],
+            &[],
+        ),
+        &[
+            "Hives/Sam_Delta",
+            "delta hives of one layer together",
+            "over the 128 MiB cap",
+        ],
     );
 }
 
@@ -368,7 +401,13 @@ fn recipe_build(tmp: &Path, dockerfile: &str, files: &[(&str, Vec<u8>)]) -> Run 
     run(
         tmp,
         &[
-            "build", "--no-base-layers", "--base", &base, "--recipe", "recipe", "--out",
+            "build",
+            "--no-base-layers",
+            "--base",
+            &base,
+            "--recipe",
+            "recipe",
+            "--out",
             "out",
         ],
         &[],
@@ -380,7 +419,10 @@ const FROM: &str = "FROM mcr.microsoft.com/windows/nanoserver:ltsc2022\n";
 #[test]
 fn reg_key_nested_3000_deep_is_refused_not_a_stack_overflow() {
     let tmp = tempfile::tempdir().unwrap();
-    let key = (0..3000).map(|i| format!("k{i}")).collect::<Vec<_>>().join("\\");
+    let key = (0..3000)
+        .map(|i| format!("k{i}"))
+        .collect::<Vec<_>>()
+        .join("\\");
     let reg = format!(
         "Windows Registry Editor Version 5.00\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\{key}]\r\n\"v\"=dword:00000001\r\n"
     );
@@ -432,15 +474,28 @@ fn recipe_size_instruction_count_and_line_length_are_capped() {
 fn truncated_and_doubled_key_files_are_named_as_such() {
     let tmp = tempfile::tempdir().unwrap();
     let (r, _) = small_image(&tmp.path().join("img"));
-    let a = pause_verify::attest::PrivateKey::generate().unwrap().public_key().to_pem();
-    let b = pause_verify::attest::PrivateKey::generate().unwrap().public_key().to_pem();
+    let a = pause_verify::attest::PrivateKey::generate()
+        .unwrap()
+        .public_key()
+        .to_pem();
+    let b = pause_verify::attest::PrivateKey::generate()
+        .unwrap()
+        .public_key()
+        .to_pem();
     std::fs::write(tmp.path().join("cut.pub"), &a.as_bytes()[..a.len() / 2]).unwrap();
     std::fs::write(tmp.path().join("two.pub"), format!("{a}{b}")).unwrap();
-    let o = Pv::new().cwd(tmp.path()).run(["verify", "--key", "cut.pub", &r]);
+    let o = Pv::new()
+        .cwd(tmp.path())
+        .run(["verify", "--key", "cut.pub", &r]);
     common::assert_code(&o, 2);
     let e = common::stderr(&o);
-    assert!(e.contains("cut.pub") && e.contains("truncated key file"), "{e}");
-    let o = Pv::new().cwd(tmp.path()).run(["verify", "--key", "two.pub", &r]);
+    assert!(
+        e.contains("cut.pub") && e.contains("truncated key file"),
+        "{e}"
+    );
+    let o = Pv::new()
+        .cwd(tmp.path())
+        .run(["verify", "--key", "two.pub", &r]);
     common::assert_code(&o, 2);
     let e = common::stderr(&o);
     assert!(e.contains("two.pub") && e.contains("holds 2 PEM"), "{e}");
@@ -450,10 +505,20 @@ fn truncated_and_doubled_key_files_are_named_as_such() {
         .unwrap();
     std::fs::write(tmp.path().join("cut.key"), &k.as_bytes()[..k.len() - 40]).unwrap();
     let o = Pv::new().password("pw").cwd(tmp.path()).run([
-        "sign", "--key", "cut.key", "--no-attach", "--attestations-dir", "att", &r,
+        "sign",
+        "--key",
+        "cut.key",
+        "--no-attach",
+        "--attestations-dir",
+        "att",
+        &r,
     ]);
     common::assert_code(&o, 2);
-    assert!(common::stderr(&o).contains("truncated key file"), "{}", common::stderr(&o));
+    assert!(
+        common::stderr(&o).contains("truncated key file"),
+        "{}",
+        common::stderr(&o)
+    );
 }
 
 /// A docker-archive by hand: `members` in order.
@@ -491,7 +556,12 @@ fn docker_archive_errors_name_what_is_wrong() {
     let p = tmp.path().join("dup.tar");
     archive(
         &p,
-        &[("c.json", &config), ("l.tar", &raw), ("manifest.json", m1), ("manifest.json", m2)],
+        &[
+            ("c.json", &config),
+            ("l.tar", &raw),
+            ("manifest.json", m1),
+            ("manifest.json", m2),
+        ],
     );
     let o = Pv::new().run(["inspect", &format!("docker-archive:{}", p.display())]);
     common::assert_code(&o, 2);
@@ -501,7 +571,10 @@ fn docker_archive_errors_name_what_is_wrong() {
         common::stderr(&o)
     );
     let p = tmp.path().join("cut.tar");
-    archive(&p, &[("manifest.json", m1), ("c.json", &config), ("l.tar", &raw)]);
+    archive(
+        &p,
+        &[("manifest.json", m1), ("c.json", &config), ("l.tar", &raw)],
+    );
     let len = std::fs::metadata(&p).unwrap().len();
     // Cut inside the last member's data (the tar end blocks and its padding go too).
     std::fs::OpenOptions::new()
@@ -527,13 +600,19 @@ fn security_md_states_every_cap() {
     for cap in pause_verify::limits::CAPS {
         let size = pause_verify::limits::human(cap.bytes);
         assert!(
-            doc.lines()
-                .any(|l| l.starts_with("| ") && l.contains(cap.kind) && l.contains(&format!("| {size} |"))),
+            doc.lines().any(|l| l.starts_with("| ")
+                && l.contains(cap.kind)
+                && l.contains(&format!("| {size} |"))),
             "SECURITY.md has no table row for {:?} with {size}",
             cap.kind
         );
     }
-    for default in ["32 GiB", "100×", "PAUSE_VERIFY_MAX_LAYER_SIZE", "PAUSE_VERIFY_MAX_LAYER_RATIO"] {
+    for default in [
+        "32 GiB",
+        "100×",
+        "PAUSE_VERIFY_MAX_LAYER_SIZE",
+        "PAUSE_VERIFY_MAX_LAYER_RATIO",
+    ] {
         assert!(doc.contains(default), "{default}");
     }
     assert_eq!(

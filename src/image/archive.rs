@@ -182,7 +182,9 @@ impl ArchiveSource {
                 if duplicates.contains(&n) {
                     return Err(Error::malformed(
                         &loc,
-                        format!("{n:?} is in the archive more than once: which copy is meant is ambiguous"),
+                        format!(
+                            "{n:?} is in the archive more than once: which copy is meant is ambiguous"
+                        ),
                     ));
                 }
                 let m = members.get(&n).ok_or_else(|| {

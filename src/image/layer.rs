@@ -371,7 +371,7 @@ fn worker(
                 // Stop inflating at a cap; the blob is still read (not inflated) to its
                 // end below, so a wrong digest is reported before the bomb.
                 if let Err(e) = limits.check(inflated, Some(gz.get_ref().total)) {
-                    return Err(io::Error::new(io::ErrorKind::Other, Capped(e)));
+                    return Err(io::Error::other(Capped(e)));
                 }
                 send(Msg::Data(buf, n))?;
             })();
