@@ -125,6 +125,11 @@ pub const CAPS: &[Cap] = &[
 /// recipes (so that we never write a hive our own reader refuses).
 pub const MAX_KEY_DEPTH: usize = 512;
 
+/// Stack for threads that walk key trees (the compare's workers): recursion over keys
+/// nested [`MAX_KEY_DEPTH`] deep needs more than the 2 MiB Rust gives a thread (only
+/// the pages used are ever touched).
+pub const THREAD_STACK: usize = 64 << 20;
+
 /// A size in the unit people read (`64 MiB`).
 pub fn human(bytes: u64) -> String {
     for (unit, n) in [("GiB", 1u64 << 30), ("MiB", MIB), ("KiB", KIB)] {

@@ -143,6 +143,7 @@ fn image_with_layer(dir: &Path, layer: &[u8], diff_id: &str) -> (String, PathBuf
     let (ld, lsize) = l.put(layer);
     let config = serde_json::json!({
         "architecture": "amd64", "os": "windows", "os.version": "10.0.20348.2849",
+        "created": "2024-01-01T00:00:00Z",
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
     });
     let (cd, csize) = l.put(&serde_json::to_vec(&config).unwrap());
@@ -432,6 +433,46 @@ fn reg_key_nested_3000_deep_is_refused_not_a_stack_overflow() {
         &[("deep.reg", reg.into_bytes())],
     );
     refused(&r, &["3000 levels deep", "512 levels"]);
+}
+
+/// The limit itself is safe: a key 510 deep is built, and compared on the compare's
+/// worker threads (recursion over the tree), without a stack overflow.
+#[test]
+fn a_reg_key_510_deep_builds_and_compares() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = (0..510)
+        .map(|i| format!("k{i}"))
+        .collect::<Vec<_>>()
+        .join("\\");
+    let reg = format!(
+        "Windows Registry Editor Version 5.00\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\{key}]\r\n\"v\"=dword:00000001\r\n"
+    );
+    let deep = tmp.path().join("deep");
+    let r = recipe_build(
+        &deep,
+        &format!("{FROM}COPY deep.reg /tools/deep.reg\nRUN reg import tools\\deep.reg\n"),
+        &[("deep.reg", reg.into_bytes())],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let flat = tmp.path().join("flat");
+    let r = recipe_build(&flat, FROM, &[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let (a, b) = (flat.join("out"), deep.join("out"));
+    let r = run(
+        tmp.path(),
+        &[
+            "diff",
+            &format!("oci:{}", a.display()),
+            &format!("oci:{}", b.display()),
+        ],
+        &[],
+    );
+    assert_eq!(
+        (r.code, r.signal),
+        (Some(1), None),
+        "DIFFERENT, no abort: {}",
+        r.stderr
+    );
 }
 
 #[test]
