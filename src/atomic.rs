@@ -10,8 +10,8 @@
 //! called by the binary's signal handler). A name is noted when it is made and never
 //! un-noted: once renamed or dropped it no longer exists, so removing it again is a no-op.
 //! That keeps the temp sites free of guards; the list is pruned of vanished names as it
-//! grows. SIGKILL cannot be handled: after `kill -9` hidden temporary names may remain;
-//! nothing ever reads them as output.
+//! grows. SIGKILL cannot be handled: after `kill -9` hidden temporary names remain
+//! (nothing ever reads them as output) until the next run on that directory sweeps them.
 //!
 //! Concurrent runs: a read-modify-write of a shared file (an attestations directory's
 //! `.intoto.jsonl`, a layout's `index.json` and cosign tags) happens under [`lock_dir`], an
