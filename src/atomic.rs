@@ -171,7 +171,22 @@ pub fn lock_dir(dir: &Path) -> io::Result<DirLock> {
     #[cfg(unix)]
     {
         let start = Instant::now();
-        while !flock(&f, libc::LOCK_EX | libc::LOCK_NB)? {
+        loop {
+            match flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
+                Ok(true) => break,
+                Ok(false) => {}
+                // A filesystem without flock (some network mounts): writes go ahead
+                // unlocked, as they did before locks existed, rather than fail.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS)
+                    ) =>
+                {
+                    return Ok(DirLock { held: None });
+                }
+                Err(e) => return Err(e),
+            }
             if start.elapsed() >= LOCK_WAIT {
                 return Err(io::Error::new(
                     io::ErrorKind::WouldBlock,

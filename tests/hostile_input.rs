@@ -254,7 +254,15 @@ fn fifo_as_docker_archive_or_attestation_file_is_refused() {
     refused(
         &run(
             tmp.path(),
-            &["verify", "--key", "k.pub", "--attestations", "--attestations-dir", "att", &r],
+            &[
+                "verify",
+                "--key",
+                "k.pub",
+                "--attestations",
+                "--attestations-dir",
+                "att",
+                &r,
+            ],
             &[],
         ),
         &[".intoto.jsonl", "a FIFO"],
