@@ -46,29 +46,6 @@ pub enum AttachError {
 
 pub type Result<T, E = AttachError> = std::result::Result<T, E>;
 
-// The one mapping between the two descriptor types (attest's is the subset its
-// manifests use).
-impl From<&storage::Descriptor> for Descriptor {
-    fn from(d: &storage::Descriptor) -> Descriptor {
-        let mut out = Descriptor::new(d.media_type.clone(), d.digest.clone(), d.size);
-        out.annotations = d.annotations.clone();
-        out.artifact_type = d.artifact_type.clone();
-        out
-    }
-}
-
-impl From<&Descriptor> for storage::Descriptor {
-    fn from(d: &Descriptor) -> storage::Descriptor {
-        storage::Descriptor {
-            media_type: d.media_type.clone(),
-            size: d.size,
-            digest: d.digest.clone(),
-            annotations: d.annotations.clone(),
-            artifact_type: d.artifact_type.clone(),
-        }
-    }
-}
-
 enum Kind {
     Layout { dir: PathBuf, source: LayoutSource },
     Registry { source: Box<RegistrySource> },
@@ -226,8 +203,7 @@ impl Store {
                 limit,
             )?),
             _ => {
-                let desc = Descriptor::from(d);
-                let mut r = self.source().open_blob(&desc)?;
+                let mut r = self.source().open_blob(d)?;
                 let mut buf = Vec::new();
                 r.read_to_end(&mut buf)
                     .map_err(|e| image::Error::from_io(e, format!("reading blob {}", d.digest)))?;
@@ -393,7 +369,7 @@ impl Store {
             return Err(self.no_attach());
         }
         let m =
-            storage::referrer_manifest(bundle_json, &storage::Descriptor::from(subject), created);
+            storage::referrer_manifest(bundle_json, subject, created);
         self.put_blobs(&m.blobs)?;
         let digest = m.manifest.descriptor.digest.clone();
         let name = self.name();
@@ -406,7 +382,7 @@ impl Store {
                     })?;
                 let mut w = LayoutWriter::create(dir)?;
                 w.put_bytes(&m.manifest.descriptor.media_type, &m.manifest.bytes)?;
-                w.add_manifest(&Descriptor::from(&listed), None)?;
+                w.add_manifest(&listed, None)?;
                 None
             }
             Kind::Registry { source } => {
@@ -416,10 +392,7 @@ impl Store {
                     &m.manifest.bytes,
                     &m.manifest.descriptor.media_type,
                 )?;
-                Some(match via {
-                    crate::image::registry::referrers::ReferrersVia::Api => "api",
-                    crate::image::registry::referrers::ReferrersVia::TagSchema => "tag-schema",
-                })
+                Some(via.as_str())
             }
             Kind::Archive { .. } => return Err(self.no_attach()),
         };
@@ -987,15 +960,6 @@ mod tests {
         let none = Attachments::default();
         assert!(none.is_empty());
         assert_eq!(dst.put_attachments(&md, &none).unwrap().added, 0);
-    }
-
-    #[test]
-    fn descriptor_mapping_round_trips() {
-        let mut d = storage::Descriptor::of("m", b"x");
-        d.artifact_type = Some("t".into());
-        d.annotations.insert("k".into(), "v".into());
-        let back = storage::Descriptor::from(&Descriptor::from(&d));
-        assert_eq!(back, d);
     }
 
     #[test]

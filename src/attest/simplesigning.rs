@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = crate::image::model::media::COSIGN_SIMPLE_SIGNING;
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 pub const COSIGN_SIGNATURE_TYPE: &str = "cosign container image signature";
 

@@ -36,6 +36,7 @@ pub mod layer;
 pub mod layout;
 pub mod model;
 pub mod reference;
+pub mod referrers;
 pub mod registry;
 pub mod source;
 pub mod verified;
