@@ -64,6 +64,35 @@ impl ImageRef {
     }
 }
 
+impl ImageRef {
+    /// The layout, archive or repository itself, without tag, digest or archive
+    /// selector: where things beside an image (signatures, attestations) are kept.
+    pub fn location(&self) -> ImageRef {
+        match self {
+            ImageRef::Layout { dir, .. } => ImageRef::Layout {
+                dir: dir.clone(),
+                tag: None,
+                digest: None,
+            },
+            ImageRef::Archive { path, .. } => ImageRef::Archive {
+                path: path.clone(),
+                reference: None,
+                index: None,
+            },
+            ImageRef::Registry {
+                registry,
+                repository,
+                ..
+            } => ImageRef::Registry {
+                registry: registry.clone(),
+                repository: repository.clone(),
+                tag: None,
+                digest: None,
+            },
+        }
+    }
+}
+
 /// Transports of containers/image we recognise but do not implement.
 const OTHER_TRANSPORTS: &[&str] = &[
     "oci-archive",

@@ -86,6 +86,19 @@ pub fn describe_referrer(manifest: &[u8], media_type: &str) -> Result<Descriptor
     Ok(d)
 }
 
+/// The `subject` a manifest names, if it parses and has one.
+pub fn subject_of(manifest: &[u8]) -> Option<Descriptor> {
+    if manifest.len() as u64 > model::MAX_DOCUMENT {
+        return None;
+    }
+    #[derive(Deserialize)]
+    struct Subject {
+        #[serde(default)]
+        subject: Option<Descriptor>,
+    }
+    serde_json::from_slice::<Subject>(manifest).ok()?.subject
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct IndexView {
@@ -165,7 +178,9 @@ mod tests {
         // go-containerregistry's order: mediaType, size, digest, annotations, artifactType.
         let text = String::from_utf8(idx.clone()).unwrap();
         let pos = |k: &str| text.find(k).unwrap();
-        assert!(pos("\"size\"") < pos("\"digest\"") && pos("\"annotations\"") < pos("\"artifactType\""));
+        assert!(
+            pos("\"size\"") < pos("\"digest\"") && pos("\"annotations\"") < pos("\"artifactType\"")
+        );
         let (_, again) = referrers_index(Some(&idx), &d).unwrap();
         assert_eq!(idx, again, "no duplicate entry");
         let mut back = parse_referrers_index(&again).unwrap();

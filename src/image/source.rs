@@ -96,6 +96,38 @@ pub trait ImageSource: Send {
         let raw = self.read_blob(desc)?;
         ImageConfig::parse(&desc.media_type, raw)
     }
+
+    // ---- what is stored beside the image (signatures, attestations, referrers)
+
+    /// Whether this transport keeps signatures and attestations beside images (a
+    /// layout's index.json, a registry's tags and referrers, `dir:`'s signature files).
+    fn can_attach(&self) -> bool {
+        false
+    }
+
+    /// The manifest stored under `tag` beside the image (a layout's `index.json` entry,
+    /// a registry tag: cosign's `sha256-<hex>.sig`/`.att`), read and verified; `None`
+    /// when there is none or the transport has no such tags.
+    fn tagged_manifest(&self, _tag: &str) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
+    /// The referrers of `subject` (OCI 1.1: manifests whose `subject` is it), only those
+    /// of `artifact_type` when given. A layout entry whose manifest cannot be read is
+    /// listed (the caller reports it when it reads it), not dropped.
+    fn referrers(
+        &self,
+        _subject: &Digest,
+        _artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>> {
+        Ok(Vec::new())
+    }
+
+    /// Signatures kept as files beside the manifest `manifest` (`dir:`'s `signature-N`,
+    /// containers/image's format), as stored; empty for other transports.
+    fn stored_signatures(&self, _manifest: &Digest) -> Result<Vec<Vec<u8>>> {
+        Ok(Vec::new())
+    }
 }
 
 fn kind_of(media_type: &str) -> &'static str {

@@ -130,12 +130,7 @@ impl Registry {
         if !listed.iter().any(|e| e.digest == desc.digest) {
             let (_, index) = vocab::referrers_index(existing.as_deref(), &desc)
                 .map_err(|e| protocol(repo, TAG_SCHEMA_INDEX, e.to_string()))?;
-            self.push_manifest(
-                repo,
-                &index,
-                INDEX_MEDIA_TYPE,
-                &[referrers_tag(subject)],
-            )?;
+            self.push_manifest(repo, &index, INDEX_MEDIA_TYPE, &[referrers_tag(subject)])?;
         }
         Ok((desc.digest, ReferrersVia::TagSchema))
     }
