@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 
 /// Largest delta hive we hold in memory (real ones are a few hundred KiB).
-pub const MAX_HIVE: u64 = 256 << 20;
+pub const MAX_HIVE: u64 = crate::limits::DELTA_HIVE.bytes;
 
 /// One tar entry's facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +75,7 @@ fn kind_str(k: &EntryType) -> (String, Option<String>) {
 pub fn read_tar(r: &mut dyn Read) -> Result<LayerContent, wclayer::Error> {
     let mut reader = LayerReader::new(r);
     let mut out = LayerContent::default();
+    let mut hive_bytes = 0u64;
     while let Some(mut e) = reader.next_entry()? {
         let info = e.info.clone();
         let (kind, link_target) = kind_str(&info.kind);
@@ -85,6 +86,20 @@ pub fn read_tar(r: &mut dyn Read) -> Result<LayerContent, wclayer::Error> {
                 .strip_prefix("Hives/")
                 .is_some_and(|n| !n.contains('/'));
             if is_hive {
+                // Checked on the header's size, before anything is read.
+                hive_bytes = hive_bytes.saturating_add(info.size);
+                let over = [
+                    (&crate::limits::DELTA_HIVE, info.size),
+                    (&crate::limits::LAYER_DELTA_HIVES, hive_bytes),
+                ]
+                .into_iter()
+                .find(|(cap, n)| *n > cap.bytes);
+                if let Some((cap, n)) = over {
+                    return Err(wclayer::Error::Io(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: {}", info.path, crate::limits::too_large(cap, n)),
+                    )));
+                }
                 let data = e.read_to_vec(MAX_HIVE)?;
                 sha256 = Some(Digest::of(&data));
                 let name = info.path["Hives/".len()..].to_string();
