@@ -862,3 +862,100 @@ pub fn extract<R: Read>(r: R, wanted: &[&str], limit: u64) -> Result<Extracted, 
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tar of (name, typeflag, link, content) with raw names (the `tar` crate's
+    /// `set_path` refuses the names under test).
+    fn tar(entries: &[(&str, u8, &str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, flag, link, data) in entries {
+            let mut h = tar::Header::new_ustar();
+            h.as_ustar_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.as_ustar_mut().unwrap().linkname[..link.len()].copy_from_slice(link.as_bytes());
+            h.set_size(data.len() as u64);
+            h.set_entry_type(tar::EntryType::new(*flag));
+            h.set_mode(0o644);
+            h.set_cksum();
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(data);
+            out.resize(out.len().div_ceil(512) * 512, 0);
+        }
+        out.resize(out.len() + 1024, 0);
+        out
+    }
+
+    /// Every entry: Ok(normalised name) or Err(reason), reading on after refusals.
+    fn walk(t: &[u8]) -> Vec<Result<String, String>> {
+        let mut r = LayerReader::new(t);
+        let mut out = Vec::new();
+        loop {
+            match r.next_entry() {
+                Ok(Some(e)) => out.push(Ok(e.path.clone())),
+                Ok(None) => return out,
+                Err(Error::InvalidEntry { path, reason }) => out.push(Err(format!("{path}: {reason}"))),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unsafe_names_are_refused_and_reading_goes_on() {
+        let t = tar(&[
+            ("Files/Windows/Temp/../System32/evil.exe", b'0', "", b"MZ"),
+            ("Files/Users/ContainerUser/../../Windows/System32/drivers/etc/hosts", b'0', "", b"x"),
+            ("/Files/abs", b'0', "", b""),
+            ("Files\\Windows\\x", b'0', "", b""),
+            ("C:/Windows/x", b'0', "", b""),
+            ("./Files//a/./b", b'0', "", b"ok"),
+            ("Files/ok", b'0', "", b"after"),
+        ]);
+        let got = walk(&t);
+        assert_eq!(got.len(), 7, "{got:?}");
+        for (i, why) in [(0, "'..'"), (1, "'..'"), (2, "absolute"), (3, "backslash"), (4, "drive")] {
+            let e = got[i].as_ref().unwrap_err();
+            assert!(e.contains(why), "{i}: {e}");
+        }
+        assert_eq!(got[5], Ok("Files/a/b".into()));
+        assert_eq!(got[6], Ok("Files/ok".into()));
+    }
+
+    #[test]
+    fn duplicates_and_case_collisions_are_refused() {
+        let t = tar(&[
+            ("Files/Windows/System32/a", b'0', "", b"1"),
+            ("Files/Windows/system32/A", b'0', "", b"2"),
+            ("Files/Windows/System32/a", b'0', "", b"3"),
+        ]);
+        let got = walk(&t);
+        assert!(got[0].is_ok());
+        assert!(got[1].as_ref().unwrap_err().contains("case-insensitive collision"), "{got:?}");
+        assert!(got[2].as_ref().unwrap_err().contains("duplicate entry"), "{got:?}");
+    }
+
+    #[test]
+    fn links_must_stay_in_the_layer() {
+        let t = tar(&[
+            ("Files/a/hl", b'1', "Files/../../etc/passwd", b""),
+            ("Files/a/sl", b'2', "..\\..\\..\\x", b""),
+            ("Files/a/unc", b'2', "\\\\evil\\share", b""),
+            ("Files/a/d", b'2', "D:\\x", b""),
+            ("Files/a/ok1", b'2', "C:\\Windows\\System32", b""),
+            ("Files/a/ok2", b'2', "..\\b", b""),
+            ("Files/a/ok3", b'1', "Files/a/ok2", b""),
+        ]);
+        let got = walk(&t);
+        for g in &got[..4] {
+            assert!(g.as_ref().unwrap_err().contains("leaves the layer"), "{got:?}");
+        }
+        assert!(got[4..].iter().all(Result::is_ok), "{got:?}");
+    }
+
+    #[test]
+    fn fold_is_ntfs_like() {
+        assert_eq!(fold("Files/Windows/system32"), "FILES/WINDOWS/SYSTEM32");
+        assert_ne!(fold("\u{212A}"), fold("k"));
+    }
+}
