@@ -195,12 +195,7 @@ impl Store {
         }
         // A layout's tag is read, extended and rewritten: one run at a time (the lock
         // nests with the one `add_manifest` takes).
-        let _lock = match &self.kind {
-            Kind::Layout { dir, .. } => Some(crate::atomic::lock_dir(dir).map_err(|e| {
-                crate::image::Error::io(format!("locking {}", dir.display()), e)
-            })?),
-            _ => None,
-        };
+        let _lock = self.sink()?.lock_for_update()?;
         let existing = self.tagged_manifest(&tag)?;
         let m = storage::cosign_manifest(existing.as_deref(), layers, tag.clone()).map_err(
             |failure| AttachError::Stored {

@@ -586,7 +586,7 @@ impl super::ImageSink for ArchiveSink {
                 "nothing was recorded to write into the archive",
             ));
         };
-        let staged = super::LayoutSource::open(self._dir.path(), None, Some(&root.digest))?;
+        let staged = super::LayoutSource::open(self._dir.0.path(), None, Some(&root.digest))?;
         if let Root::Index(i) = staged.root()? {
             let n = super::source::image_entries(&i).len();
             if n != 1 {

@@ -760,6 +760,12 @@ impl ImageSink for LayoutSink {
     ) -> Result<super::referrers::ReferrersVia> {
         self.writer.put_referrer(subject, manifest, media_type)
     }
+    fn lock_for_update(&self) -> Result<Option<crate::atomic::DirLock>> {
+        let dir = &self.writer.dir;
+        crate::atomic::lock_dir(dir)
+            .map(Some)
+            .map_err(|e| Error::io(format!("locking {}", dir.display()), e))
+    }
     fn name(&self) -> String {
         format!("oci:{}", self.dest.display())
     }
