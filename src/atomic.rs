@@ -121,6 +121,10 @@ thread_local! {
     static HELD: RefCell<Vec<PathBuf>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Staging directories this process made ([`temp_dir_in`]): private to this run, so
+/// [`lock_dir`] on one is a no-op (its [`hold`] lock would otherwise exclude it).
+static OWN_TEMP_DIRS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
 /// An exclusive lock on a directory, held until dropped.
 #[derive(Debug)]
 pub struct DirLock {
@@ -157,7 +161,11 @@ fn flock(f: &fs::File, op: libc::c_int) -> io::Result<bool> {
 /// [`LOCK_WAIT`]; then an error naming the directory.
 pub fn lock_dir(dir: &Path) -> io::Result<DirLock> {
     let key = fs::canonicalize(dir)?;
-    if HELD.with(|h| h.borrow().contains(&key)) {
+    let own_temp = OWN_TEMP_DIRS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&key);
+    if own_temp || HELD.with(|h| h.borrow().contains(&key)) {
         return Ok(DirLock { held: None });
     }
     let f = fs::File::open(&key)?;
@@ -213,6 +221,10 @@ pub fn temp_dir_in(parent: &Path, prefix: &str) -> io::Result<(tempfile::TempDir
     note_temporary(dir.path());
     let handle = fs::File::open(dir.path())?;
     hold(&handle);
+    OWN_TEMP_DIRS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(fs::canonicalize(dir.path())?);
     Ok((dir, handle))
 }
 
