@@ -787,6 +787,9 @@ impl ImageSink for LayoutSink {
                 e,
             )
         })?;
+        // The staging directory is the destination now: release its liveness lock, or
+        // every later writer of DEST (this run's attachments, the next run) would wait on it.
+        self._held = None;
         self.writer = LayoutWriter {
             dir: self.dest.clone(),
         };
