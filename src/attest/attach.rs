@@ -22,7 +22,9 @@ use super::{Check, Failure, PublicKey, bundle, dsse, legacy_keyless};
 use crate::image::referrers::ReferrersVia;
 use crate::image::registry::{RegistryError, RegistryOptions};
 use crate::image::source::image_entries;
-use crate::image::{self, Descriptor, Digest, ImageRef, ImageSink, ImageSource, Root};
+use crate::image::{
+    self, AttachmentKind, Descriptor, Digest, ImageRef, ImageSink, ImageSource, Root,
+};
 use serde::Serialize;
 use std::io::Read;
 
@@ -180,9 +182,15 @@ impl Store {
     }
 
     fn no_attach(&self) -> AttachError {
+        let what = match self.source.attachment_kind() {
+            AttachmentKind::SignatureFiles => {
+                "bundles and attestations cannot be stored in a dir: image"
+            }
+            _ => "signatures cannot be stored in a docker-archive",
+        };
         AttachError::Unsupported(format!(
-            "{}: signatures cannot be stored in a docker-archive; use --attestations-dir DIR \
-             (with --no-attach), or copy the image to an OCI layout or a registry first",
+            "{}: {what}; use --attestations-dir DIR (with --no-attach), or copy the image to \
+             an OCI layout or a registry first",
             self.reference
         ))
     }
@@ -190,8 +198,10 @@ impl Store {
     /// Append layers to the cosign manifest under `tag` (`.sig` or `.att`), creating it
     /// if needed; layers already there (same blob, same annotations) are not repeated.
     pub fn attach_layers(&mut self, tag: String, layers: &[AttachedLayer]) -> Result<Attached> {
-        if !self.can_attach() {
-            return Err(self.no_attach());
+        match self.source.attachment_kind() {
+            AttachmentKind::None => return Err(self.no_attach()),
+            AttachmentKind::SignatureFiles => return self.attach_signature_files(&tag, layers),
+            AttachmentKind::Tags => {}
         }
         // A layout's tag is read, extended and rewritten: one run at a time (the lock
         // nests with the one `add_manifest` takes).
@@ -224,6 +234,39 @@ impl Store {
         })
     }
 
+    /// `dir:` keeps signatures as `signature-N` files beside the manifest (containers/
+    /// image's format); it has no place for attestations.
+    fn attach_signature_files(&mut self, tag: &str, layers: &[AttachedLayer]) -> Result<Attached> {
+        let subject = tag
+            .strip_suffix(".sig")
+            .and_then(|t| t.strip_prefix("sha256-"))
+            .and_then(|hex| format!("sha256:{hex}").parse::<Digest>().ok())
+            .filter(|_| {
+                layers
+                    .iter()
+                    .all(|l| l.media_type == super::simplesigning::SIMPLE_SIGNING_MEDIA_TYPE)
+            })
+            .ok_or_else(|| {
+                AttachError::Unsupported(format!(
+                    "{}: a dir: image keeps only signatures (signature-N files); store attestations with --attestations-dir DIR (with --no-attach), or copy the image to an OCI layout or a registry first",
+                    self.name()
+                ))
+            })?;
+        let files: Vec<Vec<u8>> = layers
+            .iter()
+            .map(super::simplesigning::containers_image_signature)
+            .collect();
+        let sink = self.sink()?;
+        let added = sink.put_signatures(&subject, &files)?;
+        sink.commit()?;
+        Ok(Attached {
+            location: format!("{} (signature files)", self.name()),
+            manifest: subject,
+            added,
+            via: None,
+        })
+    }
+
     fn put_manifest(&mut self, m: &ManifestToPush, tag: Option<&str>) -> Result<()> {
         let sink = self.sink()?;
         let d = sink.put_bytes(&m.manifest.descriptor.media_type, &m.manifest.bytes)?;
@@ -245,7 +288,7 @@ impl Store {
         bundle_json: &[u8],
         created: Option<&str>,
     ) -> Result<Attached> {
-        if !self.can_attach() {
+        if self.source.attachment_kind() != AttachmentKind::Tags {
             return Err(self.no_attach());
         }
         let m = storage::referrer_manifest(bundle_json, subject, created);
@@ -301,7 +344,18 @@ impl Store {
                 })
                 .collect()
         };
-        let signatures = layers(storage::sig_tag(subject))?;
+        let mut signatures = layers(storage::sig_tag(subject))?;
+        for (i, file) in self.source.stored_signatures(subject)?.iter().enumerate() {
+            let l = super::simplesigning::parse_containers_image_signature(file).map_err(
+                |failure| AttachError::Stored {
+                    what: format!("{} signature-{}", self.name(), i + 1),
+                    failure,
+                },
+            )?;
+            if !signatures.contains(&l) {
+                signatures.push(l);
+            }
+        }
         let attestations = layers(storage::att_tag(subject))?;
         let mut bundles = Vec::new();
         for (rd, bytes) in self.referrers(subject)? {
@@ -387,7 +441,7 @@ impl Store {
         let mut signatures = Vec::new();
         let mut attestations = Vec::new();
         if opts.signatures {
-            self.cosign_layers(&storage::sig_tag(digest), &mut signatures, |layer| {
+            let check = |layer: &AttachedLayer| {
                 legacy_keyless::verify_sig_layer(
                     opts.keys,
                     opts.keyless,
@@ -395,7 +449,17 @@ impl Store {
                     digest,
                     opts.identity,
                 )
-            })?;
+            };
+            self.cosign_layers(&storage::sig_tag(digest), &mut signatures, check)?;
+            // `dir:`'s signature files: the same cosign payload and signature.
+            for (i, file) in self.source.stored_signatures(digest)?.iter().enumerate() {
+                let result = super::simplesigning::parse_containers_image_signature(file)
+                    .and_then(|l| check(&l));
+                signatures.push(Check {
+                    source: format!("{} signature-{}", self.name(), i + 1),
+                    result,
+                });
+            }
         }
         if opts.attestations {
             self.cosign_layers(&storage::att_tag(digest), &mut attestations, |layer| {

@@ -22,8 +22,9 @@ pub struct Args {
     /// The base image, pinned by digest: oci:DIR@sha256:…, docker://HOST/REPO@sha256:…
     #[arg(long)]
     pub base: String,
-    /// Where to write: an OCI layout, oci:DIR[:TAG] (or a plain directory path), or a
-    /// docker-archive (`docker save` tar), docker-archive:FILE[:NAME:TAG] (one platform).
+    /// Where to write: an OCI layout, oci:DIR[:TAG] (or a plain directory path), a registry
+    /// docker://HOST/REPO[:TAG], a docker-archive (`docker save` tar)
+    /// docker-archive:FILE[:NAME:TAG] (one platform), or dir:DIR (one platform or a list).
     #[arg(long)]
     pub out: String,
     /// The recipe: a directory with a Dockerfile (e.g. a windows-pause-image-base

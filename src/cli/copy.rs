@@ -19,9 +19,9 @@ use serde::Serialize;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Source image: oci:DIR[:TAG|@DIGEST], docker-archive:FILE[:NAME:TAG|:@N] or docker://HOST/REPO[:TAG][@DIGEST].
+    /// Source image: oci:DIR[:TAG|@DIGEST], docker-archive:FILE[:NAME:TAG|:@N], dir:DIR or docker://HOST/REPO[:TAG][@DIGEST].
     pub source: String,
-    /// Destination: oci:DIR[:TAG] (created if missing) or docker://HOST/REPO[:TAG].
+    /// Destination: oci:DIR[:TAG] (created if missing), docker://HOST/REPO[:TAG], docker-archive:FILE[:NAME:TAG] (one image) or dir:DIR.
     pub destination: String,
     /// Copy only this platform (its manifest becomes the destination's image); default: everything.
     #[arg(long)]

@@ -263,8 +263,8 @@ impl ImageSource for LayoutSource {
         Some(blob_path(&self.dir, &desc.digest))
     }
 
-    fn can_attach(&self) -> bool {
-        true
+    fn attachment_kind(&self) -> crate::image::source::AttachmentKind {
+        crate::image::source::AttachmentKind::Tags
     }
 
     fn tagged_manifest(&self, tag: &str) -> Result<Option<Vec<u8>>> {

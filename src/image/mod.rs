@@ -31,6 +31,7 @@ pub mod archive;
 pub mod cache;
 pub mod copy;
 pub mod digest;
+pub mod dir;
 pub mod error;
 pub mod layer;
 pub mod layout;
@@ -49,7 +50,7 @@ pub use layout::{LayoutSource, LayoutWriter, StagedBlob};
 pub use model::{Descriptor, ImageConfig, Index, Manifest, Platform, PlatformSelector, Root};
 pub use reference::ImageRef;
 pub use sink::{ImageSink, Placement};
-pub use source::{ImageSource, ResolvedImage, VerifyingReader, resolve};
+pub use source::{AttachmentKind, ImageSource, ResolvedImage, VerifyingReader, resolve};
 pub use verified::VerifiedBlob;
 
 /// Open a destination for writing (`Error::Unsupported` for what cannot be written):
@@ -101,6 +102,7 @@ pub fn open_sink(
             path,
             reference.as_deref(),
         )?)),
+        ImageRef::Dir { path } => Ok(Box::new(dir::DirSink::open(path)?)),
     }
 }
 
@@ -142,6 +144,7 @@ pub fn open(r: &ImageRef) -> Result<Box<dyn ImageSource>> {
             reference.as_deref(),
             *index,
         )?)),
+        ImageRef::Dir { path } => Ok(Box::new(dir::DirSource::open(path)?)),
         ImageRef::Registry { .. } => Ok(Box::new(registry::transport::RegistrySource::open(
             r,
             registry::RegistryOptions::from_env(),

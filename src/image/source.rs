@@ -99,10 +99,14 @@ pub trait ImageSource: Send {
 
     // ---- what is stored beside the image (signatures, attestations, referrers)
 
-    /// Whether this transport keeps signatures and attestations beside images (a
-    /// layout's index.json, a registry's tags and referrers, `dir:`'s signature files).
+    /// How this transport keeps signatures and attestations beside images.
+    fn attachment_kind(&self) -> AttachmentKind {
+        AttachmentKind::None
+    }
+
+    /// Whether this transport keeps signatures beside images at all.
     fn can_attach(&self) -> bool {
-        false
+        self.attachment_kind() != AttachmentKind::None
     }
 
     /// The manifest stored under `tag` beside the image (a layout's `index.json` entry,
@@ -128,6 +132,18 @@ pub trait ImageSource: Send {
     fn stored_signatures(&self, _manifest: &Digest) -> Result<Vec<Vec<u8>>> {
         Ok(Vec::new())
     }
+}
+
+/// Where a transport keeps what is attached to an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachmentKind {
+    /// Nowhere (a docker-archive).
+    None,
+    /// cosign's `sha256-<hex>.sig` / `.att` tags and OCI 1.1 referrers (layouts,
+    /// registries).
+    Tags,
+    /// Signature files beside the manifest (`dir:`'s `signature-N`); no attestations.
+    SignatureFiles,
 }
 
 fn kind_of(media_type: &str) -> &'static str {

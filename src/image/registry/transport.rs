@@ -178,8 +178,8 @@ impl ImageSource for RegistrySource {
         Ok(self.reg.fetch_verified(&self.repo, desc)?)
     }
 
-    fn can_attach(&self) -> bool {
-        true
+    fn attachment_kind(&self) -> crate::image::source::AttachmentKind {
+        crate::image::source::AttachmentKind::Tags
     }
 
     fn tagged_manifest(&self, tag: &str) -> Result<Option<Vec<u8>>> {
