@@ -20,7 +20,6 @@
 //! next run on a directory can tell a killed run's leftovers (unlocked, and older than
 //! [`STALE_AFTER`]) from a live run's and remove them ([`sweep_stale`]).
 
-use std::cell::RefCell;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -115,27 +114,31 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(120);
 /// An unlocked temporary older than this is a dead run's leftover.
 pub const STALE_AFTER: Duration = Duration::from_secs(10);
 
-thread_local! {
-    /// Directories this thread holds a [`DirLock`] on (so nested calls do not deadlock:
-    /// two `flock`s on two descriptors of one directory exclude each other).
-    static HELD: RefCell<Vec<PathBuf>> = const { RefCell::new(Vec::new()) };
-}
+/// Directories this process holds a [`DirLock`] on. A second lock on one of them from
+/// this process is a no-op guard: two `flock`s on two descriptors of one directory
+/// exclude each other, so nested calls (and a staging directory we made and hold) would
+/// otherwise deadlock. The lock is between processes; one process's writers of a given
+/// file are sequential.
+static HELD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// Staging directories this process made ([`temp_dir_in`]): private to this run, so
-/// [`lock_dir`] on one is a no-op (its [`hold`] lock would otherwise exclude it).
-static OWN_TEMP_DIRS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+fn held() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    HELD.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// An exclusive lock on a directory, held until dropped.
 #[derive(Debug)]
 pub struct DirLock {
-    /// `None` when this thread already held it (an inner, no-op guard).
+    /// `None` when this process already held it (an inner, no-op guard).
     held: Option<(fs::File, PathBuf)>,
 }
 
 impl Drop for DirLock {
     fn drop(&mut self) {
         if let Some((_, key)) = self.held.take() {
-            HELD.with(|h| h.borrow_mut().retain(|p| p != &key));
+            let mut h = held();
+            if let Some(i) = h.iter().position(|p| p == &key) {
+                h.swap_remove(i);
+            }
         }
     }
 }
@@ -161,11 +164,7 @@ fn flock(f: &fs::File, op: libc::c_int) -> io::Result<bool> {
 /// [`LOCK_WAIT`]; then an error naming the directory.
 pub fn lock_dir(dir: &Path) -> io::Result<DirLock> {
     let key = fs::canonicalize(dir)?;
-    let own_temp = OWN_TEMP_DIRS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains(&key);
-    if own_temp || HELD.with(|h| h.borrow().contains(&key)) {
+    if held().contains(&key) {
         return Ok(DirLock { held: None });
     }
     let f = fs::File::open(&key)?;
@@ -186,7 +185,7 @@ pub fn lock_dir(dir: &Path) -> io::Result<DirLock> {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
-    HELD.with(|h| h.borrow_mut().push(key.clone()));
+    held().push(key.clone());
     Ok(DirLock {
         held: Some((f, key)),
     })
@@ -200,11 +199,7 @@ fn hold(f: &fs::File) {
 
 /// A new temporary file in `dir` named `PREFIX…SUFFIX`: noted for
 /// [`remove_temporaries`] and held (see [`sweep_stale`]).
-pub fn temp_file_in(
-    dir: &Path,
-    prefix: &str,
-    suffix: &str,
-) -> io::Result<tempfile::NamedTempFile> {
+pub fn temp_file_in(dir: &Path, prefix: &str, suffix: &str) -> io::Result<tempfile::NamedTempFile> {
     let tmp = tempfile::Builder::new()
         .prefix(prefix)
         .suffix(suffix)
@@ -214,18 +209,14 @@ pub fn temp_file_in(
     Ok(tmp)
 }
 
-/// A new temporary directory in `parent`, held like [`temp_file_in`]'s files until the
-/// returned handle is dropped.
-pub fn temp_dir_in(parent: &Path, prefix: &str) -> io::Result<(tempfile::TempDir, fs::File)> {
+/// A new temporary directory in `parent`, locked (as [`lock_dir`] does; this process's
+/// later locks on it are no-ops) until the returned guard is dropped, so that
+/// [`sweep_stale`] leaves it alone.
+pub fn temp_dir_in(parent: &Path, prefix: &str) -> io::Result<(tempfile::TempDir, DirLock)> {
     let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(parent)?;
     note_temporary(dir.path());
-    let handle = fs::File::open(dir.path())?;
-    hold(&handle);
-    OWN_TEMP_DIRS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(fs::canonicalize(dir.path())?);
-    Ok((dir, handle))
+    let lock = lock_dir(dir.path())?;
+    Ok((dir, lock))
 }
 
 /// Remove the leftovers of killed runs in `dir`: entries named `prefix…suffix` that no live
@@ -241,7 +232,9 @@ pub fn sweep_stale(dir: &Path, prefix: &str, suffix: &str) -> usize {
             continue;
         }
         let p = e.path();
-        let Ok(meta) = p.symlink_metadata() else { continue };
+        let Ok(meta) = p.symlink_metadata() else {
+            continue;
+        };
         let old = meta
             .modified()
             .ok()
@@ -282,7 +275,7 @@ mod tests {
     }
 
     #[test]
-    fn locks_exclude_other_descriptors_and_nest_on_one_thread() {
+    fn locks_exclude_other_processes_descriptors_and_nest() {
         let dir = tempfile::tempdir().unwrap();
         let outer = super::lock_dir(dir.path()).unwrap();
         let inner = super::lock_dir(dir.path()).unwrap();

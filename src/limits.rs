@@ -125,10 +125,15 @@ pub const CAPS: &[Cap] = &[
 /// recipes (so that we never write a hive our own reader refuses).
 pub const MAX_KEY_DEPTH: usize = 512;
 
+/// Stack for threads that walk key trees (the compare's workers): recursion over keys
+/// nested [`MAX_KEY_DEPTH`] deep needs more than the 2 MiB Rust gives a thread (only
+/// the pages used are ever touched).
+pub const THREAD_STACK: usize = 64 << 20;
+
 /// A size in the unit people read (`64 MiB`).
 pub fn human(bytes: u64) -> String {
     for (unit, n) in [("GiB", 1u64 << 30), ("MiB", MIB), ("KiB", KIB)] {
-        if bytes >= n && bytes % n == 0 {
+        if bytes >= n && bytes.is_multiple_of(n) {
             return format!("{} {unit}", bytes / n);
         }
     }
@@ -139,21 +144,26 @@ pub fn human(bytes: u64) -> String {
 /// every caller's existing I/O error path reports it with the file name.
 #[derive(Debug)]
 pub enum Refused {
-    TooLarge { kind: &'static str, cap: u64, size: u64 },
-    NotRegular { kind: &'static str, what: &'static str },
+    TooLarge {
+        kind: &'static str,
+        cap: u64,
+        size: u64,
+    },
+    NotRegular {
+        kind: &'static str,
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refused::TooLarge { kind, cap, size } => write!(
-                f,
-                "{kind} of {size} bytes is over the {} cap",
-                human(*cap)
-            ),
+            Refused::TooLarge { kind, cap, size } => {
+                write!(f, "{kind} of {size} bytes is over the {} cap", human(*cap))
+            }
             Refused::NotRegular { kind, what } => write!(
                 f,
-                "is {what}, not a regular file: a {kind} is read only from a regular file"
+                "is {what}, not a regular file (only regular files are read as input: {kind})"
             ),
         }
     }
@@ -195,7 +205,11 @@ fn describe(t: std::fs::FileType) -> &'static str {
             return "a socket";
         }
     }
-    if t.is_dir() { "a directory" } else { "not a file" }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
 }
 
 /// Open `path` for reading if it is (or a symlink leads to) a regular file; never blocks
@@ -263,8 +277,12 @@ pub fn read_to_cap(r: impl Read, cap: &Cap) -> io::Result<Vec<u8>> {
 
 /// [`read_capped`] as text.
 pub fn read_capped_string(path: &Path, cap: &Cap) -> io::Result<String> {
-    String::from_utf8(read_capped(path, cap)?)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "stream did not contain valid UTF-8"))
+    String::from_utf8(read_capped(path, cap)?).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })
 }
 
 #[cfg(test)]

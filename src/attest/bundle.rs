@@ -414,9 +414,18 @@ mod tests {
         let msg: Value = serde_json::from_slice(&sign_message_bundle(b"blob", &key)).unwrap();
         let mut both = dsse.clone();
         both["messageSignature"] = msg["messageSignature"].clone();
-        let e = verify_bundle(&[key.public_key()], &serde_json::to_vec(&both).unwrap(), &img, None)
-            .unwrap_err();
-        assert!(e.to_string().contains("both dsseEnvelope and messageSignature"), "{e}");
+        let e = verify_bundle(
+            &[key.public_key()],
+            &serde_json::to_vec(&both).unwrap(),
+            &img,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("both dsseEnvelope and messageSignature"),
+            "{e}"
+        );
     }
 
     #[test]

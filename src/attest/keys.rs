@@ -471,7 +471,10 @@ mod tests {
         let two = format!("{public}{other}");
         let e = PublicKey::from_pem(two.as_bytes()).unwrap_err();
         assert!(matches!(e, KeyError::SeveralKeys { count: 2, .. }), "{e}");
-        let private = PrivateKey::generate().unwrap().to_encrypted_pem(b"x", 32768).unwrap();
+        let private = PrivateKey::generate()
+            .unwrap()
+            .to_encrypted_pem(b"x", 32768)
+            .unwrap();
         let e = PrivateKey::from_encrypted_pem(&private.as_bytes()[..private.len() - 30], b"x")
             .unwrap_err();
         assert!(matches!(e, KeyError::Truncated(_)), "{e}");

@@ -25,7 +25,13 @@ pub const MAX_HIVE: u64 = crate::limits::HIVE.bytes;
 
 /// Refuse a hive entry over its cap, or one that takes the layer's hive bytes over theirs,
 /// on the tar header's size (before reading it).
-fn check_hive(path: &str, size: u64, held: &mut u64, one: &crate::limits::Cap, all: &crate::limits::Cap) -> io::Result<()> {
+fn check_hive(
+    path: &str,
+    size: u64,
+    held: &mut u64,
+    one: &crate::limits::Cap,
+    all: &crate::limits::Cap,
+) -> io::Result<()> {
     *held = held.saturating_add(size);
     for (cap, n) in [(one, size), (all, *held)] {
         if n > cap.bytes {
@@ -73,7 +79,13 @@ fn walk(r: &mut dyn io::BufRead) -> io::Result<LayerHives> {
                 .push((*h, e.read_to_vec(MAX_HIVE).map_err(io::Error::other)?));
         } else if let Some((_, h)) = delta {
             use crate::limits::{DELTA_HIVE, LAYER_DELTA_HIVES};
-            check_hive(&e.path, e.size, &mut delta_bytes, &DELTA_HIVE, &LAYER_DELTA_HIVES)?;
+            check_hive(
+                &e.path,
+                e.size,
+                &mut delta_bytes,
+                &DELTA_HIVE,
+                &LAYER_DELTA_HIVES,
+            )?;
             out.delta
                 .push((*h, e.read_to_vec(MAX_HIVE).map_err(io::Error::other)?));
         }

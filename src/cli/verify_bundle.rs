@@ -42,7 +42,8 @@ pub fn load_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<PublicKey>> {
     paths
         .iter()
         .map(|p| {
-            let pem = pause_verify::limits::read_capped(p, &pause_verify::limits::KEY).with_context(|| format!("reading key {}", p.display()))?;
+            let pem = pause_verify::limits::read_capped(p, &pause_verify::limits::KEY)
+                .with_context(|| format!("reading key {}", p.display()))?;
             PublicKey::from_pem(&pem).with_context(|| format!("loading key {}", p.display()))
         })
         .collect()

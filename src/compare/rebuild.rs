@@ -219,12 +219,23 @@ where
     let mut out: Vec<Option<Result<T, Error>>> = (0..jobs.len()).map(|_| None).collect();
     for (chunk_i, chunk) in jobs.chunks(width).enumerate() {
         let res: Vec<Result<T, Error>> = std::thread::scope(|s| {
-            let hs: Vec<_> = chunk.iter().map(|j| s.spawn(|| f(j))).collect();
+            // Hive trees nest up to 512 keys deep: a bigger stack than the default.
+            let hs: Vec<_> = chunk
+                .iter()
+                .map(|j| {
+                    std::thread::Builder::new()
+                        .stack_size(crate::limits::THREAD_STACK)
+                        .spawn_scoped(s, || f(j))
+                })
+                .collect();
             hs.into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
+                .map(|h| match h {
+                    Ok(h) => h.join().unwrap_or_else(|_| {
                         Err(Error::Input("a comparison thread panicked".into()))
-                    })
+                    }),
+                    Err(e) => Err(Error::Input(format!(
+                        "cannot start a comparison thread: {e}"
+                    ))),
                 })
                 .collect()
         });

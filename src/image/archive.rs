@@ -182,7 +182,9 @@ impl ArchiveSource {
                 if duplicates.contains(&n) {
                     return Err(Error::malformed(
                         &loc,
-                        format!("{n:?} is in the archive more than once: which copy is meant is ambiguous"),
+                        format!(
+                            "{n:?} is in the archive more than once: which copy is meant is ambiguous"
+                        ),
                     ));
                 }
                 let m = members.get(&n).ok_or_else(|| {
@@ -518,7 +520,7 @@ pub struct ArchiveSink {
     stage: super::layout::LayoutSink,
     root: Option<Descriptor>,
     // The staging directory and the handle that marks it live for `atomic::sweep_stale`.
-    _dir: (tempfile::TempDir, std::fs::File),
+    _dir: (tempfile::TempDir, crate::atomic::DirLock),
 }
 
 impl ArchiveSink {

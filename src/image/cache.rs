@@ -142,11 +142,9 @@ impl BlobCache {
 
     /// A temporary file in the cache directory, to be filled and then [`BlobCache::commit`]ted.
     pub fn temp(&self) -> Result<tempfile::NamedTempFile, CacheError> {
-        crate::atomic::temp_file_in(&self.dir(), ".partial-", "").map_err(|source| {
-            CacheError::Io {
-                path: self.dir(),
-                source,
-            }
+        crate::atomic::temp_file_in(&self.dir(), ".partial-", "").map_err(|source| CacheError::Io {
+            path: self.dir(),
+            source,
         })
     }
 

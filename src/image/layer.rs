@@ -211,7 +211,12 @@ pub fn verify_layer<T>(
             });
         }
         if let Some(Some(e)) = pipe.end.take() {
-            return Err(layer_err(desc, e, "reading the blob"));
+            // A cap hit while draining after the consumer failed is not the cause: the
+            // consumer's error (e.g. a hive over its cap) is.
+            let capped = e.get_ref().is_some_and(|i| i.is::<Capped>());
+            if !(capped && consumed.is_err()) {
+                return Err(layer_err(desc, e, "reading the blob"));
+            }
         }
         let value = consumed.map_err(|e| layer_err(desc, e, "reading the layer's tar stream"))?;
         drained.map_err(|e| layer_err(desc, e, "reading the blob"))?;
@@ -273,7 +278,7 @@ struct Chunks<'a> {
     pos: usize,
     tx: &'a SyncSender<Msg>,
     free: &'a Receiver<Vec<u8>>,
-    /// Compressed bytes read so far (for the ratio cap).
+    /// Compressed bytes the decoder consumed so far (for the ratio cap).
     total: u64,
 }
 
@@ -310,13 +315,14 @@ impl BufRead for Chunks<'_> {
                 self.buf = pooled(self.free);
             }
             self.len = fill(&mut self.inner, &mut self.buf)?;
-            self.total += self.len as u64;
             self.pos = 0;
         }
         Ok(&self.buf[self.pos..self.len])
     }
     fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.len);
+        let to = (self.pos + n).min(self.len);
+        self.total += (to - self.pos) as u64;
+        self.pos = to;
     }
 }
 
@@ -365,7 +371,7 @@ fn worker(
                 // Stop inflating at a cap; the blob is still read (not inflated) to its
                 // end below, so a wrong digest is reported before the bomb.
                 if let Err(e) = limits.check(inflated, Some(gz.get_ref().total)) {
-                    return Err(io::Error::new(io::ErrorKind::Other, Capped(e)));
+                    return Err(io::Error::other(Capped(e)));
                 }
                 send(Msg::Data(buf, n))?;
             })();
@@ -380,8 +386,8 @@ fn worker(
             }
             rest.flush()?;
             res.map_err(|e| {
-                if let Some(c) = e.get_ref().and_then(|i| i.downcast_ref::<Capped>()) {
-                    copy_err(&c.0)
+                if e.get_ref().is_some_and(|i| i.is::<Capped>()) {
+                    e
                 } else if e.kind() == io::ErrorKind::UnexpectedEof {
                     io::Error::new(e.kind(), "truncated gzip stream")
                 } else {

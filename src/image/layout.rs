@@ -55,16 +55,17 @@ impl LayoutSource {
     /// Open a layout; checks `oci-layout` now, reads `index.json` on `root()`.
     pub fn open(dir: &Path, tag: Option<&str>, digest: Option<&Digest>) -> Result<LayoutSource> {
         let marker = dir.join(OCI_LAYOUT);
-        let bytes = crate::limits::read_capped(&marker, &crate::limits::LAYOUT_JSON).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                Error::malformed(
-                    dir.display().to_string(),
-                    "not an OCI image layout (no oci-layout file)",
-                )
-            } else {
-                Error::io(format!("reading {}", marker.display()), e)
-            }
-        })?;
+        let bytes =
+            crate::limits::read_capped(&marker, &crate::limits::LAYOUT_JSON).map_err(|e| {
+                if e.kind() == io::ErrorKind::NotFound {
+                    Error::malformed(
+                        dir.display().to_string(),
+                        "not an OCI image layout (no oci-layout file)",
+                    )
+                } else {
+                    Error::io(format!("reading {}", marker.display()), e)
+                }
+            })?;
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Marker {
@@ -669,7 +670,7 @@ pub struct LayoutSink {
     dest: PathBuf,
     stage: Option<tempfile::TempDir>,
     /// Keeps the staging directory marked live for [`crate::atomic::sweep_stale`].
-    _held: Option<fs::File>,
+    _held: Option<crate::atomic::DirLock>,
     tag: Option<String>,
 }
 

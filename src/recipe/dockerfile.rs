@@ -857,9 +857,17 @@ impl State<'_> {
         target: &str,
         is_add: bool,
     ) -> Result<CopiedFile, Error> {
-        let cap = crate::limits::Cap {
+        let left = crate::limits::Cap {
             kind: "file a recipe copies",
             bytes: MAX_COPY_BYTES.saturating_sub(self.copied_bytes),
+        };
+        // A .reg file is for `reg import`, which reads at most REG_FILE bytes: refuse a
+        // bigger one here, before reading it.
+        let is_reg = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("reg"));
+        let cap = if is_reg && crate::limits::REG_FILE.bytes < left.bytes {
+            crate::limits::REG_FILE
+        } else {
+            left
         };
         let bytes = crate::limits::read_capped(p, &cap).map_err(|e| Error::io(p, e))?;
         self.copied_bytes += bytes.len() as u64;
@@ -950,7 +958,8 @@ fn is_archive(b: &[u8]) -> bool {
 
 /// Parse a Dockerfile (`df`) whose build context is `dir`.
 pub fn load(dir: &Path, df: &Path, build_args: &BTreeMap<String, String>) -> Result<Recipe, Error> {
-    let bytes = crate::limits::read_capped(df, &crate::limits::RECIPE).map_err(|e| Error::io(df, e))?;
+    let bytes =
+        crate::limits::read_capped(df, &crate::limits::RECIPE).map_err(|e| Error::io(df, e))?;
     let file = df.display().to_string();
     let text = String::from_utf8(bytes.clone())
         .map_err(|_| Error::Invalid(format!("{file} is not UTF-8 text")))?;
