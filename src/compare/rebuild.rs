@@ -635,7 +635,7 @@ fn hash_published_base(
                 .map_err(|e| image::Error::from_io(e, format!("reading blob {}", d.digest)))
         });
         if let Err(e) = r {
-            failures.push((i, format!("its bytes do not match {}: {e}", d.digest)));
+            failures.push((i, e.to_string()));
         }
     }
     failures
