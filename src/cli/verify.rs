@@ -146,7 +146,12 @@ fn check_integrity(src: &dyn ImageSource, root: &Root, skip_blobs: bool) -> Inte
         out.manifests += 1;
         match src.read_config(&m.config) {
             Ok(_) => out.configs += 1,
-            Err(e) => fail(&mut out, format!("config of {}", d.digest), &m.config, format!("{e:#}")),
+            Err(e) => fail(
+                &mut out,
+                format!("config of {}", d.digest),
+                &m.config,
+                format!("{e:#}"),
+            ),
         }
         if skip_blobs {
             continue;
@@ -188,7 +193,11 @@ fn selected(c: &Check) -> bool {
 fn subject_ok(s: &SubjectReport, opts: &VerifyOptions<'_>, any: bool) -> bool {
     let group = |checks: &[Check]| {
         checks.iter().any(Check::is_verified)
-            && (any || checks.iter().filter(|c| selected(c)).all(Check::is_verified))
+            && (any
+                || checks
+                    .iter()
+                    .filter(|c| selected(c))
+                    .all(Check::is_verified))
     };
     let sig = !opts.signatures || group(&s.signatures);
     let att = !opts.attestations || s.attestations.as_deref().is_some_and(group);

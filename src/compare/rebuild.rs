@@ -541,8 +541,7 @@ fn rebuild_one(
         .map(|d| base_src.blob_file(d))
         .collect();
     let (b, base_failures) = std::thread::scope(|s| {
-        let hashing =
-            s.spawn(|| hash_published_base(req, &published_base, &base_files, progress));
+        let hashing = s.spawn(|| hash_published_base(req, &published_base, &base_files, progress));
         let b = build::build(
             base_src.as_ref(),
             &choice.reference,

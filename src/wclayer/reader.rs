@@ -895,7 +895,9 @@ mod tests {
             match r.next_entry() {
                 Ok(Some(e)) => out.push(Ok(e.path.clone())),
                 Ok(None) => return out,
-                Err(Error::InvalidEntry { path, reason }) => out.push(Err(format!("{path}: {reason}"))),
+                Err(Error::InvalidEntry { path, reason }) => {
+                    out.push(Err(format!("{path}: {reason}")))
+                }
                 Err(e) => panic!("{e}"),
             }
         }
@@ -905,7 +907,12 @@ mod tests {
     fn unsafe_names_are_refused_and_reading_goes_on() {
         let t = tar(&[
             ("Files/Windows/Temp/../System32/evil.exe", b'0', "", b"MZ"),
-            ("Files/Users/ContainerUser/../../Windows/System32/drivers/etc/hosts", b'0', "", b"x"),
+            (
+                "Files/Users/ContainerUser/../../Windows/System32/drivers/etc/hosts",
+                b'0',
+                "",
+                b"x",
+            ),
             ("/Files/abs", b'0', "", b""),
             ("Files\\Windows\\x", b'0', "", b""),
             ("C:/Windows/x", b'0', "", b""),
@@ -914,7 +921,13 @@ mod tests {
         ]);
         let got = walk(&t);
         assert_eq!(got.len(), 7, "{got:?}");
-        for (i, why) in [(0, "'..'"), (1, "'..'"), (2, "absolute"), (3, "backslash"), (4, "drive")] {
+        for (i, why) in [
+            (0, "'..'"),
+            (1, "'..'"),
+            (2, "absolute"),
+            (3, "backslash"),
+            (4, "drive"),
+        ] {
             let e = got[i].as_ref().unwrap_err();
             assert!(e.contains(why), "{i}: {e}");
         }
@@ -931,8 +944,17 @@ mod tests {
         ]);
         let got = walk(&t);
         assert!(got[0].is_ok());
-        assert!(got[1].as_ref().unwrap_err().contains("case-insensitive collision"), "{got:?}");
-        assert!(got[2].as_ref().unwrap_err().contains("duplicate entry"), "{got:?}");
+        assert!(
+            got[1]
+                .as_ref()
+                .unwrap_err()
+                .contains("case-insensitive collision"),
+            "{got:?}"
+        );
+        assert!(
+            got[2].as_ref().unwrap_err().contains("duplicate entry"),
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -948,7 +970,10 @@ mod tests {
         ]);
         let got = walk(&t);
         for g in &got[..4] {
-            assert!(g.as_ref().unwrap_err().contains("leaves the layer"), "{got:?}");
+            assert!(
+                g.as_ref().unwrap_err().contains("leaves the layer"),
+                "{got:?}"
+            );
         }
         assert!(got[4..].iter().all(Result::is_ok), "{got:?}");
     }
