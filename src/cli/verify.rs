@@ -100,7 +100,13 @@ fn check_integrity(src: &dyn ImageSource, root: &Root, skip_blobs: bool) -> Inte
         ..Integrity::default()
     };
     let fail = |out: &mut Integrity, what: String, d: &Descriptor, e: image::Error| {
-        let missing = matches!(e, image::Error::BlobMissing { .. });
+        let missing = match &e {
+            image::Error::BlobMissing { .. } => true,
+            image::Error::Registry(r) => {
+                matches!(**r, image::registry::RegistryError::NotFound { .. })
+            }
+            _ => false,
+        };
         let f = IntegrityFailure {
             what,
             digest: d.digest.clone(),

@@ -501,6 +501,8 @@ impl<R: Read> LayerReader<R> {
             reason,
         };
         let raw = path;
+        // Named in a truncation error inside this entry, refused or not.
+        self.current = Some(raw.clone());
         let path = normalise_name(&raw).map_err(|r| invalid(&raw, r))?;
         match &kind {
             EntryType::HardLink { target } => {
