@@ -6,7 +6,9 @@
 //!   `rebuild --strict`;
 //! - `audit` with the default policy (signed image, `--base`) exits 1, its
 //!   `rebuild-verdict` check failing and naming it;
+//!
 //! while the same publisher's image with only the churn stays EQUIVALENT and passes.
+//!
 //! `verify` is tried on a built, signed and attested two-platform layout: a changed byte in a
 //! platform manifest, a config or a layer, and one FAILED attestation beside a good one,
 //! each make it exit 1.

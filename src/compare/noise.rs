@@ -747,7 +747,7 @@ pub fn hive_autostart(h: &Hive) -> Result<(), String> {
 }
 
 fn utf16_str(data: &[u8]) -> Option<String> {
-    if data.len() % 2 != 0 {
+    if !data.len().is_multiple_of(2) {
         return None;
     }
     let units: Vec<u16> = data
@@ -763,7 +763,7 @@ fn utf16_str(data: &[u8]) -> Option<String> {
 }
 
 fn utf16_multi(data: &[u8]) -> Option<Vec<String>> {
-    if data.len() % 2 != 0 {
+    if !data.len().is_multiple_of(2) {
         return None;
     }
     let units: Vec<u16> = data
