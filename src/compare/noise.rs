@@ -374,10 +374,10 @@ pub const RULES: &[Rule] = &[
     reg(
         "sw-profile-list",
         Software,
-        "Microsoft\\Windows NT\\CurrentVersion\\ProfileList\\S-1-5-93-2-{1,2}",
+        "Microsoft\\Windows NT\\CurrentVersion\\ProfileList\\S-1-5-{18,19,20,93-2-1,93-2-2}",
         None,
         Admits::ContainerProfile,
-        "the profiles of ContainerAdministrator / ContainerUser created by running a step",
+        "the profile entries of the container users and of the system and service accounts, loaded by running a step",
     ),
     reg(
         "sw-reliability",
@@ -924,24 +924,16 @@ fn check_value(a: Admits, path: &str, name: &str, kind: u32, data: &[u8]) -> Res
             }
         }
         Admits::ContainerProfile => {
-            let user = if path.to_ascii_uppercase().ends_with("-1") {
-                "ContainerAdministrator"
-            } else {
-                "ContainerUser"
-            };
             if name.eq_ignore_ascii_case("ProfileImagePath") {
                 let s = sz(kind, data)?;
-                let ok = [
-                    format!("C:\\Users\\{user}"),
-                    format!("%SystemDrive%\\Users\\{user}"),
-                ]
-                .iter()
-                .any(|x| x.eq_ignore_ascii_case(&s));
-                return if ok {
+                let sid = path.rsplit('\\').next().unwrap_or("");
+                let defaults = default_profile_paths(sid);
+                return if defaults.iter().any(|x| x.eq_ignore_ascii_case(&s)) {
                     Ok(())
                 } else {
                     Err(format!(
-                        "ProfileImagePath {s:?} is not the default profile path C:\\Users\\{user}"
+                        "ProfileImagePath {s:?} is not the default profile path {}",
+                        defaults.first().map_or("(none)", |d| d.as_str())
                     ))
                 };
             }
@@ -1007,6 +999,26 @@ fn check_value(a: Admits, path: &str, name: &str, kind: u32, data: &[u8]) -> Res
             }
         }
         _ => Err("not a registry rule".into()),
+    }
+}
+
+/// The default `ProfileImagePath` of a well-known profile SID (as Windows writes it,
+/// first; then the equivalent spellings).
+fn default_profile_paths(sid: &str) -> Vec<String> {
+    let user = |u: &str| {
+        vec![
+            format!("C:\\Users\\{u}"),
+            format!("%SystemDrive%\\Users\\{u}"),
+        ]
+    };
+    let sys = |p: &str| vec![format!("%systemroot%\\{p}"), format!("C:\\Windows\\{p}")];
+    match sid.to_ascii_uppercase().as_str() {
+        "S-1-5-93-2-1" => user("ContainerAdministrator"),
+        "S-1-5-93-2-2" => user("ContainerUser"),
+        "S-1-5-18" => sys("system32\\config\\systemprofile"),
+        "S-1-5-19" => sys("ServiceProfiles\\LocalService"),
+        "S-1-5-20" => sys("ServiceProfiles\\NetworkService"),
+        _ => Vec::new(),
     }
 }
 
@@ -1393,6 +1405,30 @@ mod tests {
         assert_eq!(
             noise_id(judge_registry(Software, pk, None, RegChange::KeyCreated)),
             Some("sw-profile-list")
+        );
+        let lk = "Microsoft\\Windows NT\\CurrentVersion\\ProfileList\\S-1-5-19";
+        assert_eq!(
+            noise_id(judge_registry(
+                Software,
+                lk,
+                Some("ProfileImagePath"),
+                set(2, &sz("%systemroot%\\ServiceProfiles\\LocalService"))
+            )),
+            Some("sw-profile-list")
+        );
+        assert_eq!(
+            noise_id(judge_registry(
+                Software,
+                lk,
+                Some("ProfileImagePath"),
+                set(2, &sz("C:\\Users\\ContainerUser"))
+            )),
+            None
+        );
+        let other = "Microsoft\\Windows NT\\CurrentVersion\\ProfileList\\S-1-5-21-1-2-3-500";
+        assert_eq!(
+            noise_id(judge_registry(Software, other, None, RegChange::KeyCreated)),
+            None
         );
         // Autostart keys are never noise.
         let j = judge_registry(

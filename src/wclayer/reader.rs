@@ -981,6 +981,20 @@ mod tests {
     }
 
     #[test]
+    fn symlink_targets_resolve_inside_their_tree() {
+        assert!(symlink_inside("Files/a/b", "\\??\\C:\\Windows").is_ok());
+        assert!(symlink_inside("Files/a/b", "\\\\?\\c:\\x").is_ok());
+        assert!(symlink_inside("Files/a/b", "\\Users").is_ok());
+        assert!(symlink_inside("Files/a/b", "..\\..").is_err());
+        assert!(symlink_inside("Files/a/b", "..").is_ok());
+        assert!(symlink_inside("UtilityVM/Files/a/b", "..\\x").is_ok());
+        assert!(symlink_inside("UtilityVM/Files/a/b", "..\\..\\x").is_err());
+        assert!(symlink_inside("Hives/x", "a").is_err());
+        assert!(symlink_inside("Files/a/b", "\\\\server\\share").is_err());
+        assert!(symlink_inside("Files/a/b", "E:\\x").is_err());
+    }
+
+    #[test]
     fn fold_is_ntfs_like() {
         assert_eq!(fold("Files/Windows/system32"), "FILES/WINDOWS/SYSTEM32");
         assert_ne!(fold("\u{212A}"), fold("k"));
