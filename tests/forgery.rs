@@ -253,6 +253,23 @@ fn real_churn_stays_equivalent_and_the_published_base_is_hashed() {
     let (code, a) = rig.audit(&flipped);
     assert_eq!(code, 1, "{a:#}");
     assert!(a["checks"].to_string().contains("published base layer 0"));
+    // `diff` hashes IMAGE_B's layers shared with IMAGE_A (same digests) too.
+    let (ga, fb) = (
+        format!("oci:{}", good.display()),
+        format!("oci:{}", flipped.display()),
+    );
+    let o = pv(&rig.root).run(["diff", &ga, &fb, "--json", "-q"]);
+    assert_code(&o, 1);
+    let d: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(d["verdict"], "DIFFERENT");
+    assert!(
+        d["platforms"][0]["reasons"]
+            .to_string()
+            .contains("shared base layer 0"),
+        "{d:#}"
+    );
+    let o = pv(&rig.root).run(["diff", &ga, &ga, "-q"]);
+    assert_code(&o, 0);
 }
 
 /// XOR one byte in the middle of a file, in place (the name, i.e. the digest, stays).
