@@ -374,10 +374,10 @@ pub const RULES: &[Rule] = &[
     reg(
         "sw-profile-list",
         Software,
-        "Microsoft\\Windows NT\\CurrentVersion\\ProfileList\\S-1-5-93-2-{1,2}",
+        "Microsoft\\Windows NT\\CurrentVersion\\ProfileList\\S-1-5-{18,19,20,93-2-1,93-2-2}",
         None,
         Admits::ContainerProfile,
-        "the profiles of ContainerAdministrator / ContainerUser created by running a step",
+        "the profile entries of the container users and of the system and service accounts, loaded by running a step",
     ),
     reg(
         "sw-reliability",
@@ -510,8 +510,8 @@ impl Judgement {
 
 const SCRIPT_OR_EXE: &[&str] = &[
     "exe", "dll", "sys", "com", "scr", "cpl", "ocx", "drv", "efi", "mui", "msi", "msp", "msc",
-    "cmd", "bat", "ps1", "psm1", "psd1", "ps1xml", "vbs", "vbe", "js", "jse", "wsf", "wsh",
-    "hta", "lnk", "pif", "url", "reg", "inf", "sct", "jar", "py", "sh",
+    "cmd", "bat", "ps1", "psm1", "psd1", "ps1xml", "vbs", "vbe", "js", "jse", "wsf", "wsh", "hta",
+    "lnk", "pif", "url", "reg", "inf", "sct", "jar", "py", "sh",
 ];
 
 /// True when `path` is a container user's profile hive (`NTUSER.DAT` at its root).
@@ -590,7 +590,10 @@ fn check_file(a: Admits, f: &FileFacts) -> Result<(), String> {
     }
     let inert = |max: u64| {
         if f.size > max {
-            return Err(format!("{} bytes is over the rule's {max}-byte limit", f.size));
+            return Err(format!(
+                "{} bytes is over the rule's {max}-byte limit",
+                f.size
+            ));
         }
         if regf_type(f.head).is_some() {
             return Err("a registry hive (regf) is never noise".into());
@@ -677,14 +680,32 @@ const AUTOSTART: &[(&str, &str)] = &[
     ("**\\Microsoft\\Windows\\CurrentVersion\\Run*\\**", "*"),
     ("**\\Policies\\Explorer\\Run", "*"),
     ("**\\Policies\\System", "{Shell,Userinit}"),
-    ("**\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon", "{Shell,Userinit,Taskman,AppSetup}"),
-    ("**\\Microsoft\\Windows NT\\CurrentVersion\\Windows", "{load,run,AppInit_DLLs}"),
-    ("**\\Microsoft\\Windows NT\\CurrentVersion\\Image File Execution Options\\**", "*"),
+    (
+        "**\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon",
+        "{Shell,Userinit,Taskman,AppSetup}",
+    ),
+    (
+        "**\\Microsoft\\Windows NT\\CurrentVersion\\Windows",
+        "{load,run,AppInit_DLLs}",
+    ),
+    (
+        "**\\Microsoft\\Windows NT\\CurrentVersion\\Image File Execution Options\\**",
+        "*",
+    ),
     ("**\\Microsoft\\Command Processor", "AutoRun"),
-    ("**\\Explorer\\{Shell Folders,User Shell Folders}", "{Startup,Common Startup}"),
-    ("**\\Classes\\**\\{InprocServer32,LocalServer32,command}", "*"),
+    (
+        "**\\Explorer\\{Shell Folders,User Shell Folders}",
+        "{Startup,Common Startup}",
+    ),
+    (
+        "**\\Classes\\**\\{InprocServer32,LocalServer32,command}",
+        "*",
+    ),
     ("Environment", "{UserInitMprLogonScript,Path}"),
-    ("**\\Control\\Session Manager", "{BootExecute,SetupExecute,Execute}"),
+    (
+        "**\\Control\\Session Manager",
+        "{BootExecute,SetupExecute,Execute}",
+    ),
     ("**\\Control\\Session Manager\\Environment", "Path"),
     ("**\\Services\\*", "{ImagePath,ServiceDll}"),
     ("**\\Services\\*\\Parameters", "ServiceDll"),
@@ -710,12 +731,8 @@ pub fn autostart(path: &str, value: Option<&str>) -> Option<String> {
 
 /// Scan a parsed profile hive for autostart entries (iteratively: depth is attacker's).
 pub fn hive_autostart(h: &Hive) -> Result<(), String> {
-    let mut stack: Vec<(String, &crate::hive::Key)> = h
-        .root
-        .subkeys
-        .iter()
-        .map(|k| (k.name.clone(), k))
-        .collect();
+    let mut stack: Vec<(String, &crate::hive::Key)> =
+        h.root.subkeys.iter().map(|k| (k.name.clone(), k)).collect();
     while let Some((path, k)) = stack.pop() {
         for v in &k.values {
             if let Some(why) = autostart(&path, Some(&v.name)) {
@@ -730,7 +747,7 @@ pub fn hive_autostart(h: &Hive) -> Result<(), String> {
 }
 
 fn utf16_str(data: &[u8]) -> Option<String> {
-    if data.len() % 2 != 0 {
+    if !data.len().is_multiple_of(2) {
         return None;
     }
     let units: Vec<u16> = data
@@ -746,7 +763,7 @@ fn utf16_str(data: &[u8]) -> Option<String> {
 }
 
 fn utf16_multi(data: &[u8]) -> Option<Vec<String>> {
-    if data.len() % 2 != 0 {
+    if !data.len().is_multiple_of(2) {
         return None;
     }
     let units: Vec<u16> = data
@@ -802,9 +819,7 @@ fn numbers_or_binary(kind: u32, data: &[u8]) -> Result<(), String> {
 }
 
 fn name_chars(s: &str, max: usize) -> bool {
-    !s.is_empty()
-        && s.len() <= max
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Check a registry value the rule's key matched.
@@ -813,7 +828,10 @@ fn check_value(a: Admits, path: &str, name: &str, kind: u32, data: &[u8]) -> Res
         if kind == REG_DWORD && data.len() == 4 {
             Ok(())
         } else {
-            Err(format!("type {kind} with {} bytes is not a REG_DWORD", data.len()))
+            Err(format!(
+                "type {kind} with {} bytes is not a REG_DWORD",
+                data.len()
+            ))
         }
     };
     match a {
@@ -906,24 +924,16 @@ fn check_value(a: Admits, path: &str, name: &str, kind: u32, data: &[u8]) -> Res
             }
         }
         Admits::ContainerProfile => {
-            let user = if path.to_ascii_uppercase().ends_with("-1") {
-                "ContainerAdministrator"
-            } else {
-                "ContainerUser"
-            };
             if name.eq_ignore_ascii_case("ProfileImagePath") {
                 let s = sz(kind, data)?;
-                let ok = [
-                    format!("C:\\Users\\{user}"),
-                    format!("%SystemDrive%\\Users\\{user}"),
-                ]
-                .iter()
-                .any(|x| x.eq_ignore_ascii_case(&s));
-                return if ok {
+                let sid = path.rsplit('\\').next().unwrap_or("");
+                let defaults = default_profile_paths(sid);
+                return if defaults.iter().any(|x| x.eq_ignore_ascii_case(&s)) {
                     Ok(())
                 } else {
                     Err(format!(
-                        "ProfileImagePath {s:?} is not the default profile path C:\\Users\\{user}"
+                        "ProfileImagePath {s:?} is not the default profile path {}",
+                        defaults.first().map_or("(none)", |d| d.as_str())
                     ))
                 };
             }
@@ -989,6 +999,26 @@ fn check_value(a: Admits, path: &str, name: &str, kind: u32, data: &[u8]) -> Res
             }
         }
         _ => Err("not a registry rule".into()),
+    }
+}
+
+/// The default `ProfileImagePath` of a well-known profile SID (as Windows writes it,
+/// first; then the equivalent spellings).
+fn default_profile_paths(sid: &str) -> Vec<String> {
+    let user = |u: &str| {
+        vec![
+            format!("C:\\Users\\{u}"),
+            format!("%SystemDrive%\\Users\\{u}"),
+        ]
+    };
+    let sys = |p: &str| vec![format!("%systemroot%\\{p}"), format!("C:\\Windows\\{p}")];
+    match sid.to_ascii_uppercase().as_str() {
+        "S-1-5-93-2-1" => user("ContainerAdministrator"),
+        "S-1-5-93-2-2" => user("ContainerUser"),
+        "S-1-5-18" => sys("system32\\config\\systemprofile"),
+        "S-1-5-19" => sys("ServiceProfiles\\LocalService"),
+        "S-1-5-20" => sys("ServiceProfiles\\NetworkService"),
+        _ => Vec::new(),
     }
 }
 
@@ -1224,12 +1254,18 @@ mod tests {
             ("Files/Windows/Temp/evil.bin", b"MZ\x90\0"),
             ("Files/Windows/Temp/x.cmd", b"@echo off"),
             ("Files/Windows/Logs/x.PS1", b"iex"),
-            ("Files/Windows/ServiceProfiles/LocalService/NTUSER.DAT", b"regf"),
+            (
+                "Files/Windows/ServiceProfiles/LocalService/NTUSER.DAT",
+                b"regf",
+            ),
             (
                 "Files/Users/ContainerUser/AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Startup/a.txt",
                 b"x",
             ),
-            ("Files/Windows/System32/config/SOFTWARE.LOG1", b"regf\0\0\0\0"),
+            (
+                "Files/Windows/System32/config/SOFTWARE.LOG1",
+                b"regf\0\0\0\0",
+            ),
         ] {
             let j = judge_file(&f(p, h));
             assert!(matches!(j, Judgement::NotNoise(Some(_))), "{p}: {j:?}");
@@ -1239,7 +1275,10 @@ mod tests {
         ok.kind = "symlink";
         assert_eq!(noise_id(judge_file(&ok)), None);
         assert_eq!(
-            noise_id(judge_file(&f("Files/Windows/Prefetch/CMD.EXE-1234.pf", b"MAM\x04zz"))),
+            noise_id(judge_file(&f(
+                "Files/Windows/Prefetch/CMD.EXE-1234.pf",
+                b"MAM\x04zz"
+            ))),
             Some("file-prefetch")
         );
         assert_eq!(
@@ -1250,7 +1289,10 @@ mod tests {
         log[..4].copy_from_slice(b"regf");
         log[28] = 2;
         assert_eq!(
-            noise_id(judge_file(&f("Files/Windows/System32/config/SOFTWARE.LOG1", &log))),
+            noise_id(judge_file(&f(
+                "Files/Windows/System32/config/SOFTWARE.LOG1",
+                &log
+            ))),
             Some("file-registry-logs")
         );
         // The profile hive only with its content check passed.
@@ -1279,7 +1321,12 @@ mod tests {
     #[test]
     fn registry_rules_check_values() {
         let guid = sz("A9AB3D85-47B5-56F9-8205-B04A5D26B08B");
-        let j = judge_registry(System, "ControlSet001\\Control", Some("ContainerId"), set(1, &guid));
+        let j = judge_registry(
+            System,
+            "ControlSet001\\Control",
+            Some("ContainerId"),
+            set(1, &guid),
+        );
         assert_eq!(noise_id(j), Some("sys-container-id"));
         let j = judge_registry(
             System,
@@ -1298,36 +1345,90 @@ mod tests {
         // Not noise: the recipe's own edits and neighbours of noise.
         let d = [1, 0, 0, 0];
         assert_eq!(
-            noise_id(judge_registry(System, "ControlSet001\\Control\\Lsa", Some("ProductType"), set(4, &d))),
+            noise_id(judge_registry(
+                System,
+                "ControlSet001\\Control\\Lsa",
+                Some("ProductType"),
+                set(4, &d)
+            )),
             None
         );
         assert_eq!(
-            noise_id(judge_registry(System, "ControlSet001\\Services\\DiagTrack", None, RegChange::KeyCreated)),
+            noise_id(judge_registry(
+                System,
+                "ControlSet001\\Services\\DiagTrack",
+                None,
+                RegChange::KeyCreated
+            )),
             None
         );
         // DHCP state yes, a static DNS server no.
         let ifk = "ControlSet001\\Services\\Tcpip\\Parameters\\Interfaces\\{4b3d0a56-1111-2222-3333-444455556666}";
         assert_eq!(
-            noise_id(judge_registry(System, ifk, Some("DhcpIPAddress"), set(1, &sz("10.0.0.5")))),
+            noise_id(judge_registry(
+                System,
+                ifk,
+                Some("DhcpIPAddress"),
+                set(1, &sz("10.0.0.5"))
+            )),
             Some("sys-tcpip-interfaces")
         );
         assert_eq!(
-            noise_id(judge_registry(System, ifk, Some("NameServer"), set(1, &sz("6.6.6.6")))),
+            noise_id(judge_registry(
+                System,
+                ifk,
+                Some("NameServer"),
+                set(1, &sz("6.6.6.6"))
+            )),
             None
         );
         // Profile list: only the default profile path of a container user.
         let pk = "Microsoft\\Windows NT\\CurrentVersion\\ProfileList\\S-1-5-93-2-1";
         assert_eq!(
-            noise_id(judge_registry(Software, pk, Some("ProfileImagePath"), set(2, &sz("C:\\Users\\ContainerAdministrator")))),
+            noise_id(judge_registry(
+                Software,
+                pk,
+                Some("ProfileImagePath"),
+                set(2, &sz("C:\\Users\\ContainerAdministrator"))
+            )),
             Some("sw-profile-list")
         );
         assert_eq!(
-            noise_id(judge_registry(Software, pk, Some("ProfileImagePath"), set(2, &sz("C:\\Windows\\System32")))),
+            noise_id(judge_registry(
+                Software,
+                pk,
+                Some("ProfileImagePath"),
+                set(2, &sz("C:\\Windows\\System32"))
+            )),
             None
         );
         assert_eq!(
             noise_id(judge_registry(Software, pk, None, RegChange::KeyCreated)),
             Some("sw-profile-list")
+        );
+        let lk = "Microsoft\\Windows NT\\CurrentVersion\\ProfileList\\S-1-5-19";
+        assert_eq!(
+            noise_id(judge_registry(
+                Software,
+                lk,
+                Some("ProfileImagePath"),
+                set(2, &sz("%systemroot%\\ServiceProfiles\\LocalService"))
+            )),
+            Some("sw-profile-list")
+        );
+        assert_eq!(
+            noise_id(judge_registry(
+                Software,
+                lk,
+                Some("ProfileImagePath"),
+                set(2, &sz("C:\\Users\\ContainerUser"))
+            )),
+            None
+        );
+        let other = "Microsoft\\Windows NT\\CurrentVersion\\ProfileList\\S-1-5-21-1-2-3-500";
+        assert_eq!(
+            noise_id(judge_registry(Software, other, None, RegChange::KeyCreated)),
+            None
         );
         // Autostart keys are never noise.
         let j = judge_registry(
@@ -1337,7 +1438,15 @@ mod tests {
             set(1, &sz("C:\\x.exe")),
         );
         assert!(matches!(j, Judgement::NotNoise(Some(_))), "{j:?}");
-        assert!(judge_registry(System, "MountedDevices", None, RegChange::KeyCreated).rule().is_some());
-        assert!(judge_registry(System, "MountedDevices", None, RegChange::KeyDeleted).rule().is_none());
+        assert!(
+            judge_registry(System, "MountedDevices", None, RegChange::KeyCreated)
+                .rule()
+                .is_some()
+        );
+        assert!(
+            judge_registry(System, "MountedDevices", None, RegChange::KeyDeleted)
+                .rule()
+                .is_none()
+        );
     }
 }

@@ -184,7 +184,7 @@ pub fn diff(
     }
     let results = parallel(&jobs, |(ap, bp)| {
         let (sa, sb) = (open(a, registry)?, open(b, registry)?);
-        compare_platform(
+        let mut rep = compare_platform(
             &Side {
                 source: sa.as_ref(),
                 image: &ap.image,
@@ -195,7 +195,30 @@ pub fn diff(
             },
             &Expectation::default(),
             opts,
-        )
+        )?;
+        // The layers both share from the start (the base, compared by digest) are
+        // hashed in IMAGE_B too: equal digests say nothing about the bytes behind them.
+        let shared: Vec<Descriptor> = bp
+            .image
+            .layers()
+            .iter()
+            .zip(ap.image.layers())
+            .take_while(|(x, y)| x.digest == y.digest)
+            .map(|(x, _)| x.clone())
+            .filter(|x| {
+                !rep.layers
+                    .iter()
+                    .any(|l| l.published.as_ref().is_some_and(|p| p.digest == x.digest))
+            })
+            .collect();
+        // Nothing else reads these blobs here (IMAGE_A's are not read either): no skip.
+        let none = vec![None; shared.len()];
+        for (i, why) in hash_blobs(sb.as_ref(), &shared, &none, &Progress::hidden()) {
+            rep.reasons
+                .push(format!("shared base layer {i} of {b}: {why}"));
+            rep.verdict = Verdict::Different;
+        }
+        Ok(rep)
     })?;
     Ok(super::report(
         "diff",
@@ -552,8 +575,7 @@ fn rebuild_one(
         .map(|d| base_src.blob_file(d))
         .collect();
     let (b, base_failures) = std::thread::scope(|s| {
-        let hashing =
-            s.spawn(|| hash_published_base(req, &published_base, &base_files, progress));
+        let hashing = s.spawn(|| hash_published_base(req, &published_base, &base_files, progress));
         let b = build::build(
             base_src.as_ref(),
             &choice.reference,
@@ -618,10 +640,20 @@ fn hash_published_base(
     base_files: &[Option<PathBuf>],
     progress: &Progress,
 ) -> Vec<(usize, String)> {
-    let src = match open(req.published, req.registry) {
-        Ok(s) => s,
-        Err(e) => return vec![(0, format!("cannot be read: {e}"))],
-    };
+    match open(req.published, req.registry) {
+        Ok(src) => hash_blobs(src.as_ref(), layers, base_files, progress),
+        Err(e) => vec![(0, format!("cannot be read: {e}"))],
+    }
+}
+
+/// Hash `layers` of `src` against their descriptors, streaming; (index, why) per failure.
+/// `base_files[i]`: a file the caller verifies anyway (skipped when it is the same file).
+fn hash_blobs(
+    src: &dyn ImageSource,
+    layers: &[Descriptor],
+    base_files: &[Option<PathBuf>],
+    progress: &Progress,
+) -> Vec<(usize, String)> {
     let mut failures = Vec::new();
     for (i, d) in layers.iter().enumerate() {
         if d.is_foreign() {
@@ -646,7 +678,7 @@ fn hash_published_base(
                 .map_err(|e| image::Error::from_io(e, format!("reading blob {}", d.digest)))
         });
         if let Err(e) = r {
-            failures.push((i, format!("its bytes do not match {}: {e}", d.digest)));
+            failures.push((i, e.to_string()));
         }
     }
     failures

@@ -501,6 +501,8 @@ impl<R: Read> LayerReader<R> {
             reason,
         };
         let raw = path;
+        // Named in a truncation error inside this entry, refused or not.
+        self.current = Some(raw.clone());
         let path = normalise_name(&raw).map_err(|r| invalid(&raw, r))?;
         match &kind {
             EntryType::HardLink { target } => {
@@ -895,7 +897,9 @@ mod tests {
             match r.next_entry() {
                 Ok(Some(e)) => out.push(Ok(e.path.clone())),
                 Ok(None) => return out,
-                Err(Error::InvalidEntry { path, reason }) => out.push(Err(format!("{path}: {reason}"))),
+                Err(Error::InvalidEntry { path, reason }) => {
+                    out.push(Err(format!("{path}: {reason}")))
+                }
                 Err(e) => panic!("{e}"),
             }
         }
@@ -905,7 +909,12 @@ mod tests {
     fn unsafe_names_are_refused_and_reading_goes_on() {
         let t = tar(&[
             ("Files/Windows/Temp/../System32/evil.exe", b'0', "", b"MZ"),
-            ("Files/Users/ContainerUser/../../Windows/System32/drivers/etc/hosts", b'0', "", b"x"),
+            (
+                "Files/Users/ContainerUser/../../Windows/System32/drivers/etc/hosts",
+                b'0',
+                "",
+                b"x",
+            ),
             ("/Files/abs", b'0', "", b""),
             ("Files\\Windows\\x", b'0', "", b""),
             ("C:/Windows/x", b'0', "", b""),
@@ -914,7 +923,13 @@ mod tests {
         ]);
         let got = walk(&t);
         assert_eq!(got.len(), 7, "{got:?}");
-        for (i, why) in [(0, "'..'"), (1, "'..'"), (2, "absolute"), (3, "backslash"), (4, "drive")] {
+        for (i, why) in [
+            (0, "'..'"),
+            (1, "'..'"),
+            (2, "absolute"),
+            (3, "backslash"),
+            (4, "drive"),
+        ] {
             let e = got[i].as_ref().unwrap_err();
             assert!(e.contains(why), "{i}: {e}");
         }
@@ -931,8 +946,17 @@ mod tests {
         ]);
         let got = walk(&t);
         assert!(got[0].is_ok());
-        assert!(got[1].as_ref().unwrap_err().contains("case-insensitive collision"), "{got:?}");
-        assert!(got[2].as_ref().unwrap_err().contains("duplicate entry"), "{got:?}");
+        assert!(
+            got[1]
+                .as_ref()
+                .unwrap_err()
+                .contains("case-insensitive collision"),
+            "{got:?}"
+        );
+        assert!(
+            got[2].as_ref().unwrap_err().contains("duplicate entry"),
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -948,9 +972,26 @@ mod tests {
         ]);
         let got = walk(&t);
         for g in &got[..4] {
-            assert!(g.as_ref().unwrap_err().contains("leaves the layer"), "{got:?}");
+            assert!(
+                g.as_ref().unwrap_err().contains("leaves the layer"),
+                "{got:?}"
+            );
         }
         assert!(got[4..].iter().all(Result::is_ok), "{got:?}");
+    }
+
+    #[test]
+    fn symlink_targets_resolve_inside_their_tree() {
+        assert!(symlink_inside("Files/a/b", "\\??\\C:\\Windows").is_ok());
+        assert!(symlink_inside("Files/a/b", "\\\\?\\c:\\x").is_ok());
+        assert!(symlink_inside("Files/a/b", "\\Users").is_ok());
+        assert!(symlink_inside("Files/a/b", "..\\..").is_err());
+        assert!(symlink_inside("Files/a/b", "..").is_ok());
+        assert!(symlink_inside("UtilityVM/Files/a/b", "..\\x").is_ok());
+        assert!(symlink_inside("UtilityVM/Files/a/b", "..\\..\\x").is_err());
+        assert!(symlink_inside("Hives/x", "a").is_err());
+        assert!(symlink_inside("Files/a/b", "\\\\server\\share").is_err());
+        assert!(symlink_inside("Files/a/b", "E:\\x").is_err());
     }
 
     #[test]
