@@ -17,7 +17,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("limits", &[]),
     // 1 formats and the image model
     ("hive", &["time", "atomic", "progress", "limits"]),
-    ("wclayer", &["time", "atomic", "progress", "limits"]),
+    ("wclayer", &["time", "atomic", "progress", "limits", "hive"]),
     ("recipe", &["time", "atomic", "progress", "limits", "image"]),
     ("image", &["time", "atomic", "progress", "limits"]),
     // 2 use cases
