@@ -20,7 +20,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-pub const BUNDLE_V03_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+pub const BUNDLE_V03_MEDIA_TYPE: &str = crate::image::model::media::SIGSTORE_BUNDLE_V03;
 /// The predicate type cosign v3 uses for image signatures in bundle form: a statement
 /// whose subject is the image and whose predicate is empty.
 pub const COSIGN_SIGN_PREDICATE_TYPE: &str = "https://sigstore.dev/cosign/sign/v1";

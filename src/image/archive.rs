@@ -509,6 +509,99 @@ pub fn write_archive(
     }
 }
 
+/// A docker-archive as a destination ([`super::open_sink`]): blobs go to a staging OCI
+/// layout beside FILE; [`super::ImageSink::commit`] converts the one image recorded with
+/// `add_manifest` into the archive ([`write_archive`], atomic) and removes the staging
+/// layout (also when dropped uncommitted). An archive holds one image: a root that is an
+/// index of several is refused, naming `--platform`.
+pub struct ArchiveSink {
+    path: PathBuf,
+    repo_tag: Option<String>,
+    stage: super::layout::LayoutSink,
+    root: Option<Descriptor>,
+    // The staging directory and the handle that marks it live for `atomic::sweep_stale`.
+    _dir: (tempfile::TempDir, crate::atomic::DirLock),
+}
+
+impl ArchiveSink {
+    pub fn open(path: &Path, repo_tag: Option<&str>) -> Result<ArchiveSink> {
+        if path.is_dir() {
+            return Err(Error::Unsupported(format!(
+                "{} is a directory; a docker-archive is a file",
+                path.display()
+            )));
+        }
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        crate::atomic::sweep_stale(parent, ".pause-verify-out-", "");
+        let (dir, held) = crate::atomic::temp_dir_in(parent, ".pause-verify-out-").map_err(|e| {
+            Error::io(
+                format!("creating a staging directory in {}", parent.display()),
+                e,
+            )
+        })?;
+        let stage = super::layout::LayoutSink::open(dir.path(), None)?;
+        Ok(ArchiveSink {
+            path: path.to_path_buf(),
+            repo_tag: repo_tag.map(str::to_string),
+            stage,
+            root: None,
+            _dir: (dir, held),
+        })
+    }
+}
+
+impl super::ImageSink for ArchiveSink {
+    fn has_blob(&self, desc: &Descriptor) -> Result<bool> {
+        self.stage.has_blob(desc)
+    }
+    fn put_blob(
+        &mut self,
+        reader: &mut dyn Read,
+        expected: Option<&Descriptor>,
+    ) -> Result<Descriptor> {
+        self.stage.put_blob(reader, expected)
+    }
+    fn put_verified(&mut self, blob: &super::VerifiedBlob) -> Result<super::Placement> {
+        self.stage.put_verified(blob)
+    }
+    fn stage_link(&mut self, desc: &Descriptor, src: &Path) -> Result<Option<super::StagedBlob>> {
+        self.stage.stage_link(desc, src)
+    }
+    fn add_manifest(&mut self, desc: &Descriptor, tag: Option<&str>) -> Result<()> {
+        self.stage.add_manifest(desc, None)?;
+        if let Some(t) = tag {
+            self.repo_tag = Some(t.to_string());
+        }
+        self.root = Some(desc.clone());
+        Ok(())
+    }
+    fn name(&self) -> String {
+        format!("docker-archive:{}", self.path.display())
+    }
+    fn commit(&mut self) -> Result<()> {
+        let Some(root) = self.root.clone() else {
+            return Err(Error::malformed(
+                self.name(),
+                "nothing was recorded to write into the archive",
+            ));
+        };
+        let staged = super::LayoutSource::open(self._dir.0.path(), None, Some(&root.digest))?;
+        if let Root::Index(i) = staged.root()? {
+            let n = super::source::image_entries(&i).len();
+            if n != 1 {
+                return Err(Error::Unsupported(format!(
+                    "a docker-archive holds one image and this one has {n} platforms; choose one with --platform, or write an OCI layout"
+                )));
+            }
+        }
+        let resolved = super::resolve(&staged, None)?;
+        write_archive(&staged, &resolved, self.repo_tag.as_deref(), &self.path)
+    }
+}
+
 fn header(name: &str, size: u64) -> io::Result<tar::Header> {
     let mut h = tar::Header::new_ustar();
     h.set_path(name)?;
