@@ -332,7 +332,7 @@ fn legacy_sig_accepted_and_each_tampering_rejected() {
                 let s = flip_b64(b["SignedEntryTimestamp"].as_str().unwrap());
                 b["SignedEntryTimestamp"] = s.into();
             }),
-            "bad_tlog_entry",
+            "bad_set",
             "signed entry timestamp",
         ),
         (
@@ -347,25 +347,25 @@ fn legacy_sig_accepted_and_each_tampering_rejected() {
                 assert_ne!(altered, text);
                 b["Payload"]["body"] = STANDARD.encode(altered).into();
             }),
-            "bad_tlog_entry",
+            "bad_set",
             "signed entry timestamp",
         ),
         (
             "log-index-altered",
             edit_bundle(&l[0], |b| b["Payload"]["logIndex"] = 4243.into()),
-            "bad_tlog_entry",
+            "bad_set",
             "signed entry timestamp",
         ),
         (
             "entry-about-another-payload",
             l[5].clone(),
-            "bad_tlog_entry",
+            "tlog_body_mismatch",
             "data hash",
         ),
         (
             "rekord-entry-about-another-payload",
             l[7].clone(),
-            "bad_tlog_entry",
+            "tlog_body_mismatch",
             "data hash",
         ),
         (
@@ -377,7 +377,7 @@ fn legacy_sig_accepted_and_each_tampering_rejected() {
         (
             "cert-swapped-and-resigned",
             l[4].clone(),
-            "bad_tlog_entry",
+            "tlog_body_mismatch",
             "signature",
         ),
         (
@@ -406,7 +406,7 @@ fn legacy_sig_accepted_and_each_tampering_rejected() {
                 "dev.sigstore.cosign/rfc3161timestamp",
                 r#"{"SignedRFC3161Timestamp":"AAAA"}"#.into(),
             ),
-            "unsupported_evidence",
+            "timestamp_malformed",
             "",
         ),
         (
@@ -512,7 +512,7 @@ fn legacy_att_intoto_and_dsse_entries() {
         ("dsse", "verified"),
         ("rogue", "untrusted_certificate"),
         ("other-subject", "subject_mismatch"),
-        ("entry-of-another-envelope", "bad_tlog_entry"),
+        ("entry-of-another-envelope", "tlog_body_mismatch"),
     ]
     .into_iter()
     .enumerate()

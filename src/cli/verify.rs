@@ -86,7 +86,7 @@ struct Report {
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     let keys = super::verify_bundle::load_public_keys(&args.key)?;
-    let keyless = args.keyless.load()?;
+    let keyless = args.keyless.load(!keys.is_empty())?;
     let platform: Option<PlatformSelector> =
         args.platform.as_deref().map(str::parse).transpose()?;
     let r: ImageRef = args.image.parse()?;
