@@ -850,3 +850,84 @@ fn audit_keyless_signature_passes_for_a_legacy_sig() {
     common::assert_code(&o, 2);
     assert!(common::stderr(&o).contains("--certificate-identity"));
 }
+
+/// A keyed `.sig` layer (our own key) with the trusted root given: its Rekor bundle
+/// annotation is evidence to verify, refused when tampered or missing unless
+/// `--insecure-ignore-tlog`, which the report records.
+#[test]
+fn keyed_sig_layers_have_their_rekor_evidence_verified() {
+    use pause_verify::attest::PrivateKey;
+    let d = image_digest().to_string();
+    let good = sig_payload(&d);
+    let Some(p) = generate(vec![spec(&good, "leaf", NOW + 100)]) else {
+        return;
+    };
+    let base = p.tmp.path();
+    let key = PrivateKey::generate().unwrap();
+    let pub_path = base.join("k.pub");
+    std::fs::write(&pub_path, key.public_key().to_pem()).unwrap();
+    let root: Value = serde_json::from_slice(&std::fs::read(&p.root).unwrap()).unwrap();
+    let log_id = hex::encode(
+        STANDARD
+            .decode(root["tlogs"][0]["logId"]["keyId"].as_str().unwrap())
+            .unwrap(),
+    );
+    let plain = AttachedLayer {
+        media_type: "application/vnd.dev.cosign.simplesigning.v1+json".into(),
+        payload: good.clone(),
+        annotations: [(SIG.to_string(), STANDARD.encode(key.sign(&good)))]
+            .into_iter()
+            .collect(),
+    };
+    let garbage = json!({"SignedEntryTimestamp": STANDARD.encode(b"garbage"),
+        "Payload": {"body": STANDARD.encode(b"{}"), "integratedTime": NOW + 100,
+                    "logIndex": 1, "logID": log_id}})
+    .to_string();
+    let tampered = set_annotation(&plain, BUNDLE, garbage);
+    let run = |name: &str, layer: &AttachedLayer, extra: &[&str]| {
+        let dir = layout(base, name, false, std::slice::from_ref(layer));
+        let image = format!("oci:{}", dir.display());
+        let mut args = vec![
+            "verify",
+            "--json",
+            "--key",
+            pub_path.to_str().unwrap(),
+            "--trusted-root",
+            p.root.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.push(&image);
+        let o = common::pv(args);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        (o, v)
+    };
+    // Without a trusted root the key alone decides, as before.
+    let dir = layout(base, "no-root", false, std::slice::from_ref(&tampered));
+    let o = common::pv([
+        "verify",
+        "--key",
+        pub_path.to_str().unwrap(),
+        &format!("oci:{}", dir.display()),
+    ]);
+    common::assert_code(&o, 0);
+    // With it: the garbage SET, and a missing entry, are refused.
+    let (o, v) = run("tampered", &tampered, &[]);
+    common::assert_code(&o, 1);
+    assert_eq!(reasons(&v, "signatures"), ["bad_set"], "{v}");
+    let (o, v) = run("no-entry", &plain, &[]);
+    common::assert_code(&o, 1);
+    assert_eq!(reasons(&v, "signatures"), ["bad_tlog_entry"], "{v}");
+    // --insecure-ignore-tlog: accepted, and said.
+    for (name, layer) in [
+        ("tampered-ignored", &tampered),
+        ("no-entry-ignored", &plain),
+    ] {
+        let (o, v) = run(name, layer, &["--insecure-ignore-tlog"]);
+        common::assert_code(&o, 0);
+        assert_eq!(
+            v["subjects"][0]["signatures"][0]["detail"]["transparency"]["tlogIgnored"], true,
+            "{v}"
+        );
+        assert!(common::stderr(&o).contains("--insecure-ignore-tlog"));
+    }
+}

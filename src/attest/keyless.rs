@@ -11,7 +11,8 @@
 //!    no time) and its log was in use at every verified time. Required: at least one
 //!    entry, unless `ignore_tlog` (cosign's `--insecure-ignore-tlog`, reported);
 //! 3. at least one verified time, or the bundle is refused as `missing_timestamp` (a
-//!    Rekor v2 entry without a TSA timestamp proves no time);
+//!    Rekor v2 entry without a TSA timestamp proves no time); keyed signatures need one
+//!    only for a Rekor v2 entry (keys have no validity window);
 //! 4. `certificate` (keyless): chain, leaf profile and validity at every verified time,
 //!    SCT; `identity`: a SAN and the OIDC issuer equal to an expected pair;
 //! 5. (the caller's closure) the signature over the exact bytes with the leaf key or the
@@ -116,8 +117,14 @@ pub struct TlogEvidence {
     pub inclusion_proof: bool,
 }
 
-/// Steps 1-3: timestamps and entries; the verified times and the entries.
-fn evidence(k: &Keyless, v: &Value) -> Result<(Transparency, Vec<tlog::Entry>), Failure> {
+/// Steps 1-3: timestamps and entries; the verified times and the entries. A keyless
+/// signature always needs a verified time (its certificate's window); a keyed one only
+/// to place a Rekor v2 entry in its log's period.
+fn evidence(
+    k: &Keyless,
+    v: &Value,
+    keyless: bool,
+) -> Result<(Transparency, Vec<tlog::Entry>), Failure> {
     // The signature must decode before any evidence about it is weighed.
     super::tsa::signature_bytes(v)?;
     let timestamps = super::tsa::verify_timestamps(&k.root, v)?;
@@ -152,9 +159,10 @@ fn evidence(k: &Keyless, v: &Value) -> Result<(Transparency, Vec<tlog::Entry>), 
     times.extend(entries.iter().filter_map(|e| e.integrated_time));
     times.sort_unstable();
     times.dedup();
-    if times.is_empty() {
+    let v2 = entries.iter().any(|e| e.rekor_version == 2);
+    if times.is_empty() && (keyless || v2) {
         return Err(Failure::MissingTimestamp(
-            if entries.iter().any(|e| e.rekor_version == 2) {
+            if v2 {
                 "a Rekor v2 entry proves inclusion but no time: the bundle needs an RFC 3161 timestamp"
             } else {
                 "no verified time: neither a Rekor v1 SET nor an RFC 3161 timestamp"
@@ -265,7 +273,7 @@ pub(crate) fn verify_with_intermediates(
     );
 
     // 1-3. Timestamps, entries, verified times.
-    let (transparency, entries) = evidence(k, v)?;
+    let (transparency, entries) = evidence(k, v, true)?;
 
     // 4. The certificate at every verified time, and the identity.
     let chain = certificate::verify_chain(&k.root, &leaf, &carried, &transparency.verified_times)?;
@@ -319,7 +327,7 @@ pub(crate) fn verify_keyed_evidence(
     key: &PublicKey,
     mut ok: Verified,
 ) -> Result<Verified, Failure> {
-    let (transparency, entries) = evidence(k, v)?;
+    let (transparency, entries) = evidence(k, v, false)?;
     for e in &entries {
         tlog::check_body_binds_signer(&e.body, v, Signer::Key(key.spki_der()))?;
     }

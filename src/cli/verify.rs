@@ -81,6 +81,8 @@ struct Report {
     certificate_oidc_issuer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     predicate_type: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    insecure_ignore_tlog: bool,
     subjects: Vec<SubjectReport>,
 }
 
@@ -141,6 +143,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             certificate_identity: args.keyless.certificate_identity.clone(),
             certificate_identity_regexp: args.keyless.certificate_identity_regexp.clone(),
             certificate_oidc_issuer: args.keyless.certificate_oidc_issuer.clone(),
+            insecure_ignore_tlog: args.keyless.insecure_ignore_tlog,
             predicate_type: args.predicate_type.clone(),
             subjects,
         };
