@@ -931,3 +931,31 @@ fn keyed_sig_layers_have_their_rekor_evidence_verified() {
         assert!(common::stderr(&o).contains("--insecure-ignore-tlog"));
     }
 }
+
+/// A P-384 Fulcio leaf (signing with SHA-384) verifies; the chain annotation serves as
+/// untrusted intermediates: a leaf issued by an intermediate the trusted root does not
+/// list verifies when the annotation carries it, and not without.
+#[test]
+fn p384_leaves_and_chain_annotations_as_intermediates() {
+    let d = image_digest().to_string();
+    let good = sig_payload(&d);
+    let Some(p) = generate(vec![
+        spec(&good, "leaf384", NOW + 100),
+        spec(&good, "leaf-inter2", NOW + 100),
+        json!({"payload": STANDARD.encode(&good), "cert": "leaf-inter2", "t": NOW + 100,
+               "logIndex": 3, "noChain": true}),
+    ]) else {
+        return;
+    };
+    let base = p.tmp.path();
+    for (i, name, code) in [
+        (0, "p384", "verified"),
+        (1, "inter2-with-chain", "verified"),
+        (2, "inter2-without-chain", "untrusted_certificate"),
+    ] {
+        let dir = layout(base, name, false, &p.layers[i..i + 1]);
+        let (o, v) = verify(&format!("oci:{}", dir.display()), &p.root, ID, ISS, &[]);
+        assert_eq!(reasons(&v, "signatures"), [code], "{name}: {v}");
+        common::assert_code(&o, if code == "verified" { 0 } else { 1 });
+    }
+}
