@@ -693,7 +693,21 @@ pub fn check_body_binds_signer(
                     .and_then(decode_b64)
                     .ok_or_else(|| Failure::malformed("dsseEnvelope", "payload is not base64"))?;
                 let pt = str_at(env, &["payloadType"]).unwrap_or("");
-                let (_, sig) = one_signature(Some(&vec![Value::Null]), env)?;
+                // The entry holds one signature: the envelope must too.
+                let sig = match env
+                    .get("signatures")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                {
+                    Some([one]) => str_at(one, &["sig"]).and_then(decode_b64).ok_or_else(|| {
+                        Failure::SignatureEncoding("the envelope signature is not base64".into())
+                    })?,
+                    _ => {
+                        return Err(mismatch(
+                            "a hashedrekord entry over an envelope needs exactly one signature",
+                        ));
+                    }
+                };
                 (
                     Some(Sha256::digest(super::dsse::pae(pt, &payload)).to_vec()),
                     Some(sig),
