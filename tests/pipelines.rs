@@ -167,6 +167,16 @@ fn action_steps_pass_on_a_good_image_and_fail_on_a_bad_one() {
         out["image"].as_str().unwrap(),
     ]);
     assert_code(&o, 0);
+    // Kyverno's conditions (deploy/kyverno), evaluated on this VSA: admitted; tampered: not.
+    let o = Command::new(python())
+        .arg(repo().join("tests/pipelines_manifests.py"))
+        .arg(repo())
+        .arg(root.join(out["vsa"].as_str().unwrap()))
+        .arg(good.trim_end_matches(":v1"))
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("4 tampered ones refused"));
 
     // One platform of the image, resolved to its manifest and audited by digest.
     let r = run_action(root, inputs(&good, "good-ltsc2022", "windows/amd64:10.0.20348"));
@@ -226,10 +236,59 @@ fn action_steps_pass_on_a_good_image_and_fail_on_a_bad_one() {
 
 #[test]
 fn tekton_and_kyverno_manifests_hold_what_their_engines_read() {
-    let o = Command::new(python())
-        .arg(repo().join("tests/pipelines_manifests.py"))
-        .arg(repo())
-        .output()
-        .unwrap();
-    assert_code(&o, 0);
+    let check = |root: &Path| {
+        Command::new(python())
+            .arg(repo().join("tests/pipelines_manifests.py"))
+            .arg(root)
+            .output()
+            .unwrap()
+    };
+    assert_code(&check(&repo()), 0);
+    // Controls: a copy with one engine-read key broken is refused, naming it.
+    for (file, from, to, named) in [
+        (
+            "deploy/tekton/task-pause-verify-audit.yaml",
+            "- name: IMAGE_DIGEST",
+            "- name: IMAGE_SHA",
+            "IMAGE_DIGEST",
+        ),
+        (
+            "deploy/tekton/pipeline-pause-verify-platforms.yaml",
+            "name: PLATFORM\n",
+            "name: PLATFORMZ\n",
+            "PLATFORMZ",
+        ),
+        (
+            "deploy/kyverno/pause-verify-vsa.yaml",
+            "{{ verifier.id }}",
+            "{{ verifier.name }}",
+            "verifier.id",
+        ),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        for f in [
+            "deploy/tekton/task-pause-verify-audit.yaml",
+            "deploy/tekton/pipeline-pause-verify-platforms.yaml",
+            "deploy/kyverno/pause-verify-vsa.yaml",
+            "attestations/cosign.pub",
+        ] {
+            let dest = tmp.path().join(f);
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            let text = std::fs::read_to_string(repo().join(f)).unwrap();
+            let text = if f == file {
+                assert!(text.contains(from), "{f} lacks {from}");
+                text.replacen(from, to, 1)
+            } else {
+                text
+            };
+            std::fs::write(dest, text).unwrap();
+        }
+        let o = check(tmp.path());
+        assert_eq!(o.status.code(), Some(1), "{file}: {from} -> {to} not caught");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(named),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
 }
