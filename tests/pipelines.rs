@@ -122,7 +122,14 @@ fn action_steps_pass_on_a_good_image_and_fail_on_a_bad_one() {
     let bad = format!("docker://{}:v1", common::unique(&registry, "action-bad"));
     for (image, k) in [(&good, &key), (&bad, &other)] {
         pv().ok(["copy", &root_ref(&root.join("built")), image, "-q"]);
-        pv().ok(["sign", "--key", k.to_str().unwrap(), "--recursive", image, "-q"]);
+        pv().ok([
+            "sign",
+            "--key",
+            k.to_str().unwrap(),
+            "--recursive",
+            image,
+            "-q",
+        ]);
     }
     let inputs = |image: &str, out: &str, platform: &str| {
         json!({
@@ -136,13 +143,26 @@ fn action_steps_pass_on_a_good_image_and_fail_on_a_bad_one() {
     let r = run_action(root, inputs(&good, "good", ""));
     assert_eq!(r["exit"], 0, "{r:#}");
     assert_eq!(r["steps"], json!(["plan", "install", "audit"]));
-    assert_eq!(r["skipped"], json!(["actions/cache@v4", "actions/cache@v4"]));
+    assert_eq!(
+        r["skipped"],
+        json!(["actions/cache@v4", "actions/cache@v4"])
+    );
     let out = &r["outputs"];
     assert_eq!(out["verdict"], "PASSED");
     let digest = out["digest"].as_str().unwrap();
     assert!(digest.starts_with("sha256:"), "{out}");
-    assert!(out["image"].as_str().unwrap().ends_with(&format!("@{digest}")));
-    assert!(r["summary"].as_str().unwrap().contains("pause-verify audit: PASSED"));
+    assert!(
+        out["image"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("@{digest}"))
+    );
+    assert!(
+        r["summary"]
+            .as_str()
+            .unwrap()
+            .contains("pause-verify audit: PASSED")
+    );
     assert!(r["summary"].as_str().unwrap().contains(digest));
     let report: Value =
         serde_json::from_slice(&std::fs::read(root.join(out["json"].as_str().unwrap())).unwrap())
@@ -179,10 +199,17 @@ fn action_steps_pass_on_a_good_image_and_fail_on_a_bad_one() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("4 tampered ones refused"));
 
     // One platform of the image, resolved to its manifest and audited by digest.
-    let r = run_action(root, inputs(&good, "good-ltsc2022", "windows/amd64:10.0.20348"));
+    let r = run_action(
+        root,
+        inputs(&good, "good-ltsc2022", "windows/amd64:10.0.20348"),
+    );
     assert_eq!(r["exit"], 0, "{r:#}");
     let platform_image = r["outputs"]["image"].as_str().unwrap();
-    assert_ne!(r["outputs"]["digest"], json!(digest), "the platform manifest, not the index");
+    assert_ne!(
+        r["outputs"]["digest"],
+        json!(digest),
+        "the platform manifest, not the index"
+    );
     assert!(platform_image.starts_with(good.trim_end_matches(":v1")));
 
     // Signed by a key the gate does not trust: FAILED, exit 1, the summary says why.
@@ -191,7 +218,10 @@ fn action_steps_pass_on_a_good_image_and_fail_on_a_bad_one() {
     assert_eq!(r["outputs"]["verdict"], "FAILED");
     let summary = r["summary"].as_str().unwrap();
     assert!(summary.contains("pause-verify audit: FAILED"), "{summary}");
-    assert!(summary.contains("| signature | windows/amd64:10.0.20348"), "{summary}");
+    assert!(
+        summary.contains("| signature | windows/amd64:10.0.20348"),
+        "{summary}"
+    );
     assert!(summary.contains("❌ FAIL"), "{summary}");
     // fail-on-no-go: false lets the step pass with the verdict in the output.
     let mut soft = inputs(&bad, "bad-soft", "");
@@ -222,7 +252,10 @@ fn action_steps_pass_on_a_good_image_and_fail_on_a_bad_one() {
             .arg(expected)
             .output()
             .unwrap();
-        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
     };
     let (code, md) = merge(&["good", "good-ltsc2022"], "2");
     assert_eq!(code, Some(0), "{md}");
@@ -231,7 +264,11 @@ fn action_steps_pass_on_a_good_image_and_fail_on_a_bad_one() {
     assert_eq!(code, Some(1), "{md}");
     assert!(md.contains("1 not PASSED"), "{md}");
     let (code, md) = merge(&["good"], "2");
-    assert_eq!(code, Some(1), "a job that never reported must fail the gate: {md}");
+    assert_eq!(
+        code,
+        Some(1),
+        "a job that never reported must fail the gate: {md}"
+    );
 }
 
 #[test]
@@ -284,7 +321,11 @@ fn tekton_and_kyverno_manifests_hold_what_their_engines_read() {
             std::fs::write(dest, text).unwrap();
         }
         let o = check(tmp.path());
-        assert_eq!(o.status.code(), Some(1), "{file}: {from} -> {to} not caught");
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{file}: {from} -> {to} not caught"
+        );
         assert!(
             String::from_utf8_lossy(&o.stderr).contains(named),
             "{}",

@@ -47,6 +47,8 @@ pub struct Args {
     /// A build arg for the recipe's ARGs, as docker build takes it (KEY=VALUE, repeatable).
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,
+    #[command(flatten)]
+    pub link: super::layout::LinkArgs,
 }
 
 #[derive(Serialize)]
@@ -209,6 +211,11 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     let platform: Option<PlatformSelector> =
         args.platform.as_deref().map(str::parse).transpose()?;
     let archive = archive_dest(&args.out)?;
+    let link = super::layout::link_key(&args.link)?;
+    anyhow::ensure!(
+        link.is_none() || archive.is_none(),
+        "--link-out: the links name the output's blobs; write an OCI layout, not a docker-archive"
+    );
     if archive.is_some() && args.no_base_layers {
         anyhow::bail!(
             "--out {}: a docker-archive must hold every layer, so it cannot be combined with --no-base-layers; write an OCI layout instead",
@@ -290,6 +297,18 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             (set, output)
         }
     };
+    if let Some(link) = &link {
+        let argv: Vec<String> = std::env::args().collect();
+        let product: ImageRef = output.parse()?;
+        super::layout::write_links(
+            link,
+            &argv,
+            &base_ref,
+            &product,
+            &g.registry.options(true)?,
+            g.quiet,
+        )?;
+    }
     if g.json {
         let r = Report {
             schema_version: "1",
