@@ -77,7 +77,7 @@ fn image_blobs(src: &dyn ImageSource) -> anyhow::Result<(Vec<Digest>, Vec<Digest
     ) -> anyhow::Result<()> {
         match root {
             Root::Manifest(m) => {
-                let mut push = |v: &mut Vec<Digest>, d: &Digest| {
+                let push = |v: &mut Vec<Digest>, d: &Digest| {
                     if !v.contains(d) {
                         v.push(d.clone());
                     }

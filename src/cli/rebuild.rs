@@ -170,6 +170,8 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             digest: Some(r.digest.clone()),
         };
         super::layout::write_links(link, &argv, base, &product, &registry, g.quiet)?;
+    } else if link.is_some() {
+        eprintln!("pause-verify: nothing was rebuilt, so no in-toto links were written");
     }
     let Some(key) = key else {
         return emit(&res.report, g);
