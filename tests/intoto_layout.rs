@@ -238,6 +238,25 @@ fn layout_refuses_bad_input() {
         assert_code(&o, 2);
         assert!(stderr(&o).contains(says), "{}", stderr(&o));
     }
+    // The --json document (docs/json-schema.md, kind layout).
+    let doc: serde_json::Value = serde_json::from_str(&pv().ok([
+        "layout",
+        "--json",
+        "--key",
+        k,
+        "--base",
+        &base,
+        "--functionary",
+        "signer.pub",
+        "--out",
+        "l.layout",
+    ]))
+    .unwrap();
+    assert_eq!(doc["kind"], "layout");
+    assert_eq!(doc["threshold"], 1);
+    assert_eq!(doc["functionaries"].as_array().unwrap().len(), 1);
+    assert!(doc["baseBlobs"].as_u64().unwrap() >= 3, "{doc}");
+    assert!(root.join("l.layout").is_file());
     // --link-out without --link-key (and the reverse) is a usage error.
     let o = pv().run(["build", "--base", &base, "--out", "b", "--link-out", "."]);
     assert_code(&o, 2);
