@@ -23,6 +23,7 @@
 # Outputs: verdict (PASSED | FAILED | ERROR), exit-code, image (the reference audited, by
 # digest when known), digest, json, junit, report, vsa, summary (file paths).
 set -uo pipefail
+set -f # INPUT_KEY and INPUT_INSECURE are split on whitespace, never globbed
 
 pv=${PV_BIN:-pause-verify}
 out=${INPUT_OUT_DIR:-pause-verify-out}
