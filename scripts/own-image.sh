@@ -89,13 +89,14 @@ with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as t:
         ti = tarfile.TarInfo(name)
         ti.mtime, ti.uid, ti.gid, ti.uname, ti.gname = epoch, 0, 0, "", ""
         if data is None:
-            ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+            ti.type, ti.mode = tarfile.DIRTYPE, mode
             t.addfile(ti)
         else:
             ti.mode, ti.size = mode, len(data)
             t.addfile(ti, io.BytesIO(data))
-    for d in ("etc", "etc/ssl", "etc/ssl/certs", "tmp"):
+    for d in ("etc", "etc/ssl", "etc/ssl/certs"):
         add(d, 0o755)
+    add("tmp", 0o1777)  # XDG_CACHE_HOME: the blob cache, writable by the image's user
     add("etc/ssl/certs/ca-certificates.crt", 0o644, open(ca, "rb").read())
     add("pause-verify", 0o755, open(binary, "rb").read())
 tar = raw.getvalue()
