@@ -3,7 +3,7 @@
 # action.yml is one of these scripts, so tests/pipelines.rs runs exactly the same
 # commands locally (tests/action_runner.py).
 #
-#   action/install.sh plan     -> outputs: cache-key, root (the install prefix to cache)
+#   action/install.sh plan     -> outputs: cache-key, cache-prefix, root (the install prefix to cache)
 #   action/install.sh install  -> outputs: bin (absolute path of the binary)
 #
 # Inputs (environment, set from the action's inputs):
@@ -55,9 +55,12 @@ case $mode in
 plan)
   if [ -n "$binary" ]; then
     echo "cache-key=none" >>"$out"
+    echo "cache-prefix=none" >>"$out"
     echo "root=" >>"$out"
   else
-    echo "cache-key=pause-verify-bin-$(uname -s)-$(uname -m)-$(source_key)" >>"$out"
+    prefix=pause-verify-bin-$(uname -s)-$(uname -m)-
+    echo "cache-key=$prefix$(source_key)" >>"$out"
+    echo "cache-prefix=$prefix" >>"$out"
     echo "root=$(root_dir)" >>"$out"
   fi
   ;;

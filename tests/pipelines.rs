@@ -236,6 +236,29 @@ fn action_steps_pass_on_a_good_image_and_fail_on_a_bad_one() {
     assert_eq!(r["exit"], 2, "{r:#}");
     assert_eq!(r["outputs"]["verdict"], "ERROR");
 
+    // A release binary by URL: installed only when its sha256 matches.
+    let bin_sha = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(std::fs::read(common::bin()).unwrap()))
+    };
+    let url = format!("file://{}", common::bin().display());
+    let mut by_url = inputs(&good, "by-url-bad", "");
+    by_url["binary"] = json!("");
+    by_url["binary-url"] = json!(url);
+    by_url["binary-sha256"] = json!("0".repeat(64));
+    let r = run_action(root, by_url.clone());
+    assert_eq!(r["exit"], 2, "{r:#}");
+    assert_eq!(
+        r["steps"],
+        json!(["plan", "install"]),
+        "the audit must not run"
+    );
+    by_url["binary-sha256"] = json!(bin_sha);
+    by_url["out-dir"] = json!("by-url");
+    let r = run_action(root, by_url);
+    assert_eq!(r["exit"], 0, "{r:#}");
+    assert_eq!(r["outputs"]["verdict"], "PASSED");
+
     // The matrix's gather step: every expected job must have reported PASSED.
     let merge = |dirs: &[&str], expected: &str| {
         let m = tempfile::tempdir().unwrap();
