@@ -42,23 +42,29 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "attest",
         &[
-            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build", "compare",
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
+            "compare",
         ],
     ),
     // 3 the gate
     (
         "policy",
         &[
-            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build", "compare",
-            "attest", "fixture",
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
+            "compare", "attest", "fixture",
         ],
     ),
     (
         "audit",
         &[
-            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build", "compare",
-            "attest", "fixture", "policy",
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
+            "compare", "attest", "fixture", "policy",
         ],
+    ),
+    // the in-toto layout and links: keys from attest, digests from image
+    (
+        "layout",
+        &["time", "atomic", "progress", "limits", "image", "attest"],
     ),
 ];
 

@@ -217,14 +217,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     if let Some(link) = &link {
         let argv: Vec<String> = std::env::args().collect();
         let product: ImageRef = output.parse()?;
-        super::layout::write_links(
-            link,
-            &argv,
-            &base_ref,
-            &product,
-            &reg_opts,
-            g.quiet,
-        )?;
+        super::layout::write_links(link, &argv, &base_ref, &product, &reg_opts, g.quiet)?;
     }
     if g.json {
         let r = Report {
