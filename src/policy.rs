@@ -172,6 +172,11 @@ pub struct Signatures {
     /// against, relative to the policy file. `--trusted-root` replaces it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_root: Option<PathBuf>,
+    /// With a trusted root, transparency-log entries are required and verified for keyed
+    /// and keyless signatures alike; `true` skips them (cosign's
+    /// `--insecure-ignore-tlog`), which the audit evidence records.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_ignore_tlog: bool,
 }
 
 impl Default for Signatures {
@@ -181,6 +186,7 @@ impl Default for Signatures {
             keys: Vec::new(),
             identities: Vec::new(),
             trusted_root: None,
+            insecure_ignore_tlog: false,
         }
     }
 }
@@ -461,13 +467,12 @@ fn read_limited(p: &Path) -> Result<Vec<u8>, PolicyError> {
         path: p.to_path_buf(),
         source,
     };
-    let meta = std::fs::metadata(p).map_err(read_err)?;
-    if meta.len() > MAX_POLICY_BYTES {
+    if std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() > MAX_POLICY_BYTES) {
         return Err(PolicyError::TooLarge {
             path: p.to_path_buf(),
         });
     }
-    std::fs::read(p).map_err(read_err)
+    crate::limits::read_capped(p, &crate::limits::POLICY).map_err(read_err)
 }
 
 /// Validate `policy` and resolve its files against `base_dir`; `cli.pins` and `cli.keys`
@@ -606,20 +611,20 @@ pub fn resolve(
         (None, Some(p)) => Some(base_dir.join(p)),
         (None, None) => None,
     };
+    // A trusted root without identities still verifies keyed signatures' transparency
+    // evidence.
     let keyless = match &trusted_root {
-        Some(_) if policy.signatures.identities.is_empty() => {
-            return Err(invalid(
-                "signatures.trusted_root",
-                "a trusted root is given but signatures.identities lists no keyless signer to trust"
-                    .into(),
-            ));
-        }
         Some(p) => {
             let bad =
                 |m: String| invalid("signatures.trusted_root", format!("{}: {m}", p.display()));
-            let bytes = std::fs::read(p).map_err(|e| bad(e.to_string()))?;
+            let bytes = crate::limits::read_capped(p, &crate::limits::TRUSTED_ROOT)
+                .map_err(|e| bad(e.to_string()))?;
             let root = TrustedRoot::from_json(&bytes).map_err(|e| bad(e.to_string()))?;
-            Some(Keyless { root, identities })
+            Some(Keyless {
+                root,
+                identities,
+                ignore_tlog: policy.signatures.insecure_ignore_tlog,
+            })
         }
         None => None,
     };
@@ -827,11 +832,8 @@ fn read_key(p: &Path, uri: &str, field: &str) -> Result<PublicKey, PolicyError> 
         key: p.to_path_buf(),
         message,
     };
-    let meta = std::fs::metadata(p).map_err(|e| err(e.to_string()))?;
-    if meta.len() > 64 * 1024 {
-        return Err(err("over 64 KiB: not a public key file".into()));
-    }
-    let bytes = std::fs::read(p).map_err(|e| err(e.to_string()))?;
+    let bytes =
+        crate::limits::read_capped(p, &crate::limits::KEY).map_err(|e| err(e.to_string()))?;
     PublicKey::from_pem(&bytes).map_err(|e| err(e.to_string()))
 }
 

@@ -6,9 +6,9 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use pause_verify::attest::keyless::inspect_leaf;
 use pause_verify::attest::keys::{EncryptedPrivateKey, KeyError};
 use pause_verify::attest::trust_root::TrustedRoot;
+use pause_verify::attest::{certificate, identity};
 use pause_verify::image::registry::auth::{Credentials, parse_docker_config};
 use pause_verify::image::registry::referrers::next_link;
 use serde_json::Value;
@@ -19,8 +19,28 @@ fn read(rel: &str) -> Option<Vec<u8>> {
     Some(std::fs::read(dir.join(rel)).expect(rel))
 }
 
+/// The certificate half of keyless verification, as `x509_sct` drives it: profile,
+/// SANs, issuer, SCT list against each Fulcio CA of the root.
+fn leaf_checks(
+    root: &TrustedRoot,
+    der: &[u8],
+) -> Vec<Result<(Vec<String>, Option<String>), String>> {
+    use x509_cert::der::Decode;
+    root.certificate_authorities
+        .iter()
+        .map(|ca| {
+            let leaf = x509_cert::Certificate::from_der(der).map_err(|e| e.to_string())?;
+            certificate::check_leaf_profile(&leaf).map_err(|e| e.to_string())?;
+            let sans = identity::subject_alt_names(&leaf).map_err(|e| e.to_string())?;
+            let issuer = identity::oidc_issuer(&leaf).map_err(|e| e.to_string())?;
+            certificate::verify_scts(root, &leaf, der, &ca.chain[0]).map_err(|e| e.to_string())?;
+            Ok((sans, issuer))
+        })
+        .collect()
+}
+
 #[test]
-fn inspect_leaf_reads_the_fulcio_fixture_leaf_and_its_sct() {
+fn x509_sct_entry_reads_the_fulcio_fixture_leaf_and_its_sct() {
     let (Some(root), Some(bundle)) = (
         read("cosign/cosign/trusted_root_pgi.json"),
         read("cosign/cosign/oci-attestation.sigstore.json"),
@@ -37,24 +57,15 @@ fn inspect_leaf_reads_the_fulcio_fixture_leaf_and_its_sct() {
         )
         .expect("base64");
     // The leaf's issuer is one of the root's Fulcio CAs: exactly one accepts its SCT.
-    let answers: Vec<_> = root
-        .certificate_authorities
-        .iter()
-        .map(|ca| inspect_leaf(&root, &leaf, &ca.chain[0]))
-        .collect();
+    let answers = leaf_checks(&root, &leaf);
     let ok: Vec<_> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
     assert_eq!(ok.len(), 1, "{answers:?}");
-    assert_eq!(ok[0].subject_alt_names, ["cody@soyland.com"]);
-    assert_eq!(
-        ok[0].issuer.as_deref(),
-        Some("https://github.com/login/oauth")
-    );
+    assert_eq!(ok[0].0, ["cody@soyland.com"]);
+    assert_eq!(ok[0].1.as_deref(), Some("https://github.com/login/oauth"));
     // One flipped byte inside the TBS: no longer what the CT log signed, or not DER.
     let mut bad = leaf.clone();
     bad[200] ^= 1;
-    for ca in &root.certificate_authorities {
-        assert!(inspect_leaf(&root, &bad, &ca.chain[0]).is_err());
-    }
+    assert!(leaf_checks(&root, &bad).iter().all(Result::is_err));
 }
 
 #[test]

@@ -47,19 +47,21 @@ pub fn trusted_root() -> &'static TrustedRoot {
 /// Keyless acceptance under the fixture root, for the signers of the fixture bundles.
 pub fn keyless() -> &'static Keyless {
     static K: OnceLock<Keyless> = OnceLock::new();
-    K.get_or_init(|| Keyless {
-        root: trusted_root().clone(),
-        identities: vec![
-            CertIdentity {
-                subject: SubjectMatch::Exact("cody@soyland.com".into()),
-                issuer: "https://github.com/login/oauth".into(),
-            },
-            CertIdentity {
-                subject: SubjectMatch::regexp("https://github.com/sigstore-conformance/.*")
-                    .expect("regexp"),
-                issuer: "https://token.actions.githubusercontent.com".into(),
-            },
-        ],
+    K.get_or_init(|| {
+        Keyless::new(
+            trusted_root().clone(),
+            vec![
+                CertIdentity {
+                    subject: SubjectMatch::Exact("cody@soyland.com".into()),
+                    issuer: "https://github.com/login/oauth".into(),
+                },
+                CertIdentity {
+                    subject: SubjectMatch::regexp("https://github.com/sigstore-conformance/.*")
+                        .expect("regexp"),
+                    issuer: "https://token.actions.githubusercontent.com".into(),
+                },
+            ],
+        )
     })
 }
 

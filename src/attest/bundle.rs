@@ -5,8 +5,10 @@
 //! bundles (a Fulcio certificate instead of a key hint) are verified by `keyless` when a
 //! trusted root and identities are given ([`verify_bundle_with`]); without them they are
 //! only checked for internal consistency (the signature against the certificate's key)
-//! and then refused with [`Failure::KeylessNotTrusted`]. We write no tlog entries or
-//! timestamps (offline, keyed).
+//! and then refused with [`Failure::KeylessNotTrusted`]. With a trusted root, a keyed
+//! bundle's transparency evidence (log entries, RFC 3161 timestamps) is verified too
+//! (`keyless::verify_keyed_evidence`). We write no tlog entries or timestamps (offline,
+//! keyed).
 //!
 //! Hand-written because no light Rust crate writes bundles (see `keys` for `sigstore`).
 
@@ -20,7 +22,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-pub const BUNDLE_V03_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+pub const BUNDLE_V03_MEDIA_TYPE: &str = crate::image::model::media::SIGSTORE_BUNDLE_V03;
 /// The predicate type cosign v3 uses for image signatures in bundle form: a statement
 /// whose subject is the image and whose predicate is empty.
 pub const COSIGN_SIGN_PREDICATE_TYPE: &str = "https://sigstore.dev/cosign/sign/v1";
@@ -126,6 +128,13 @@ pub fn verify_bundle_with(
     if !v.is_object() {
         return Err(Failure::malformed("Sigstore bundle", "not a JSON object"));
     }
+    // The content is a oneof: with both, which one a verifier checks decides what passes.
+    if v.get("dsseEnvelope").is_some() && v.get("messageSignature").is_some() {
+        return Err(Failure::malformed(
+            "Sigstore bundle",
+            "holds both dsseEnvelope and messageSignature (a bundle has exactly one)",
+        ));
+    }
     let media_type = v.get("mediaType").and_then(Value::as_str).unwrap_or("");
     if !accepted_media_type(media_type) {
         return Err(Failure::UnsupportedBundle {
@@ -189,7 +198,13 @@ pub fn verify_bundle_with(
         check_content(&[cert_key], &[0], &v, expected, predicate_type)?;
         return Err(Failure::KeylessNotTrusted);
     };
-    check_content(keys, &candidates, &v, expected, predicate_type)
+    let ok = check_content(keys, &candidates, &v, expected, predicate_type)?;
+    // With a trusted root, a keyed bundle's log entries and timestamps are evidence to
+    // verify too (cosign requires the log by default).
+    match (keyless, keys.get(ok.key_index)) {
+        (Some(k), Some(key)) => super::keyless::verify_keyed_evidence(k, &v, key, ok),
+        _ => Ok(ok),
+    }
 }
 
 fn check_content(
@@ -261,6 +276,7 @@ fn check_content(
                         predicate_type: None,
                         docker_reference: None,
                         keyless: None,
+                        transparency: None,
                         statement: None,
                     });
                 }
@@ -393,6 +409,32 @@ mod tests {
             verify_bundle(&pk, &b, &Digest::of(b"blob"), Some("x")),
             Err(Failure::PredicateTypeMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn a_bundle_with_both_contents_is_refused() {
+        let key = PrivateKey::generate().unwrap();
+        let img = Digest::of(b"image");
+        let dsse: Value = serde_json::from_slice(&sign_statement_bundle(
+            &image_signature_statement("example.com/pause", &img),
+            &key,
+        ))
+        .unwrap();
+        let msg: Value = serde_json::from_slice(&sign_message_bundle(b"blob", &key)).unwrap();
+        let mut both = dsse.clone();
+        both["messageSignature"] = msg["messageSignature"].clone();
+        let e = verify_bundle(
+            &[key.public_key()],
+            &serde_json::to_vec(&both).unwrap(),
+            &img,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("both dsseEnvelope and messageSignature"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -53,6 +53,12 @@ pub enum KeyError {
         found: String,
         hint: &'static str,
     },
+    #[error("truncated key file: the PEM {0:?} block has no END line")]
+    Truncated(String),
+    #[error(
+        "the file holds {count} PEM {label:?} blocks; give one key per file (a second key is never ignored)"
+    )]
+    SeveralKeys { label: String, count: usize },
     #[error("PEM block is not valid base64: {0}")]
     PemBase64(String),
     #[error("encrypted key JSON is malformed: {0}")]
@@ -86,11 +92,19 @@ impl std::fmt::Debug for PrivateKey {
     }
 }
 
-/// An ECDSA P-256 verification key with its PKIX (SubjectPublicKeyInfo) DER encoding.
+/// An ECDSA verification key with its PKIX (SubjectPublicKeyInfo) DER encoding: P-256
+/// (cosign keys, Fulcio leaves) or P-384 (Fulcio leaves of P-384 signers, which sign
+/// with SHA-384).
 #[derive(Clone, PartialEq, Eq)]
 pub struct PublicKey {
-    verifying: VerifyingKey,
+    verifying: Verifying,
     spki_der: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum Verifying {
+    P256(VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -300,17 +314,24 @@ impl PublicKey {
             .map(|d| d.as_bytes().to_vec())
             .unwrap_or_default();
         PublicKey {
-            verifying,
+            verifying: Verifying::P256(verifying),
             spki_der,
         }
     }
 
-    /// From PKIX (SubjectPublicKeyInfo) DER.
+    /// From PKIX (SubjectPublicKeyInfo) DER: P-256, or P-384.
     pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, KeyError> {
         use p256::pkcs8::DecodePublicKey;
-        let verifying = VerifyingKey::from_public_key_der(der)
-            .map_err(|e| KeyError::NotP256Public(e.to_string()))?;
-        Ok(PublicKey::from_verifying(verifying))
+        match VerifyingKey::from_public_key_der(der) {
+            Ok(v) => Ok(PublicKey::from_verifying(v)),
+            Err(e) => match p384::ecdsa::VerifyingKey::from_public_key_der(der) {
+                Ok(v) => Ok(PublicKey {
+                    verifying: Verifying::P384(v),
+                    spki_der: der.to_vec(),
+                }),
+                Err(_) => Err(KeyError::NotP256Public(e.to_string())),
+            },
+        }
     }
 
     /// From a PEM `PUBLIC KEY` block (cosign.pub).
@@ -333,14 +354,22 @@ impl PublicKey {
         B64.encode(Sha256::digest(&self.spki_der))
     }
 
-    /// Check an ASN.1 DER ECDSA-P256-SHA256 signature over `message`.
+    /// Check an ASN.1 DER ECDSA signature over `message` (P-256 with SHA-256, P-384 with
+    /// SHA-384).
     pub fn verify(&self, message: &[u8], der_signature: &[u8]) -> Result<(), SignatureError> {
         use p256::ecdsa::signature::Verifier as _;
-        let sig =
-            p256::ecdsa::Signature::from_der(der_signature).map_err(|_| SignatureError::NotDer)?;
-        self.verifying
-            .verify(message, &sig)
-            .map_err(|_| SignatureError::Invalid)
+        match &self.verifying {
+            Verifying::P256(k) => {
+                let sig = p256::ecdsa::Signature::from_der(der_signature)
+                    .map_err(|_| SignatureError::NotDer)?;
+                k.verify(message, &sig).map_err(|_| SignatureError::Invalid)
+            }
+            Verifying::P384(k) => {
+                let sig = p384::ecdsa::Signature::from_der(der_signature)
+                    .map_err(|_| SignatureError::NotDer)?;
+                k.verify(message, &sig).map_err(|_| SignatureError::Invalid)
+            }
+        }
     }
 
     /// Check a DER signature given only the SHA-256 of the message (Sigstore
@@ -351,11 +380,20 @@ impl PublicKey {
         der_signature: &[u8],
     ) -> Result<(), SignatureError> {
         use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
-        let sig =
-            p256::ecdsa::Signature::from_der(der_signature).map_err(|_| SignatureError::NotDer)?;
-        self.verifying
-            .verify_prehash(sha256, &sig)
-            .map_err(|_| SignatureError::Invalid)
+        match &self.verifying {
+            Verifying::P256(k) => {
+                let sig = p256::ecdsa::Signature::from_der(der_signature)
+                    .map_err(|_| SignatureError::NotDer)?;
+                k.verify_prehash(sha256, &sig)
+                    .map_err(|_| SignatureError::Invalid)
+            }
+            Verifying::P384(k) => {
+                let sig = p384::ecdsa::Signature::from_der(der_signature)
+                    .map_err(|_| SignatureError::NotDer)?;
+                k.verify_prehash(sha256, &sig)
+                    .map_err(|_| SignatureError::Invalid)
+            }
+        }
     }
 }
 
@@ -413,9 +451,16 @@ fn pem_decode_any(pem: &[u8], labels: &[&str]) -> Result<Vec<u8>, KeyError> {
         let Some(start) = text.find(&begin) else {
             continue;
         };
+        let count = text.matches(&begin).count();
+        if count > 1 {
+            return Err(KeyError::SeveralKeys {
+                label: label.to_string(),
+                count,
+            });
+        }
         let body_start = start + begin.len();
         let Some(body_len) = text.get(body_start..).and_then(|rest| rest.find(&end)) else {
-            continue;
+            return Err(KeyError::Truncated(label.to_string()));
         };
         let body: String = text
             .get(body_start..body_start + body_len)
@@ -457,6 +502,8 @@ fn pem_decode_any(pem: &[u8], labels: &[&str]) -> Result<Vec<u8>, KeyError> {
                 hint,
             }
         }
+        // `-----BEGIN PUBL` and nothing after: cut off inside the BEGIN line.
+        None if text.contains("-----BEGIN") => KeyError::Truncated(wanted),
         None => KeyError::NoPemBlock(wanted),
     })
 }
@@ -476,6 +523,27 @@ mod tests {
         assert!(e.to_string().contains("this is a private key"), "{e}");
         let e = PublicKey::from_pem(b"hello").unwrap_err();
         assert!(matches!(e, KeyError::NoPemBlock(_)), "{e}");
+    }
+
+    #[test]
+    fn truncated_and_doubled_key_files_say_so() {
+        let public = PrivateKey::generate().unwrap().public_key().to_pem();
+        for cut in [public.len() - 10, public.len() / 2, 20] {
+            let e = PublicKey::from_pem(&public.as_bytes()[..cut]).unwrap_err();
+            assert!(matches!(e, KeyError::Truncated(_)), "{cut}: {e}");
+            assert!(e.to_string().starts_with("truncated key file"), "{e}");
+        }
+        let other = PrivateKey::generate().unwrap().public_key().to_pem();
+        let two = format!("{public}{other}");
+        let e = PublicKey::from_pem(two.as_bytes()).unwrap_err();
+        assert!(matches!(e, KeyError::SeveralKeys { count: 2, .. }), "{e}");
+        let private = PrivateKey::generate()
+            .unwrap()
+            .to_encrypted_pem(b"x", 32768)
+            .unwrap();
+        let e = PrivateKey::from_encrypted_pem(&private.as_bytes()[..private.len() - 30], b"x")
+            .unwrap_err();
+        assert!(matches!(e, KeyError::Truncated(_)), "{e}");
     }
 
     #[test]
