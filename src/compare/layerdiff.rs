@@ -57,6 +57,9 @@ pub struct LayerContent {
     pub order: Vec<String>,
     /// Delta hives (`Hives/<name>` → bytes).
     pub hives: BTreeMap<String, Vec<u8>>,
+    /// Executables (`crate::pe::is_pe_name`, at most `pe::MAX_PE_BYTES`) by lower-cased
+    /// path, kept so a content change can be named by PE structure (`compare::pe`).
+    pub pe: BTreeMap<String, Vec<u8>>,
     pub digests: Option<layer::LayerDigests>,
 }
 
@@ -89,6 +92,12 @@ pub fn read_tar(r: &mut dyn Read) -> Result<LayerContent, wclayer::Error> {
                 sha256 = Some(Digest::of(&data));
                 let name = info.path["Hives/".len()..].to_string();
                 out.hives.insert(name, data);
+            } else if crate::pe::is_pe_name(&info.path)
+                && info.size <= crate::pe::MAX_PE_BYTES as u64
+            {
+                let data = e.read_to_vec(crate::pe::MAX_PE_BYTES as u64)?;
+                sha256 = Some(Digest::of(&data));
+                out.pe.insert(info.path.to_ascii_lowercase(), data);
             } else {
                 let mut h = Sha256::new();
                 let mut buf = vec![0u8; 64 * 1024];

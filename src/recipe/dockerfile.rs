@@ -376,8 +376,11 @@ fn reject_flags(i: &Instr, file: &str) -> Result<(), Error> {
 struct State<'a> {
     file: String,
     dir: &'a Path,
+    /// `dir` with every symlink resolved: sources must resolve inside it.
+    context_root: PathBuf,
     escape: char,
     build_args: &'a BTreeMap<String, String>,
+    implicit_args: &'a BTreeMap<String, String>,
     consumed: std::collections::BTreeSet<String>,
     meta: BTreeMap<String, Option<String>>,
     stage_args: Vec<(String, Option<String>)>,
@@ -415,6 +418,11 @@ impl State<'_> {
     fn arg_value(&mut self, name: &str, default: Option<String>) -> Option<String> {
         if let Some(v) = self.build_args.get(name) {
             self.consumed.insert(name.to_string());
+            return Some(v.clone());
+        }
+        if default.is_none()
+            && let Some(v) = self.implicit_args.get(name)
+        {
             return Some(v.clone());
         }
         default
@@ -716,6 +724,7 @@ impl State<'_> {
             }
             let rel = context_path(src).map_err(|e| self.err(i.line, e))?;
             let full = self.dir.join(&rel);
+            self.inside_context(i, src, &full)?;
             let meta = std::fs::symlink_metadata(&full).map_err(|_| {
                 self.err(
                     i.line,
@@ -778,6 +787,28 @@ impl State<'_> {
         ));
         let dirs: Vec<String> = dirs.into_iter().filter(|d| !d.is_empty()).collect();
         self.push(i, cb, StepKind::Copy { dest, dirs, files });
+        Ok(())
+    }
+
+    /// A source whose path runs through a symlink out of the context is refused (the
+    /// last component is checked by the callers: symlinks are never copied).
+    fn inside_context(&self, i: &Instr, src: &str, full: &Path) -> Result<(), Error> {
+        let parent = full.parent().unwrap_or(full);
+        let Ok(real) = parent.canonicalize() else {
+            // Missing: the caller's lookup names it.
+            return Ok(());
+        };
+        if !real.starts_with(&self.context_root) {
+            return Err(self.err(
+                i.line,
+                format!(
+                    "{} source {src:?} resolves to {}, outside the build context {} (through a symlink)",
+                    i.keyword,
+                    real.display(),
+                    self.dir.display()
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -896,19 +927,29 @@ fn ancestors(p: &str) -> std::collections::BTreeSet<String> {
 
 /// A build-context-relative source path that stays inside the context.
 fn context_path(src: &str) -> Result<PathBuf, String> {
+    let b = src.as_bytes();
+    if b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic() {
+        return Err(format!(
+            "source {src:?} is an absolute path: sources are relative to the build context"
+        ));
+    }
     let s = src.replace('\\', "/");
     let p = Path::new(&s);
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
             Component::Normal(x) => out.push(x),
-            Component::CurDir | Component::RootDir => {}
+            Component::CurDir => {}
             Component::ParentDir => {
                 if !out.pop() {
-                    return Err(format!("source {src:?} is outside the recipe folder"));
+                    return Err(format!("source {src:?} is outside the build context"));
                 }
             }
-            Component::Prefix(_) => return Err(format!("source {src:?} is not a relative path")),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!(
+                    "source {src:?} is an absolute path: sources are relative to the build context"
+                ));
+            }
         }
     }
     Ok(out)
@@ -924,6 +965,19 @@ fn is_archive(b: &[u8]) -> bool {
 
 /// Parse a Dockerfile (`df`) whose build context is `dir`.
 pub fn load(dir: &Path, df: &Path, build_args: &BTreeMap<String, String>) -> Result<Recipe, Error> {
+    load_opts(
+        dir,
+        df,
+        &super::LoadOptions {
+            build_args: build_args.clone(),
+            ..Default::default()
+        },
+    )
+}
+
+/// [`load`] with implicit args (`opts.context` is the caller's to apply: `dir`).
+pub fn load_opts(dir: &Path, df: &Path, opts: &super::LoadOptions) -> Result<Recipe, Error> {
+    let build_args = &opts.build_args;
     let bytes = std::fs::read(df).map_err(|e| Error::io(df, e))?;
     let file = df.display().to_string();
     let text = String::from_utf8(bytes.clone())
@@ -934,7 +988,7 @@ pub fn load(dir: &Path, df: &Path, build_args: &BTreeMap<String, String>) -> Res
             dir.display()
         )));
     }
-    let mut recipe = load_text(dir, &file, &text, build_args)?;
+    let mut recipe = load_text_opts(dir, &file, &text, build_args, &opts.implicit_args)?;
     let df_name = df
         .strip_prefix(dir)
         .map(|p| p.to_string_lossy().replace('\\', "/"))
@@ -961,12 +1015,25 @@ pub(crate) fn load_text(
     text: &str,
     build_args: &BTreeMap<String, String>,
 ) -> Result<Recipe, Error> {
+    load_text_opts(dir, file, text, build_args, &BTreeMap::new())
+}
+
+fn load_text_opts(
+    dir: &Path,
+    file: &str,
+    text: &str,
+    build_args: &BTreeMap<String, String>,
+    implicit_args: &BTreeMap<String, String>,
+) -> Result<Recipe, Error> {
     let (instrs, escape, warnings) = split_instructions(text, file)?;
+    let context_root = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
     let mut st = State {
         file: file.to_string(),
         dir,
+        context_root,
         escape,
         build_args,
+        implicit_args,
         consumed: Default::default(),
         meta: BTreeMap::new(),
         stage_args: Vec::new(),

@@ -1,0 +1,157 @@
+//! `pause-verify rebuild --image FINAL --base PAUSE_BASE@DIGEST --recipe Dockerfile_windows
+//! --context DIR`: when `--base` is itself a pause base (its layers strictly extend a
+//! NanoServer pin), the rebuild verifies the chain (`pause_verify::chain`): the base
+//! stage rebuilds the pause base from its pin, the final stage rebuilds the final image on
+//! it. Renders the chain report (kind `chain`, docs/json-schema.md). Also the recipe and
+//! `--build-arg` reading `build` and `rebuild` share.
+
+use super::rebuild::Args;
+use super::{Global, Outcome};
+use anyhow::Context as _;
+use pause_verify::chain::{self, ChainReport, ChainRequest};
+use pause_verify::compare::{self, pins::Pins};
+use pause_verify::image::{ImageRef, PlatformSelector};
+use pause_verify::progress::Progress;
+use pause_verify::recipe::{self, LoadOptions, Recipe};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// `--build-arg KEY=VALUE` flags.
+pub fn parse_build_args(args: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for a in args {
+        let (k, v) = a
+            .split_once('=')
+            .with_context(|| format!("--build-arg {a:?}: expected KEY=VALUE"))?;
+        if k.is_empty() || k.contains(char::is_whitespace) {
+            anyhow::bail!("--build-arg {a:?}: the name before '=' must be a non-empty ARG name");
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+/// The rebuild's recipe: `--recipe` with `--context` and `--build-arg` (`BASE` defaults to
+/// `--base`), else the built-in one.
+pub fn load_recipe(args: &Args, base: Option<&ImageRef>) -> anyhow::Result<Recipe> {
+    let build_args = parse_build_args(&args.build_args)?;
+    Ok(match &args.recipe {
+        Some(p) => recipe::load_with(
+            p,
+            &LoadOptions {
+                build_args,
+                implicit_args: base
+                    .map(|b| [("BASE".to_string(), b.to_string())].into())
+                    .unwrap_or_default(),
+                context: args.context.clone(),
+            },
+        )?,
+        None => recipe::builtin_with_args(&build_args),
+    })
+}
+
+/// Run the chained verification when `base` is a pause base; `None`: an ordinary rebuild.
+pub fn maybe_run(
+    args: &Args,
+    base: &ImageRef,
+    image: &ImageRef,
+    platform: Option<&PlatformSelector>,
+    g: &Global,
+) -> anyhow::Result<Option<Outcome>> {
+    let pins = match &args.pins {
+        Some(p) => Pins::load(p)?,
+        None => {
+            let p = Path::new(compare::pins::DEFAULT_PATH);
+            if !p.exists() {
+                return Ok(None);
+            }
+            Pins::load(p)?
+        }
+    };
+    let registry = g.registry.options(g.quiet)?;
+    if !chain::base_is_derived(base, &pins, platform, &registry)? {
+        return Ok(None);
+    }
+    if args.attest {
+        anyhow::bail!(
+            "--attest with a chained rebuild (--base is a pause base) is not supported yet: attest the base's rebuild and the final image's separately"
+        );
+    }
+    let base_recipe = match &args.base_recipe {
+        Some(p) => recipe::load(p, &BTreeMap::new())?,
+        None => recipe::builtin(),
+    };
+    let recipe = load_recipe(args, Some(base))?;
+    let (out, tag) = match &args.out {
+        Some(o) => {
+            let (d, t) = super::rebuild::out_dest(o)?;
+            (Some(d), t)
+        }
+        None => (None, None),
+    };
+    let epoch = super::rebuild::source_date_epoch()?;
+    let res = chain::verify(
+        &ChainRequest {
+            published: image,
+            base,
+            pins: &pins,
+            base_recipe: &base_recipe,
+            recipe: &recipe,
+            platform,
+            out: out.as_deref(),
+            out_tag: tag.as_deref(),
+            source_date_epoch: epoch,
+            options: compare::Options {
+                strict: args.strict,
+            },
+            registry: &registry,
+        },
+        &Progress::new(g.quiet),
+    )?;
+    if g.json {
+        println!("{}", serde_json::to_string_pretty(&res.report)?);
+    } else {
+        print!("{}", human(&res.report));
+    }
+    Ok(Some(if res.report.passes() {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    }))
+}
+
+/// The human chain report: one line per platform, then both stages' reports.
+pub fn human(r: &ChainReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "chain {} on {}\n",
+        r.final_stage.published.reference, r.base_stage.published.reference
+    );
+    let _ = writeln!(
+        s,
+        "{:<34} {:<13} {:<13} {:<13} FAILED STAGE",
+        "PLATFORM", "VERDICT", "BASE", "FINAL"
+    );
+    for p in &r.platforms {
+        let _ = writeln!(
+            s,
+            "{:<34} {:<13} {:<13} {:<13} {}",
+            p.platform,
+            p.verdict.as_str(),
+            p.base_verdict.map_or("-", |v| v.as_str()),
+            p.final_verdict.as_str(),
+            p.failed_stage.as_deref().unwrap_or("-")
+        );
+        for why in &p.reasons {
+            let _ = writeln!(s, "  ! {why}");
+        }
+    }
+    let _ = writeln!(s, "\n--- stage base (the pause base from its pin)");
+    s.push_str(&super::rebuild::human(&r.base_stage));
+    let _ = writeln!(s, "\n--- stage final (the final image on the pause base)");
+    s.push_str(&super::rebuild::human(&r.final_stage));
+    let _ = writeln!(s, "\nchain verdict: {}", r.verdict);
+    s
+}
