@@ -211,8 +211,12 @@ fn layout_of<'d, Pe: ImageNtHeaders>(
     }
     let mut sections = Vec::new();
     for s in file.section_table().iter() {
-        let (off, len) = s.pe_file_range();
-        let (off, len) = (off as usize, len as usize);
+        // The raw extent as the header declares it (object's `pe_file_range` clips it to
+        // the virtual size, which would hide a cut-off padding).
+        let (off, len) = (
+            s.pointer_to_raw_data.get(LE) as usize,
+            s.size_of_raw_data.get(LE) as usize,
+        );
         if off.checked_add(len).is_none_or(|e| e > data.len()) {
             return Err(PeError::Truncated(format!(
                 "section {} holds bytes {off}..{} but the file has {} bytes",
