@@ -423,22 +423,8 @@ pub fn compare(expected: &[u8], actual: &[u8]) -> Result<Vec<PeDifference>, PeEr
     if ne == na {
         return Ok(out);
     }
-    let shape = |l: &Layout| -> Vec<(String, u32, u32, (usize, usize), u32)> {
-        l.sections
-            .iter()
-            .map(|s| {
-                (
-                    s.name.clone(),
-                    s.virtual_address,
-                    s.virtual_size,
-                    s.raw,
-                    s.characteristics,
-                )
-            })
-            .collect()
-    };
     let mut found = false;
-    if shape(&le) != shape(&la) {
+    if le.sections != la.sections {
         out.push(PeDifference::SectionTable);
         found = true;
     }

@@ -570,7 +570,7 @@ fn stamped_and_signed(b: &[u8]) -> Vec<u8> {
     let mut v = b.to_vec();
     let (e, dirs) = pe_offsets(&v);
     v[e + 8..e + 12].copy_from_slice(&0x6553_f100u32.to_le_bytes());
-    while v.len() % 8 != 0 {
+    while !v.len().is_multiple_of(8) {
         v.push(0);
     }
     let off = v.len();
@@ -580,7 +580,7 @@ fn stamped_and_signed(b: &[u8]) -> Vec<u8> {
     v.extend_from_slice(&0x0200u16.to_le_bytes());
     v.extend_from_slice(&0x0002u16.to_le_bytes());
     v.extend_from_slice(body);
-    while v.len() % 8 != 0 {
+    while !v.len().is_multiple_of(8) {
         v.push(0);
     }
     let size = v.len() - off;
