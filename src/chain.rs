@@ -302,3 +302,235 @@ pub fn base_is_derived(
     }
     Ok(false)
 }
+
+/// The build record `scripts/build-pause-binaries.sh` leaves in the context
+/// (`build-info.txt`): the VERSION, compiler versions, and `sha256  path` lines for every
+/// source and output.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BinaryBuildInfo {
+    pub version: Option<String>,
+    /// `cc ...`, `go ...` lines: tool name → version text.
+    pub compilers: Vec<(String, String)>,
+    /// Sources (`windows/...`) by digest.
+    pub sources: Vec<(String, crate::image::Digest)>,
+    /// Outputs (`bin/...`) by digest.
+    pub outputs: Vec<(String, crate::image::Digest)>,
+}
+
+/// Largest build-info.txt read.
+const MAX_BUILD_INFO: usize = 64 << 10;
+
+/// Parse `build-info.txt`; errors name the line.
+pub fn parse_build_info(text: &str) -> Result<BinaryBuildInfo, String> {
+    if text.len() > MAX_BUILD_INFO {
+        return Err(format!("over {MAX_BUILD_INFO} bytes"));
+    }
+    let mut info = BinaryBuildInfo::default();
+    for (i, line) in text.lines().enumerate() {
+        let bad = || {
+            format!(
+                "line {}: {line:?} is not `version V`, `cc …`, `go …` or `SHA256  PATH`",
+                i + 1
+            )
+        };
+        if let Some(v) = line.strip_prefix("version ") {
+            info.version = Some(v.to_string());
+        } else if let Some(v) = line.strip_prefix("cc ") {
+            info.compilers.push(("cc".into(), v.to_string()));
+        } else if let Some(v) = line.strip_prefix("go ") {
+            info.compilers.push(("go".into(), v.to_string()));
+        } else if let Some((hex, path)) = line.split_once("  ") {
+            let d: crate::image::Digest = format!("sha256:{hex}").parse().map_err(|_| bad())?;
+            if path.starts_with("bin/") {
+                info.outputs.push((path.to_string(), d));
+            } else {
+                info.sources.push((path.to_string(), d));
+            }
+        } else if !line.trim().is_empty() {
+            return Err(bad());
+        }
+    }
+    Ok(info)
+}
+
+/// Where the chain's statements go.
+pub struct ChainAttestRequest<'a> {
+    pub key: &'a crate::attest::PrivateKey,
+    pub dir: &'a Path,
+    /// The context's build record, checked against the recipe's copied files.
+    pub build_info: Option<&'a BinaryBuildInfo>,
+    pub registry: &'a RegistryOptions,
+    pub started_on: Option<String>,
+    pub finished_on: Option<String>,
+}
+
+/// What [`attest`] signed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainAttestations {
+    /// The pause base stage: its rebuild's provenance and VSA.
+    pub base: crate::attest::rebuild::Attestations,
+    /// The final image: provenance per platform, and its VSA.
+    pub provenance: Vec<crate::attest::rebuild::Written>,
+    pub vsa: crate::attest::rebuild::Written,
+}
+
+/// Sign the chain: the base stage's provenance and VSA (as `rebuild --attest` does), then
+/// per final platform a provenance whose `resolvedDependencies` name the pause base with
+/// the digest of the VSA that verified it, the binaries' sources by digest and the
+/// compilers, and a VSA for the final image whose `inputAttestations` include the base's
+/// VSA. Its `verificationResult` is the chain's verdict. Statements go to `dir`.
+pub fn attest(
+    req: &ChainRequest,
+    res: &ChainResult,
+    a: &ChainAttestRequest,
+) -> Result<ChainAttestations, crate::attest::rebuild::Error> {
+    use crate::attest::rebuild::{self as ar, Written};
+    use crate::attest::statement::{PROVENANCE_V1, VSA_V1};
+    use crate::attest::{dsse, storage::AttestationsDir};
+    use serde_json::{Value, json};
+    // The build record must describe the files the recipe copies.
+    if let Some(info) = a.build_info {
+        for (path, d) in &info.outputs {
+            let Some(f) = req.recipe.files.iter().find(|f| &f.path == path) else {
+                continue;
+            };
+            if &f.digest != d {
+                return Err(ar::Error::Usage(format!(
+                    "build-info.txt says {path} is {d}, but the context holds {}: rebuild the binaries or fix the context",
+                    f.digest
+                )));
+            }
+        }
+    }
+    let base = ar::attest(
+        &res.base.report,
+        &res.base.builds,
+        &ar::AttestRequest {
+            key: a.key,
+            published: req.base,
+            rebuilt: None,
+            dir: Some(a.dir),
+            attach: false,
+            registry: a.registry,
+            started_on: a.started_on.clone(),
+            finished_on: a.finished_on.clone(),
+        },
+    )?;
+    let dir = AttestationsDir::new(a.dir);
+    let sign = |st: &crate::attest::statement::Statement| {
+        let env = dsse::sign_statement(st, a.key).to_json();
+        let d = crate::image::Digest::of(&env);
+        (env, d)
+    };
+    let name = ar::subject_name(req.published);
+    let base_vsa_uri = base
+        .vsa
+        .files
+        .first()
+        .map(|f| f.display().to_string())
+        .unwrap_or_default();
+    let mut provenance = Vec::new();
+    for b in &res.fin.builds {
+        let mut st = ar::provenance_for(b, &name, a.started_on.clone(), a.finished_on.clone());
+        let bd = &mut st.predicate["buildDefinition"];
+        if let Some(deps) = bd["resolvedDependencies"].as_array_mut() {
+            for d in deps.iter_mut() {
+                if d["name"] == "base-image" {
+                    d["annotations"] = json!({
+                        "verifiedBy": {
+                            "predicateType": VSA_V1,
+                            "uri": base_vsa_uri,
+                            "digest": {"sha256": base.vsa.envelope_digest.hex()},
+                        },
+                        "verificationResult": base.vsa.verification_result,
+                    });
+                }
+            }
+            if let Some(info) = a.build_info {
+                for (path, d) in &info.sources {
+                    deps.push(
+                        json!({"name": format!("source/{path}"), "digest": {"sha256": d.hex()}}),
+                    );
+                }
+            }
+        }
+        if let Some(info) = a.build_info {
+            bd["internalParameters"]["binaries"] = json!({
+                "version": info.version,
+                "compilers": info.compilers.iter().map(|(k, v)| json!({"name": k, "version": v})).collect::<Vec<Value>>(),
+                "script": "scripts/build-pause-binaries.sh",
+            });
+        }
+        let (env, digest) = sign(&st);
+        let subject = &b.manifest.digest;
+        dir.add_envelope(subject, &env)?;
+        provenance.push(Written {
+            predicate_type: PROVENANCE_V1.into(),
+            subjects: vec![subject.clone()],
+            platform: st.predicate["buildDefinition"]["externalParameters"]["platform"]
+                .as_str()
+                .map(str::to_string),
+            verification_result: None,
+            envelope_digest: digest,
+            files: vec![dir.envelopes_path(subject)],
+            attached: Vec::new(),
+            envelope: env,
+        });
+    }
+    // The final VSA: the final stage's report with each platform's verdict replaced by the
+    // chain's (so a failed base stage fails it too).
+    let mut report = res.fin.report.clone();
+    for p in &mut report.platforms {
+        if let Some(c) = res
+            .report
+            .platforms
+            .iter()
+            .find(|c| c.platform == p.platform && c.os_version == p.os_version)
+        {
+            p.verdict = c.verdict;
+        }
+    }
+    let mut inputs: Vec<(String, crate::image::Digest)> = provenance
+        .iter()
+        .map(|w| {
+            (
+                w.files
+                    .first()
+                    .map(|f| f.display().to_string())
+                    .unwrap_or_default(),
+                w.envelope_digest.clone(),
+            )
+        })
+        .collect();
+    inputs.push((base_vsa_uri, base.vsa.envelope_digest.clone()));
+    let st = ar::vsa_for(&report, req.published, inputs, a.finished_on.clone())?;
+    let (env, digest) = sign(&st);
+    let subjects = ar::vsa_subjects(&report);
+    let mut files = Vec::new();
+    for s in &subjects {
+        dir.add_envelope(s, &env)?;
+        let p = dir.envelopes_path(s);
+        if !files.contains(&p) {
+            files.push(p);
+        }
+    }
+    let vsa = Written {
+        predicate_type: VSA_V1.into(),
+        subjects,
+        platform: None,
+        verification_result: st.predicate["verificationResult"]
+            .as_str()
+            .map(str::to_string),
+        envelope_digest: digest,
+        files,
+        attached: Vec::new(),
+        envelope: env,
+    };
+    Ok(ChainAttestations {
+        base,
+        provenance,
+        vsa,
+    })
+}

@@ -740,3 +740,191 @@ fn pin_prints_an_entry_that_rebuild_accepts() {
     let o = pv(["pin", &wrong]);
     assert_code(&o, 2);
 }
+
+/// The statement inside a DSSE envelope line.
+fn statement_of(envelope_line: &str) -> Value {
+    use base64::Engine as _;
+    let env: Value = serde_json::from_str(envelope_line).unwrap();
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(env["payload"].as_str().unwrap())
+        .unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}
+
+#[test]
+fn chain_attestations_link_the_final_image_to_the_verified_base() {
+    let Some(c) = chain() else { return };
+    let d = c.dir.join("attest");
+    std::fs::create_dir_all(&d).unwrap();
+    let pvk = || common::Pv::new().password("chain-test").cwd(&d);
+    pvk().ok(["generate-key-pair", "--output-key-prefix", "k"]);
+    let fin = final_of_our_build(c, "final-attest");
+    let o = pvk().env("SOURCE_DATE_EPOCH", "1700000000").run([
+        "rebuild",
+        "--image",
+        &format!("oci:{}", fin.display()),
+        "--base",
+        &c.pause_base_ref,
+        "--recipe",
+        c.ctx.join("Dockerfile_windows").to_str().unwrap(),
+        "--context",
+        c.ctx.to_str().unwrap(),
+        "--build-arg",
+        "ARCH=amd64",
+        "--pins",
+        c.pins.to_str().unwrap(),
+        "--attest",
+        "--key",
+        "k.key",
+        "--attestations-dir",
+        "atts",
+        "--json",
+        "-q",
+    ]);
+    assert_code(&o, 0);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let a = &v["attestations"];
+    let base_vsa_digest = a["base"]["vsa"]["envelopeDigest"].as_str().unwrap();
+    assert_eq!(a["base"]["vsa"]["verificationResult"], "PASSED");
+    assert_eq!(a["vsa"]["verificationResult"], "PASSED");
+
+    // The final provenance: the base with the digest of the VSA that verified it, the
+    // sources by digest, the compilers.
+    let prov_file = a["provenance"][0]["files"][0].as_str().unwrap();
+    let text = std::fs::read_to_string(d.join(prov_file)).unwrap();
+    let prov = text
+        .lines()
+        .map(statement_of)
+        .find(|s| s["predicateType"] == "https://slsa.dev/provenance/v1")
+        .unwrap();
+    let bd = &prov["predicate"]["buildDefinition"];
+    let deps = bd["resolvedDependencies"].as_array().unwrap();
+    let base_dep = deps.iter().find(|x| x["name"] == "base-image").unwrap();
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            base_dep["annotations"]["verifiedBy"]["digest"]["sha256"]
+                .as_str()
+                .unwrap()
+        ),
+        base_vsa_digest
+    );
+    let src = std::fs::read(c.dir.join("src-a/windows/pause.c")).unwrap();
+    let src_dep = deps
+        .iter()
+        .find(|x| x["name"] == "source/windows/pause.c")
+        .unwrap();
+    assert_eq!(
+        src_dep["digest"]["sha256"],
+        pause_verify::image::Digest::of(&src).hex()
+    );
+    let compilers = bd["internalParameters"]["binaries"]["compilers"].to_string();
+    assert!(
+        compilers.contains("mingw32-gcc") && compilers.contains("go1."),
+        "{compilers}"
+    );
+    assert_eq!(
+        bd["internalParameters"]["binaries"]["version"],
+        "v9.9.9-test"
+    );
+
+    // The final VSA rests on the base's VSA.
+    let vsa_file = a["vsa"]["files"][0].as_str().unwrap();
+    let text = std::fs::read_to_string(d.join(vsa_file)).unwrap();
+    let vsa = text
+        .lines()
+        .map(statement_of)
+        .find(|s| s["predicateType"] == "https://slsa.dev/verification_summary/v1")
+        .unwrap();
+    let inputs = vsa["predicate"]["inputAttestations"].to_string();
+    assert!(
+        inputs.contains(base_vsa_digest.trim_start_matches("sha256:")),
+        "{inputs}"
+    );
+    // And `verify` accepts the final VSA with the key.
+    let o = pvk().run([
+        "verify",
+        "--key",
+        "k.pub",
+        "--attestations-only",
+        "--type",
+        "https://slsa.dev/verification_summary/v1",
+        "--attestations-dir",
+        "atts",
+        &format!("oci:{}", fin.display()),
+    ]);
+    assert_code(&o, 0);
+
+    // A build record that does not describe the context's binaries is refused.
+    let ctx2 = c.dir.join("ctx-lying");
+    std::fs::create_dir_all(ctx2.join("bin")).unwrap();
+    for f in [
+        "bin/pause-windows-amd64.exe",
+        "bin/wincat-windows-amd64",
+        "Dockerfile_windows",
+    ] {
+        std::fs::copy(c.ctx.join(f), ctx2.join(f)).unwrap();
+    }
+    let info = std::fs::read_to_string(c.dir.join("ctx-other/build-info.txt")).unwrap();
+    std::fs::write(ctx2.join("build-info.txt"), info).unwrap();
+    let o = pvk().run([
+        "rebuild",
+        "--image",
+        &format!("oci:{}", fin.display()),
+        "--base",
+        &c.pause_base_ref,
+        "--recipe",
+        ctx2.join("Dockerfile_windows").to_str().unwrap(),
+        "--build-arg",
+        "ARCH=amd64",
+        "--pins",
+        c.pins.to_str().unwrap(),
+        "--attest",
+        "--key",
+        "k.key",
+        "--attestations-dir",
+        "atts2",
+        "-q",
+    ]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("build-info.txt says bin/pause-windows-amd64.exe"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn chain_and_pin_json_fields_are_documented() {
+    let Some(c) = chain() else { return };
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json-schema.md"))
+            .unwrap();
+    let documented = |name: &str| {
+        let w = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        doc.match_indices(name).any(|(i, _)| {
+            !doc[..i].chars().next_back().is_some_and(w)
+                && !doc[i + name.len()..].chars().next().is_some_and(w)
+        })
+    };
+    let fin = final_of_our_build(c, "final-doc");
+    let v = chain_rebuild(c, &fin, &c.pause_base_ref, 0);
+    let mut names: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    names.extend(v["platforms"][0].as_object().unwrap().keys().cloned());
+    let o = pv(["pin", &c.pause_base_ref, "--json"]);
+    let p: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    names.extend(p.as_object().unwrap().keys().cloned());
+    names.extend(p["pins"][0].as_object().unwrap().keys().cloned());
+    names.extend(
+        p["pins"][0]["layers"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned(),
+    );
+    for n in names {
+        assert!(documented(&n), "{n} is not in docs/json-schema.md");
+    }
+    assert!(doc.contains("(kind `chain`, schemaVersion `\"1\"`)"));
+    assert!(doc.contains("(kind `pin`, schemaVersion `\"1\"`)"));
+}

@@ -73,11 +73,21 @@ pub fn maybe_run(
     if !chain::base_is_derived(base, &pins, platform, &registry)? {
         return Ok(None);
     }
-    if args.attest {
-        anyhow::bail!(
-            "--attest with a chained rebuild (--base is a pause base) is not supported yet: attest the base's rebuild and the final image's separately"
-        );
-    }
+    // Everything --attest needs is checked (and the key decrypted) before the rebuild.
+    let key = match &args.key {
+        Some(k) if args.attest => {
+            if args.attach {
+                anyhow::bail!(
+                    "--attach with a chained rebuild is not supported: use --attestations-dir DIR (then `pause-verify attach`-style copies are yours to make)"
+                );
+            }
+            if args.attestations_dir.is_none() {
+                anyhow::bail!("--attest of a chain needs --attestations-dir DIR");
+            }
+            Some(super::sign::load_private_key(k)?)
+        }
+        _ => None,
+    };
     let base_recipe = match &args.base_recipe {
         Some(p) => recipe::load(p, &BTreeMap::new())?,
         None => recipe::builtin(),
@@ -91,28 +101,66 @@ pub fn maybe_run(
         None => (None, None),
     };
     let epoch = super::rebuild::source_date_epoch()?;
-    let res = chain::verify(
-        &ChainRequest {
-            published: image,
-            base,
-            pins: &pins,
-            base_recipe: &base_recipe,
-            recipe: &recipe,
-            platform,
-            out: out.as_deref(),
-            out_tag: tag.as_deref(),
-            source_date_epoch: epoch,
-            options: compare::Options {
-                strict: args.strict,
-            },
-            registry: &registry,
+    let started = attest_time(epoch)?;
+    let req = ChainRequest {
+        published: image,
+        base,
+        pins: &pins,
+        base_recipe: &base_recipe,
+        recipe: &recipe,
+        platform,
+        out: out.as_deref(),
+        out_tag: tag.as_deref(),
+        source_date_epoch: epoch,
+        options: compare::Options {
+            strict: args.strict,
         },
-        &Progress::new(g.quiet),
-    )?;
+        registry: &registry,
+    };
+    let res = chain::verify(&req, &Progress::new(g.quiet))?;
+    let done = match (&key, &args.attestations_dir) {
+        (Some(key), Some(dir)) => {
+            let context = args
+                .context
+                .clone()
+                .or_else(|| recipe_folder(args.recipe.as_deref()?));
+            let info = match context.map(|c| c.join("build-info.txt")) {
+                Some(p) if p.is_file() => {
+                    let text = std::fs::read_to_string(&p)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    Some(
+                        chain::parse_build_info(&text)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+                    )
+                }
+                _ => None,
+            };
+            Some(chain::attest(
+                &req,
+                &res,
+                &chain::ChainAttestRequest {
+                    key,
+                    dir,
+                    build_info: info.as_ref(),
+                    registry: &registry,
+                    started_on: Some(started),
+                    finished_on: Some(attest_time(epoch)?),
+                },
+            )?)
+        }
+        _ => None,
+    };
     if g.json {
-        println!("{}", serde_json::to_string_pretty(&res.report)?);
+        let mut doc = serde_json::to_value(&res.report)?;
+        if let Some(d) = &done {
+            doc["attestations"] = serde_json::to_value(d)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{}", human(&res.report));
+        if let Some(d) = &done {
+            print!("{}", human_attestations(d));
+        }
     }
     Ok(Some(if res.report.passes() {
         Outcome::Pass
@@ -153,5 +201,45 @@ pub fn human(r: &ChainReport) -> String {
     let _ = writeln!(s, "\n--- stage final (the final image on the pause base)");
     s.push_str(&super::rebuild::human(&r.final_stage));
     let _ = writeln!(s, "\nchain verdict: {}", r.verdict);
+    s
+}
+
+/// The folder of a recipe path (itself when it is a folder).
+fn recipe_folder(p: &Path) -> Option<std::path::PathBuf> {
+    if p.is_dir() {
+        Some(p.to_path_buf())
+    } else {
+        p.parent().map(Path::to_path_buf)
+    }
+}
+
+fn attest_time(epoch: Option<i64>) -> anyhow::Result<String> {
+    super::rebuild::attest_time(epoch)
+}
+
+fn human_attestations(a: &chain::ChainAttestations) -> String {
+    let mut s = String::from("\nattestations:\n");
+    let mut one = |what: &str, w: &pause_verify::attest::rebuild::Written| {
+        let _ = writeln!(
+            s,
+            "  {what} {}, envelope {}",
+            w.platform
+                .as_deref()
+                .or(w.verification_result.as_deref())
+                .unwrap_or(""),
+            w.envelope_digest
+        );
+        for f in &w.files {
+            let _ = writeln!(s, "    wrote {}", f.display());
+        }
+    };
+    for w in &a.base.provenance {
+        one("base provenance", w);
+    }
+    one("base VSA", &a.base.vsa);
+    for w in &a.provenance {
+        one("final provenance", w);
+    }
+    one("final VSA", &a.vsa);
     s
 }

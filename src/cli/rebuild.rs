@@ -204,7 +204,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
 }
 
 /// Statement times: SOURCE_DATE_EPOCH when set (reproducible statements), else now.
-fn attest_time(epoch: Option<i64>) -> anyhow::Result<String> {
+pub(super) fn attest_time(epoch: Option<i64>) -> anyhow::Result<String> {
     let secs = match epoch {
         Some(e) => e,
         None => {
