@@ -928,3 +928,74 @@ fn chain_and_pin_json_fields_are_documented() {
     assert!(doc.contains("(kind `chain`, schemaVersion `\"1\"`)"));
     assert!(doc.contains("(kind `pin`, schemaVersion `\"1\"`)"));
 }
+
+#[test]
+fn audit_with_a_chain_policy_passes_the_chain_and_fails_naming_the_stage() {
+    let Some(c) = chain() else { return };
+    let Some(py) = c.py.as_deref() else { return };
+    let d = c.dir.join("audit");
+    std::fs::create_dir_all(&d).unwrap();
+    let policy = d.join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version = 1\n[signatures]\nrequired = false\n[pins]\nfile = {:?}\n\
+             [rebuild]\nrecipe = {:?}\n[rebuild.chain]\npause_base = {:?}\ncontext = {:?}\n\
+             build_args = {{ ARCH = \"amd64\" }}\n",
+            c.pins.display().to_string(),
+            c.ctx.join("Dockerfile_windows").display().to_string(),
+            c.pause_base_ref,
+            c.ctx.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let audit = |image: &Path, code: i32| -> Value {
+        let o = common::Pv::new().cwd(&d).run([
+            "audit",
+            "--image",
+            &format!("oci:{}", image.display()),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--json",
+            "-q",
+        ]);
+        assert_code(&o, code);
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    let status = |v: &Value, id: &str| -> (String, String) {
+        let c = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id && c["platform"] != "*")
+            .unwrap_or_else(|| panic!("no check {id}: {v:#}"));
+        (
+            c["status"].as_str().unwrap().to_string(),
+            c["message"].as_str().unwrap().to_string() + &c["evidence"].to_string(),
+        )
+    };
+    let good = run_publish(c, py, "audit-good", &[]);
+    let v = audit(&good, 0);
+    assert_eq!(status(&v, "rebuild-verdict").0, "PASS", "{v:#}");
+    let bad = run_publish(c, py, "audit-extra", &["--extra-file"]);
+    let v = audit(&bad, 1);
+    let (s, why) = status(&v, "rebuild-verdict");
+    assert_eq!(s, "FAIL");
+    assert!(why.contains("chain stage final-added-layers"), "{why}");
+}
+
+fn run_publish(c: &Chain, py: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let out = c.dir.join(name);
+    let pause = c.ctx.join("bin/pause-windows-amd64.exe");
+    let wincat = c.ctx.join("bin/wincat-windows-amd64");
+    let mut args = vec![
+        "--final",
+        "--pause-exe",
+        pause.to_str().unwrap(),
+        "--wincat",
+        wincat.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    publish(py, &c.pause_base, &out, &args);
+    out
+}

@@ -243,3 +243,98 @@ fn human_attestations(a: &chain::ChainAttestations) -> String {
     one("final VSA", &a.vsa);
     s
 }
+
+/// The final recipe a `[rebuild.chain]` policy names, with its context and build args
+/// (`BASE` defaults to the pause base).
+pub fn policy_recipe(path: &Path, c: &pause_verify::policy::LoadedChain) -> anyhow::Result<Recipe> {
+    recipe::load_with(
+        path,
+        &LoadOptions {
+            build_args: c.build_args.clone(),
+            implicit_args: [("BASE".to_string(), c.pause_base.to_string())].into(),
+            context: c.context.clone(),
+        },
+    )
+    .with_context(|| format!("the policy's rebuild.recipe {}", path.display()))
+}
+
+/// `audit` with `[rebuild.chain]`: the chained rebuild, as platform reports the audit
+/// checks read: the final stage's, each with the chain's verdict, the failed stage in its
+/// reasons, and the base stage's noise and recipe edits added (so `rebuild.noise` and
+/// `image-edits` cover both stages). A
+/// usage problem is an error (exit 2); anything else that stops the chain fails the
+/// rebuild checks with the reason.
+pub fn audit_rebuild(
+    published: &ImageRef,
+    p: &pause_verify::policy::Loaded,
+    c: &pause_verify::policy::LoadedChain,
+    recipe: &Recipe,
+    registry: &pause_verify::image::registry::RegistryOptions,
+    progress: &Progress,
+) -> anyhow::Result<Result<Vec<compare::PlatformReport>, String>> {
+    let Some(pins) = p.rebuild_pins.as_ref() else {
+        anyhow::bail!(
+            "[rebuild.chain] needs the NanoServer pins the pause base is rebuilt from: [pins] file or --pins"
+        );
+    };
+    let base_recipe = match &c.base_recipe {
+        Some(r) => recipe::load(r, &BTreeMap::new())
+            .with_context(|| format!("the policy's rebuild.chain.base_recipe {}", r.display()))?,
+        None => recipe::builtin(),
+    };
+    let req = ChainRequest {
+        published,
+        base: &c.pause_base,
+        pins,
+        base_recipe: &base_recipe,
+        recipe,
+        platform: None,
+        out: None,
+        out_tag: None,
+        source_date_epoch: None,
+        options: compare::Options::default(),
+        registry,
+    };
+    match chain::verify(&req, progress) {
+        Ok(res) => {
+            let mut platforms = res.fin.report.platforms;
+            for fp in &mut platforms {
+                let Some(cp) = res
+                    .report
+                    .platforms
+                    .iter()
+                    .find(|x| x.platform == fp.platform && x.os_version == fp.os_version)
+                else {
+                    continue;
+                };
+                fp.verdict = cp.verdict;
+                if let Some(stage) = &cp.failed_stage {
+                    let mut reasons: Vec<String> = cp
+                        .reasons
+                        .iter()
+                        .map(|r| format!("chain stage {stage}: {r}"))
+                        .collect();
+                    reasons.append(&mut fp.reasons);
+                    fp.reasons = reasons;
+                }
+                if let Some(bp) = res
+                    .base
+                    .report
+                    .platforms
+                    .iter()
+                    .find(|b| b.platform == fp.platform && b.os_version == fp.os_version)
+                {
+                    fp.noise.extend(bp.noise.iter().cloned());
+                    // The pause base's registry edits, looked up in the pause base whose
+                    // layers the final image starts with (checked by digest).
+                    fp.recipe_edits.extend(bp.recipe_edits.iter().cloned());
+                }
+            }
+            Ok(Ok(platforms))
+        }
+        Err(e @ (compare::Error::Input(_) | compare::Error::Pins(_))) => {
+            Err(anyhow::Error::new(e).context("the chained rebuild cannot run"))
+        }
+        Err(e) => Ok(Err(format!("{:#}", anyhow::Error::new(e)))),
+    }
+}
