@@ -333,7 +333,8 @@ fn dockerfile_windows_reads_as_the_classic_builder_does() {
     assert_eq!(
         r.steps[0].kind,
         StepKind::Entrypoint {
-            args: vec!["cmd /S /C /pause.exe -v".into()]
+            args: vec!["cmd /S /C /pause.exe -v".into()],
+            shell_form: true,
         }
     );
     assert_eq!(
@@ -430,6 +431,47 @@ fn our_final_image_rebuilds_identical_through_the_chain() {
     let fp = &v["finalStage"]["platforms"][0];
     assert_eq!(fp["base"]["ok"], true);
     assert_eq!(fp["base"]["layers"].as_array().unwrap().len(), 4);
+    // The config: the base's plus the recipe's ENV and ENTRYPOINT (exec form: no
+    // ArgsEscaped); a shell-form ENTRYPOINT is recorded as the classic Windows builder
+    // does, one argument with the shell and ArgsEscaped set.
+    let cfg = config_of(&fin);
+    assert_eq!(
+        cfg["config"]["Entrypoint"],
+        serde_json::json!(["/pause.exe"])
+    );
+    assert!(cfg["config"].get("ArgsEscaped").is_none(), "{cfg:#}");
+    let env = cfg["config"]["Env"].as_array().unwrap();
+    assert!(
+        env.contains(&serde_json::json!(
+            "PATH=C:\\Windows\\system32;C:\\Windows;"
+        )),
+        "{env:?}"
+    );
+    let shell_df = c.dir.join("Dockerfile_shell");
+    std::fs::write(
+        &shell_df,
+        "ARG BASE\nFROM ${BASE}\nENTRYPOINT /pause.exe -v\n",
+    )
+    .unwrap();
+    let out = c.dir.join("final-shell");
+    let o = pv([
+        "build",
+        "--base",
+        &c.pause_base_ref,
+        "--recipe",
+        shell_df.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_code(&o, 0);
+    let cfg = config_of(&out);
+    assert_eq!(
+        cfg["config"]["Entrypoint"],
+        serde_json::json!(["cmd /S /C /pause.exe -v"])
+    );
+    assert_eq!(cfg["config"]["ArgsEscaped"], true);
+
     // The human report says the same.
     let o = pv([
         "rebuild",
@@ -998,4 +1040,18 @@ fn run_publish(c: &Chain, py: &Path, name: &str, extra: &[&str]) -> PathBuf {
     args.extend(extra);
     publish(py, &c.pause_base, &out, &args);
     out
+}
+
+/// The image config of a single-manifest layout (read by hand).
+fn config_of(layout: &Path) -> Value {
+    let blob = |d: &str| -> Value {
+        let p = layout
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"));
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let m = blob(index["manifests"][0]["digest"].as_str().unwrap());
+    blob(m["config"]["digest"].as_str().unwrap())
 }

@@ -462,15 +462,17 @@ impl State<'_> {
                 Ok(())
             }
             "CMD" | "ENTRYPOINT" => {
-                let args = match json_form(&i.rest) {
-                    Some(a) => a,
-                    None => vec![format!("{WINDOWS_SHELL} {}", shell_text(i))],
+                // moby's resolveCmdLine on Windows: exec form as written; shell form
+                // one argument, the shell and the text, with ArgsEscaped set.
+                let (args, shell_form) = match json_form(&i.rest) {
+                    Some(a) => (a, false),
+                    None => (vec![format!("{WINDOWS_SHELL} {}", shell_text(i))], true),
                 };
                 let cb = nop(&format!("{} {}", i.keyword, go_quote_list(&args)));
                 let kind = if i.keyword == "CMD" {
-                    StepKind::Cmd { args }
+                    StepKind::Cmd { args, shell_form }
                 } else {
-                    StepKind::Entrypoint { args }
+                    StepKind::Entrypoint { args, shell_form }
                 };
                 self.push(i, cb, kind);
                 Ok(())

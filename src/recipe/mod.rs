@@ -157,9 +157,16 @@ pub enum StepKind {
     },
     Cmd {
         args: Vec<String>,
+        /// Shell form: one argument `cmd /S /C TEXT`, which the classic Windows builder
+        /// marks `ArgsEscaped: true` in the config (passed to the OS as is).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        shell_form: bool,
     },
     Entrypoint {
         args: Vec<String>,
+        /// As for `Cmd`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        shell_form: bool,
     },
     /// ARG after FROM (a history entry with the classic builder).
     Arg {
