@@ -278,6 +278,20 @@ impl Recipe {
         Digest::of(doc.to_string().as_bytes())
     }
 
+    /// Does any step edit the registry (RUN reg/sc)? Only then does a build need the
+    /// base's hives.
+    pub fn edits_registry(&self) -> bool {
+        self.steps.iter().any(|s| {
+            matches!(
+                s.kind,
+                StepKind::RegImport { .. }
+                    | StepKind::RegAdd { .. }
+                    | StepKind::RegDelete { .. }
+                    | StepKind::ScDelete { .. }
+            )
+        })
+    }
+
     /// Content of a file the recipe copied into the image, by image path
     /// (ASCII-case-insensitive, last copy wins).
     pub fn copied_file(&self, path_in_image: &str) -> Option<&CopiedFile> {
