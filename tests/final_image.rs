@@ -530,6 +530,14 @@ fn independent_final_image_is_equivalent_and_broken_ones_fail_naming_the_stage()
         "{p:#}"
     );
 
+    // A registry change in the ADD layer, even one a runtime-noise rule would explain
+    // in a RUN layer: ADD runs no container.
+    let hive = run("py-hive", &c.pause_base, &["--hive-change"]);
+    let v = chain_rebuild(c, &hive, &c.pause_base_ref, 1);
+    let p = &v["platforms"][0];
+    assert_eq!(p["failedStage"], "final-added-layers", "{p:#}");
+    assert!(p["reasons"].to_string().contains("ContainerType"), "{p:#}");
+
     // A changed ENTRYPOINT.
     let ep = run(
         "py-ep",

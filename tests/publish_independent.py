@@ -20,7 +20,8 @@ registry value and a file no noise rule explains), --no-noise, --broken-os-versi
 Final-image mode (--final --pause-exe F --wincat F, on a pause base as --base): what a
 classic Windows build of kubernetes' Dockerfile_windows publishes (ARG, two ADD layers,
 ENV PATH, ENTRYPOINT, each metadata step with its small layer); variants --extra-file
-(a file the recipe does not ADD, in the pause.exe layer) and --entrypoint JSON.
+(a file the recipe does not ADD, in the pause.exe layer), --hive-change (a System_Delta
+there) and --entrypoint JSON.
 
 Usage: publish_independent.py --base DIR --out DIR [--keylight FILE] [variants]
 """
@@ -438,6 +439,11 @@ def publish_final(base, out, entry, args, broken):
                  ("Files/pause.exe", pause_exe, True)]
     if broken and args.extra_file:
         add_pause.append(("Files/extra.txt", b"not in the recipe\n", True))
+    if broken and args.hive_change:
+        # A value a noise rule would explain in a RUN layer (sys-container-id).
+        add_pause.insert(1, ("Hives/System_Delta", make_delta(
+            [("ControlSet001\\Control", [("ContainerType", 4, struct.pack("<I", 2))])],
+            {"ControlSet001": 0x80, "ControlSet001\\Control": 0x80}), False))
     add_wincat = [("Files", None, False), ("Files/Windows", None, True),
                   ("Files/Windows/System32", None, True),
                   ("Files/Windows/System32/wincat.exe", wincat, True),
@@ -503,6 +509,8 @@ def main():
     ap.add_argument("--extra-file", action="store_true",
                     help="--final: an extra file in the pause.exe ADD layer")
     ap.add_argument("--entrypoint", help="--final: another ENTRYPOINT (JSON list)")
+    ap.add_argument("--hive-change", action="store_true",
+                    help="--final: a delta hive (ContainerType) in the pause.exe ADD layer")
     args = ap.parse_args()
     if args.final and not (args.pause_exe and args.wincat):
         ap.error("--final needs --pause-exe and --wincat")
