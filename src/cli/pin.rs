@@ -39,7 +39,9 @@ struct JsonDoc<'a> {
 
 fn default_name(r: &ImageRef) -> String {
     let s = match r {
-        ImageRef::Layout { dir, .. } => dir.file_name().map(|n| n.to_string_lossy().to_string()),
+        ImageRef::Layout { dir, .. } | ImageRef::Dir { path: dir } => {
+            dir.file_name().map(|n| n.to_string_lossy().to_string())
+        }
         ImageRef::Archive { path, .. } => path.file_stem().map(|n| n.to_string_lossy().to_string()),
         ImageRef::Registry { repository, .. } => repository.rsplit('/').next().map(str::to_string),
     };
