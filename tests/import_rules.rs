@@ -44,7 +44,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "attest",
         &[
-            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build", "compare",
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
+            "compare",
         ],
     ),
     // 2½ the chain: both rebuild stages and their statements
@@ -59,15 +60,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "policy",
         &[
-            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build", "compare",
-            "attest", "fixture",
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
+            "compare", "attest", "fixture",
         ],
     ),
     (
         "audit",
         &[
-            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build", "compare",
-            "attest", "fixture", "policy",
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
+            "compare", "attest", "fixture", "policy",
         ],
     ),
 ];
