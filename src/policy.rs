@@ -276,6 +276,39 @@ pub struct Rebuild {
     /// comparison leans on another rule fails.
     #[serde(default = "any_rule")]
     pub noise: Vec<String>,
+    /// The image is a final image on a pause base (docs/real-image.md): the rebuild
+    /// verifies the chain, `recipe` being the final recipe (e.g. Dockerfile_windows).
+    #[serde(default)]
+    pub chain: Option<Chain>,
+}
+
+/// `[rebuild.chain]`: the pause base the final image is built on and how it is rebuilt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chain {
+    /// The pause base, pinned by digest (a layout path relative to the policy file, or
+    /// `docker://HOST/REPO@sha256:…`); its NanoServer comes from the pins.
+    pub pause_base: String,
+    /// The pause base's recipe: `builtin` or a path relative to the policy file.
+    #[serde(default = "builtin")]
+    pub base_recipe: String,
+    /// The final recipe's build context, relative to the policy file (default: the
+    /// recipe's folder).
+    #[serde(default)]
+    pub context: Option<String>,
+    /// Build args of the final recipe (`BASE` defaults to `pause_base`).
+    #[serde(default)]
+    pub build_args: std::collections::BTreeMap<String, String>,
+}
+
+/// `[rebuild.chain]` with paths resolved.
+#[derive(Debug, Clone)]
+pub struct LoadedChain {
+    pub pause_base: ImageRef,
+    /// None = built-in.
+    pub base_recipe: Option<PathBuf>,
+    pub context: Option<PathBuf>,
+    pub build_args: std::collections::BTreeMap<String, String>,
 }
 
 fn builtin() -> String {
@@ -296,6 +329,7 @@ impl Default for Rebuild {
             recipe: builtin(),
             verdict: equivalent(),
             noise: any_rule(),
+            chain: None,
         }
     }
 }
@@ -332,6 +366,8 @@ pub struct Loaded {
     pub keyless: Option<Keyless>,
     /// The trusted root file read, as given (for reports).
     pub trusted_root: Option<String>,
+    /// `[rebuild.chain]`, resolved.
+    pub chain: Option<LoadedChain>,
 }
 
 /// What the command line adds to a policy.
@@ -719,8 +755,30 @@ pub fn resolve(
         (None, None) => None,
     };
 
+    let chain = match &policy.rebuild.chain {
+        None => None,
+        Some(c) => {
+            if recipe.is_none() {
+                return Err(invalid(
+                    "rebuild.recipe",
+                    "[rebuild.chain] needs the final image's recipe (e.g. \"Dockerfile_windows\"), not \"builtin\"".into(),
+                ));
+            }
+            Some(LoadedChain {
+                pause_base: parse_base(&c.pause_base, Some(base_dir))
+                    .map_err(|m| invalid("rebuild.chain.pause_base", m))?,
+                base_recipe: match c.base_recipe.as_str() {
+                    "builtin" => None,
+                    p => Some(base_dir.join(p)),
+                },
+                context: c.context.as_ref().map(|p| base_dir.join(p)),
+                build_args: c.build_args.clone(),
+            })
+        }
+    };
     let name = policy.name.clone().unwrap_or_else(|| uri.clone());
     Ok(Loaded {
+        chain,
         policy,
         uri,
         digest,

@@ -20,6 +20,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("wclayer", &["time", "atomic", "progress", "limits", "hive"]),
     ("recipe", &["time", "atomic", "progress", "limits", "image"]),
     ("image", &["time", "atomic", "progress", "limits"]),
+    ("pe", &["time", "atomic", "progress", "limits"]),
     // 2 use cases
     (
         "build",
@@ -37,6 +38,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "compare",
         &[
             "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
+            "pe",
         ],
     ),
     (
@@ -44,6 +46,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
             "compare",
+        ],
+    ),
+    // 2½ the chain: both rebuild stages and their statements
+    (
+        "chain",
+        &[
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
+            "pe", "compare", "attest",
         ],
     ),
     // 3 the gate

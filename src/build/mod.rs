@@ -540,6 +540,9 @@ pub fn build(
     let mut labels: Vec<(String, String)> = Vec::new();
     let mut cmd: Option<Vec<String>> = None;
     let mut entrypoint: Option<Vec<String>> = None;
+    // The last CMD/ENTRYPOINT's form decides `ArgsEscaped` (moby: true for shell form
+    // on Windows, omitted when false).
+    let mut args_escaped: Option<bool> = None;
     let users_sd = base64::engine::general_purpose::STANDARD
         .decode(wclayer::GGCR_USERS_SD_B64)
         .map_err(|e| Error::Internal(e.to_string()))?;
@@ -661,8 +664,14 @@ pub fn build(
                     labels.push((k.clone(), val.clone()));
                 }
             }
-            Planned::Cmd(a) => cmd = Some(a.clone()),
-            Planned::Entrypoint(a) => entrypoint = Some(a.clone()),
+            Planned::Cmd(a, shell) => {
+                cmd = Some(a.clone());
+                args_escaped = Some(*shell);
+            }
+            Planned::Entrypoint(a, shell) => {
+                entrypoint = Some(a.clone());
+                args_escaped = Some(*shell);
+            }
             Planned::Arg => {}
         }
         if items.is_none() && opts.metadata_layers {
@@ -757,6 +766,15 @@ pub fn build(
         }
         if let Some(a) = &entrypoint {
             c.insert("Entrypoint".into(), a.clone().into());
+        }
+        match args_escaped {
+            Some(true) => {
+                c.insert("ArgsEscaped".into(), true.into());
+            }
+            Some(false) => {
+                c.remove("ArgsEscaped");
+            }
+            None => {}
         }
         if !labels.is_empty() {
             let l = c.entry("Labels").or_insert_with(|| serde_json::json!({}));

@@ -151,10 +151,11 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             "the policy requires a rebuild but no base is given: pass --base IMAGE@sha256:… or --pins FILE \
              (the default policy also reads ./attestations/pins.toml), or set [rebuild] base or [pins] file in the policy"
         );
-        Some(match &loaded.recipe {
-            Some(p) => pause_verify::recipe::load(p, &Default::default())
+        Some(match (&loaded.recipe, &loaded.chain) {
+            (Some(p), Some(c)) => super::chain::policy_recipe(p, c)?,
+            (Some(p), None) => pause_verify::recipe::load(p, &Default::default())
                 .with_context(|| format!("the policy's rebuild.recipe {}", p.display()))?,
-            None => pause_verify::recipe::builtin(),
+            (None, _) => pause_verify::recipe::builtin(),
         })
     } else {
         None
@@ -256,6 +257,9 @@ fn rebuild_image(
     registry: &RegistryOptions,
     progress: &Progress,
 ) -> anyhow::Result<Result<Vec<PlatformReport>, String>> {
+    if let Some(c) = &p.chain {
+        return super::chain::audit_rebuild(published, p, c, recipe, registry, progress);
+    }
     let req = RebuildRequest {
         published,
         base: p.base.as_ref().map(|(_, b)| b),

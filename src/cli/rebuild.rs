@@ -53,12 +53,22 @@ pub struct Args {
     /// Attach them (.att): provenance to the rebuilt image (needs --out), VSA to the published image.
     #[arg(long, requires = "attest")]
     pub attach: bool,
+    /// The recipe's build context (ADD/COPY sources). Default: the recipe's folder.
+    #[arg(long, value_name = "DIR", requires = "recipe")]
+    pub context: Option<PathBuf>,
+    /// A build arg for the recipe's ARGs (KEY=VALUE, repeatable); `BASE` defaults to --base.
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// Chained verification (a --base that is itself a pause base): the recipe the base
+    /// stage rebuilds it with. Default: the built-in upstream recipe.
+    #[arg(long, value_name = "PATH", requires = "base")]
+    pub base_recipe: Option<PathBuf>,
     #[command(flatten)]
     pub link: super::layout::LinkArgs,
 }
 
 /// SOURCE_DATE_EPOCH from the environment (unset or empty: none).
-fn source_date_epoch() -> anyhow::Result<Option<i64>> {
+pub(super) fn source_date_epoch() -> anyhow::Result<Option<i64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(s) if !s.trim().is_empty() => Ok(Some(s.trim().parse().with_context(|| {
             format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds since 1970")
@@ -67,7 +77,7 @@ fn source_date_epoch() -> anyhow::Result<Option<i64>> {
     }
 }
 
-fn out_dest(out: &str) -> anyhow::Result<(PathBuf, Option<String>)> {
+pub(super) fn out_dest(out: &str) -> anyhow::Result<(PathBuf, Option<String>)> {
     if !out.starts_with("oci:") {
         return Ok((PathBuf::from(out), None));
     }
@@ -96,6 +106,11 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         .map(str::parse)
         .transpose()
         .context("--platform")?;
+    if let Some(b) = &base
+        && let Some(outcome) = super::chain::maybe_run(&args, b, &image, platform.as_ref(), g)?
+    {
+        return Ok(outcome);
+    }
     let pins = match (&args.pins, &base) {
         (Some(p), _) => Some(Pins::load(p)?),
         (None, None) => {
@@ -108,10 +123,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         }
         (None, Some(_)) => None,
     };
-    let recipe = match &args.recipe {
-        Some(p) => pause_verify::recipe::load(p, &Default::default())?,
-        None => pause_verify::recipe::builtin(),
-    };
+    let recipe = super::chain::load_recipe(&args, base.as_ref())?;
     let (out, tag) = match &args.out {
         Some(o) => {
             let (d, t) = out_dest(o)?;
@@ -211,7 +223,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
 }
 
 /// Statement times: SOURCE_DATE_EPOCH when set (reproducible statements), else now.
-fn attest_time(epoch: Option<i64>) -> anyhow::Result<String> {
+pub(super) fn attest_time(epoch: Option<i64>) -> anyhow::Result<String> {
     let secs = match epoch {
         Some(e) => e,
         None => {

@@ -24,6 +24,7 @@
 pub mod layerdiff;
 pub mod noise;
 pub mod pair;
+pub mod pe;
 pub mod pins;
 pub mod rebuild;
 pub mod report;
@@ -486,6 +487,7 @@ fn compare_pair(
         .into_iter()
         .filter(|c| !structural(c) && !hive_file(c))
         .collect();
+    pe::refine(&mut changes, ec, ac);
     let reg = layerdiff::registry_changes(ee, ae, bases);
     // Delta hive bytes that differ while their meaning is equal: an encoding difference.
     for (name, bytes) in &ac.hives {

@@ -551,7 +551,9 @@ fn rebuild_one(
         platform: Some(selector_for(&pp.platform)),
         source_date_epoch: epoch,
         metadata_layers: wants_metadata_layers(pp, choice.spec.layers.len()),
-        no_base_layers: false,
+        // A recipe that edits no registry (a final image's ADDs) needs no base hive: its
+        // base layers are then compared by digest only, not read again (chain.rs).
+        no_base_layers: req.out.is_none() && !req.recipe.edits_registry(),
     };
     let mut writer =
         LayoutWriter::create(dir).map_err(|e| Error::Image(dir.display().to_string(), e))?;
