@@ -539,7 +539,10 @@ fn rebuild_one(
         &mut sink,
         progress,
     )
-    .map_err(|e| Error::Build(format!("rebuilding {}: {e}", pp.platform)))?;
+    .map_err(|source| Error::Build {
+        platform: pp.platform.to_string(),
+        source,
+    })?;
     sink.add_manifest(&b.manifest, None)
         .map_err(|e| Error::Image(dir.display().to_string(), e))?;
     let rsrc = LayoutSource::open(dir, None, Some(&b.manifest.digest))
