@@ -14,7 +14,8 @@
 //! - [`attest`]: in-toto statements, DSSE, cosign-compatible keys, signatures and storage.
 //! - [`policy`], [`audit`]: the release gate: a TOML policy, every check with its evidence.
 //! - [`fixture`]: a synthetic NanoServer for tests and the offline demo.
-//! - [`time`], [`atomic`], [`progress`]: civil time, write-then-rename, progress bars.
+//! - [`time`], [`atomic`], [`progress`], [`limits`]: civil time, write-then-rename and locks,
+//!   progress bars, the caps on hostile input.
 //!
 //! Nothing here prints or exits: the binary's `cli` module renders and picks exit codes.
 
@@ -26,6 +27,7 @@ pub mod compare;
 pub mod fixture;
 pub mod hive;
 pub mod image;
+pub mod limits;
 pub mod policy;
 pub mod progress;
 pub mod recipe;

@@ -14,48 +14,49 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("time", &[]),
     ("atomic", &[]),
     ("progress", &[]),
+    ("limits", &[]),
     // 1 formats and the image model
-    ("hive", &["time", "atomic", "progress"]),
-    ("wclayer", &["time", "atomic", "progress"]),
-    ("recipe", &["time", "atomic", "progress", "image"]),
-    ("image", &["time", "atomic", "progress"]),
+    ("hive", &["time", "atomic", "progress", "limits"]),
+    ("wclayer", &["time", "atomic", "progress", "limits", "hive"]),
+    ("recipe", &["time", "atomic", "progress", "limits", "image"]),
+    ("image", &["time", "atomic", "progress", "limits"]),
     // 2 use cases
     (
         "build",
         &[
-            "time", "atomic", "progress", "hive", "wclayer", "recipe", "image",
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image",
         ],
     ),
     (
         "fixture",
         &[
-            "time", "atomic", "progress", "hive", "wclayer", "recipe", "image", "build",
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
         ],
     ),
     (
         "compare",
         &[
-            "time", "atomic", "progress", "hive", "wclayer", "recipe", "image", "build",
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
         ],
     ),
     (
         "attest",
         &[
-            "time", "atomic", "progress", "hive", "wclayer", "recipe", "image", "build", "compare",
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build", "compare",
         ],
     ),
     // 3 the gate
     (
         "policy",
         &[
-            "time", "atomic", "progress", "hive", "wclayer", "recipe", "image", "build", "compare",
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build", "compare",
             "attest", "fixture",
         ],
     ),
     (
         "audit",
         &[
-            "time", "atomic", "progress", "hive", "wclayer", "recipe", "image", "build", "compare",
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build", "compare",
             "attest", "fixture", "policy",
         ],
     ),

@@ -203,6 +203,9 @@ impl Store {
             AttachmentKind::SignatureFiles => return self.attach_signature_files(&tag, layers),
             AttachmentKind::Tags => {}
         }
+        // A layout's tag is read, extended and rewritten: one run at a time (the lock
+        // nests with the one `add_manifest` takes).
+        let _lock = self.sink()?.lock_for_update()?;
         let existing = self.tagged_manifest(&tag)?;
         let m = storage::cosign_manifest(existing.as_deref(), layers, tag.clone()).map_err(
             |failure| AttachError::Stored {

@@ -126,6 +126,13 @@ pub fn verify_bundle_with(
     if !v.is_object() {
         return Err(Failure::malformed("Sigstore bundle", "not a JSON object"));
     }
+    // The content is a oneof: with both, which one a verifier checks decides what passes.
+    if v.get("dsseEnvelope").is_some() && v.get("messageSignature").is_some() {
+        return Err(Failure::malformed(
+            "Sigstore bundle",
+            "holds both dsseEnvelope and messageSignature (a bundle has exactly one)",
+        ));
+    }
     let media_type = v.get("mediaType").and_then(Value::as_str).unwrap_or("");
     if !accepted_media_type(media_type) {
         return Err(Failure::UnsupportedBundle {
@@ -393,6 +400,32 @@ mod tests {
             verify_bundle(&pk, &b, &Digest::of(b"blob"), Some("x")),
             Err(Failure::PredicateTypeMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn a_bundle_with_both_contents_is_refused() {
+        let key = PrivateKey::generate().unwrap();
+        let img = Digest::of(b"image");
+        let dsse: Value = serde_json::from_slice(&sign_statement_bundle(
+            &image_signature_statement("example.com/pause", &img),
+            &key,
+        ))
+        .unwrap();
+        let msg: Value = serde_json::from_slice(&sign_message_bundle(b"blob", &key)).unwrap();
+        let mut both = dsse.clone();
+        both["messageSignature"] = msg["messageSignature"].clone();
+        let e = verify_bundle(
+            &[key.public_key()],
+            &serde_json::to_vec(&both).unwrap(),
+            &img,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("both dsseEnvelope and messageSignature"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -416,7 +416,8 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DirError + '_ {
 /// The `attestations/` directory: `<subject-hex>.intoto.jsonl` (DSSE envelopes, one per
 /// line) and `<subject-hex>.sigstore.json` (a bundle; further bundles for the same
 /// subject go to `<subject-hex>.<n>.sigstore.json`, n = 2, 3, ...). Every write is
-/// atomic (whole-file rewrite through `crate::atomic`).
+/// atomic (whole-file rewrite through `crate::atomic`) and made under the directory's
+/// lock (`crate::atomic::lock_dir`), so concurrent writers all keep their data.
 #[derive(Debug, Clone)]
 pub struct AttestationsDir {
     pub root: PathBuf,
@@ -444,14 +445,23 @@ impl AttestationsDir {
         std::fs::create_dir_all(&self.root).map_err(io_err(&self.root))
     }
 
+    /// Writers take turns (another `attest` into the same directory must not lose our
+    /// line, nor we its); a killed writer's temporaries are removed meanwhile.
+    fn lock(&self) -> Result<crate::atomic::DirLock, DirError> {
+        let lock = crate::atomic::lock_dir(&self.root).map_err(io_err(&self.root))?;
+        crate::atomic::sweep_stale(&self.root, ".pause-verify-", ".tmp");
+        Ok(lock)
+    }
+
     /// Append an envelope line unless the same line is there. Returns whether it was added.
     pub fn add_envelope(&self, subject: &Digest, envelope_json: &[u8]) -> Result<bool, DirError> {
         if envelope_json.contains(&b'\n') || envelope_json.contains(&b'\r') {
             return Err(DirError::MultiLineEnvelope);
         }
         self.ensure_root()?;
+        let _lock = self.lock()?;
         let path = self.envelopes_path(subject);
-        let mut content = match std::fs::read(&path) {
+        let mut content = match crate::limits::read_capped(&path, &crate::limits::ENVELOPES) {
             Ok(c) => c,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(io_err(&path)(e)),
@@ -471,7 +481,7 @@ impl AttestationsDir {
     /// The envelopes for `subject`, with 1-based line numbers (blank lines skipped).
     pub fn envelopes(&self, subject: &Digest) -> Result<Vec<(usize, Vec<u8>)>, DirError> {
         let path = self.envelopes_path(subject);
-        let content = match std::fs::read(&path) {
+        let content = match crate::limits::read_capped(&path, &crate::limits::ENVELOPES) {
             Ok(c) => c,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io_err(&path)(e)),
@@ -487,9 +497,10 @@ impl AttestationsDir {
     /// Store a bundle; returns its path (an identical bundle already stored is reused).
     pub fn add_bundle(&self, subject: &Digest, bundle: &[u8]) -> Result<PathBuf, DirError> {
         self.ensure_root()?;
+        let _lock = self.lock()?;
         for n in 1.. {
             let path = self.bundle_path(subject, n);
-            match std::fs::read(&path) {
+            match crate::limits::read_capped(&path, &crate::limits::ENVELOPES) {
                 Ok(existing) if existing == bundle => return Ok(path),
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -507,7 +518,7 @@ impl AttestationsDir {
         let mut out = Vec::new();
         for n in 1.. {
             let path = self.bundle_path(subject, n);
-            match std::fs::read(&path) {
+            match crate::limits::read_capped(&path, &crate::limits::ENVELOPES) {
                 Ok(b) => out.push((path, b)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => break,
                 Err(e) => return Err(io_err(&path)(e)),

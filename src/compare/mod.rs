@@ -571,11 +571,7 @@ fn compare_pair(
         };
     }
     if unexplained > 0 {
-        let first = changes
-            .iter()
-            .find(|c| c.class == Class::Unexplained)
-            .map(render_change)
-            .unwrap_or_default();
+        let first = most_telling(&changes);
         return mk(
             Verdict::Different,
             format!("{unexplained} unexplained change(s), first: {first}"),
@@ -598,6 +594,34 @@ fn compare_pair(
         },
         changes,
     )
+}
+
+/// The unexplained changes that say most, up to three, `; `-separated: refused entries
+/// and refused content first, then other entries and values, parent directories and
+/// created keys (which only hold the others) last.
+fn most_telling(changes: &[Change]) -> String {
+    let rank = |c: &Change| {
+        let a = c.actual.as_deref().unwrap_or("");
+        if c.field.as_deref() == Some("name") {
+            0
+        } else if a.contains("not noise:") {
+            1
+        } else if a == "dir" || a == "key created" {
+            3
+        } else {
+            2
+        }
+    };
+    let mut u: Vec<&Change> = changes
+        .iter()
+        .filter(|c| c.class == Class::Unexplained)
+        .collect();
+    u.sort_by_key(|c| rank(c));
+    u.iter()
+        .take(3)
+        .map(|c| render_change(c))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// One line for a change.

@@ -244,6 +244,14 @@ pub fn build(base: Option<&Hive>, ops: &[RegOp], timestamp: u64) -> Result<Hive,
     root.flags = KEY_HIVE_ENTRY | KEY_NO_DELETE;
     for op in ops {
         let parts: Vec<&str> = split_path(&op.path).collect();
+        if parts.len() > crate::limits::MAX_KEY_DEPTH {
+            return Err(Error::Build(format!(
+                "key {}\\... nests {} levels deep, over the {} a hive allows",
+                parts[..4.min(parts.len())].join("\\"),
+                parts.len(),
+                crate::limits::MAX_KEY_DEPTH
+            )));
+        }
         match &op.action {
             Action::CreateKey => {
                 let exists = delta_key(&root, &parts)

@@ -16,8 +16,8 @@ use std::collections::HashMap;
 const BASE: usize = 4096;
 /// Largest value data that fits in one cell; more goes to `db` big data (minor ≥ 4).
 pub const BIG_DATA_SEGMENT: usize = 16344;
-/// Windows limits key nesting to 512 levels.
-const MAX_DEPTH: usize = 512;
+/// Windows limits key nesting to 512 levels (the writer and builder keep to it too).
+const MAX_DEPTH: usize = crate::limits::MAX_KEY_DEPTH;
 
 fn corrupt(offset: usize, what: impl Into<String>) -> Error {
     Error::Corrupt {

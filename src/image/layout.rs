@@ -55,16 +55,17 @@ impl LayoutSource {
     /// Open a layout; checks `oci-layout` now, reads `index.json` on `root()`.
     pub fn open(dir: &Path, tag: Option<&str>, digest: Option<&Digest>) -> Result<LayoutSource> {
         let marker = dir.join(OCI_LAYOUT);
-        let bytes = fs::read(&marker).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                Error::malformed(
-                    dir.display().to_string(),
-                    "not an OCI image layout (no oci-layout file)",
-                )
-            } else {
-                Error::io(format!("reading {}", marker.display()), e)
-            }
-        })?;
+        let bytes =
+            crate::limits::read_capped(&marker, &crate::limits::LAYOUT_JSON).map_err(|e| {
+                if e.kind() == io::ErrorKind::NotFound {
+                    Error::malformed(
+                        dir.display().to_string(),
+                        "not an OCI image layout (no oci-layout file)",
+                    )
+                } else {
+                    Error::io(format!("reading {}", marker.display()), e)
+                }
+            })?;
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Marker {
@@ -166,16 +167,10 @@ impl LayoutSource {
 /// How deep `find_child` follows indexes inside indexes.
 const MAX_NESTING: usize = 4;
 
+/// `index.json`: a regular file of at most [`crate::limits::LAYOUT_JSON`] bytes.
 fn read_small(p: &Path) -> Result<Vec<u8>> {
-    let f = File::open(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
-    let mut raw = Vec::new();
-    f.take(model::MAX_DOCUMENT + 1)
-        .read_to_end(&mut raw)
-        .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
-    if raw.len() as u64 > model::MAX_DOCUMENT {
-        return Err(Error::malformed(p.display().to_string(), "too large"));
-    }
-    Ok(raw)
+    crate::limits::read_capped(p, &crate::limits::LAYOUT_JSON)
+        .map_err(|e| Error::io(format!("reading {}", p.display()), e))
 }
 
 impl ImageSource for LayoutSource {
@@ -251,7 +246,8 @@ impl ImageSource for LayoutSource {
 
     fn open_raw(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>> {
         let p = blob_path(&self.dir, &desc.digest);
-        let f = File::open(&p).map_err(|e| {
+        // A FIFO or device (or a symlink to one) as a blob would block or never end.
+        let f = crate::limits::open_regular(&p, "blob").map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 Error::BlobMissing {
                     digest: desc.digest.clone(),
@@ -390,6 +386,10 @@ impl LayoutWriter {
         let ctx = |what: &str| format!("creating OCI layout {} ({what})", dir.display());
         fs::create_dir_all(dir.join("blobs").join("sha256"))
             .map_err(|e| Error::io(ctx("blobs/sha256"), e))?;
+        // Another run may be creating or updating the same layout.
+        let _lock = crate::atomic::lock_dir(dir).map_err(|e| Error::io(ctx("lock"), e))?;
+        crate::atomic::sweep_stale(&dir.join("blobs").join("sha256"), ".pause-verify-", ".tmp");
+        crate::atomic::sweep_stale(dir, ".pause-verify-", ".tmp");
         let marker = dir.join(OCI_LAYOUT);
         if marker.exists() {
             // Validates the marker.
@@ -432,12 +432,8 @@ impl LayoutWriter {
     fn write_new(&self, d: &Descriptor, f: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {
         let dir = self.dir.join("blobs").join("sha256");
         let ctx = || format!("writing a blob into {}", dir.display());
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".pause-verify-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)
+        let mut tmp = crate::atomic::temp_file_in(&dir, ".pause-verify-", ".tmp")
             .map_err(|e| Error::io(ctx(), e))?;
-        crate::atomic::note_temporary(tmp.path());
         f(tmp.as_file_mut()).map_err(|e| Error::io(ctx(), e))?;
         readable(tmp.as_file()).map_err(|e| Error::io(ctx(), e))?;
         let dest = self.blob_path(&d.digest);
@@ -491,12 +487,8 @@ impl ImageSink for LayoutWriter {
             }
         }
         let ctx = || format!("writing a blob into {}", dir.display());
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".pause-verify-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)
+        let mut tmp = crate::atomic::temp_file_in(&dir, ".pause-verify-", ".tmp")
             .map_err(|e| Error::io(ctx(), e))?;
-        crate::atomic::note_temporary(tmp.path());
         // One hash per byte: with `expected` the verifying reader checks the stream; only
         // an unknown blob is hashed on the way out.
         let desc = {
@@ -616,6 +608,9 @@ impl ImageSink for LayoutWriter {
             });
         }
         let p = self.dir.join(INDEX_JSON);
+        // Read-modify-write: one run at a time.
+        let _lock = crate::atomic::lock_dir(&self.dir)
+            .map_err(|e| Error::io(format!("locking {}", self.dir.display()), e))?;
         let raw = read_small(&p)?;
         // Validate with the typed parser, edit as a JSON value to keep unknown fields.
         Index::parse(
@@ -674,6 +669,8 @@ pub struct LayoutSink {
     writer: LayoutWriter,
     dest: PathBuf,
     stage: Option<tempfile::TempDir>,
+    /// Keeps the staging directory marked live for [`crate::atomic::sweep_stale`].
+    _held: Option<crate::atomic::DirLock>,
     tag: Option<String>,
 }
 
@@ -701,6 +698,7 @@ impl LayoutSink {
                 writer: LayoutWriter::create(dir)?,
                 dest: dir.to_path_buf(),
                 stage: None,
+                _held: None,
                 tag,
             });
         }
@@ -708,20 +706,19 @@ impl LayoutSink {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let stage = tempfile::Builder::new()
-            .prefix(".pause-verify-out-")
-            .tempdir_in(parent)
-            .map_err(|e| {
-                Error::io(
-                    format!("creating a staging directory in {}", parent.display()),
-                    e,
-                )
-            })?;
-        crate::atomic::note_temporary(stage.path());
+        // A killed run's staging directory is removed here; a live run's is held (locked).
+        crate::atomic::sweep_stale(parent, ".pause-verify-out-", "");
+        let (stage, held) = crate::atomic::temp_dir_in(parent, ".pause-verify-out-").map_err(|e| {
+            Error::io(
+                format!("creating a staging directory in {}", parent.display()),
+                e,
+            )
+        })?;
         Ok(LayoutSink {
             writer: LayoutWriter::create(stage.path())?,
             dest: dir.to_path_buf(),
             stage: Some(stage),
+            _held: Some(held),
             tag,
         })
     }
@@ -764,6 +761,12 @@ impl ImageSink for LayoutSink {
     ) -> Result<super::referrers::ReferrersVia> {
         self.writer.put_referrer(subject, manifest, media_type)
     }
+    fn lock_for_update(&self) -> Result<Option<crate::atomic::DirLock>> {
+        let dir = &self.writer.dir;
+        crate::atomic::lock_dir(dir)
+            .map(Some)
+            .map_err(|e| Error::io(format!("locking {}", dir.display()), e))
+    }
     fn name(&self) -> String {
         format!("oci:{}", self.dest.display())
     }
@@ -785,6 +788,9 @@ impl ImageSink for LayoutSink {
                 e,
             )
         })?;
+        // The staging directory is the destination now: release its liveness lock, or
+        // every later writer of DEST (this run's attachments, the next run) would wait on it.
+        self._held = None;
         self.writer = LayoutWriter {
             dir: self.dest.clone(),
         };

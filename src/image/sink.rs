@@ -91,6 +91,13 @@ pub trait ImageSink {
         )))
     }
 
+    /// Hold the destination for a read-modify-write of its tags (a layout's index.json)
+    /// until the guard drops, so two runs cannot lose each other's update. `None` where
+    /// the transport needs no lock (a registry orders its own writes).
+    fn lock_for_update(&self) -> Result<Option<crate::atomic::DirLock>> {
+        Ok(None)
+    }
+
     /// What the sink writes to, for messages.
     fn name(&self) -> String {
         "the destination".to_string()
