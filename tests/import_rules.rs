@@ -42,22 +42,23 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "attest",
         &[
-            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build", "compare",
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
+            "compare",
         ],
     ),
     // 3 the gate
     (
         "policy",
         &[
-            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build", "compare",
-            "attest", "fixture",
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
+            "compare", "attest", "fixture",
         ],
     ),
     (
         "audit",
         &[
-            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build", "compare",
-            "attest", "fixture", "policy",
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
+            "compare", "attest", "fixture", "policy",
         ],
     ),
 ];

@@ -245,6 +245,10 @@ pub struct RegEdit {
     /// Readable rendering when the type has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
+    /// The edit itself, typed: what compare looks up and attest records (the fields
+    /// above are its rendering for the report).
+    #[serde(skip)]
+    pub operation: RegOp,
 }
 
 /// A layer the build wrote.
@@ -1022,5 +1026,6 @@ fn edit(line: usize, op: &RegOp) -> RegEdit {
         value_type,
         data_hex,
         data,
+        operation: op.clone(),
     }
 }

@@ -536,12 +536,13 @@ impl ArchiveSink {
             _ => Path::new("."),
         };
         crate::atomic::sweep_stale(parent, ".pause-verify-out-", "");
-        let (dir, held) = crate::atomic::temp_dir_in(parent, ".pause-verify-out-").map_err(|e| {
-            Error::io(
-                format!("creating a staging directory in {}", parent.display()),
-                e,
-            )
-        })?;
+        let (dir, held) =
+            crate::atomic::temp_dir_in(parent, ".pause-verify-out-").map_err(|e| {
+                Error::io(
+                    format!("creating a staging directory in {}", parent.display()),
+                    e,
+                )
+            })?;
         let stage = super::layout::LayoutSink::open(dir.path(), None)?;
         Ok(ArchiveSink {
             path: path.to_path_buf(),

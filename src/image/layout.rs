@@ -708,12 +708,13 @@ impl LayoutSink {
         };
         // A killed run's staging directory is removed here; a live run's is held (locked).
         crate::atomic::sweep_stale(parent, ".pause-verify-out-", "");
-        let (stage, held) = crate::atomic::temp_dir_in(parent, ".pause-verify-out-").map_err(|e| {
-            Error::io(
-                format!("creating a staging directory in {}", parent.display()),
-                e,
-            )
-        })?;
+        let (stage, held) =
+            crate::atomic::temp_dir_in(parent, ".pause-verify-out-").map_err(|e| {
+                Error::io(
+                    format!("creating a staging directory in {}", parent.display()),
+                    e,
+                )
+            })?;
         Ok(LayoutSink {
             writer: LayoutWriter::create(stage.path())?,
             dest: dir.to_path_buf(),
