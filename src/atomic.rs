@@ -10,8 +10,8 @@
 //! called by the binary's signal handler). A name is noted when it is made and never
 //! un-noted: once renamed or dropped it no longer exists, so removing it again is a no-op.
 //! That keeps the temp sites free of guards; the list is pruned of vanished names as it
-//! grows. SIGKILL cannot be handled: after `kill -9` hidden temporary names may remain;
-//! nothing ever reads them as output.
+//! grows. SIGKILL cannot be handled: after `kill -9` hidden temporary names remain
+//! (nothing ever reads them as output) until the next run on that directory sweeps them.
 //!
 //! Concurrent runs: a read-modify-write of a shared file (an attestations directory's
 //! `.intoto.jsonl`, a layout's `index.json` and cosign tags) happens under [`lock_dir`], an
@@ -114,14 +114,15 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(120);
 /// An unlocked temporary older than this is a dead run's leftover.
 pub const STALE_AFTER: Duration = Duration::from_secs(10);
 
-/// Directories this process holds a [`DirLock`] on. A second lock on one of them from
+/// Directories (by device and inode, so a held directory renamed since is still known)
+/// this process holds a [`DirLock`] on. A second lock on one of them from
 /// this process is a no-op guard: two `flock`s on two descriptors of one directory
 /// exclude each other, so nested calls (and a staging directory we made and hold) would
 /// otherwise deadlock. The lock is between processes; one process's writers of a given
 /// file are sequential.
-static HELD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static HELD: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
 
-fn held() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+fn held() -> std::sync::MutexGuard<'static, Vec<(u64, u64)>> {
     HELD.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -129,7 +130,7 @@ fn held() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
 #[derive(Debug)]
 pub struct DirLock {
     /// `None` when this process already held it (an inner, no-op guard).
-    held: Option<(fs::File, PathBuf)>,
+    held: Option<(fs::File, (u64, u64))>,
 }
 
 impl Drop for DirLock {
@@ -160,18 +161,46 @@ fn flock(f: &fs::File, op: libc::c_int) -> io::Result<bool> {
     }
 }
 
+fn inode(m: &fs::Metadata) -> (u64, u64) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (m.dev(), m.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = m;
+        (0, 0)
+    }
+}
+
 /// Lock `dir` (which must exist) against other pause-verify runs, waiting up to
 /// [`LOCK_WAIT`]; then an error naming the directory.
 pub fn lock_dir(dir: &Path) -> io::Result<DirLock> {
-    let key = fs::canonicalize(dir)?;
+    let f = fs::File::open(dir)?;
+    let key = inode(&f.metadata()?);
     if held().contains(&key) {
         return Ok(DirLock { held: None });
     }
-    let f = fs::File::open(&key)?;
     #[cfg(unix)]
     {
         let start = Instant::now();
-        while !flock(&f, libc::LOCK_EX | libc::LOCK_NB)? {
+        loop {
+            match flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
+                Ok(true) => break,
+                Ok(false) => {}
+                // A filesystem without flock (some network mounts): writes go ahead
+                // unlocked, as they did before locks existed, rather than fail.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS)
+                    ) =>
+                {
+                    return Ok(DirLock { held: None });
+                }
+                Err(e) => return Err(e),
+            }
             if start.elapsed() >= LOCK_WAIT {
                 return Err(io::Error::new(
                     io::ErrorKind::WouldBlock,
@@ -185,7 +214,7 @@ pub fn lock_dir(dir: &Path) -> io::Result<DirLock> {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
-    held().push(key.clone());
+    held().push(key);
     Ok(DirLock {
         held: Some((f, key)),
     })
@@ -288,6 +317,12 @@ mod tests {
         assert!(!other.join().unwrap(), "held while the outer guard lives");
         drop(outer);
         let _again = super::lock_dir(dir.path()).unwrap();
+        // A staging directory we hold, renamed into place, is still ours.
+        let (stage, _held) = super::temp_dir_in(dir.path(), ".pause-verify-out-").unwrap();
+        let moved = dir.path().join("out");
+        std::fs::rename(stage.path(), &moved).unwrap();
+        let _inner = super::lock_dir(&moved).unwrap();
+        std::fs::rename(&moved, stage.path()).unwrap();
     }
 
     #[test]

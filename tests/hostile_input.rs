@@ -237,6 +237,39 @@ fn dev_zero_as_oci_layout_or_blob_is_refused() {
 }
 
 #[test]
+fn fifo_as_docker_archive_or_attestation_file_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (r, _) = small_image(&tmp.path().join("img"));
+    mkfifo(&tmp.path().join("a.tar"));
+    refused(
+        &run(tmp.path(), &["inspect", "docker-archive:a.tar"], &[]),
+        &["a.tar", "a FIFO"],
+    );
+    let att = tmp.path().join("att");
+    std::fs::create_dir_all(&att).unwrap();
+    let hex = r.rsplit(':').next().unwrap();
+    mkfifo(&att.join(format!("{hex}.intoto.jsonl")));
+    let k = pause_verify::attest::PrivateKey::generate().unwrap();
+    std::fs::write(tmp.path().join("k.pub"), k.public_key().to_pem()).unwrap();
+    refused(
+        &run(
+            tmp.path(),
+            &[
+                "verify",
+                "--key",
+                "k.pub",
+                "--attestations",
+                "--attestations-dir",
+                "att",
+                &r,
+            ],
+            &[],
+        ),
+        &[".intoto.jsonl", "a FIFO"],
+    );
+}
+
+#[test]
 fn oversized_index_json_names_its_cap() {
     let tmp = tempfile::tempdir().unwrap();
     let img = tmp.path().join("img");

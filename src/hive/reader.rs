@@ -43,7 +43,7 @@ struct Cells<'a> {
     starts: Vec<u64>,
     minor: u32,
     seen_keys: Vec<u64>,
-    sk_cache: HashMap<u32, Vec<u8>>,
+    sk_cache: HashMap<u32, std::sync::Arc<[u8]>>,
 }
 
 impl<'a> Cells<'a> {
@@ -220,7 +220,7 @@ impl<'a> Cells<'a> {
         })
     }
 
-    fn security(&mut self, sk: u32) -> Result<Vec<u8>, Error> {
+    fn security(&mut self, sk: u32) -> Result<std::sync::Arc<[u8]>, Error> {
         if let Some(sd) = self.sk_cache.get(&sk) {
             return Ok(sd.clone());
         }
@@ -231,8 +231,8 @@ impl<'a> Cells<'a> {
         let len = u32_at(c, 16).unwrap_or(0) as usize;
         let sd = c
             .get(20..20 + len)
-            .ok_or_else(|| corrupt(BASE + sk as usize, "security descriptor runs past its cell"))?
-            .to_vec();
+            .ok_or_else(|| corrupt(BASE + sk as usize, "security descriptor runs past its cell"))?;
+        let sd: std::sync::Arc<[u8]> = sd.into();
         self.sk_cache.insert(sk, sd.clone());
         Ok(sd)
     }

@@ -122,7 +122,7 @@ impl<'a> Writer<'a> {
             }
         }
         // Security.
-        let sk = if let Some(e) = self.sks.get_mut(k.security.as_slice()) {
+        let sk = if let Some(e) = self.sks.get_mut(&k.security[..]) {
             e.1 += 1;
             e.0
         } else {
@@ -137,7 +137,7 @@ impl<'a> Writer<'a> {
             c[0..2].copy_from_slice(b"sk");
             put32(c, 16, k.security.len() as u32);
             c[20..].copy_from_slice(&k.security);
-            self.sks.insert(&k.security, (off, 1));
+            self.sks.insert(&k.security[..], (off, 1));
             self.sk_order.push(off);
             off
         };
