@@ -22,8 +22,9 @@ use super::statement::{
     Statement, StatementError, VSA_V1, VsaInput,
 };
 use super::storage::{self, AttestationsDir, DirError};
-use crate::build::{BuildOutput, RegEdit};
+use crate::build::BuildOutput;
 use crate::compare::{Report, Verdict};
+use crate::hive::RegOp;
 use crate::hive::RootHive;
 use crate::hive::regfile::Action;
 use crate::image::registry::RegistryOptions;
@@ -120,8 +121,7 @@ pub fn data_json(type_name: &str, data: &[u8]) -> Value {
     decoded.unwrap_or_else(|| Value::String(hex::encode(data)))
 }
 
-fn edit_of(e: &RegEdit) -> RegistryEdit {
-    let op = &e.operation;
+fn edit_of(op: &RegOp) -> RegistryEdit {
     let (value, type_, data, op_kind) = match &op.action {
         Action::SetValue { name, kind, data } => {
             let ty = crate::hive::model::type_name(*kind);
@@ -156,7 +156,18 @@ fn same_key(a: &RegistryEdit, b: &RegistryEdit) -> bool {
 /// that key (setting a value creates its key). Every key the build tombstoned is listed
 /// as a `delete_key` edit (added if the recipe's own edits do not already say so).
 pub fn registry_edits(b: &BuildOutput) -> Vec<RegistryEdit> {
-    let all: Vec<RegistryEdit> = b.registry_edits.iter().map(edit_of).collect();
+    let ops: Vec<RegOp> = b
+        .registry_edits
+        .iter()
+        .map(|e| e.operation.clone())
+        .collect();
+    provenance_edits(&ops, &b.deleted_keys)
+}
+
+/// [`registry_edits`] from the operations themselves (and the keys tombstoned, as
+/// `HIVE\path`): one vocabulary for the provenance and for what a policy expects of it.
+pub fn provenance_edits(ops: &[RegOp], deleted_keys: &[String]) -> Vec<RegistryEdit> {
+    let all: Vec<RegistryEdit> = ops.iter().map(edit_of).collect();
     let mut out: Vec<RegistryEdit> = Vec::new();
     for e in &all {
         let implied_create = e.op == EditOp::Set
@@ -168,7 +179,7 @@ pub fn registry_edits(b: &BuildOutput) -> Vec<RegistryEdit> {
             out.push(e.clone());
         }
     }
-    for d in &b.deleted_keys {
+    for d in deleted_keys {
         let Some((prefix, key)) = d.split_once('\\') else {
             continue;
         };
