@@ -13,6 +13,7 @@
 //! - [`compare`]: rebuilt image vs published image, layer by layer and key by key.
 //! - [`attest`]: in-toto statements, DSSE, cosign-compatible keys, signatures and storage.
 //! - [`policy`], [`audit`]: the release gate: a TOML policy, every check with its evidence.
+//! - [`layout`]: the in-toto layout and links of the chain (NanoServer → pause base).
 //! - [`fixture`]: a synthetic NanoServer for tests and the offline demo.
 //! - [`time`], [`atomic`], [`progress`], [`limits`]: civil time, write-then-rename and locks,
 //!   progress bars, the caps on hostile input.
@@ -27,6 +28,7 @@ pub mod compare;
 pub mod fixture;
 pub mod hive;
 pub mod image;
+pub mod layout;
 pub mod limits;
 pub mod policy;
 pub mod progress;
