@@ -13,12 +13,11 @@
 
 use crate::attest::PublicKey;
 use crate::attest::keyless::{CertIdentity, Keyless, SubjectMatch};
-use crate::attest::statement::{BUILDER_ID, EditOp, PROVENANCE_V1, RegistryEdit};
+use crate::attest::statement::{BUILDER_ID, PROVENANCE_V1, RegistryEdit};
 use crate::attest::trust_root::TrustedRoot;
 use crate::compare::pins as cpins;
 use crate::image::{Digest, ImageRef, PlatformSelector};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// The only policy format version so far (`version = 1`).
@@ -391,45 +390,32 @@ pub struct CliInputs<'a> {
 }
 
 /// The upstream recipe's registry edits (binaries/keylight.reg and `sc.exe delete
-/// diagtrack`), as the provenance records them (docs/provenance.md).
+/// diagtrack`), as the provenance records them (docs/provenance.md): derived from the
+/// built-in recipe by the build's own planner and the provenance's own conversion, so the
+/// policy, the tool and the provenance share one vocabulary and one count (5).
 pub fn upstream_edits() -> Vec<RegistryEdit> {
-    let set = |key: &str, value: &str, ty: &str, data: serde_json::Value| RegistryEdit {
-        hive: "HKLM\\SOFTWARE".into(),
-        key: key.into(),
-        value: Some(value.into()),
-        type_: Some(ty.into()),
-        data: Some(data),
-        op: EditOp::Set,
-    };
-    vec![
-        set(
-            "Microsoft\\rpc",
-            "DCOM Protocols",
-            "REG_MULTI_SZ",
-            json!([]),
-        ),
-        set(
-            "Microsoft\\rpc",
-            "UuidSequenceNumber",
-            "REG_DWORD",
-            json!(0x01bc_f674),
-        ),
-        set(
-            "Microsoft\\rpc",
-            "EpMapDisallowedProtocols",
-            "REG_SZ",
-            json!("ncacn_ip_tcp"),
-        ),
-        set("Microsoft\\ole", "EnableDCOM", "REG_SZ", json!("N")),
-        RegistryEdit {
-            hive: "HKLM\\SYSTEM".into(),
-            key: "ControlSet001\\Services\\DiagTrack".into(),
-            value: None,
-            type_: None,
-            data: None,
-            op: EditOp::DeleteKey,
-        },
-    ]
+    use crate::build::plan::{self, Planned, RunAction};
+    use crate::hive::{RegOp, RootHive, regfile::Action};
+    // The built-in recipe always plans (a unit test says so); nothing is expected otherwise.
+    let steps = plan::plan(&crate::recipe::builtin()).unwrap_or_default();
+    let ops: Vec<RegOp> = steps
+        .iter()
+        .filter_map(|s| match &s.planned {
+            Planned::Run { actions } => Some(actions),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|a| match a {
+            RunAction::Reg(op) => Some(op.clone()),
+            RunAction::DeleteService { name } => Some(RegOp {
+                hive: RootHive::System,
+                path: format!("ControlSet001\\Services\\{name}"),
+                action: Action::DeleteKey,
+            }),
+            RunAction::DeleteAllValues { .. } => None,
+        })
+        .collect();
+    crate::attest::rebuild::provenance_edits(&ops, &[])
 }
 
 /// The policy used without `--policy`: the upstream recipe, every platform, signed by the
@@ -939,6 +925,46 @@ pub const OUR_BUILDER_ID: &str = BUILDER_ID;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstream_edits_come_from_the_builtin_recipe() {
+        use crate::attest::statement::EditOp;
+        let e = upstream_edits();
+        let got: Vec<(String, String, Option<String>, EditOp)> = e
+            .iter()
+            .map(|e| (e.hive.clone(), e.key.clone(), e.value.clone(), e.op))
+            .collect();
+        let sw = |v: &str| {
+            (
+                "HKLM\\SOFTWARE".to_string(),
+                if v == "EnableDCOM" {
+                    "Microsoft\\ole"
+                } else {
+                    "Microsoft\\rpc"
+                }
+                .to_string(),
+                Some(v.to_string()),
+                EditOp::Set,
+            )
+        };
+        assert_eq!(
+            got,
+            vec![
+                sw("DCOM Protocols"),
+                sw("UuidSequenceNumber"),
+                sw("EpMapDisallowedProtocols"),
+                sw("EnableDCOM"),
+                (
+                    "HKLM\\SYSTEM".to_string(),
+                    "ControlSet001\\Services\\diagtrack".to_string(),
+                    None,
+                    EditOp::DeleteKey
+                ),
+            ]
+        );
+        assert_eq!(e[1].data, Some(serde_json::json!(0x01bc_f674)));
+        assert_eq!(e[2].data, Some(serde_json::json!("ncacn_ip_tcp")));
+    }
 
     const KEY: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEGmsWpZNuu+SUX70n3lVK4JLsaoV7T+rhea2rQUu29EQiatoLB06QdsmSd+GsQGlQzfcDtsKPzb+B2zLggrWZjg==\n-----END PUBLIC KEY-----\n";
 

@@ -53,8 +53,13 @@ pub enum Error {
     Integrity { what: String, reason: String },
     #[error("{0}")]
     Input(String),
-    #[error("{0}")]
-    Build(String),
+    /// Rebuilding one platform failed; the build's own error is the source.
+    #[error("rebuilding {platform}")]
+    Build {
+        platform: String,
+        #[source]
+        source: crate::build::Error,
+    },
 }
 
 /// One side of a comparison: where blobs come from and the resolved image.
