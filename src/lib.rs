@@ -12,6 +12,7 @@
 //! - [`build`]: recipe + base image → the pause-base layers, config and manifest.
 //! - [`compare`]: rebuilt image vs published image, layer by layer and key by key.
 //! - [`attest`]: in-toto statements, DSSE, cosign-compatible keys, signatures and storage.
+//! - [`notary`]: Notary Project (notation) signatures: COSE/JWS envelopes, trust store and policy.
 //! - [`policy`], [`audit`]: the release gate: a TOML policy, every check with its evidence.
 //! - [`fixture`]: a synthetic NanoServer for tests and the offline demo.
 //! - [`time`], [`atomic`], [`progress`]: civil time, write-then-rename, progress bars.
@@ -26,6 +27,7 @@ pub mod compare;
 pub mod fixture;
 pub mod hive;
 pub mod image;
+pub mod notary;
 pub mod policy;
 pub mod progress;
 pub mod recipe;
