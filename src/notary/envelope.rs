@@ -286,7 +286,9 @@ fn parse_cose(bytes: &[u8]) -> Result<Envelope, Failure> {
 fn parse_jws(bytes: &[u8]) -> Result<Envelope, Failure> {
     let bad = |d: String| Failure::malformed("JWS envelope", d);
     let v: Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
-    let obj = v.as_object().ok_or_else(|| bad("not a JSON object".into()))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad("not a JSON object".into()))?;
     let s = |k: &str| -> Result<&str, Failure> {
         obj.get(k)
             .and_then(Value::as_str)

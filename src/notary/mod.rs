@@ -68,7 +68,9 @@ pub enum Failure {
         "signature algorithm {found} does not match the signing certificate's key ({expected})"
     )]
     AlgorithmMismatch { expected: String, found: String },
-    #[error("signing scheme {0:?} is not accepted here (notary.x509.signingAuthority needs a signingAuthority trust store)")]
+    #[error(
+        "signing scheme {0:?} is not accepted here (notary.x509.signingAuthority needs a signingAuthority trust store)"
+    )]
     SigningScheme(String),
     #[error("the signed payload's content type {0:?} is not {PAYLOAD_CONTENT_TYPE:?}")]
     WrongPayloadType(String),
@@ -80,14 +82,18 @@ pub enum Failure {
         expected: String,
         found: String,
     },
-    #[error("the certificate chain's thumbprint annotation {found:?} does not match the envelope's chain {expected:?}")]
+    #[error(
+        "the certificate chain's thumbprint annotation {found:?} does not match the envelope's chain {expected:?}"
+    )]
     ThumbprintMismatch {
         expected: Vec<String>,
         found: String,
     },
     #[error("no certificate of the chain is in the trust stores {stores:?}")]
     UntrustedSigner { stores: Vec<String> },
-    #[error("the signing certificate's subject {subject:?} matches none of the trusted identities {expected:?}")]
+    #[error(
+        "the signing certificate's subject {subject:?} matches none of the trusted identities {expected:?}"
+    )]
     IdentityMismatch {
         subject: String,
         expected: Vec<String>,
@@ -109,7 +115,9 @@ pub enum Failure {
     BadTimestamp(String),
     #[error("the timestamp authority is not trusted: {0}")]
     UntrustedTimestamp(String),
-    #[error("the timestamp {at} is outside certificate {subject:?}'s validity ({not_before} to {not_after})")]
+    #[error(
+        "the timestamp {at} is outside certificate {subject:?}'s validity ({not_before} to {not_after})"
+    )]
     TimestampOutsideValidity {
         subject: String,
         at: String,

@@ -123,7 +123,9 @@ pub struct X509Subject {
 impl X509Subject {
     /// Is this identity a subset of `subject` (its attributes)?
     pub fn matches(&self, subject: &BTreeMap<String, String>) -> bool {
-        self.attributes.iter().all(|(k, v)| subject.get(k) == Some(v))
+        self.attributes
+            .iter()
+            .all(|(k, v)| subject.get(k) == Some(v))
     }
 }
 
@@ -237,7 +239,9 @@ impl PolicyDocument {
             path: path.display().to_string(),
             detail: d,
         };
-        let len = std::fs::metadata(path).map_err(|e| read(e.to_string()))?.len();
+        let len = std::fs::metadata(path)
+            .map_err(|e| read(e.to_string()))?
+            .len();
         if len > MAX_POLICY_BYTES {
             return Err(read(format!(
                 "{len} bytes, over the {MAX_POLICY_BYTES}-byte limit"
@@ -302,7 +306,9 @@ impl PolicyDocument {
             })?;
             let mut enforcement = level.enforcement();
             if level == Level::Skip && !s.signature_verification.r#override.is_empty() {
-                return Err(inv(format!("{n:?}: override is not allowed with level skip")));
+                return Err(inv(format!(
+                    "{n:?}: override is not allowed with level skip"
+                )));
             }
             for (k, v) in &s.signature_verification.r#override {
                 let a = match v.as_str() {

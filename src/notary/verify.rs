@@ -192,7 +192,10 @@ pub fn verify(media_type: &str, bytes: &[u8], cx: &Context<'_>) -> Result<Verdic
     };
     let mut trust_store = String::new();
     let authenticity = (|| {
-        let ders: Vec<Vec<u8>> = chain.iter().map(|c| c.to_der().unwrap_or_default()).collect();
+        let ders: Vec<Vec<u8>> = chain
+            .iter()
+            .map(|c| c.to_der().unwrap_or_default())
+            .collect();
         let hit = anchors.iter().find(|t| {
             let d = t.cert.to_der().unwrap_or_default();
             ders.contains(&d)
@@ -230,12 +233,7 @@ pub fn verify(media_type: &str, bytes: &[u8], cx: &Context<'_>) -> Result<Verdic
     let mut stamped = None;
     if e.authentic_timestamp != Action::Skip {
         let r = authentic_time(&env, &chain, cx).map(|t| stamped = t);
-        gate(
-            "authenticTimestamp",
-            e.authentic_timestamp,
-            r,
-            &mut logged,
-        )?;
+        gate("authenticTimestamp", e.authentic_timestamp, r, &mut logged)?;
     }
     Ok(Verdict {
         envelope: env.format.name(),
@@ -316,8 +314,7 @@ fn authentic_time(
     }
     let tsa_configured = st.stores_of(StoreType::Tsa).next().is_some();
     let expired_now = chain.iter().any(|c| x509::validity(c).1 < cx.now);
-    let check = tsa_configured
-        && (st.verify_timestamp == VerifyTimestamp::Always || expired_now);
+    let check = tsa_configured && (st.verify_timestamp == VerifyTimestamp::Always || expired_now);
     if !check {
         for c in chain {
             x509::valid_at(c, cx.now)?;

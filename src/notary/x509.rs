@@ -306,7 +306,11 @@ pub fn signature_from(child: &Certificate, parent: &Certificate) -> Result<(), S
                 return Err("the issuer key is not ECDSA P-256/P-384".into());
             }
         }
-        o => return Err(format!("certificate signature algorithm {o} is not supported")),
+        o => {
+            return Err(format!(
+                "certificate signature algorithm {o} is not supported"
+            ));
+        }
     };
     if ok {
         Ok(())
@@ -430,7 +434,11 @@ fn check_ca(c: &Certificate, below: usize) -> Result<(), String> {
                 ));
             }
         }
-        _ => return Err(format!("{s:?}: not a CA (basic constraints cA must be true)")),
+        _ => {
+            return Err(format!(
+                "{s:?}: not a CA (basic constraints cA must be true)"
+            ));
+        }
     }
     key_usage_present(c)?;
     match key_usage(c)? {
@@ -465,7 +473,9 @@ fn check_code_signing_leaf(c: &Certificate) -> Result<(), Failure> {
     }
     key_usage_present(c).map_err(bad)?;
     let Some(ku) = key_usage(c).map_err(bad)? else {
-        return Err(bad(format!("{s:?}: the key usage extension must be present")));
+        return Err(bad(format!(
+            "{s:?}: the key usage extension must be present"
+        )));
     };
     if !ku.digital_signature() {
         return Err(bad(format!("{s:?}: key usage lacks digitalSignature")));
@@ -502,8 +512,12 @@ pub fn check_code_signing_chain(chain: &[Certificate]) -> Result<(), Failure> {
         return Err(bad("empty certificate chain".into()));
     };
     if chain.len() == 1 {
-        issued_by(leaf, leaf)
-            .map_err(|e| bad(format!("{:?}: invalid self-signed certificate: {e}", subject(leaf))))?;
+        issued_by(leaf, leaf).map_err(|e| {
+            bad(format!(
+                "{:?}: invalid self-signed certificate: {e}",
+                subject(leaf)
+            ))
+        })?;
         return check_code_signing_leaf(leaf);
     }
     for (i, c) in chain.iter().enumerate() {
@@ -551,6 +565,17 @@ pub fn trust_store_ok(c: &Certificate) -> Result<(), String> {
 }
 
 /// Is `c` a root (self-issued, self-signed) as a `tsa` trust store needs?
+/// A root must be a CA too (as Go's `CheckSignatureFrom` demands of any issuer).
 pub fn root_ok(c: &Certificate) -> Result<(), String> {
-    issued_by(c, c).map_err(|e| format!("{:?} is not a root certificate: {e}", subject(c)))
+    let s = subject(c);
+    issued_by(c, c).map_err(|e| format!("{s:?} is not a root certificate: {e}"))?;
+    if !basic_constraints(c)?.is_some_and(|b| b.ca) {
+        return Err(format!(
+            "{s:?} is not a root CA certificate (basic constraints cA is not true)"
+        ));
+    }
+    match key_usage(c)? {
+        Some(ku) if !ku.key_cert_sign() => Err(format!("{s:?}: key usage lacks keyCertSign")),
+        _ => Ok(()),
+    }
 }

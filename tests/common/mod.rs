@@ -185,7 +185,10 @@ pub fn fixtures() -> Option<PathBuf> {
 pub fn upstream_recipe() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/upstream/windows-pause-image-base");
-    if need("tests/fixtures/upstream/windows-pause-image-base", p.is_dir()) {
+    if need(
+        "tests/fixtures/upstream/windows-pause-image-base",
+        p.is_dir(),
+    ) {
         Some(p)
     } else {
         None
