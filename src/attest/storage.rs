@@ -371,6 +371,14 @@ pub fn parse_referrer_manifest(bytes: &[u8]) -> Result<Referrer, Failure> {
     })
 }
 
+/// The config descriptor of a referrer manifest (copying a referrer carries its config).
+pub fn config_descriptor(bytes: &[u8]) -> Result<Descriptor, Failure> {
+    check_size("referrer manifest", bytes)?;
+    let m: ManifestJson =
+        serde_json::from_slice(bytes).map_err(|e| Failure::malformed("referrer manifest", e))?;
+    Ok(m.config)
+}
+
 /// The descriptor of a referrer manifest as a referrers list carries it: annotations
 /// copied, artifactType from the manifest or (OCI 1.1 rule) its config media type. The
 /// one place both the layout's index.json and a registry's tag-schema index get it.

@@ -14,6 +14,7 @@ mod fixture;
 mod generate_key_pair;
 mod hive;
 mod inspect;
+mod notation;
 mod rebuild;
 mod registry_flags;
 mod sign;

@@ -22,6 +22,7 @@
 
 pub mod envelope;
 pub mod payload;
+pub mod stored;
 pub mod trust_policy;
 pub mod trust_store;
 pub mod verify;
