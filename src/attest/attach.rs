@@ -525,7 +525,11 @@ impl Store {
         Ok(out)
     }
 
-    fn notary_referrer(&self, digest: &Digest, manifest: Vec<u8>) -> Result<NotaryReferrer, Failure> {
+    fn notary_referrer(
+        &self,
+        digest: &Digest,
+        manifest: Vec<u8>,
+    ) -> Result<NotaryReferrer, Failure> {
         let r = storage::parse_referrer_manifest(&manifest)?;
         if r.artifact_type.as_deref() != Some(NOTARY_ARTIFACT_TYPE) {
             return Err(Failure::NotASignature {

@@ -301,7 +301,9 @@ fn print_checks(what: &str, checks: &[Check], args: &Args) {
 
 fn print_notation(checks: &[NotaryCheck]) {
     if checks.is_empty() {
-        println!("  FAILED no notation signatures found (referrers of artifactType application/vnd.cncf.notary.signature)");
+        println!(
+            "  FAILED no notation signatures found (referrers of artifactType application/vnd.cncf.notary.signature)"
+        );
     }
     for c in checks {
         match &c.result {

@@ -1,9 +1,9 @@
 //! Check the Notary signatures stored for an image (found by `attest::attach`, as OCI 1.1
 //! referrers in a layout or a registry) against a loaded trust policy statement.
 
+use super::Failure;
 use super::payload::Expected;
 use super::verify::{self, Context, TimestampVerifier, Trust, Verdict};
-use super::Failure;
 use crate::attest::attach::{self, Store};
 use crate::image::Descriptor;
 use serde::Serialize;
