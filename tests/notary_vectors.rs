@@ -7,7 +7,9 @@ use pause_verify::notary::envelope::{self, Format};
 use pause_verify::notary::payload::Expected;
 use pause_verify::notary::trust_policy::PolicyDocument;
 use pause_verify::notary::trust_store::{StoreType, TrustStore};
-use pause_verify::notary::verify::{self, Context, NoTimestamps, TimestampVerifier, Trust};
+use pause_verify::notary::verify::{
+    self, Context, NoTimestamps, Rfc3161, TimestampVerifier, Trust,
+};
 use pause_verify::notary::{Failure, MEDIA_TYPE_COSE, MEDIA_TYPE_JWS};
 use std::path::PathBuf;
 
@@ -206,6 +208,21 @@ fn a_timestamp_that_must_be_checked_is_never_passed_unchecked() {
     if dir().is_none() {
         return;
     }
+    // Without an RFC 3161 verifier the countersignature fails, never passes.
+    let (_d, t) = trust_signer_of("coseWithTimestamp.sig", Some("test-timestamp"), "always");
+    assert_eq!(
+        code(&run("coseWithTimestamp.sig", &t, &NoTimestamps)),
+        "timestamp_unsupported"
+    );
+}
+
+#[test]
+fn authentic_timestamps_as_notation_go_expects() {
+    if dir().is_none() {
+        return;
+    }
+    // notation-go TestAuthenticTimestamp: valid JWS/COSE with timestamp; expired signing
+    // certificate with a timestamp inside its validity: all pass with tsa:test-timestamp.
     for name in [
         "coseWithTimestamp.sig",
         "jwsWithTimestamp.sig",
@@ -213,9 +230,39 @@ fn a_timestamp_that_must_be_checked_is_never_passed_unchecked() {
         "jwsExpiredWithTimestamp.sig",
     ] {
         let (_d, t) = trust_signer_of(name, Some("test-timestamp"), "always");
+        let v = run(name, &t, &Rfc3161).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(v.timestamp.is_some(), "{name}");
+        assert!(
+            v.timestamp_authority
+                .as_deref()
+                .unwrap()
+                .contains("GlobalSign"),
+            "{name}: {:?}",
+            v.timestamp_authority
+        );
+    }
+    // afterCertExpiry with the expired chain: the timestamp is checked and passes.
+    let (_d, t) = trust_signer_of(
+        "coseExpiredWithTimestamp.sig",
+        Some("test-timestamp"),
+        "afterCertExpiry",
+    );
+    assert_eq!(
+        code(&run("coseExpiredWithTimestamp.sig", &t, &Rfc3161)),
+        "verified"
+    );
+    // "tsa not trust": a tsa store with another root.
+    let (_d, t) = trust_signer_of("coseWithTimestamp.sig", Some("test-mismatch"), "always");
+    assert_eq!(
+        code(&run("coseWithTimestamp.sig", &t, &Rfc3161)),
+        "untrusted_timestamp"
+    );
+    // "timestamp before signing cert not before" / "after not after".
+    for name in ["timestampBeforeNotBefore.sig", "timestampAfterNotAfter.sig"] {
+        let (_d, t) = trust_signer_of(name, Some("test-timestamp"), "always");
         assert_eq!(
-            code(&run(name, &t, &NoTimestamps)),
-            "timestamp_unsupported",
+            code(&run(name, &t, &Rfc3161)),
+            "timestamp_outside_validity",
             "{name}"
         );
     }
@@ -353,7 +400,9 @@ fn countersignature_substitutions_are_checked_not_ignored() {
                 .encode(&token)
                 .into();
         let b = serde_json::to_vec(&v).unwrap();
-        let r = run_bytes(mt, &b, &t, &NoTimestamps);
-        assert!(r.is_err(), "{tok}: {r:?}");
+        // notation-go: invalid content type, invalid TSTInfo, mismatched message,
+        // signing certificate not found: each an error.
+        let r = run_bytes(mt, &b, &t, &Rfc3161);
+        assert_eq!(code(&r), "bad_timestamp", "{tok}: {r:?}");
     }
 }

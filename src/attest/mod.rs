@@ -26,10 +26,12 @@ pub mod dsse;
 pub mod keyless;
 pub mod keys;
 pub mod legacy_keyless;
+pub mod pkix;
 pub mod rebuild;
 pub mod simplesigning;
 pub mod statement;
 pub mod storage;
+pub mod timestamp;
 pub mod trust_root;
 pub mod verify;
 

@@ -120,8 +120,7 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// The RFC 3161 verifier for countersignatures (none wired yet: they fail
-/// `timestamp_unsupported` rather than pass unchecked).
-pub fn timestamps() -> pause_verify::notary::verify::NoTimestamps {
-    pause_verify::notary::verify::NoTimestamps
+/// The RFC 3161 verifier for countersignatures (`attest::timestamp`).
+pub fn timestamps() -> pause_verify::notary::verify::Rfc3161 {
+    pause_verify::notary::verify::Rfc3161
 }

@@ -370,3 +370,39 @@ impl Trust {
         Ok(t)
     }
 }
+
+/// The project's RFC 3161 verifier (`attest::timestamp`, shared with Sigstore bundles)
+/// for Notary countersignatures: the token must stamp the envelope's signature bytes and
+/// chain to a `tsa:` root.
+pub struct Rfc3161;
+
+impl TimestampVerifier for Rfc3161 {
+    fn verify(
+        &self,
+        token: &[u8],
+        signed: &[u8],
+        roots: &[Certificate],
+    ) -> Result<Timestamp, Failure> {
+        use crate::attest::timestamp::{self, TimestampError, TsaTrust};
+        let trust = TsaTrust {
+            anchors: roots,
+            intermediates: &[],
+            signer: None,
+        };
+        match timestamp::verify(token, signed, &trust) {
+            Ok(t) => Ok(Timestamp {
+                time: t.gen_time,
+                // Rounded up: a partial second still widens the window.
+                accuracy: t
+                    .accuracy_micros
+                    .map(|m| i64::try_from(m.div_ceil(1_000_000)).unwrap_or(i64::MAX))
+                    .unwrap_or(0),
+                tsa_subject: t.signer_subject,
+            }),
+            Err(e @ TimestampError::Untrusted(_)) => {
+                Err(Failure::UntrustedTimestamp(format!("{e} ({})", e.code())))
+            }
+            Err(e) => Err(Failure::BadTimestamp(format!("{e} ({})", e.code()))),
+        }
+    }
+}
