@@ -20,18 +20,37 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/notary_pki.py")
 }
 
-/// A PKI in `dir` (None when the Python tools are missing and not required).
+/// The PKI, made once per test run (RSA key generation is most of its cost) and copied
+/// into `dir` (None when the Python tools are missing and not required).
 fn pki(dir: &Path) -> Option<()> {
-    if !common::need("python cryptography", python_has(&["cryptography"])) {
-        return None;
-    }
-    let o = Command::new(python())
-        .arg(script())
-        .arg("pki")
+    static MADE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let src = MADE.get_or_init(|| {
+        if !common::need("python cryptography", python_has(&["cryptography"]))
+            || common::need_tool("openssl").is_none()
+        {
+            return None;
+        }
+        let p = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("notary-pki-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        let o = Command::new(python())
+            .arg(script())
+            .arg("pki")
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        Some(p)
+    });
+    let src = src.as_ref()?;
+    let o = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", src.display()))
         .arg(dir)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success());
     Some(())
 }
 
@@ -224,6 +243,74 @@ fn each_attack_fails_with_its_own_reason() {
             .unwrap()
             .iter()
             .any(|w| w.as_str().unwrap().contains("level audit"))
+    );
+}
+
+#[test]
+fn countersignatures_by_openssl_ts_verify_and_an_untrusted_tsa_fails() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    if pki(d).is_none() {
+        return;
+    }
+    let p = policy(
+        d,
+        "tp.json",
+        "strict",
+        &["ca:test", "tsa:test"],
+        &[IDENTITY],
+    );
+    for format in ["cose", "jws"] {
+        let ns = nanoserver(d, &format!("ns-{format}"));
+        sign(
+            d,
+            &ns,
+            &format!(r#"{{"format":"{format}","signer":"leaf","subjects":"all","tsa":"tsa"}}"#),
+        );
+        let (code, v) = verify_json(d, &ns, &p, &[]);
+        assert_eq!(code, 0, "{v:#}");
+        let c = &v["subjects"][1]["notation"][0]["detail"];
+        assert_eq!(
+            c["timestampAuthority"],
+            "CN=Test TSA,O=Pause Verify Test,C=US"
+        );
+        assert!(c["timestamp"].as_str().is_some());
+        // The same signature, countersigned by a TSA the policy does not trust.
+        let ns = nanoserver(d, &format!("rogue-{format}"));
+        sign(
+            d,
+            &ns,
+            &format!(
+                r#"{{"format":"{format}","signer":"leaf","subjects":"all","tsa":"rogue-tsa"}}"#
+            ),
+        );
+        let (code, v) = verify_json(d, &ns, &p, &[]);
+        assert_eq!(code, 1);
+        assert_eq!(
+            reasons(&v),
+            vec![vec!["untrusted_timestamp".to_string()]; 2]
+        );
+        // No countersignature at all, while the policy's tsa store requires one.
+        let ns = nanoserver(d, &format!("none-{format}"));
+        sign(
+            d,
+            &ns,
+            &format!(r#"{{"format":"{format}","signer":"leaf","subjects":"all"}}"#),
+        );
+        let (_, v) = verify_json(d, &ns, &p, &[]);
+        assert_eq!(reasons(&v), vec![vec!["timestamp_missing".to_string()]; 2]);
+    }
+    // An expired signing certificate whose timestamp is now (after its expiry).
+    let ns = nanoserver(d, "expired");
+    sign(
+        d,
+        &ns,
+        r#"{"format":"cose","signer":"expired","subjects":"all","tsa":"tsa"}"#,
+    );
+    let (_, v) = verify_json(d, &ns, &p, &[]);
+    assert_eq!(
+        reasons(&v),
+        vec![vec!["timestamp_outside_validity".to_string()]; 2]
     );
 }
 

@@ -9,7 +9,8 @@ tests/notary_e2e.rs.
   notary_pki.py sign DIR LAYOUT SPEC_JSON
       SPEC: {"format": "cose"|"jws", "signer": "leaf"|"ecleaf"|"rogue"|"expired",
              "subjects": "all"|"index"|"platforms",
-             "variant": null|"tamper"|"other-digest"|"bad-thumbprint"}
+             "variant": null|"tamper"|"other-digest"|"bad-thumbprint",
+             "tsa": null|"tsa"|"rogue-tsa"}
       adds one signature referrer per subject to the OCI layout's index.json, as
       notation + ORAS lay them out (artifactType application/vnd.cncf.notary.signature,
       empty config, one envelope layer, subject, thumbprint annotation).
@@ -18,14 +19,18 @@ PKI (the spec's certificate profile): root and intermediate CA, RSA-3072,
 sha384WithRSAEncryption, basicConstraints cA (critical), keyUsage keyCertSign|cRLSign
 (critical); leaves: keyUsage digitalSignature (critical), EKU codeSigning, not a CA.
 "leaf" is RSA-3072 (PS384, as Microsoft signs), "ecleaf" P-256 (ES256), "rogue" is
-issued by the rogue root, "expired" was valid 2020-2021 only.
+issued by the rogue root, "expired" was valid 2020-2021 only. Two TSAs made by
+`openssl` (DIR/tsa, trusted as tsa:test; DIR/rogue-tsa, trusted by nothing) countersign
+the signature bytes with `openssl ts` when the spec asks.
 """
 import base64
 import datetime
 import hashlib
 import json
 import os
+import shutil
 import struct
+import subprocess
 import sys
 
 from cryptography import x509
@@ -129,6 +134,50 @@ def pki(d):
             f.write(c.public_bytes(serialization.Encoding.PEM))
     with open(os.path.join(d, "keys.json"), "w") as f:
         json.dump(signers, f)
+    for t in ["tsa", "rogue-tsa"]:
+        make_tsa(os.path.join(d, t), "Test TSA" if t == "tsa" else "Rogue TSA")
+    p = os.path.join(d, "truststore", "x509", "tsa", "test")
+    os.makedirs(p, exist_ok=True)
+    shutil.copy(os.path.join(d, "tsa", "ca.pem"), os.path.join(p, "root.crt"))
+
+
+def openssl(cwd, *args):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_tsa(d, cn):
+    """A TSA made with `openssl` (root CA + leaf with the critical timeStamping EKU)."""
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write(
+            "[ca]\nbasicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign\n"
+            "[leaf]\nbasicConstraints=CA:false\nkeyUsage=critical,digitalSignature\n"
+            "extendedKeyUsage=critical,timeStamping\n"
+        )
+    with open(os.path.join(d, "ts.cnf"), "w") as f:
+        f.write(
+            "[tsa]\ndefault_tsa=t\n[t]\nserial=./serial\nsigner_digest=sha256\n"
+            "default_policy=1.2.3.4.1\ndigests=sha256,sha384,sha512\n"
+            "ess_cert_id_alg=sha256\ness_cert_id_chain=no\n"
+        )
+    with open(os.path.join(d, "serial"), "w") as f:
+        f.write("01\n")
+    openssl(d, "req", "-x509", "-newkey", "rsa:3072", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+            "-subj", f"/C=US/O=Pause Verify Test/CN={cn} Root", "-days", "3650", "-extensions", "ca", "-config", "ext.cnf")
+    openssl(d, "req", "-new", "-newkey", "rsa:3072", "-nodes", "-keyout", "tsa.key", "-out", "tsa.csr",
+            "-subj", f"/C=US/O=Pause Verify Test/CN={cn}")
+    openssl(d, "x509", "-req", "-in", "tsa.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "tsa.pem", "-days", "3650", "-extfile", "ext.cnf", "-extensions", "leaf")
+
+
+def stamp(d, sig):
+    """An RFC 3161 TimeStampToken over `sig`, by `openssl ts` (certificate embedded)."""
+    with open(os.path.join(d, "msg"), "wb") as f:
+        f.write(sig)
+    openssl(d, "ts", "-query", "-data", "msg", "-sha384", "-cert", "-out", "q.tsq")
+    openssl(d, "ts", "-reply", "-config", "ts.cnf", "-queryfile", "q.tsq", "-inkey", "tsa.key",
+            "-signer", "tsa.pem", "-token_out", "-out", "t.der")
+    return open(os.path.join(d, "t.der"), "rb").read()
 
 
 # ---- CBOR (RFC 8949), just what COSE_Sign1 needs
@@ -177,7 +226,7 @@ def sign_bytes(key, msg):
 COSE_ALG = {"PS256": -37, "PS384": -38, "PS512": -39, "ES256": -7, "ES384": -35}
 
 
-def envelope(fmt, signer, payload, variant):
+def envelope(fmt, signer, payload, variant, tsa=None):
     key = serialization.load_pem_private_key(signer["key"].encode(), None)
     chain = [base64.b64decode(c) for c in signer["chain"]]
     alg, _ = sign_bytes(key, b"probe")
@@ -194,15 +243,13 @@ def envelope(fmt, signer, payload, variant):
         _, sig = sign_bytes(key, (p64 + "." + pl64).encode())
         if variant == "tamper":
             pl64 = b64url(payload.replace(b'"size":', b'"size": '))
-        env = {
-            "payload": pl64,
-            "protected": p64,
-            "header": {
-                "x5c": [base64.b64encode(c).decode() for c in chain],
-                "io.cncf.notary.signingAgent": "notary_pki.py/1",
-            },
-            "signature": b64url(sig),
+        header = {
+            "x5c": [base64.b64encode(c).decode() for c in chain],
+            "io.cncf.notary.signingAgent": "notary_pki.py/1",
         }
+        if tsa:
+            header["io.cncf.notary.timestampSignature"] = base64.b64encode(stamp(tsa, sig)).decode()
+        env = {"payload": pl64, "protected": p64, "header": header, "signature": b64url(sig)}
         return "application/jose+json", json.dumps(env).encode()
     prot = cbor(
         {
@@ -218,6 +265,8 @@ def envelope(fmt, signer, payload, variant):
     if variant == "tamper":
         payload = payload.replace(b'"size":', b'"size": ')
     unprot = {33: chain, "io.cncf.notary.signingAgent": "notary_pki.py/1"}
+    if tsa:
+        unprot["io.cncf.notary.timestampSignature"] = stamp(tsa, sig)
     return "application/cose", cbor(("tag", 18, [prot, unprot, payload, sig]))
 
 
@@ -249,7 +298,8 @@ def sign(d, layout, spec):
         if variant == "other-digest":
             target["digest"] = "sha256:" + "ab" * 32
         payload = json.dumps({"targetArtifact": target}, separators=(",", ":")).encode()
-        mt, env = envelope(spec["format"], signer, payload, variant)
+        tsa = os.path.join(d, spec["tsa"]) if spec.get("tsa") else None
+        mt, env = envelope(spec["format"], signer, payload, variant, tsa)
         thumbs = [hashlib.sha256(base64.b64decode(c)).hexdigest() for c in signer["chain"]]
         if variant == "bad-thumbprint":
             thumbs = thumbs[::-1]
