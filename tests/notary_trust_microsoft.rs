@@ -43,7 +43,10 @@ fn microsoft_roots_load_with_their_documented_fingerprints() {
         .statement_for(Some("mcr.microsoft.com/windows/nanoserver"))
         .unwrap();
     assert_eq!(st.name, "mcr-windows-nanoserver");
-    assert!(doc.statement_for(Some("docker.io/library/alpine")).is_none());
+    assert!(
+        doc.statement_for(Some("docker.io/library/alpine"))
+            .is_none()
+    );
     let t = Trust::load(st, &store).unwrap();
     assert_eq!((t.ca.len(), t.tsa.len()), (1, 1));
 }

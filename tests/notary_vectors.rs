@@ -406,3 +406,33 @@ fn countersignature_substitutions_are_checked_not_ignored() {
         assert_eq!(code(&r), "bad_timestamp", "{tok}: {r:?}");
     }
 }
+
+#[test]
+fn conformance_envelopes_with_an_unknown_critical_header_are_refused() {
+    let Some(f) = common::fixtures() else { return };
+    let core = f.join("notation/notation-core-go/signature");
+    // COSE: notation-core-go's expected COSE_Sign1 (PS384, signing time, expiry and the
+    // extended critical header "signedCritKey1").
+    let c: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(core.join("cose/testdata/conformance.json")).unwrap(),
+    )
+    .unwrap();
+    let cose = hex::decode(c["expectedOutput"]["cborHex"].as_str().unwrap()).unwrap();
+    match envelope::parse(Format::Cose, &cose) {
+        Err(Failure::UnknownCriticalHeader(h)) => assert_eq!(h, "signedCritKey1"),
+        other => panic!("{other:?}"),
+    }
+    // Truncated at every length: an error, never a panic.
+    for n in 0..cose.len() {
+        assert!(envelope::parse(Format::Cose, &cose[..n]).is_err(), "{n}");
+    }
+    // JWS: the conformance envelope (ES256) with the same critical header.
+    let jws = std::fs::read(core.join("jws/testdata/conformance.json")).unwrap();
+    match envelope::parse(Format::Jws, &jws) {
+        Err(Failure::UnknownCriticalHeader(h)) => assert_eq!(h, "signedCritKey1"),
+        other => panic!("{other:?}"),
+    }
+    for n in 0..jws.len() {
+        assert!(envelope::parse(Format::Jws, &jws[..n]).is_err(), "{n}");
+    }
+}
