@@ -444,3 +444,125 @@ fn cosign_and_notation_signatures_are_both_listed_and_copied() {
         .count();
     assert_eq!(notation, 2, "one referrer per subject, not repeated");
 }
+
+/// The pause base rebuilt from a notation-signed NanoServer: `audit` with `[base]
+/// notation` passes `base-signature` naming the signer; an unsigned base, or one signed
+/// by another signer than `[base] notation` accepts, fails it.
+#[test]
+fn audit_checks_the_base_notation_signature() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    if pki(d).is_none() {
+        return;
+    }
+    let ns = nanoserver(d, "ns");
+    sign(
+        d,
+        &ns,
+        r#"{"format":"cose","signer":"leaf","subjects":"all"}"#,
+    );
+    let unsigned = nanoserver(d, "unsigned");
+    let idx: Value =
+        serde_json::from_slice(&std::fs::read(ns.join("index.json")).unwrap()).unwrap();
+    let list = idx["manifests"][0]["digest"].as_str().unwrap().to_string();
+    Pv::new().cwd(d).ok([
+        "build",
+        "-q",
+        "--base",
+        &format!("oci:ns@{list}"),
+        "--out",
+        "pb",
+    ]);
+    Pv::new()
+        .cwd(d)
+        .password(PASSWORD)
+        .ok(["generate-key-pair", "--output-key-prefix", "k"]);
+    Pv::new().cwd(d).password(PASSWORD).ok([
+        "sign",
+        "-q",
+        "--recursive",
+        "--key",
+        "k.key",
+        "oci:pb",
+    ]);
+    policy(d, "tp.json", "strict", &["ca:test"], &[IDENTITY]);
+    let write_policy = |base: &str, identity: &str| {
+        std::fs::write(
+            d.join("policy.toml"),
+            format!(
+                r#"version = 1
+[signatures]
+keys = ["k.pub"]
+[rebuild]
+required = true
+base = "{base}"
+[base]
+notation = {{ trust_policy = "tp.json", trust_store = "truststore", identities = ["{identity}"] }}
+"#
+            ),
+        )
+        .unwrap();
+    };
+    let audit = || {
+        let o = Pv::new().cwd(d).run([
+            "audit",
+            "--json",
+            "--policy",
+            "policy.toml",
+            "--image",
+            "oci:pb",
+        ]);
+        let v: Value = serde_json::from_str(&stdout(&o))
+            .unwrap_or_else(|e| panic!("{e}: {} {}", stdout(&o), stderr(&o)));
+        (o.status.code(), v)
+    };
+    let check = |v: &Value| -> Value {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "base-signature")
+            .cloned()
+            .unwrap_or_else(|| panic!("no base-signature check: {v:#}"))
+    };
+    write_policy(&format!("oci:ns@{list}"), IDENTITY);
+    let (code, v) = audit();
+    assert_eq!(code, Some(0), "{v:#}");
+    let c = check(&v);
+    assert_eq!(c["status"], "PASS");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("CN=Test NanoServer Signing,O=Pause Verify Test"),
+        "{c:#}"
+    );
+    assert!(
+        c["evidence"][0]["found"]
+            .as_str()
+            .unwrap()
+            .starts_with("verified: signed by")
+    );
+    // The signer is trusted by the trust policy but not the one [base] notation names.
+    write_policy(
+        &format!("oci:ns@{list}"),
+        "x509.subject: C=US, ST=Washington, O=Pause Verify Test, CN=Someone Else",
+    );
+    let (code, v) = audit();
+    assert_eq!(code, Some(1));
+    assert_eq!(check(&v)["status"], "FAIL");
+    // The same base bytes with no notation signature at all.
+    write_policy(&format!("oci:unsigned@{list}"), IDENTITY);
+    let (code, v) = audit();
+    assert_eq!(code, Some(1));
+    let c = check(&v);
+    assert_eq!(c["status"], "FAIL");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("no Notary signature"),
+        "{c:#}"
+    );
+    let _ = unsigned;
+}
