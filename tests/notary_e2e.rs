@@ -564,5 +564,67 @@ notation = {{ trust_policy = "tp.json", trust_store = "truststore", identities =
             .contains("no Notary signature"),
         "{c:#}"
     );
+
+    // rebuild --attest with a trust policy: the provenance's base-image dependency
+    // records the verified signature.
+    let rebuild = |base: &str, att: &str| {
+        Pv::new().cwd(d).password(PASSWORD).run([
+            "rebuild",
+            "--json",
+            "--image",
+            "oci:pb",
+            "--base",
+            base,
+            "--trust-policy",
+            "tp.json",
+            "--trust-store",
+            "truststore",
+            "--attest",
+            "--key",
+            "k.key",
+            "--attestations-dir",
+            att,
+        ])
+    };
+    let o = rebuild(&format!("oci:ns@{list}"), "att");
+    assert_code(&o, 0);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["baseSignatures"][0]["verified"], true, "{v:#}");
+    let mut found = 0;
+    for e in std::fs::read_dir(d.join("att")).unwrap() {
+        for line in std::fs::read_to_string(e.unwrap().path()).unwrap().lines() {
+            let env: Value = serde_json::from_str(line).unwrap();
+            use base64::Engine as _;
+            let st: Value = serde_json::from_slice(
+                &base64::engine::general_purpose::STANDARD
+                    .decode(env["payload"].as_str().unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+            if st["predicateType"] != "https://slsa.dev/provenance/v1" {
+                continue;
+            }
+            let dep = &st["predicate"]["buildDefinition"]["resolvedDependencies"][0];
+            assert_eq!(dep["name"], "base-image");
+            let a = &dep["annotations"];
+            assert_eq!(
+                a["notation.signer"],
+                "CN=Test NanoServer Signing,O=Pause Verify Test,L=Redmond,ST=Washington,C=US"
+            );
+            assert!(
+                a["notation.signatureManifest"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("sha256:")
+            );
+            assert_eq!(a["notation.trustStore"], "ca:test");
+            found += 1;
+        }
+    }
+    assert_eq!(found, 1, "one provenance (one platform)");
+    // An unsigned base: exit 1 and nothing signed.
+    let o = rebuild(&format!("oci:unsigned@{list}"), "att2");
+    assert_code(&o, 1);
+    assert!(!d.join("att2").exists() || std::fs::read_dir(d.join("att2")).unwrap().count() == 0);
     let _ = unsigned;
 }

@@ -4,10 +4,15 @@
 //! `trustpolicy.oci.json` there (else `trustpolicy.json`) and `truststore/` there.
 
 use anyhow::Context;
-use pause_verify::image::ImageRef;
+use pause_verify::attest::attach::{self, Store};
+use pause_verify::build::BuildOutput;
+use pause_verify::image::registry::RegistryOptions;
+use pause_verify::image::{Digest, ImageRef};
+use pause_verify::notary::stored::{self, NotaryCheck};
 use pause_verify::notary::trust_policy::PolicyDocument;
 use pause_verify::notary::trust_store::TrustStore;
 use pause_verify::notary::verify::Trust;
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -123,4 +128,93 @@ pub fn now() -> i64 {
 /// The RFC 3161 verifier for countersignatures (`attest::timestamp`).
 pub fn timestamps() -> pause_verify::notary::verify::Rfc3161 {
     pause_verify::notary::verify::Rfc3161
+}
+
+/// One rebuilt platform's base and its Notary signatures.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BaseSignatures {
+    /// The base platform manifest the rebuild used.
+    pub base: Digest,
+    /// The base as named (`--base` or the pin's image).
+    pub reference: String,
+    pub verified: bool,
+    pub notation: Vec<NotaryCheck>,
+}
+
+impl BaseSignatures {
+    /// What the provenance records of the first verified signature.
+    pub fn annotations(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let (c, v) = self
+            .notation
+            .iter()
+            .find_map(|c| c.result.as_ref().ok().map(|v| (c, v)))?;
+        let mut m = serde_json::Map::new();
+        let manifest = c.source.strip_prefix("referrer ").unwrap_or(&c.source);
+        m.insert("notation.signatureManifest".into(), manifest.into());
+        m.insert("notation.signer".into(), v.signer.clone().into());
+        m.insert("notation.trustStore".into(), v.trust_store.clone().into());
+        m.insert("notation.trustPolicy".into(), v.trust_policy.clone().into());
+        if let Some(t) = &v.timestamp {
+            m.insert("notation.timestamp".into(), t.clone().into());
+        }
+        Some(m)
+    }
+}
+
+/// Check the Notary signatures of every build's base, where the base was read from.
+pub fn check_bases(
+    args: &NotationArgs,
+    builds: &[BuildOutput],
+    registry: &RegistryOptions,
+    quiet: bool,
+) -> anyhow::Result<Vec<BaseSignatures>> {
+    let mut out = Vec::new();
+    for b in builds {
+        let r: ImageRef = b
+            .base
+            .reference
+            .parse()
+            .with_context(|| format!("base {}", b.base.reference))?;
+        let loaded = args.load(args.scope(&r).as_deref())?;
+        if !quiet {
+            for w in &loaded.warnings {
+                eprintln!("warning: {w}");
+            }
+        }
+        let store = Store::open(&r, registry).with_context(|| format!("opening base {r}"))?;
+        let root = store.root().with_context(|| format!("reading base {r}"))?;
+        let mut descs = vec![root.descriptor().clone()];
+        descs.extend(attach::children(&store, &root, None, true)?);
+        let d = descs
+            .into_iter()
+            .find(|d| d.digest == b.base.manifest.digest)
+            .unwrap_or_else(|| b.base.manifest.clone());
+        let checks = stored::check_subject(&store, &d, &loaded.trust, now(), &timestamps())?;
+        out.push(BaseSignatures {
+            base: d.digest.clone(),
+            reference: b.base.reference.clone(),
+            verified: checks.iter().any(NotaryCheck::is_verified),
+            notation: checks,
+        });
+    }
+    Ok(out)
+}
+
+pub fn print_bases(bases: &[BaseSignatures]) {
+    for b in bases {
+        println!("base {} ({})", b.base, b.reference);
+        if b.notation.is_empty() {
+            println!("  FAILED no notation signatures found for the base");
+        }
+        for c in &b.notation {
+            match &c.result {
+                Ok(v) => println!(
+                    "  ok     notation {}: signed by {:?} (trust store {}, policy {})",
+                    c.source, v.signer, v.trust_store, v.trust_policy
+                ),
+                Err(f) => println!("  FAILED notation {}: {}: {f}", c.source, f.code()),
+            }
+        }
+    }
 }

@@ -53,6 +53,9 @@ pub struct Args {
     /// Attach them (.att): provenance to the rebuilt image (needs --out), VSA to the published image.
     #[arg(long, requires = "attest")]
     pub attach: bool,
+    /// Check each base's Notary Project signature (docs/signing.md "Is the base Microsoft's?").
+    #[command(flatten)]
+    pub notation: super::notation::NotationArgs,
 }
 
 /// SOURCE_DATE_EPOCH from the environment (unset or empty: none).
@@ -154,7 +157,49 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     };
     let progress = Progress::new(g.quiet);
     let res = compare::rebuild::rebuild(&req, &progress)?;
+    let base_sigs = if args.notation.enabled() {
+        Some(super::notation::check_bases(
+            &args.notation,
+            &res.builds,
+            &registry,
+            g.quiet,
+        )?)
+    } else {
+        None
+    };
+    if let Some(b) = &base_sigs
+        && !b.iter().all(|x| x.verified)
+    {
+        // The base is not what the trust policy accepts: no provenance is signed.
+        if g.json {
+            let mut doc = serde_json::to_value(&res.report)?;
+            doc["baseSignatures"] = serde_json::to_value(b)?;
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        } else {
+            print!("{}", human(&res.report));
+            super::notation::print_bases(b);
+        }
+        return Ok(Outcome::Fail);
+    }
+    let annotations: Vec<_> = base_sigs
+        .iter()
+        .flatten()
+        .filter_map(|b| b.annotations().map(|a| (b.base.clone(), a)))
+        .collect();
     let Some(key) = key else {
+        if let Some(b) = &base_sigs {
+            if g.json {
+                let mut doc = serde_json::to_value(&res.report)?;
+                doc["baseSignatures"] = serde_json::to_value(b)?;
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+                return Ok(if res.report.passes() {
+                    Outcome::Pass
+                } else {
+                    Outcome::Fail
+                });
+            }
+            super::notation::print_bases(b);
+        }
         return emit(&res.report, g);
     };
     let rebuilt = out.as_ref().map(|dir| ImageRef::Layout {
@@ -174,14 +219,21 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             registry: &registry,
             started_on: Some(started),
             finished_on: Some(attest_time(epoch)?),
+            base_signatures: &annotations,
         },
     )?;
     if g.json {
         let mut doc = serde_json::to_value(&res.report)?;
         doc["attestations"] = serde_json::to_value(&done)?;
+        if let Some(b) = &base_sigs {
+            doc["baseSignatures"] = serde_json::to_value(b)?;
+        }
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{}", human(&res.report));
+        if let Some(b) = &base_sigs {
+            super::notation::print_bases(b);
+        }
         print!("{}", human_attestations(&done));
     }
     Ok(if res.report.passes() {
