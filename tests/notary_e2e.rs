@@ -628,3 +628,94 @@ notation = {{ trust_policy = "tp.json", trust_store = "truststore", identities =
     assert!(!d.join("att2").exists() || std::fs::read_dir(d.join("att2")).unwrap().count() == 0);
     let _ = unsigned;
 }
+
+/// Through a registry (Debian's distribution 2.8: no referrers API, so the tag schema):
+/// `copy --signatures` pushes the notation referrers, `verify docker://…` finds them for
+/// the list and the platform manifest, and a copy back to a layout verifies too.
+#[test]
+fn notation_signatures_round_trip_through_a_registry() {
+    let Some(host) = common::registry() else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    if pki(d).is_none() {
+        return;
+    }
+    let ns = nanoserver(d, "ns");
+    sign(
+        d,
+        &ns,
+        r#"{"format":"jws","signer":"leaf","subjects":"all"}"#,
+    );
+    let repo = common::unique("notary", "nanoserver");
+    let dst = format!("docker://{host}/{repo}:ltsc2022");
+    Pv::new().cwd(d).ok([
+        "copy",
+        "-q",
+        "--signatures",
+        &format!("oci:{}", ns.display()),
+        &dst,
+    ]);
+    // A statement scoped to the registry repository applies (no "*" statement at all).
+    let p = d.join("scoped.json");
+    std::fs::write(
+        &p,
+        serde_json::to_vec(&serde_json::json!({
+            "version": "1.0",
+            "trustPolicies": [{
+                "name": "scoped",
+                "registryScopes": [format!("{host}/{repo}")],
+                "signatureVerification": {"level": "strict"},
+                "trustStores": ["ca:test"],
+                "trustedIdentities": [IDENTITY],
+            }]
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let o = Pv::new().cwd(d).run([
+        "verify",
+        "--json",
+        "--trust-policy",
+        p.to_str().unwrap(),
+        "--trust-store",
+        d.join("truststore").to_str().unwrap(),
+        "--all-platforms",
+        &dst,
+    ]);
+    assert_code(&o, 0);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(reasons(&v), vec![vec!["verified".to_string()]; 2]);
+    // The same statement does not apply to a layout unless told its scope.
+    let back = d.join("back");
+    Pv::new().cwd(d).ok([
+        "copy",
+        "-q",
+        "--signatures",
+        &dst,
+        &format!("oci:{}", back.display()),
+    ]);
+    let o = Pv::new().cwd(d).run([
+        "verify",
+        "--trust-policy",
+        p.to_str().unwrap(),
+        "--trust-store",
+        d.join("truststore").to_str().unwrap(),
+        &format!("oci:{}", back.display()),
+    ]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("no statement applies"),
+        "{}",
+        stderr(&o)
+    );
+    let (code, v) = verify_json(
+        d,
+        &back,
+        &p,
+        &["--notation-scope", &format!("{host}/{repo}")],
+    );
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(reasons(&v), vec![vec!["verified".to_string()]; 2]);
+}
