@@ -15,7 +15,8 @@
 //! - [`notary`]: Notary Project (notation) signatures: COSE/JWS envelopes, trust store and policy.
 //! - [`policy`], [`audit`]: the release gate: a TOML policy, every check with its evidence.
 //! - [`fixture`]: a synthetic NanoServer for tests and the offline demo.
-//! - [`time`], [`atomic`], [`progress`]: civil time, write-then-rename, progress bars.
+//! - [`time`], [`atomic`], [`progress`], [`limits`]: civil time, write-then-rename and locks,
+//!   progress bars, the caps on hostile input.
 //!
 //! Nothing here prints or exits: the binary's `cli` module renders and picks exit codes.
 
@@ -27,6 +28,7 @@ pub mod compare;
 pub mod fixture;
 pub mod hive;
 pub mod image;
+pub mod limits;
 pub mod notary;
 pub mod policy;
 pub mod progress;

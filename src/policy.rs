@@ -504,13 +504,12 @@ fn read_limited(p: &Path) -> Result<Vec<u8>, PolicyError> {
         path: p.to_path_buf(),
         source,
     };
-    let meta = std::fs::metadata(p).map_err(read_err)?;
-    if meta.len() > MAX_POLICY_BYTES {
+    if std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() > MAX_POLICY_BYTES) {
         return Err(PolicyError::TooLarge {
             path: p.to_path_buf(),
         });
     }
-    std::fs::read(p).map_err(read_err)
+    crate::limits::read_capped(p, &crate::limits::POLICY).map_err(read_err)
 }
 
 /// Validate `policy` and resolve its files against `base_dir`; `cli.pins` and `cli.keys`
@@ -660,7 +659,8 @@ pub fn resolve(
         Some(p) => {
             let bad =
                 |m: String| invalid("signatures.trusted_root", format!("{}: {m}", p.display()));
-            let bytes = std::fs::read(p).map_err(|e| bad(e.to_string()))?;
+            let bytes = crate::limits::read_capped(p, &crate::limits::TRUSTED_ROOT)
+                .map_err(|e| bad(e.to_string()))?;
             let root = TrustedRoot::from_json(&bytes).map_err(|e| bad(e.to_string()))?;
             Some(Keyless { root, identities })
         }
@@ -897,11 +897,8 @@ fn read_key(p: &Path, uri: &str, field: &str) -> Result<PublicKey, PolicyError> 
         key: p.to_path_buf(),
         message,
     };
-    let meta = std::fs::metadata(p).map_err(|e| err(e.to_string()))?;
-    if meta.len() > 64 * 1024 {
-        return Err(err("over 64 KiB: not a public key file".into()));
-    }
-    let bytes = std::fs::read(p).map_err(|e| err(e.to_string()))?;
+    let bytes =
+        crate::limits::read_capped(p, &crate::limits::KEY).map_err(|e| err(e.to_string()))?;
     PublicKey::from_pem(&bytes).map_err(|e| err(e.to_string()))
 }
 

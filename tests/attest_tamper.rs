@@ -481,7 +481,8 @@ fn sig_and_att_manifests_round_trip_through_storage() {
     assert_eq!(ok.predicate_type.as_deref(), Some(statement::PROVENANCE_V1));
     assert_eq!(IN_TOTO_PAYLOAD_TYPE, "application/vnd.in-toto+json");
     // referrer
-    let subject = storage::Descriptor::of(storage::OCI_MANIFEST_MEDIA_TYPE, b"the image manifest");
+    let subject =
+        storage::Descriptor::of_bytes(storage::OCI_MANIFEST_MEDIA_TYPE, b"the image manifest");
     assert_eq!(subject.digest, f.image);
     let b = bundle::sign_statement_bundle(&stmt(&f.image, statement::VSA_V1), &f.key);
     let r = storage::referrer_manifest(&b, &subject, None);

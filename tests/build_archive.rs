@@ -267,3 +267,63 @@ fn refused_archive_builds_leave_nothing() {
     assert!(!file.exists());
     no_leftovers(&outs);
 }
+
+/// D2: a docker-archive carries its layers uncompressed, so its base layer's digest is
+/// the base's diff_id, not the pinned (gzip) layer digest. `rebuild` pairs it by diff_id:
+/// SAME_CONTENT with the reason named, never a false "base mismatch". An archive whose
+/// base layer is another tar still fails the base check.
+#[test]
+fn rebuilding_a_docker_archive_pairs_the_base_by_diff_id() {
+    let t = tempfile::tempdir().unwrap();
+    let base = fixture(&t.path().join("base"), &[OS]);
+    let file = t.path().join("pause.tar");
+    json(&build(
+        &base,
+        &format!("docker-archive:{}", file.display()),
+        &[],
+    ));
+    let rebuild = |image: &str| pv(["--json", "rebuild", "-q", "--image", image, "--base", &base]);
+    let o = rebuild(&format!("docker-archive:{}", file.display()));
+    let v = json(&o);
+    assert_eq!(v["verdict"], "SAME_CONTENT", "{v}");
+    let p = &v["platforms"][0];
+    assert_eq!(p["base"]["ok"], true, "{p}");
+    let reasons = p["reasons"].to_string();
+    assert!(reasons.contains("paired by diff_id"), "{reasons}");
+    assert!(!reasons.contains("base mismatch"), "{reasons}");
+
+    // Another base (no ole key: another base layer tar) built into an archive, rebuilt
+    // against the first base: the diff_ids differ, so the base check fails.
+    let other = t.path().join("other");
+    let o = pv([
+        "--json",
+        "fixture",
+        "nanoserver",
+        "--out",
+        other.to_str().unwrap(),
+        "--os-version",
+        OS,
+        "--no-ole",
+    ]);
+    assert_code(&o, 0);
+    let other_ref = serde_json::from_str::<Value>(&stdout(&o)).unwrap()["reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bad = t.path().join("other.tar");
+    json(&build(
+        &other_ref,
+        &format!("docker-archive:{}", bad.display()),
+        &[],
+    ));
+    let o = rebuild(&format!("docker-archive:{}", bad.display()));
+    assert_code(&o, 1);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["verdict"], "DIFFERENT");
+    assert!(
+        v["platforms"][0]["reasons"]
+            .to_string()
+            .contains("base mismatch"),
+        "{v}"
+    );
+}

@@ -500,7 +500,7 @@ fn security_cells_are_shared_and_linked() {
     let w = hive::write(&h).unwrap();
     let mut distinct: BTreeMap<Vec<u8>, u32> = BTreeMap::new();
     for (_, k) in h.walk() {
-        *distinct.entry(k.security.clone()).or_default() += 1;
+        *distinct.entry(k.security.to_vec()).or_default() += 1;
     }
     let first = u32_at(cell(&w, u32_at(&w, 36)), 44);
     let mut off = first;
@@ -781,7 +781,7 @@ fn delta_from_base_uses_base_casing_sd_and_merges_back() {
     let t = d.find("ControlSet001\\Services\\DiagTrack").unwrap();
     assert_eq!(t.name, "DiagTrack");
     assert_eq!(t.layer.to_byte(), 0x01);
-    assert_eq!(t.security, sd(7));
+    assert_eq!(&t.security[..], &sd(7)[..]);
     assert_eq!(t.timestamp, 0);
     assert_eq!(d.find("ControlSet001").unwrap().layer.to_byte(), 0x80);
     assert_eq!(

@@ -479,13 +479,39 @@ fn references() {
     );
     let t = tempfile::tempdir().unwrap();
     let (lay, _) = single(&t.path().join("l"));
+    // Every transport is a destination (image::open_sink): a docker-archive too, and it
+    // reads back as the same image (same config, same layers by diff_id).
+    let ar = t.path().join("x.tar");
+    let o = pv([
+        "copy",
+        &format!("oci:{}:v1", lay.dir.display()),
+        &format!("docker-archive:{}:pause:v1", ar.display()),
+    ]);
+    common::assert_code(&o, 0);
+    let a = json_of(&pv([
+        "inspect",
+        "--json",
+        &format!("docker-archive:{}", ar.display()),
+    ]));
+    let l = json_of(&pv([
+        "inspect",
+        "--json",
+        &format!("oci:{}:v1", lay.dir.display()),
+    ]));
+    assert!(a["config"]["digest"].is_string(), "{a}");
+    assert_eq!(a["config"]["digest"], l["config"]["digest"], "{a}");
+    // A destination takes a tag, never a digest.
     bad_input(
         &pv([
             "copy",
             &format!("oci:{}:v1", lay.dir.display()),
-            "docker-archive:/tmp/x.tar",
+            &format!(
+                "oci:{}@sha256:{}",
+                t.path().join("y").display(),
+                "0".repeat(64)
+            ),
         ]),
-        &["only OCI layouts"],
+        &["takes a tag, not a digest"],
     );
 }
 

@@ -15,7 +15,11 @@ a base OCI layout (the synthetic NanoServer), without any pause-verify code:
 
 Variants for the tests: --enable-dcom VALUE, --keep-diagtrack, --extra-change (a
 registry value and a file no noise rule explains), --no-noise, --broken-os-version V
-(apply a variant to one platform only). Deterministic: same inputs, same bytes.
+(apply a variant to one platform only), --forge NAME (an attacker's addition dressed as
+noise, for tests/forgery.rs: see FORGERIES). Deterministic: same inputs, same bytes.
+
+The user profile hive (NTUSER.DAT) is a real, minimal hive written with hivex, as a step
+run as ContainerAdministrator leaves one.
 
 Usage: publish_independent.py --base DIR --out DIR [--keylight FILE] [variants]
 """
@@ -227,6 +231,38 @@ def make_delta(keys, layers):
     return bytes(data)
 
 
+def make_hive(keys):
+    """A normal (non-layered) hive with keys [(path, [(name, type, bytes)])]."""
+    with tempfile.TemporaryDirectory() as td:
+        p = os.path.join(td, "hive")
+        with open(p, "wb") as f:
+            f.write(template())
+        h = hivex.Hivex(p, write=True)
+        for path, values in keys:
+            node = h.root()
+            for part in [x for x in path.split("\\") if x]:
+                child = h.node_get_child(node, part)
+                if child is None:
+                    child = h.node_add_child(node, part)
+                node = child
+            if values:
+                h.node_set_values(node, [
+                    {"key": n, "t": t, "value": v} for (n, t, v) in values])
+        h.commit(p)
+        del h
+        with open(p, "rb") as f:
+            return f.read()
+
+
+def profile_hive(extra=()):
+    """What a first logon leaves in a container user's NTUSER.DAT (a few keys)."""
+    return make_hive([
+        ("Software\\Microsoft\\Windows\\CurrentVersion\\Explorer",
+         [("ShellState", 3, bytes(36))]),
+        ("Environment", [("TEMP", 2, utf16z("%USERPROFILE%\\AppData\\Local\\Temp"))]),
+    ] + list(extra))
+
+
 # ----------------------------------------------------------------------------- base
 
 def base_hive_has(hive_bytes, path):
@@ -257,7 +293,8 @@ def base_hives(layer_gz):
 # ----------------------------------------------------------------------------- tars
 
 def tar_layer(entries):
-    """entries: [(path, bytes or None for a dir, sd?)] in the order given."""
+    """entries: [(path, bytes or None for a dir or {"symlink"|"hardlink": target}, sd?)]
+    in the order given."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
         for path, data, sd in entries:
@@ -266,7 +303,14 @@ def tar_layer(entries):
             ti.uid = ti.gid = 0
             ti.uname = ti.gname = ""
             pax = {"LIBARCHIVE.creationtime": str(MTIME - 7)}
-            if data is None:
+            if isinstance(data, dict):
+                (kind, target), = data.items()
+                ti.type = tarfile.SYMTYPE if kind == "symlink" else tarfile.LNKTYPE
+                ti.linkname = target
+                ti.mode = 0o644
+                pax["MSWINDOWS.fileattr"] = "32"
+                data = None
+            elif data is None:
                 ti.type = tarfile.DIRTYPE
                 ti.mode = 0o755
                 pax["MSWINDOWS.fileattr"] = "16"
@@ -280,6 +324,50 @@ def tar_layer(entries):
             ti.pax_headers = pax
             t.addfile(ti, io.BytesIO(data) if data is not None else None)
     return buf.getvalue()
+
+
+MZ = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + bytes(48)
+STARTUP = "Files/Users/ContainerUser/AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Startup"
+
+
+def _dirs(path):
+    """Directory entries for the parents of `path` below Files/Users (which exists)."""
+    parts = path.split("/")
+    return [("/".join(parts[:i]), None, True) for i in range(3, len(parts))]
+
+
+# Files an attacker adds to the `reg import` layer, each dressed as Windows noise. The
+# registry forgeries (profile-image-path, nameserver) are made above, in the deltas.
+FORGERIES = {
+    "temp-dotdot": lambda: [("Files/Windows/Temp", None, True),
+                            ("Files/Windows/Temp/../System32/evil.exe", MZ, True)],
+    "users-dotdot": lambda: [
+        ("Files/Users/ContainerUser", None, True),
+        ("Files/Users/ContainerUser/../../Windows/System32/drivers/etc/hosts",
+         b"6.6.6.6 registry.k8s.io\r\n", True)],
+    "temp-exe": lambda: [("Files/Windows/Temp", None, True),
+                         ("Files/Windows/Temp/evil.exe", MZ, True)],
+    "startup-cmd": lambda: _dirs(STARTUP + "/evil.cmd") + [
+        ("Files/Users/ContainerUser/NTUSER.DAT", profile_hive(), True),
+        (STARTUP + "/evil.cmd", b"@echo off\r\nC:\\tools\\x.exe\r\n", True)],
+    "profile-run": lambda: [
+        ("Files/Users/ContainerUser", None, True),
+        ("Files/Users/ContainerUser/NTUSER.DAT", profile_hive([
+            ("Software\\Microsoft\\Windows\\CurrentVersion\\Run",
+             [("Updater", 1, utf16z("C:\\tools\\x.exe"))])]), True)],
+    "service-hive": lambda: [
+        ("Files/Windows/ServiceProfiles", None, True),
+        ("Files/Windows/ServiceProfiles/LocalService", None, True),
+        ("Files/Windows/ServiceProfiles/LocalService/NTUSER.DAT", profile_hive(), True)],
+    "symlink-escape": lambda: [("Files/Windows/Temp", None, True),
+                               ("Files/Windows/Temp/x", {"symlink": "..\\..\\..\\..\\evil"}, True)],
+    "hardlink-escape": lambda: [("Files/Windows/Temp", None, True),
+                                ("Files/Windows/Temp/y", {"hardlink": "Files/../../etc/shadow"}, True)],
+    "profile-image-path": lambda: [],
+    "nameserver": lambda: [],
+    "case-collision": lambda: [],
+    "duplicate": lambda: [],
+}
 
 
 def publish_platform(base, out, entry, args, broken):
@@ -315,6 +403,13 @@ def publish_platform(base, out, entry, args, broken):
         for k in ("Microsoft\\Windows", "Microsoft\\Windows\\CurrentVersion",
                   "Microsoft\\Windows\\CurrentVersion\\Run"):
             sw_layers[k] = 0x80
+    forge = args.forge if broken else None
+    if forge == "profile-image-path":
+        pl = "Microsoft\\Windows NT\\CurrentVersion\\ProfileList\\S-1-5-93-2-1"
+        keylight_keys.append((pl, [("ProfileImagePath", 2, utf16z("C:\\Windows\\System32"))]))
+        for k in ("Microsoft\\Windows NT", "Microsoft\\Windows NT\\CurrentVersion",
+                  "Microsoft\\Windows NT\\CurrentVersion\\ProfileList", pl):
+            sw_layers[k] = 0x80
     software_delta = make_delta(keylight_keys, sw_layers)
 
     sys_keys, sys_layers = [], {}
@@ -329,6 +424,15 @@ def publish_platform(base, out, entry, args, broken):
             ("ControlSet001\\Control\\Session Manager\\kernel\\RNG",
              [("RNGAuxiliarySeed", 4, struct.pack("<I", 3247893969))]),
         ]
+        if forge == "nameserver":
+            ifk = ("ControlSet001\\Services\\Tcpip\\Parameters\\Interfaces\\"
+                   "{4b3d0a56-1111-2222-3333-444455556666}")
+            sys_keys.append((ifk, [("DhcpIPAddress", 1, utf16z("172.20.0.5")),
+                                   ("NameServer", 1, utf16z("6.6.6.6"))]))
+            for k in ("ControlSet001\\Services", "ControlSet001\\Services\\Tcpip",
+                      "ControlSet001\\Services\\Tcpip\\Parameters",
+                      "ControlSet001\\Services\\Tcpip\\Parameters\\Interfaces", ifk):
+                sys_layers[k] = 0x80
         for k in ("ControlSet001", "ControlSet001\\Control",
                   "ControlSet001\\Control\\ComputerName",
                   "ControlSet001\\Control\\ComputerName\\ComputerName",
@@ -353,12 +457,18 @@ def publish_platform(base, out, entry, args, broken):
     keylight = open(args.keylight, "rb").read() if args.keylight else KEYLIGHT
     # Entry order: Hives first, children in reverse order (hcsshim writes Files first,
     # sorted): the comparer must not care.
-    copy_layer = tar_layer([
+    copy_entries = [
         ("Hives", None, False),
         ("Files", None, False),
         ("Files/tools", None, True),
         ("Files/tools/keylight.reg", keylight, True),
-    ])
+    ]
+    if forge == "case-collision":
+        # NTFS has one file for both names: the second one wins on a Windows host.
+        copy_entries.append(("Files/TOOLS/KeyLight.reg", b"Windows Registry Editor Version 5.00\n", True))
+    if forge == "duplicate":
+        copy_entries.append(("Files/tools/keylight.reg", b"Windows Registry Editor Version 5.00\n", True))
+    copy_layer = tar_layer(copy_entries)
     empty_layer = tar_layer([("Hives", None, False), ("Files", None, False)])
     run1 = [("Hives", None, False), ("Hives/Software_Delta", software_delta, False)]
     if reg_import_system:
@@ -373,8 +483,10 @@ def publish_platform(base, out, entry, args, broken):
             ("Files/Windows/System32/winevt/Logs/Application.evtx", b"ElfFile\0" + bytes(120), True),
             ("Files/Users", None, True),
             ("Files/Users/ContainerAdministrator", None, True),
-            ("Files/Users/ContainerAdministrator/NTUSER.DAT", b"regf" + bytes(60), True),
+            ("Files/Users/ContainerAdministrator/NTUSER.DAT", profile_hive(), True),
         ]
+    if forge:
+        run1 += FORGERIES[forge]()
     if broken and args.extra_change:
         run1.append(("Files/tools/x.exe", b"MZ not noise", True))
     run2 = [("Hives", None, False)]
@@ -428,6 +540,7 @@ def main():
     ap.add_argument("--extra-change", action="store_true")
     ap.add_argument("--no-noise", action="store_true")
     ap.add_argument("--broken-os-version", help="apply the variant to this os.version only")
+    ap.add_argument("--forge", choices=sorted(FORGERIES), help="plant one forgery (tests/forgery.rs)")
     args = ap.parse_args()
     base = Layout(args.base)
     idx = json.load(open(os.path.join(args.base, "index.json")))

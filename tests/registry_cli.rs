@@ -548,3 +548,63 @@ fn bundle_referrers_through_the_referrers_api() {
         stderr(&o)
     );
 }
+
+/// `build --out docker://…` (the sink chosen by `image::open_sink`): the registry gets
+/// the very image a layout build writes (same root digest, and copied back, the same
+/// blobs byte for byte), and it rebuilds IDENTICAL from there.
+#[test]
+fn build_straight_into_a_registry() {
+    let Some(host) = common::registry() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let run = |args: &[&str]| {
+        let o = Pv::new()
+            .cwd(d)
+            .no_docker_config()
+            .env_remove("SOURCE_DATE_EPOCH")
+            .run(args);
+        assert_code(&o, 0);
+        o
+    };
+    let json = |o: &Output| -> serde_json::Value { serde_json::from_slice(&o.stdout).unwrap() };
+    let f = json(&run(&[
+        "--json",
+        "fixture",
+        "nanoserver",
+        "--out",
+        "ns",
+        "--os-version",
+        "10.0.20348.2849",
+    ]));
+    let base = f["reference"].as_str().unwrap().to_string();
+    let lay = json(&run(&[
+        "--json",
+        "build",
+        "--base",
+        &base,
+        "--out",
+        "oci:lay:t",
+    ]));
+    let dest = format!("docker://{host}/{}:v1", unique("build"));
+    let reg = json(&run(&["--json", "build", "--base", &base, "--out", &dest]));
+    assert_eq!(reg["root"], lay["root"], "same image");
+    assert_eq!(reg["output"], dest.as_str());
+    run(&["copy", &dest, "oci:back:t"]);
+    assert_eq!(blobs_of(&d.join("lay")), blobs_of(&d.join("back")));
+    let rb = json(&run(&[
+        "--json", "rebuild", "-q", "--image", &dest, "--base", &base,
+    ]));
+    assert_eq!(rb["verdict"], "IDENTICAL", "{rb}");
+    // A destination takes a tag, not a digest.
+    let o = Pv::new().cwd(d).no_docker_config().run([
+        "build",
+        "--base",
+        &base,
+        "--out",
+        &format!("docker://{host}/x@{}", Digest::of(b"x")),
+    ]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("not a digest"), "{}", stderr(&o));
+}

@@ -20,7 +20,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-pub const BUNDLE_V03_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+pub const BUNDLE_V03_MEDIA_TYPE: &str = crate::image::model::media::SIGSTORE_BUNDLE_V03;
 /// The predicate type cosign v3 uses for image signatures in bundle form: a statement
 /// whose subject is the image and whose predicate is empty.
 pub const COSIGN_SIGN_PREDICATE_TYPE: &str = "https://sigstore.dev/cosign/sign/v1";
@@ -125,6 +125,13 @@ pub fn verify_bundle_with(
         serde_json::from_slice(bundle).map_err(|e| Failure::malformed("Sigstore bundle", e))?;
     if !v.is_object() {
         return Err(Failure::malformed("Sigstore bundle", "not a JSON object"));
+    }
+    // The content is a oneof: with both, which one a verifier checks decides what passes.
+    if v.get("dsseEnvelope").is_some() && v.get("messageSignature").is_some() {
+        return Err(Failure::malformed(
+            "Sigstore bundle",
+            "holds both dsseEnvelope and messageSignature (a bundle has exactly one)",
+        ));
     }
     let media_type = v.get("mediaType").and_then(Value::as_str).unwrap_or("");
     if !accepted_media_type(media_type) {
@@ -393,6 +400,32 @@ mod tests {
             verify_bundle(&pk, &b, &Digest::of(b"blob"), Some("x")),
             Err(Failure::PredicateTypeMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn a_bundle_with_both_contents_is_refused() {
+        let key = PrivateKey::generate().unwrap();
+        let img = Digest::of(b"image");
+        let dsse: Value = serde_json::from_slice(&sign_statement_bundle(
+            &image_signature_statement("example.com/pause", &img),
+            &key,
+        ))
+        .unwrap();
+        let msg: Value = serde_json::from_slice(&sign_message_bundle(b"blob", &key)).unwrap();
+        let mut both = dsse.clone();
+        both["messageSignature"] = msg["messageSignature"].clone();
+        let e = verify_bundle(
+            &[key.public_key()],
+            &serde_json::to_vec(&both).unwrap(),
+            &img,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("both dsseEnvelope and messageSignature"),
+            "{e}"
+        );
     }
 
     #[test]

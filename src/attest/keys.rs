@@ -53,6 +53,12 @@ pub enum KeyError {
         found: String,
         hint: &'static str,
     },
+    #[error("truncated key file: the PEM {0:?} block has no END line")]
+    Truncated(String),
+    #[error(
+        "the file holds {count} PEM {label:?} blocks; give one key per file (a second key is never ignored)"
+    )]
+    SeveralKeys { label: String, count: usize },
     #[error("PEM block is not valid base64: {0}")]
     PemBase64(String),
     #[error("encrypted key JSON is malformed: {0}")]
@@ -379,9 +385,16 @@ fn pem_decode_any(pem: &[u8], labels: &[&str]) -> Result<Vec<u8>, KeyError> {
         let Some(start) = text.find(&begin) else {
             continue;
         };
+        let count = text.matches(&begin).count();
+        if count > 1 {
+            return Err(KeyError::SeveralKeys {
+                label: label.to_string(),
+                count,
+            });
+        }
         let body_start = start + begin.len();
         let Some(body_len) = text.get(body_start..).and_then(|rest| rest.find(&end)) else {
-            continue;
+            return Err(KeyError::Truncated(label.to_string()));
         };
         let body: String = text
             .get(body_start..body_start + body_len)
@@ -423,6 +436,8 @@ fn pem_decode_any(pem: &[u8], labels: &[&str]) -> Result<Vec<u8>, KeyError> {
                 hint,
             }
         }
+        // `-----BEGIN PUBL` and nothing after: cut off inside the BEGIN line.
+        None if text.contains("-----BEGIN") => KeyError::Truncated(wanted),
         None => KeyError::NoPemBlock(wanted),
     })
 }
@@ -442,6 +457,27 @@ mod tests {
         assert!(e.to_string().contains("this is a private key"), "{e}");
         let e = PublicKey::from_pem(b"hello").unwrap_err();
         assert!(matches!(e, KeyError::NoPemBlock(_)), "{e}");
+    }
+
+    #[test]
+    fn truncated_and_doubled_key_files_say_so() {
+        let public = PrivateKey::generate().unwrap().public_key().to_pem();
+        for cut in [public.len() - 10, public.len() / 2, 20] {
+            let e = PublicKey::from_pem(&public.as_bytes()[..cut]).unwrap_err();
+            assert!(matches!(e, KeyError::Truncated(_)), "{cut}: {e}");
+            assert!(e.to_string().starts_with("truncated key file"), "{e}");
+        }
+        let other = PrivateKey::generate().unwrap().public_key().to_pem();
+        let two = format!("{public}{other}");
+        let e = PublicKey::from_pem(two.as_bytes()).unwrap_err();
+        assert!(matches!(e, KeyError::SeveralKeys { count: 2, .. }), "{e}");
+        let private = PrivateKey::generate()
+            .unwrap()
+            .to_encrypted_pem(b"x", 32768)
+            .unwrap();
+        let e = PrivateKey::from_encrypted_pem(&private.as_bytes()[..private.len() - 30], b"x")
+            .unwrap_err();
+        assert!(matches!(e, KeyError::Truncated(_)), "{e}");
     }
 
     #[test]

@@ -222,6 +222,7 @@ pub fn subject_name(r: &ImageRef) -> String {
         } => format!("{registry}/{repository}"),
         ImageRef::Layout { dir, .. } => format!("oci:{}", dir.display()),
         ImageRef::Archive { path, .. } => format!("docker-archive:{}", path.display()),
+        ImageRef::Dir { path } => format!("dir:{}", path.display()),
     }
 }
 

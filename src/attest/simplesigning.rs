@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = crate::image::model::media::COSIGN_SIMPLE_SIGNING;
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 pub const COSIGN_SIGNATURE_TYPE: &str = "cosign container image signature";
 
@@ -162,13 +162,26 @@ pub fn verify(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ContainersImageSig {
     mime_type: String,
     payload: String,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
+}
+
+/// A cosign `.sig` layer in containers/image's on-disk form (what
+/// [`parse_containers_image_signature`] reads; field order as containers/image writes it).
+pub fn containers_image_signature(layer: &AttachedLayer) -> Vec<u8> {
+    let s = ContainersImageSig {
+        mime_type: layer.media_type.clone(),
+        payload: STANDARD.encode(&layer.payload),
+        annotations: layer.annotations.clone(),
+    };
+    let mut out = b"\x00sigstore-json\n".to_vec();
+    out.extend(serde_json::to_vec(&s).unwrap_or_default());
+    out
 }
 
 /// containers/image's on-disk cosign signature (`signature-N` files in a `dir:` image):

@@ -12,16 +12,21 @@
 
 use super::verify::{Failure, check_size};
 use crate::image::Digest;
+use crate::image::model::{GcrOrder, media};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub const OCI_MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
-pub const OCI_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
-pub const OCI_EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
-pub const DSSE_LAYER_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
+// The OCI vocabulary is `image`'s (model::media, image::referrers); these names stay
+// for the callers that knew them here.
+pub use crate::image::Descriptor;
+pub use crate::image::referrers::referrers_tag;
+pub const OCI_MANIFEST_MEDIA_TYPE: &str = media::OCI_MANIFEST;
+pub const OCI_INDEX_MEDIA_TYPE: &str = media::OCI_INDEX;
+pub const OCI_CONFIG_MEDIA_TYPE: &str = media::OCI_CONFIG;
+pub const OCI_EMPTY_MEDIA_TYPE: &str = media::OCI_EMPTY;
+pub const DSSE_LAYER_MEDIA_TYPE: &str = media::DSSE_ENVELOPE;
 pub const PREDICATE_TYPE_ANNOTATION: &str = "predicateType";
 pub const BUNDLE_CONTENT_ANNOTATION: &str = "dev.sigstore.bundle.content";
 pub const BUNDLE_PREDICATE_TYPE_ANNOTATION: &str = "dev.sigstore.bundle.predicateType";
@@ -36,32 +41,6 @@ pub struct AttachedLayer {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// An OCI descriptor (the fields these manifests use). The image model maps it to its
-/// own descriptor type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    pub media_type: String,
-    pub size: u64,
-    pub digest: Digest,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub artifact_type: Option<String>,
-}
-
-impl Descriptor {
-    pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
-        Descriptor {
-            media_type: media_type.to_string(),
-            size: bytes.len() as u64,
-            digest: Digest::of(bytes),
-            annotations: BTreeMap::new(),
-            artifact_type: None,
-        }
-    }
-}
-
 /// Bytes to push and their descriptor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob {
@@ -72,7 +51,7 @@ pub struct Blob {
 impl Blob {
     fn new(media_type: &str, bytes: Vec<u8>) -> Blob {
         Blob {
-            descriptor: Descriptor::of(media_type, &bytes),
+            descriptor: Descriptor::of_bytes(media_type, &bytes),
             bytes,
         }
     }
@@ -101,25 +80,35 @@ pub fn att_tag(image: &Digest) -> String {
     format!("sha256-{}.att", image.hex())
 }
 
-/// `sha256-<hex>`: the OCI referrers tag schema (registries without the referrers API).
-pub fn referrers_tag(image: &Digest) -> String {
-    format!("sha256-{}", image.hex())
-}
-
-#[derive(Serialize, Deserialize)]
+/// A signature / attestation / referrer manifest as read.
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ManifestJson {
     schema_version: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    media_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     artifact_type: Option<String>,
     config: Descriptor,
     #[serde(default)]
     layers: Vec<Descriptor>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     subject: Option<Descriptor>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+/// The same manifest as written: descriptors in go-containerregistry's field order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ManifestOut<'a> {
+    schema_version: u32,
+    media_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    artifact_type: Option<&'a str>,
+    config: GcrOrder<'a>,
+    layers: Vec<GcrOrder<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<GcrOrder<'a>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     annotations: BTreeMap<String, String>,
 }
 
@@ -218,7 +207,7 @@ pub fn cosign_manifest(
     let mut blobs = Vec::new();
     let mut added = 0;
     for l in new_layers {
-        let mut desc = Descriptor::of(&l.media_type, &l.payload);
+        let mut desc = Descriptor::of_bytes(&l.media_type, &l.payload);
         desc.annotations = l.annotations.clone();
         if layers
             .iter()
@@ -248,12 +237,12 @@ pub fn cosign_manifest(
         ));
     }
     let config = Blob::new(OCI_CONFIG_MEDIA_TYPE, cosign_config(&layers));
-    let manifest = ManifestJson {
+    let manifest = ManifestOut {
         schema_version: 2,
-        media_type: Some(OCI_MANIFEST_MEDIA_TYPE.into()),
+        media_type: OCI_MANIFEST_MEDIA_TYPE,
         artifact_type: None,
-        config: config.descriptor.clone(),
-        layers: layers.clone(),
+        config: config.descriptor.gcr_order(),
+        layers: layers.iter().map(Descriptor::gcr_order).collect(),
         subject: None,
         annotations: BTreeMap::new(),
     };
@@ -309,22 +298,21 @@ pub fn referrer_manifest(
         }
     }
     if let Some(c) = created {
-        annotations.insert("org.opencontainers.image.created".into(), c.to_string());
+        annotations.insert(media::ANNOTATION_CREATED.into(), c.to_string());
     }
-    let subject = Descriptor {
-        media_type: subject.media_type.clone(),
-        size: subject.size,
-        digest: subject.digest.clone(),
-        annotations: BTreeMap::new(),
-        artifact_type: None,
-    };
-    let manifest = ManifestJson {
+    // The subject as the referrer names it: media type, size, digest only.
+    let subject = Descriptor::new(
+        subject.media_type.clone(),
+        subject.digest.clone(),
+        subject.size,
+    );
+    let manifest = ManifestOut {
         schema_version: 2,
-        media_type: Some(OCI_MANIFEST_MEDIA_TYPE.into()),
-        artifact_type: Some(media_type.into()),
-        config: config.descriptor.clone(),
-        layers: vec![layer.descriptor.clone()],
-        subject: Some(subject),
+        media_type: OCI_MANIFEST_MEDIA_TYPE,
+        artifact_type: Some(media_type),
+        config: config.descriptor.gcr_order(),
+        layers: vec![layer.descriptor.gcr_order()],
+        subject: Some(subject.gcr_order()),
         annotations,
     };
     let bytes = serde_json::to_vec(&manifest).unwrap_or_default();
@@ -379,17 +367,12 @@ pub fn config_descriptor(bytes: &[u8]) -> Result<Descriptor, Failure> {
     Ok(m.config)
 }
 
-/// The descriptor of a referrer manifest as a referrers list carries it: annotations
-/// copied, artifactType from the manifest or (OCI 1.1 rule) its config media type. The
-/// one place both the layout's index.json and a registry's tag-schema index get it.
+/// The descriptor of a referrer manifest as a referrers list carries it
+/// ([`crate::image::referrers::describe_referrer`], as a [`Failure`]).
 pub fn describe_referrer(manifest: &[u8], media_type: &str) -> Result<Descriptor, Failure> {
     check_size("referrer manifest", manifest)?;
-    let m: ManifestJson =
-        serde_json::from_slice(manifest).map_err(|e| Failure::malformed("referrer manifest", e))?;
-    let mut d = Descriptor::of(media_type, manifest);
-    d.artifact_type = Some(m.artifact_type.unwrap_or(m.config.media_type));
-    d.annotations = m.annotations;
-    Ok(d)
+    crate::image::referrers::describe_referrer(manifest, media_type)
+        .map_err(|e| Failure::malformed("referrer manifest", e))
 }
 
 /// [`describe_referrer`] for a manifest we built; it must name its subject.
@@ -401,48 +384,22 @@ pub fn referrer_descriptor(pushed: &ManifestToPush) -> Result<Descriptor, Failur
     )
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IndexJson {
-    schema_version: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    media_type: Option<String>,
-    #[serde(default)]
-    manifests: Vec<Descriptor>,
-}
-
-/// The referrers tag-schema index (tag [`referrers_tag`]) with `referrer` added, if it
-/// is not listed already. `existing` is the current index at that tag, if any. The
-/// registry transport pushes what this builds.
+/// The referrers tag-schema index with `referrer` added, if it is not listed already
+/// ([`crate::image::referrers::referrers_index`]).
 pub fn referrers_index(existing: Option<&[u8]>, referrer: &Descriptor) -> Result<Blob, Failure> {
-    let mut manifests = match existing {
-        Some(b) => parse_referrers_index(b)?,
-        None => Vec::new(),
-    };
-    if !manifests.iter().any(|d| d.digest == referrer.digest) {
-        manifests.push(referrer.clone());
+    if let Some(b) = existing {
+        check_size("referrers index", b)?;
     }
-    let idx = IndexJson {
-        schema_version: 2,
-        media_type: Some(OCI_INDEX_MEDIA_TYPE.into()),
-        manifests,
-    };
-    let bytes = serde_json::to_vec(&idx).map_err(|e| Failure::malformed("referrers index", e))?;
-    Ok(Blob::new(OCI_INDEX_MEDIA_TYPE, bytes))
+    let (descriptor, bytes) = crate::image::referrers::referrers_index(existing, referrer)
+        .map_err(|e| Failure::malformed("referrers index", e))?;
+    Ok(Blob { descriptor, bytes })
 }
 
 /// The referrer descriptors of a referrers index (tag schema or the referrers API).
 pub fn parse_referrers_index(bytes: &[u8]) -> Result<Vec<Descriptor>, Failure> {
     check_size("referrers index", bytes)?;
-    let idx: IndexJson =
-        serde_json::from_slice(bytes).map_err(|e| Failure::malformed("referrers index", e))?;
-    if idx.schema_version != 2 {
-        return Err(Failure::malformed(
-            "referrers index",
-            "schemaVersion is not 2",
-        ));
-    }
-    Ok(idx.manifests)
+    crate::image::referrers::parse_referrers_index(bytes)
+        .map_err(|e| Failure::malformed("referrers index", e))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -467,7 +424,8 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> DirError + '_ {
 /// The `attestations/` directory: `<subject-hex>.intoto.jsonl` (DSSE envelopes, one per
 /// line) and `<subject-hex>.sigstore.json` (a bundle; further bundles for the same
 /// subject go to `<subject-hex>.<n>.sigstore.json`, n = 2, 3, ...). Every write is
-/// atomic (whole-file rewrite through `crate::atomic`).
+/// atomic (whole-file rewrite through `crate::atomic`) and made under the directory's
+/// lock (`crate::atomic::lock_dir`), so concurrent writers all keep their data.
 #[derive(Debug, Clone)]
 pub struct AttestationsDir {
     pub root: PathBuf,
@@ -495,14 +453,23 @@ impl AttestationsDir {
         std::fs::create_dir_all(&self.root).map_err(io_err(&self.root))
     }
 
+    /// Writers take turns (another `attest` into the same directory must not lose our
+    /// line, nor we its); a killed writer's temporaries are removed meanwhile.
+    fn lock(&self) -> Result<crate::atomic::DirLock, DirError> {
+        let lock = crate::atomic::lock_dir(&self.root).map_err(io_err(&self.root))?;
+        crate::atomic::sweep_stale(&self.root, ".pause-verify-", ".tmp");
+        Ok(lock)
+    }
+
     /// Append an envelope line unless the same line is there. Returns whether it was added.
     pub fn add_envelope(&self, subject: &Digest, envelope_json: &[u8]) -> Result<bool, DirError> {
         if envelope_json.contains(&b'\n') || envelope_json.contains(&b'\r') {
             return Err(DirError::MultiLineEnvelope);
         }
         self.ensure_root()?;
+        let _lock = self.lock()?;
         let path = self.envelopes_path(subject);
-        let mut content = match std::fs::read(&path) {
+        let mut content = match crate::limits::read_capped(&path, &crate::limits::ENVELOPES) {
             Ok(c) => c,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(io_err(&path)(e)),
@@ -522,7 +489,7 @@ impl AttestationsDir {
     /// The envelopes for `subject`, with 1-based line numbers (blank lines skipped).
     pub fn envelopes(&self, subject: &Digest) -> Result<Vec<(usize, Vec<u8>)>, DirError> {
         let path = self.envelopes_path(subject);
-        let content = match std::fs::read(&path) {
+        let content = match crate::limits::read_capped(&path, &crate::limits::ENVELOPES) {
             Ok(c) => c,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io_err(&path)(e)),
@@ -538,9 +505,10 @@ impl AttestationsDir {
     /// Store a bundle; returns its path (an identical bundle already stored is reused).
     pub fn add_bundle(&self, subject: &Digest, bundle: &[u8]) -> Result<PathBuf, DirError> {
         self.ensure_root()?;
+        let _lock = self.lock()?;
         for n in 1.. {
             let path = self.bundle_path(subject, n);
-            match std::fs::read(&path) {
+            match crate::limits::read_capped(&path, &crate::limits::ENVELOPES) {
                 Ok(existing) if existing == bundle => return Ok(path),
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -558,7 +526,7 @@ impl AttestationsDir {
         let mut out = Vec::new();
         for n in 1.. {
             let path = self.bundle_path(subject, n);
-            match std::fs::read(&path) {
+            match crate::limits::read_capped(&path, &crate::limits::ENVELOPES) {
                 Ok(b) => out.push((path, b)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => break,
                 Err(e) => return Err(io_err(&path)(e)),
@@ -675,7 +643,7 @@ mod tests {
 
     #[test]
     fn referrer_manifest_and_index() {
-        let subject = Descriptor::of(OCI_MANIFEST_MEDIA_TYPE, b"{\"image\":1}");
+        let subject = Descriptor::of_bytes(OCI_MANIFEST_MEDIA_TYPE, b"{\"image\":1}");
         let r = referrer_manifest(b"{\"mediaType\":\"x\"}", &subject, None);
         let v: serde_json::Value = serde_json::from_slice(&r.manifest.bytes).unwrap();
         assert_eq!(

@@ -21,7 +21,28 @@ use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// Largest hive file we keep in memory (real SOFTWARE hives are ~50-80 MB at most).
-pub const MAX_HIVE: u64 = 512 << 20;
+pub const MAX_HIVE: u64 = crate::limits::HIVE.bytes;
+
+/// Refuse a hive entry over its cap, or one that takes the layer's hive bytes over theirs,
+/// on the tar header's size (before reading it).
+fn check_hive(
+    path: &str,
+    size: u64,
+    held: &mut u64,
+    one: &crate::limits::Cap,
+    all: &crate::limits::Cap,
+) -> io::Result<()> {
+    *held = held.saturating_add(size);
+    for (cap, n) in [(one, size), (all, *held)] {
+        if n > cap.bytes {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{path}: {}", crate::limits::too_large(cap, n)),
+            ));
+        }
+    }
+    Ok(())
+}
 
 const FULL: [(&str, RootHive); 2] = [
     ("Files/Windows/System32/config/SOFTWARE", RootHive::Software),
@@ -42,6 +63,7 @@ pub struct LayerHives {
 fn walk(r: &mut dyn io::BufRead) -> io::Result<LayerHives> {
     let mut out = LayerHives::default();
     let mut reader = LayerReader::new(r);
+    let (mut full_bytes, mut delta_bytes) = (0u64, 0u64);
     loop {
         let next = reader.next_entry().map_err(io::Error::other)?;
         let Some(mut e) = next else { break };
@@ -51,9 +73,19 @@ fn walk(r: &mut dyn io::BufRead) -> io::Result<LayerHives> {
         let full = FULL.iter().find(|(p, _)| p.eq_ignore_ascii_case(&e.path));
         let delta = DELTA.iter().find(|(p, _)| p.eq_ignore_ascii_case(&e.path));
         if let Some((_, h)) = full {
+            use crate::limits::{HIVE, LAYER_FULL_HIVES};
+            check_hive(&e.path, e.size, &mut full_bytes, &HIVE, &LAYER_FULL_HIVES)?;
             out.full
                 .push((*h, e.read_to_vec(MAX_HIVE).map_err(io::Error::other)?));
         } else if let Some((_, h)) = delta {
+            use crate::limits::{DELTA_HIVE, LAYER_DELTA_HIVES};
+            check_hive(
+                &e.path,
+                e.size,
+                &mut delta_bytes,
+                &DELTA_HIVE,
+                &LAYER_DELTA_HIVES,
+            )?;
             out.delta
                 .push((*h, e.read_to_vec(MAX_HIVE).map_err(io::Error::other)?));
         }

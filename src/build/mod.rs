@@ -161,7 +161,7 @@ pub struct BuildOptions {
 pub fn is_pinned(r: &ImageRef) -> bool {
     match r {
         ImageRef::Layout { digest, .. } | ImageRef::Registry { digest, .. } => digest.is_some(),
-        ImageRef::Archive { .. } => false,
+        ImageRef::Archive { .. } | ImageRef::Dir { .. } => false,
     }
 }
 

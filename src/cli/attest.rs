@@ -68,7 +68,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             args.predicate_type
         );
     }
-    let raw = std::fs::read(&args.predicate)
+    let raw = pause_verify::limits::read_capped(&args.predicate, &pause_verify::limits::PREDICATE)
         .with_context(|| format!("reading predicate {}", args.predicate.display()))?;
     let predicate: serde_json::Value = serde_json::from_slice(&raw)
         .with_context(|| format!("predicate {} is not JSON", args.predicate.display()))?;

@@ -1,15 +1,16 @@
 //! `pause-verify build --base IMAGE --out DEST [--recipe R] [--platform P]`: build the
 //! pause base from a pinned base image and a recipe (built-in default: the upstream
-//! recipe) into an OCI layout, or a docker-archive (`docker save` tar: built into a
-//! staging layout beside FILE, converted by `image::archive::write_archive`, staging
-//! removed; one platform only). Renders `build::BuildSet` (human report or `--json`, kind
-//! `build`, docs/json-schema.md). A new DEST appears only when the build succeeded.
+//! recipe) into any destination `image::open_sink` opens: an OCI layout, a registry
+//! (`docker://`), a docker-archive (`docker save` tar, one platform only) or a `dir:`
+//! directory. Renders `build::BuildSet` (human report or `--json`, kind `build`,
+//! docs/json-schema.md). A new DEST appears only when the build succeeded.
 
 use super::{Global, Outcome};
 use anyhow::Context as _;
-use pause_verify::build::{self, BuildOptions, BuildOutput, BuildSet};
+use pause_verify::build::{self, BuildOptions, BuildOutput};
+use pause_verify::image::layout::LayoutSink;
 use pause_verify::image::{
-    self, Descriptor, ImageRef, ImageSink, LayoutSource, LayoutWriter, PlatformSelector, Root,
+    self, Descriptor, ImageRef, ImageSink, LayoutWriter, PlatformSelector, Root,
 };
 use pause_verify::progress::Progress;
 use pause_verify::recipe;
@@ -21,8 +22,9 @@ pub struct Args {
     /// The base image, pinned by digest: oci:DIR@sha256:…, docker://HOST/REPO@sha256:…
     #[arg(long)]
     pub base: String,
-    /// Where to write: an OCI layout, oci:DIR[:TAG] (or a plain directory path), or a
-    /// docker-archive (`docker save` tar), docker-archive:FILE[:NAME:TAG] (one platform).
+    /// Where to write: an OCI layout, oci:DIR[:TAG] (or a plain directory path), a registry
+    /// docker://HOST/REPO[:TAG], a docker-archive (`docker save` tar)
+    /// docker-archive:FILE[:NAME:TAG] (one platform), or dir:DIR (one platform or a list).
     #[arg(long)]
     pub out: String,
     /// The recipe: a directory with a Dockerfile (e.g. a windows-pause-image-base
@@ -76,149 +78,67 @@ pub fn source_date_epoch() -> anyhow::Result<Option<i64>> {
 
 /// Parse an output reference: `oci:DIR[:TAG]` or a plain path.
 pub fn layout_dest(out: &str) -> anyhow::Result<(PathBuf, Option<String>)> {
-    if out.is_empty() {
-        anyhow::bail!("--out is empty: give a directory or oci:DIR[:TAG]");
-    }
-    if !out.contains(':') {
-        return Ok((PathBuf::from(out), None));
-    }
-    match out.parse::<ImageRef>()? {
+    match out_ref(out)? {
         ImageRef::Layout {
             dir,
             tag,
             digest: None,
         } => Ok((dir, tag)),
-        ImageRef::Layout { .. } => {
-            anyhow::bail!("--out {out}: an output takes a tag, not a digest (oci:DIR[:TAG])")
-        }
-        _ => anyhow::bail!(
-            "--out {out}: only OCI layouts (oci:DIR[:TAG]) can be written; copy the result elsewhere with skopeo"
-        ),
+        _ => anyhow::bail!("--out {out}: only OCI layouts (oci:DIR[:TAG]) can be written here"),
     }
 }
 
-/// Run `f` against a layout at `dir`. A DEST that does not exist is built under a
-/// temporary sibling and renamed into place only on success; into an existing layout,
-/// blobs are added and index.json changes last (by `add_manifest` in `f`).
+/// `--out`: a plain path is an OCI layout; otherwise any reference a sink can be
+/// opened for (`image::open_sink`), without a digest.
+fn out_ref(out: &str) -> anyhow::Result<ImageRef> {
+    if out.is_empty() {
+        anyhow::bail!("--out is empty: give a directory or oci:DIR[:TAG]");
+    }
+    if !out.contains(':') {
+        return Ok(ImageRef::Layout {
+            dir: PathBuf::from(out),
+            tag: None,
+            digest: None,
+        });
+    }
+    let r: ImageRef = out.parse()?;
+    match &r {
+        ImageRef::Layout {
+            digest: Some(_), ..
+        }
+        | ImageRef::Registry {
+            digest: Some(_), ..
+        } => anyhow::bail!("--out {out}: an output takes a tag, not a digest"),
+        _ => Ok(r),
+    }
+}
+
+/// Run `f` against a layout at `dir` (`image::layout::LayoutSink`): a DEST that does
+/// not exist is built under a temporary sibling and renamed into place only on success;
+/// into an existing layout, blobs are added and index.json changes last (by
+/// `add_manifest` in `f`).
 pub fn with_layout<T>(
     dir: &Path,
     f: impl FnOnce(&mut LayoutWriter) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    if dir.exists() {
-        if !dir.is_dir() {
-            anyhow::bail!(
-                "{}: exists and is not a directory; give a new directory or an existing OCI layout",
-                dir.display()
-            );
-        }
-        if !dir.join("oci-layout").exists() && std::fs::read_dir(dir)?.next().is_some() {
-            anyhow::bail!(
-                "{}: exists and is not an OCI layout; give a new directory",
-                dir.display()
-            );
-        }
-        let mut w = LayoutWriter::create(dir)?;
-        return f(&mut w);
-    }
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let stage = tempfile::Builder::new()
-        .prefix(".pause-verify-out-")
-        .tempdir_in(parent)
-        .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
-    pause_verify::atomic::note_temporary(stage.path());
-    let mut w = LayoutWriter::create(stage.path())?;
-    let out = f(&mut w)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(stage.path(), std::fs::Permissions::from_mode(0o755))?;
-    }
-    let staged = stage.keep();
-    std::fs::rename(&staged, dir).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&staged);
-        anyhow::anyhow!("moving the output into place at {}: {e}", dir.display())
-    })?;
+    let mut sink = LayoutSink::open(dir, None)?;
+    let out = f(sink.writer())?;
+    sink.commit()?;
     Ok(out)
-}
-
-/// `docker-archive:FILE[:NAME:TAG]` → (FILE, NAME:TAG); `None` for anything else.
-fn archive_dest(out: &str) -> anyhow::Result<Option<(PathBuf, Option<String>)>> {
-    if !out.starts_with("docker-archive:") {
-        return Ok(None);
-    }
-    match out.parse::<ImageRef>()? {
-        ImageRef::Archive { index: Some(_), .. } => anyhow::bail!(
-            "--out {out}: an output archive takes a NAME:TAG, not @N (docker-archive:FILE[:NAME:TAG])"
-        ),
-        ImageRef::Archive {
-            path, reference, ..
-        } => {
-            if path.is_dir() {
-                anyhow::bail!(
-                    "--out {out}: {} is a directory; a docker-archive is a file",
-                    path.display()
-                );
-            }
-            Ok(Some((path, reference)))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// Build into a staging OCI layout beside `path`, convert its one image into a
-/// docker-archive at `path` (written atomically), and remove the staging layout (also on
-/// error: it is a `TempDir`).
-fn build_archive(
-    path: &Path,
-    repo_tag: Option<&str>,
-    f: impl FnOnce(&mut LayoutWriter) -> anyhow::Result<BuildSet>,
-) -> anyhow::Result<BuildSet> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let stage = tempfile::Builder::new()
-        .prefix(".pause-verify-out-")
-        .tempdir_in(parent)
-        .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
-    pause_verify::atomic::note_temporary(stage.path());
-    let mut w = LayoutWriter::create(stage.path())?;
-    let set = f(&mut w)?;
-    w.add_manifest(&set.root, None)?;
-    drop(w);
-    if set.builds.len() != 1 {
-        anyhow::bail!(
-            "a docker-archive holds one image and this build made {}; choose one with --platform",
-            set.builds.len()
-        );
-    }
-    let staged = LayoutSource::open(stage.path(), None, Some(&set.root.digest))?;
-    let resolved = image::resolve(&staged, None)?;
-    image::archive::write_archive(&staged, &resolved, repo_tag, path)?;
-    stage
-        .close()
-        .with_context(|| format!("removing the staging layout in {}", parent.display()))?;
-    Ok(set)
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     let base_ref: ImageRef = args.base.parse()?;
     let platform: Option<PlatformSelector> =
         args.platform.as_deref().map(str::parse).transpose()?;
-    let archive = archive_dest(&args.out)?;
-    if archive.is_some() && args.no_base_layers {
+    let out = out_ref(&args.out)?;
+    let archive = matches!(out, ImageRef::Archive { .. });
+    if archive && args.no_base_layers {
         anyhow::bail!(
             "--out {}: a docker-archive must hold every layer, so it cannot be combined with --no-base-layers; write an OCI layout instead",
             args.out
         );
     }
-    let (dir, tag) = match &archive {
-        Some((path, _)) => (path.clone(), None),
-        None => layout_dest(&args.out)?,
-    };
     let pinned = build::is_pinned(&base_ref);
     if !pinned && !args.allow_unpinned {
         anyhow::bail!(
@@ -245,7 +165,8 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         metadata_layers: args.metadata_layers,
         no_base_layers: args.no_base_layers,
     };
-    let src = image::open_with(&base_ref, &g.registry.options(g.quiet)?)?;
+    let reg_opts = g.registry.options(g.quiet)?;
+    let src = image::open_with(&base_ref, &reg_opts)?;
     if !pinned && !g.quiet {
         let root = src.root()?;
         eprintln!(
@@ -253,42 +174,38 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             root.descriptor().digest
         );
     }
+    if archive
+        && opts.platform.is_none()
+        && let Root::Index(i) = src.root()?
+    {
+        let n = image::source::image_entries(&i).len();
+        if n > 1 {
+            anyhow::bail!(
+                "--out {}: a docker-archive holds one image, and base {base_ref} has {n} platforms; choose one with --platform, or write an OCI layout",
+                args.out
+            );
+        }
+    }
     let progress = Progress::new(g.quiet);
-    let (set, output) = match &archive {
-        Some((path, repo_tag)) => {
-            if opts.platform.is_none()
-                && let Root::Index(i) = src.root()?
-            {
-                let n = image::source::image_entries(&i).len();
-                if n > 1 {
-                    anyhow::bail!(
-                        "--out {}: a docker-archive holds one image, and base {base_ref} has {n} platforms; choose one with --platform, or write an OCI layout",
-                        args.out
-                    );
-                }
-            }
-            let set = build_archive(path, repo_tag.as_deref(), |w| {
-                build::build_all(src.as_ref(), &base_ref, &recipe, &opts, w, &progress)
-                    .map_err(Into::into)
-            })?;
-            let output = match repo_tag {
-                Some(t) => format!("docker-archive:{}:{t}", path.display()),
-                None => format!("docker-archive:{}", path.display()),
-            };
-            (set, output)
+    // The one place the destination's transport is chosen; blobs of a base in the
+    // same registry are mounted.
+    let mut sink = image::open_sink(&out, &reg_opts, Some(&base_ref))?;
+    let set = build::build_all(
+        src.as_ref(),
+        &base_ref,
+        &recipe,
+        &opts,
+        sink.as_mut(),
+        &progress,
+    )?;
+    sink.add_manifest(&set.root, None)?;
+    sink.commit()?;
+    let output = match &out {
+        ImageRef::Layout { dir, tag: None, .. } => {
+            format!("oci:{}@{}", dir.display(), set.root.digest)
         }
-        None => {
-            let set: BuildSet = with_layout(&dir, |w| {
-                let set = build::build_all(src.as_ref(), &base_ref, &recipe, &opts, w, &progress)?;
-                w.add_manifest(&set.root, tag.as_deref())?;
-                Ok(set)
-            })?;
-            let output = match &tag {
-                Some(t) => format!("oci:{}:{t}", dir.display()),
-                None => format!("oci:{}@{}", dir.display(), set.root.digest),
-            };
-            (set, output)
-        }
+        ImageRef::Registry { tag: None, .. } => format!("{out}@{}", set.root.digest),
+        other => other.to_string(),
     };
     if g.json {
         let r = Report {

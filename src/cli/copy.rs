@@ -3,27 +3,25 @@
 //! verified on the way; with `--signatures`, then its signatures, attestations and
 //! bundles (`attach::Store::attachments` / `put_attachments`), image first so a failure
 //! never leaves attachments without their image.
-//! SRC: `oci:` or `docker-archive:`; DEST: `oci:DIR[:TAG]`. A new DEST layout appears
-//! only when the copy succeeded; foreign layers are referenced, not copied, unless
-//! `--include-foreign` (then copied and verified like any blob).
-//! An untagged `oci:DIR` source is the one image the layout holds
-//! (`LayoutSource::open_one`: signatures and attestations beside it are skipped).
+//! SRC and DEST: any transport (`image::open` / `image::open_sink`: `oci:`, `docker://`,
+//! `docker-archive:`, `dir:`). A new DEST appears only when the copy succeeded; foreign
+//! layers are referenced, not copied, unless `--include-foreign` (then copied and
+//! verified like any blob). An untagged `oci:DIR` source is the one image the layout
+//! holds (signatures and attestations beside it are skipped), as in every command.
 
 use super::{Global, Outcome};
 use pause_verify::attest::attach::Store;
-use pause_verify::image::registry::{RegistryOptions, RepoRef, transport::RegistrySink};
+use pause_verify::image::registry::RegistryOptions;
 use pause_verify::image::source::image_entries;
-use pause_verify::image::{
-    self, Descriptor, Digest, ImageRef, ImageSource, LayoutSource, PlatformSelector, Root, copy,
-};
+use pause_verify::image::{self, Descriptor, Digest, ImageRef, PlatformSelector, Root, copy};
 use pause_verify::progress::Progress;
 use serde::Serialize;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Source image: oci:DIR[:TAG|@DIGEST], docker-archive:FILE[:NAME:TAG|:@N] or docker://HOST/REPO[:TAG][@DIGEST].
+    /// Source image: oci:DIR[:TAG|@DIGEST], docker-archive:FILE[:NAME:TAG|:@N], dir:DIR or docker://HOST/REPO[:TAG][@DIGEST].
     pub source: String,
-    /// Destination: oci:DIR[:TAG] (created if missing) or docker://HOST/REPO[:TAG].
+    /// Destination: oci:DIR[:TAG] (created if missing), docker://HOST/REPO[:TAG], docker-archive:FILE[:NAME:TAG] (one image) or dir:DIR.
     pub destination: String,
     /// Copy only this platform (its manifest becomes the destination's image); default: everything.
     #[arg(long)]
@@ -90,67 +88,22 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     let platform: Option<PlatformSelector> =
         args.platform.as_deref().map(str::parse).transpose()?;
     let opts = g.registry.options(g.quiet)?;
-    let src: Box<dyn ImageSource> = match &src_ref {
-        // A layout named without tag or digest is the one image it holds (signatures and
-        // referrers beside it are not images), as for sign/verify/audit; copying its
-        // index.json as an index would carry the attachments along as "platforms".
-        ImageRef::Layout {
-            dir,
-            tag: None,
-            digest: None,
-        } => Box::new(LayoutSource::open_one(dir)?),
-        _ => image::open_with(&src_ref, &opts)?,
-    };
+    let src = image::open_with(&src_ref, &opts)?;
     let progress = Progress::new(g.quiet);
     let copy_opts = copy::CopyOptions {
         include_foreign: g.registry.include_foreign,
     };
-    let report = match &dst_ref {
-        ImageRef::Layout {
-            dir,
-            tag,
-            digest: None,
-        } => copy::copy_to_layout(
-            src.as_ref(),
-            dir,
-            platform.as_ref(),
-            tag.as_deref(),
-            copy_opts,
-            &progress,
-        )?,
-        ImageRef::Layout {
-            digest: Some(_), ..
-        } => {
-            anyhow::bail!(
-                "destination {dst_ref}: a destination takes a tag, not a digest (oci:DIR[:TAG])"
-            )
-        }
-        ImageRef::Registry { tag, .. } => {
-            // Blobs already in the same registry are mounted rather than uploaded.
-            let mount_from = match &src_ref {
-                ImageRef::Registry {
-                    registry,
-                    repository,
-                    ..
-                } => Some(RepoRef::new(registry, repository)),
-                _ => None,
-            };
-            let mut sink = RegistrySink::open(&dst_ref, opts.clone(), mount_from)?;
-            let report = copy::copy_image(
-                src.as_ref(),
-                &mut sink,
-                platform.as_ref(),
-                tag.as_deref(),
-                copy_opts,
-                &progress,
-            )?;
-            sink.flush()?;
-            report
-        }
-        _ => anyhow::bail!(
-            "destination {dst_ref}: only OCI layouts (oci:DIR[:TAG]) and registries (docker://) can be written"
-        ),
-    };
+    // Blobs already in the same registry are mounted rather than uploaded.
+    let mut sink = image::open_sink(&dst_ref, &opts, Some(&src_ref))?;
+    let report = copy::copy_image(
+        src.as_ref(),
+        sink.as_mut(),
+        platform.as_ref(),
+        None,
+        copy_opts,
+        &progress,
+    )?;
+    sink.commit()?;
     let attachments = if args.signatures {
         Some(copy_attachments(
             &src_ref,

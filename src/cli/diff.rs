@@ -1,8 +1,9 @@
 //! `pause-verify diff IMAGE_A IMAGE_B [--platform P] [--strict]`: the comparison of
 //! `rebuild` without rebuilding: IMAGE_A is the reference, IMAGE_B the image under test
 //! (changes are B relative to A). Layers both share from the start count as the base;
-//! registry changes are compared as the delta hives' own contents. Output: the `rebuild`
-//! report with kind `diff`.
+//! registry changes are compared as the delta hives' own contents; those shared layers'
+//! blobs are hashed in IMAGE_B (equal digests say nothing about the bytes behind them).
+//! Output: the `rebuild` report with kind `diff`.
 
 use super::{Global, Outcome};
 use anyhow::Context;

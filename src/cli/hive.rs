@@ -43,7 +43,8 @@ pub enum Cmd {
 }
 
 fn load(p: &Path) -> anyhow::Result<Hive> {
-    let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+    let bytes = pause_verify::limits::read_capped(p, &pause_verify::limits::HIVE)
+        .with_context(|| format!("cannot read {}", p.display()))?;
     hive::read(&bytes).with_context(|| format!("{} is not a readable hive", p.display()))
 }
 

@@ -233,6 +233,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             "docker-archive"
         }
         ImageRef::Registry { .. } => "docker",
+        ImageRef::Dir { .. } => "dir",
     };
     if layers.iter().any(|l| l.foreign) {
         notes.push(if g.registry.include_foreign {

@@ -32,6 +32,33 @@ pub struct Global {
     pub quiet: bool,
     #[command(flatten)]
     pub registry: registry_flags::RegistryFlags,
+    /// Most bytes one layer may inflate to (e.g. 32GiB; suffixes KiB, MiB, GiB, TiB).
+    #[arg(long, global = true, value_name = "SIZE", env = "PAUSE_VERIFY_MAX_LAYER_SIZE", default_value = "32GiB", value_parser = parse_size)]
+    pub max_layer_size: u64,
+    /// Most a layer may inflate per compressed byte, beyond its first 64 MiB (gzip bombs).
+    #[arg(long, global = true, value_name = "N", env = "PAUSE_VERIFY_MAX_LAYER_RATIO", default_value_t = pause_verify::image::layer::DEFAULT_MAX_LAYER_RATIO, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_layer_ratio: u64,
+}
+
+/// `123`, `64MiB`, `4GiB` (binary units; `K`/`M`/`G`/`T` alone mean the same).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a size such as 4GiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        "t" | "tib" => 40,
+        _ => return Err(format!("{s:?}: unknown unit (use KiB, MiB, GiB or TiB)")),
+    };
+    n.checked_mul(1u64 << shift)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("{s:?}: out of range"))
 }
 
 #[derive(Parser, Debug)]
@@ -99,6 +126,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    pause_verify::image::layer::set_inflate_limits(pause_verify::image::layer::InflateLimits {
+        max_bytes: cli.global.max_layer_size,
+        max_ratio: cli.global.max_layer_ratio,
+    });
     let result = match cli.command {
         Command::Rebuild(a) => rebuild::run(a, &cli.global),
         Command::Diff(a) => diff::run(a, &cli.global),

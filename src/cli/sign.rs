@@ -39,7 +39,8 @@ pub struct Args {
 /// Read and decrypt a cosign private key: `COSIGN_PASSWORD` (may be empty), else a
 /// prompt on a terminal, else an error (never block on a pipe).
 pub(super) fn load_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
-    let pem = std::fs::read(path).with_context(|| format!("reading key {}", path.display()))?;
+    let pem = pause_verify::limits::read_capped(path, &pause_verify::limits::KEY)
+        .with_context(|| format!("reading key {}", path.display()))?;
     let password = match std::env::var("COSIGN_PASSWORD") {
         Ok(p) => p,
         Err(_) if std::io::stdin().is_terminal() => {

@@ -8,17 +8,22 @@
 //! (`attest::legacy_keyless`).
 //!
 //! Each signature: signature over the exact payload bytes → signed digest equals the
-//! image digest → identity (`--identity`) / statement subject and predicate type. Exit 0
-//! when every image checked has at least one verified signature (and, with
-//! `--attestations`, one verified attestation); 1 otherwise, listing why each failed;
-//! 2 for bad input (unreadable key, unresolvable image).
+//! image digest → identity (`--identity`) / statement subject and predicate type. A
+//! signed digest is only worth the bytes behind it, so the image itself is hashed too:
+//! root → every platform manifest → config → (unless `--skip-blobs`) every layer, each
+//! against its descriptor, streaming. Exit 0 when the image is intact and every image
+//! checked has at least one verified signature (and, with `--attestations`, one verified
+//! attestation) and no FAILED one (`--require-any`: at least one suffices; a check whose
+//! only fault is another predicate type than `--type` is not selected, not failed);
+//! 1 otherwise, listing why each failed; 2 for bad input (unreadable key, unresolvable
+//! image).
 
 use super::{Global, Outcome};
 use anyhow::Context;
 use pause_verify::attest::Check;
 use pause_verify::attest::attach::{self, Store, SubjectReport, VerifyOptions};
 use pause_verify::attest::storage::AttestationsDir;
-use pause_verify::image::{ImageRef, PlatformSelector};
+use pause_verify::image::{self, Descriptor, ImageRef, ImageSource, PlatformSelector, Root};
 use pause_verify::notary::stored::{self, NotaryCheck};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -55,6 +60,160 @@ pub struct Args {
     /// On a manifest list, also verify every platform's image.
     #[arg(long, conflicts_with = "platform")]
     pub all_platforms: bool,
+    /// Hash manifests and configs only, not the layer blobs (faster on a registry).
+    #[arg(long)]
+    pub skip_blobs: bool,
+    /// Pass when at least one signature (and attestation) verifies, even if others FAILED.
+    #[arg(long)]
+    pub require_any: bool,
+}
+
+/// What the integrity pass hashed, and what did not match.
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Integrity {
+    ok: bool,
+    manifests: usize,
+    configs: usize,
+    /// Layers hashed (0 with --skip-blobs).
+    layers: usize,
+    /// Foreign (non-distributable) layers: never downloaded, not hashed.
+    foreign_layers: usize,
+    layer_bytes: u64,
+    blobs_skipped: bool,
+    failures: Vec<IntegrityFailure>,
+    /// Blobs the store does not hold (a signature-only layout): no bytes to forge, none
+    /// checked.
+    missing: Vec<IntegrityFailure>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IntegrityFailure {
+    what: String,
+    digest: image::Digest,
+    reason: String,
+}
+
+/// Hash the image from its root: every manifest of an index (nested lists too, to
+/// depth 4), each manifest's config and, unless `skip_blobs`, its layers, streaming.
+fn check_integrity(src: &dyn ImageSource, root: &Root, skip_blobs: bool) -> Integrity {
+    let mut out = Integrity {
+        blobs_skipped: skip_blobs,
+        ..Integrity::default()
+    };
+    let fail = |out: &mut Integrity, what: String, d: &Descriptor, e: image::Error| {
+        let missing = match &e {
+            image::Error::BlobMissing { .. } => true,
+            image::Error::Registry(r) => {
+                matches!(**r, image::registry::RegistryError::NotFound { .. })
+            }
+            _ => false,
+        };
+        let f = IntegrityFailure {
+            what,
+            digest: d.digest.clone(),
+            reason: e.to_string(),
+        };
+        if missing {
+            out.missing.push(f)
+        } else {
+            out.failures.push(f)
+        }
+    };
+    let mut pending: Vec<(Descriptor, usize)> = Vec::new();
+    match root {
+        Root::Manifest(m) => pending.push((m.descriptor.clone(), 0)),
+        Root::Index(ix) => {
+            for d in image::source::image_entries(ix) {
+                pending.push((d.clone(), 1));
+            }
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some((d, depth)) = pending.pop() {
+        if !seen.insert(d.digest.clone()) {
+            continue;
+        }
+        if image::model::is_index(&d.media_type) {
+            match src.read_index(&d) {
+                Ok(ix) if depth < 4 => {
+                    for c in image::source::image_entries(&ix) {
+                        pending.push((c.clone(), depth + 1));
+                    }
+                }
+                Ok(_) => out.failures.push(IntegrityFailure {
+                    what: "index".into(),
+                    digest: d.digest.clone(),
+                    reason: "nested deeper than 4 levels".into(),
+                }),
+                Err(e) => fail(&mut out, "index".into(), &d, e),
+            }
+            continue;
+        }
+        if !image::model::is_manifest(&d.media_type) {
+            continue;
+        }
+        let what = match &d.platform {
+            Some(p) => format!("manifest ({p})"),
+            None => "manifest".into(),
+        };
+        let m = match src.read_manifest(&d) {
+            Ok(m) => m,
+            Err(e) => {
+                fail(&mut out, what, &d, e);
+                continue;
+            }
+        };
+        out.manifests += 1;
+        match src.read_config(&m.config) {
+            Ok(_) => out.configs += 1,
+            Err(e) => fail(&mut out, format!("config of {}", d.digest), &m.config, e),
+        }
+        if skip_blobs {
+            continue;
+        }
+        for (i, l) in m.layers.iter().enumerate() {
+            if l.is_foreign() {
+                out.foreign_layers += 1;
+                continue;
+            }
+            let r = src.open_blob(l).and_then(|mut r| {
+                std::io::copy(&mut r, &mut std::io::sink())
+                    .map_err(|e| image::Error::from_io(e, format!("reading blob {}", l.digest)))
+            });
+            match r {
+                Ok(n) => {
+                    out.layers += 1;
+                    out.layer_bytes += n;
+                }
+                Err(e) => fail(&mut out, format!("layer {i} of {}", d.digest), l, e),
+            }
+        }
+    }
+    out.ok = out.failures.is_empty();
+    out
+}
+
+/// Not selected rather than failed: an attestation of another type than `--type`.
+fn selected(c: &Check) -> bool {
+    !matches!(&c.result, Err(f) if f.code() == "predicate_type_mismatch")
+}
+
+/// The verdict of one subject under the rule: `any` at least one verified; `all` also
+/// none (selected) FAILED.
+fn subject_ok(s: &SubjectReport, opts: &VerifyOptions<'_>, any: bool) -> bool {
+    let group = |checks: &[Check]| {
+        checks.iter().any(Check::is_verified)
+            && (any
+                || checks
+                    .iter()
+                    .filter(|c| selected(c))
+                    .all(Check::is_verified))
+    };
+    let sig = !opts.signatures || group(&s.signatures);
+    let att = !opts.attestations || s.attestations.as_deref().is_some_and(group);
+    sig && att
 }
 
 #[derive(Serialize)]
@@ -84,6 +243,9 @@ struct Report {
     certificate_oidc_issuer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     predicate_type: Option<String>,
+    /// `all` (default: every signature / attestation reported must verify) or `any`.
+    rule: &'static str,
+    integrity: Integrity,
     #[serde(skip_serializing_if = "Option::is_none")]
     trust_policy: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,6 +324,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     let mut subjects = Vec::new();
     for d in &descriptors {
         let mut report = store.verify_subject(d, &opts)?;
+        report.verified = subject_ok(&report, &opts, args.require_any);
         let checks = match &notation {
             Some(n) => Some(stored::check_subject(
                 &store,
@@ -173,7 +336,9 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             None => None,
         };
         if let Some(c) = &checks {
-            let ok = c.iter().any(NotaryCheck::is_verified);
+            // The same rule as for cosign's: one verifies, and (rule all) every one does.
+            let ok = c.iter().any(NotaryCheck::is_verified)
+                && (args.require_any || c.iter().all(NotaryCheck::is_verified));
             report.verified = ok && (!cosign_required || report.verified);
         }
         subjects.push(SubjectOut {
@@ -184,7 +349,9 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             report,
         });
     }
-    let verified = subjects.iter().all(|s| s.report.verified);
+    let integrity = check_integrity(store.source(), &root, args.skip_blobs);
+    let rule = if args.require_any { "any" } else { "all" };
+    let verified = integrity.ok && subjects.iter().all(|s| s.report.verified);
     if g.json {
         let doc = Report {
             schema_version: "1",
@@ -206,6 +373,8 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             certificate_identity_regexp: args.keyless.certificate_identity_regexp.clone(),
             certificate_oidc_issuer: args.keyless.certificate_oidc_issuer.clone(),
             predicate_type: args.predicate_type.clone(),
+            rule,
+            integrity,
             trust_policy: notation.as_ref().map(|n| n.policy_path.clone()),
             trust_store: notation.as_ref().map(|n| n.store_path.clone()),
             notation_warnings: notation.map(|n| n.warnings).unwrap_or_default(),
@@ -213,12 +382,21 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
+        print_integrity(&integrity);
         for s in &subjects {
             print_subject(&s.report, &args, &opts, cosign_required);
             if let Some(n) = &s.notation {
                 print_notation(n);
             }
         }
+        println!(
+            "rule: {}",
+            if args.require_any {
+                "any (--require-any): at least one signature / attestation per image must verify"
+            } else {
+                "all: at least one, and every signature / attestation reported, must verify"
+            }
+        );
         println!("{}", if verified { "VERIFIED" } else { "NOT VERIFIED" });
     }
     Ok(if verified {
@@ -226,6 +404,38 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Fail
     })
+}
+
+fn print_integrity(i: &Integrity) {
+    for f in &i.failures {
+        println!("FAILED integrity {} {}: {}", f.what, f.digest, f.reason);
+    }
+    for f in &i.missing {
+        println!(
+            "absent integrity {} {}: not in this store, nothing to check",
+            f.what, f.digest
+        );
+    }
+    let layers = if i.blobs_skipped {
+        "layers not hashed (--skip-blobs)".to_string()
+    } else {
+        format!(
+            "{} layer(s), {} bytes{}",
+            i.layers,
+            i.layer_bytes,
+            if i.foreign_layers > 0 {
+                format!(" ({} foreign layer(s) not fetched)", i.foreign_layers)
+            } else {
+                String::new()
+            }
+        )
+    };
+    println!(
+        "{} integrity: {} manifest(s), {} config(s), {layers} hashed against their digests",
+        if i.ok { "ok    " } else { "FAILED" },
+        i.manifests,
+        i.configs
+    );
 }
 
 fn print_subject(s: &SubjectReport, args: &Args, opts: &VerifyOptions<'_>, cosign: bool) {
@@ -293,6 +503,9 @@ fn print_checks(what: &str, checks: &[Check], args: &Args) {
                     "  ok     {what} {}: {} with {key}{extra}",
                     c.source, v.format
                 );
+            }
+            Err(f) if !selected(c) => {
+                println!("  skip   {what} {}: {}: {f}", c.source, f.code())
             }
             Err(f) => println!("  FAILED {what} {}: {}: {f}", c.source, f.code()),
         }

@@ -42,7 +42,8 @@ pub fn load_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<PublicKey>> {
     paths
         .iter()
         .map(|p| {
-            let pem = std::fs::read(p).with_context(|| format!("reading key {}", p.display()))?;
+            let pem = pause_verify::limits::read_capped(p, &pause_verify::limits::KEY)
+                .with_context(|| format!("reading key {}", p.display()))?;
             PublicKey::from_pem(&pem).with_context(|| format!("loading key {}", p.display()))
         })
         .collect()
@@ -86,8 +87,8 @@ pub fn load_trusted_root(path: &Path) -> anyhow::Result<TrustedRoot> {
 }
 
 fn read_limited(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
-    let f =
-        std::fs::File::open(path).with_context(|| format!("reading {what} {}", path.display()))?;
+    let f = pause_verify::limits::open_regular(path, "input file")
+        .with_context(|| format!("reading {what} {}", path.display()))?;
     let mut bytes = Vec::new();
     f.take(MAX_PAYLOAD_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
@@ -166,7 +167,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     let subject = match (&args.digest, &args.artifact) {
         (Some(d), _) => d.clone(),
         (None, Some(a)) => {
-            let f = std::fs::File::open(a)
+            let f = pause_verify::limits::open_regular(a, "artifact")
                 .with_context(|| format!("reading artifact {}", a.display()))?;
             let mut r = HashingReader::new(f);
             std::io::copy(&mut r, &mut std::io::sink())

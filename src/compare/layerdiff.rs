@@ -20,13 +20,14 @@ use super::{Error, noise};
 use crate::hive::{self, Hive, Key, LayerSemantics, RootHive, diff as hdiff, model};
 use crate::image::{Descriptor, Digest, ImageSource, layer};
 use crate::wclayer::reader::EntryType;
+use crate::wclayer::reader::fold;
 use crate::wclayer::{self, LayerReader, PaxTime, sddl};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 
 /// Largest delta hive we hold in memory (real ones are a few hundred KiB).
-pub const MAX_HIVE: u64 = 256 << 20;
+pub const MAX_HIVE: u64 = crate::limits::DELTA_HIVE.bytes;
 
 /// One tar entry's facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,13 +47,23 @@ pub struct EntryFacts {
     pub creation_time: Option<PaxTime>,
     /// Other PAX time records (`atime`, `ctime`) as written.
     pub pax_times: BTreeMap<String, String>,
+    /// The first [`noise::HEAD`] content bytes (what the noise rules check).
+    pub head: Vec<u8>,
+    /// For a user's profile hive: parsed, and free of autostart entries?
+    pub hive_check: Option<Result<(), String>>,
 }
+
+/// Largest profile hive (`NTUSER.DAT`) the noise check parses.
+pub const MAX_PROFILE_HIVE: u64 = 64 << 20;
 
 /// What one layer holds.
 #[derive(Debug, Clone, Default)]
 pub struct LayerContent {
-    /// Entries by lower-cased path (Windows paths are case-insensitive).
+    /// Entries by folded path (`wclayer::reader::fold`: NTFS is case-insensitive).
     pub entries: BTreeMap<String, EntryFacts>,
+    /// Entries the layer reader refused (unsafe name, duplicate, escaping link):
+    /// (name as written, why). Each is a difference, never noise.
+    pub problems: Vec<(String, String)>,
     /// Paths in tar order.
     pub order: Vec<String>,
     /// Delta hives (`Hives/<name>` → bytes).
@@ -71,31 +82,82 @@ fn kind_str(k: &EntryType) -> (String, Option<String>) {
     }
 }
 
-/// Read an uncompressed layer tar into [`LayerContent`].
+/// Read an uncompressed layer tar into [`LayerContent`]. An entry the reader refuses
+/// (unsafe or duplicate name, escaping link) is recorded in `problems` and the walk goes
+/// on, so the report names every one.
 pub fn read_tar(r: &mut dyn Read) -> Result<LayerContent, wclayer::Error> {
     let mut reader = LayerReader::new(r);
     let mut out = LayerContent::default();
-    while let Some(mut e) = reader.next_entry()? {
+    let mut hive_bytes = 0u64;
+    loop {
+        let mut e = match reader.next_entry() {
+            Ok(Some(e)) => e,
+            Ok(None) => break,
+            Err(wclayer::Error::InvalidEntry { path, reason }) => {
+                if out.problems.len() < MAX_PROBLEMS {
+                    out.problems.push((path, reason));
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let info = e.info.clone();
         let (kind, link_target) = kind_str(&info.kind);
         let mut sha256 = None;
+        let mut head = Vec::new();
+        let mut hive_check = None;
+        let folded = fold(&info.path);
         if info.kind == EntryType::File {
-            let is_hive = info
-                .path
-                .strip_prefix("Hives/")
-                .is_some_and(|n| !n.contains('/'));
-            if is_hive {
+            let hive_name = folded
+                .strip_prefix("HIVES/")
+                .filter(|n| !n.contains('/'))
+                .and_then(|_| info.path.split_once('/'))
+                .map(|(_, n)| n.to_string());
+            let profile = noise::is_profile_hive(&info.path);
+            if let Some(name) = hive_name {
+                // Checked on the header's size, before anything is read.
+                hive_bytes = hive_bytes.saturating_add(info.size);
+                let over = [
+                    (&crate::limits::DELTA_HIVE, info.size),
+                    (&crate::limits::LAYER_DELTA_HIVES, hive_bytes),
+                ]
+                .into_iter()
+                .find(|(cap, n)| *n > cap.bytes);
+                if let Some((cap, n)) = over {
+                    return Err(wclayer::Error::Io(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: {}", info.path, crate::limits::too_large(cap, n)),
+                    )));
+                }
                 let data = e.read_to_vec(MAX_HIVE)?;
                 sha256 = Some(Digest::of(&data));
-                let name = info.path["Hives/".len()..].to_string();
+                head = data[..data.len().min(noise::HEAD)].to_vec();
                 out.hives.insert(name, data);
+            } else if profile && info.size <= MAX_PROFILE_HIVE {
+                let data = e.read_to_vec(MAX_PROFILE_HIVE)?;
+                sha256 = Some(Digest::of(&data));
+                head = data[..data.len().min(noise::HEAD)].to_vec();
+                hive_check = Some(match hive::read(&data) {
+                    Ok(h) => noise::hive_autostart(&h),
+                    Err(err) => Err(format!("does not parse as a registry hive: {err}")),
+                });
             } else {
+                if profile {
+                    hive_check = Some(Err(format!(
+                        "{} bytes is over the {MAX_PROFILE_HIVE}-byte profile hive limit",
+                        info.size
+                    )));
+                }
                 let mut h = Sha256::new();
                 let mut buf = vec![0u8; 64 * 1024];
                 loop {
                     let n = e.read(&mut buf).map_err(wclayer::Error::Io)?;
                     if n == 0 {
                         break;
+                    }
+                    if head.len() < noise::HEAD {
+                        let take = (noise::HEAD - head.len()).min(n);
+                        head.extend_from_slice(&buf[..take]);
                     }
                     h.update(&buf[..n]);
                 }
@@ -130,12 +192,43 @@ pub fn read_tar(r: &mut dyn Read) -> Result<LayerContent, wclayer::Error> {
             mtime: info.mtime,
             creation_time: info.creation_time,
             pax_times,
+            head,
+            hive_check,
         };
-        let key = info.path.to_ascii_lowercase();
-        out.order.push(key.clone());
-        out.entries.insert(key, facts);
+        out.order.push(folded.clone());
+        out.entries.insert(folded, facts);
     }
     Ok(out)
+}
+
+/// Refused entries kept per layer (each is a difference; the first ones say enough).
+const MAX_PROBLEMS: usize = 1000;
+
+fn facts_of(e: &EntryFacts) -> noise::FileFacts<'_> {
+    noise::FileFacts {
+        path: &e.path,
+        kind: &e.kind,
+        size: e.size,
+        head: &e.head,
+        hive: e.hive_check.as_ref(),
+    }
+}
+
+/// Label `c` by the noise judgement, saying why not when a rule or the content refused.
+fn judged(mut c: Change, j: noise::Judgement) -> Change {
+    match j {
+        noise::Judgement::Noise(r) => noise(c, r.id),
+        noise::Judgement::NotNoise(Some(why)) => {
+            let a = c.actual.take().unwrap_or_default();
+            c.actual = Some(if a.is_empty() {
+                format!("not noise: {why}")
+            } else {
+                format!("{a}; not noise: {why}")
+            });
+            c
+        }
+        noise::Judgement::NotNoise(None) => c,
+    }
 }
 
 /// Stream a layer blob from `source`, verifying digest and diff_id, into [`LayerContent`].
@@ -198,6 +291,18 @@ fn fmt_time(t: &PaxTime) -> String {
 /// caller decides what counts).
 pub fn entry_changes(expected: &LayerContent, actual: &LayerContent, strict: bool) -> Vec<Change> {
     let mut out = Vec::new();
+    for (side, content) in [("image under test", actual), ("reference", expected)] {
+        for (name, why) in &content.problems {
+            out.push(change(
+                Area::File,
+                ChangeKind::Extra,
+                name,
+                Some("name"),
+                None,
+                Some(format!("refused entry in the {side}: {why}")),
+            ));
+        }
+    }
     for (k, a) in &actual.entries {
         match expected.entries.get(k) {
             None => {
@@ -209,10 +314,7 @@ pub fn entry_changes(expected: &LayerContent, actual: &LayerContent, strict: boo
                     None,
                     Some(describe_entry(a)),
                 );
-                out.push(match noise::explain_file(&a.path) {
-                    Some(r) => noise(c, r.id),
-                    None => c,
-                });
+                out.push(judged(c, noise::judge_file(&facts_of(a))));
             }
             Some(e) => out.extend(entry_field_changes(e, a, strict)),
         }
@@ -237,17 +339,18 @@ pub fn entry_changes(expected: &LayerContent, actual: &LayerContent, strict: boo
         .filter(|(_, c)| {
             c.change == ChangeKind::Extra
                 && c.class == Class::Unexplained
+                && c.field.is_none()
                 && actual
                     .entries
-                    .get(&c.path.to_ascii_lowercase())
+                    .get(&fold(&c.path))
                     .is_some_and(|e| e.kind == "dir")
         })
         .map(|(i, _)| i)
         .collect();
     extra_dirs.sort_by_key(|&i| std::cmp::Reverse(out[i].path.matches('/').count()));
     for i in extra_dirs {
-        let dir = format!("{}/", out[i].path.to_ascii_lowercase());
-        if only_noise_under(&out, |c| c.path.to_ascii_lowercase().starts_with(&dir)) {
+        let dir = format!("{}/", fold(&out[i].path));
+        if only_noise_under(&out, |c| fold(&c.path).starts_with(&dir)) {
             let c = out[i].clone();
             out[i] = noise(c, noise::PARENT_DIR);
         }
@@ -292,7 +395,7 @@ fn only_noise_under(out: &[Change], under: impl Fn(&Change) -> bool) -> bool {
 
 fn entry_field_changes(e: &EntryFacts, a: &EntryFacts, strict: bool) -> Vec<Change> {
     let mut out = Vec::new();
-    let is_hive = e.path.starts_with("Hives/") && e.kind == "file" && a.kind == "file";
+    let is_hive = fold(&e.path).starts_with("HIVES/") && e.kind == "file" && a.kind == "file";
     let mut field = |name: &str, ev: String, av: String, times: Option<&str>| {
         if ev != av {
             let c = change(
@@ -307,10 +410,10 @@ fn entry_field_changes(e: &EntryFacts, a: &EntryFacts, strict: bool) -> Vec<Chan
                 // Times are compared only under --strict.
                 return;
             }
-            let explained_by = times.or_else(|| noise::explain_file(&a.path).map(|r| r.id));
-            out.push(match explained_by {
+            out.push(match times {
                 Some(r) => noise(c, r),
-                None => c,
+                // The changed entry must itself be content a rule admits.
+                None => judged(c, noise::judge_file(&facts_of(a))),
             });
         }
     };
@@ -627,10 +730,16 @@ pub fn registry_changes(
         };
         // An altered recipe edit is never noise; an extra change may be.
         let c = if c.change == ChangeKind::Extra {
-            match noise::explain_registry(t.hive, &t.path, t.value.as_deref()) {
-                Some(r) => noise(c, r.id),
-                None => c,
-            }
+            let rc = match ae {
+                Effect::KeyCreated => noise::RegChange::KeyCreated,
+                Effect::KeyDeleted => noise::RegChange::KeyDeleted,
+                Effect::ValueDeleted => noise::RegChange::ValueDeleted,
+                Effect::ValueSet { kind, data } => noise::RegChange::ValueSet { kind: *kind, data },
+            };
+            judged(
+                c,
+                noise::judge_registry(t.hive, &t.path, t.value.as_deref(), rc),
+            )
         } else {
             c
         };
@@ -825,11 +934,13 @@ mod tests {
             mtime: PaxTime::from_secs(t),
             creation_time: None,
             pax_times: BTreeMap::new(),
+            head: Vec::new(),
+            hive_check: None,
         };
         let content = |v: Vec<EntryFacts>| {
             let mut c = LayerContent::default();
             for e in v {
-                let k = e.path.to_ascii_lowercase();
+                let k = fold(&e.path);
                 c.order.push(k.clone());
                 c.entries.insert(k, e);
             }

@@ -160,6 +160,18 @@ pub fn compare_platform(
             if let Some(r) = &check.reason {
                 reasons.push(r.clone());
             }
+            for l in check.layers.iter().filter(|l| l.ok) {
+                if let Some(got) = l
+                    .published_digest
+                    .as_ref()
+                    .filter(|g| **g != l.pinned_digest)
+                {
+                    reasons.push(format!(
+                        "base layer {}: paired by diff_id: the image carries it uncompressed ({got}, as a docker-archive does), the pinned base compressed ({})",
+                        l.index, l.pinned_digest
+                    ));
+                }
+            }
             (b.layers.len(), Some(check))
         }
         None => {
@@ -364,8 +376,19 @@ pub fn check_base(b: &BaseSpec, img: &ResolvedImage, diff: &[Digest]) -> BaseChe
     for (i, (pd, pdi)) in b.layers.iter().enumerate() {
         let got = img.layers().get(i).map(|d| d.digest.clone());
         let got_diff = diff.get(i).cloned();
-        let ok =
-            got.as_ref() == Some(pd) && pdi.as_ref().is_none_or(|x| got_diff.as_ref() == Some(x));
+        // A layer stored uncompressed (a docker-archive's) is named by its content: its
+        // digest is its diff_id. It is the pinned base layer when that is the pin's
+        // diff_id, whatever compression the base was published with.
+        let uncompressed = img.layers().get(i).is_some_and(|d| {
+            !crate::image::model::is_gzip(&d.media_type)
+                && !crate::image::model::is_zstd(&d.media_type)
+                && !d.is_foreign()
+        }) && got.is_some()
+            && got == got_diff;
+        let by_diff_id = uncompressed && pdi.is_some() && got_diff.as_ref() == pdi.as_ref();
+        let ok = by_diff_id
+            || (got.as_ref() == Some(pd)
+                && pdi.as_ref().is_none_or(|x| got_diff.as_ref() == Some(x)));
         if !ok && first_bad.is_none() {
             first_bad = Some(match (&got, got.as_ref() == Some(pd)) {
                 (None, _) => format!(
@@ -543,11 +566,7 @@ fn compare_pair(
         };
     }
     if unexplained > 0 {
-        let first = changes
-            .iter()
-            .find(|c| c.class == Class::Unexplained)
-            .map(render_change)
-            .unwrap_or_default();
+        let first = most_telling(&changes);
         return mk(
             Verdict::Different,
             format!("{unexplained} unexplained change(s), first: {first}"),
@@ -570,6 +589,34 @@ fn compare_pair(
         },
         changes,
     )
+}
+
+/// The unexplained changes that say most, up to three, `; `-separated: refused entries
+/// and refused content first, then other entries and values, parent directories and
+/// created keys (which only hold the others) last.
+fn most_telling(changes: &[Change]) -> String {
+    let rank = |c: &Change| {
+        let a = c.actual.as_deref().unwrap_or("");
+        if c.field.as_deref() == Some("name") {
+            0
+        } else if a.contains("not noise:") {
+            1
+        } else if a == "dir" || a == "key created" {
+            3
+        } else {
+            2
+        }
+    };
+    let mut u: Vec<&Change> = changes
+        .iter()
+        .filter(|c| c.class == Class::Unexplained)
+        .collect();
+    u.sort_by_key(|c| rank(c));
+    u.iter()
+        .take(3)
+        .map(|c| render_change(c))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// One line for a change.

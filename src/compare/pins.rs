@@ -112,10 +112,13 @@ impl Pins {
     }
 
     pub fn load(path: &Path) -> Result<Pins, PinsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PinsError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text =
+            crate::limits::read_capped_string(path, &crate::limits::PINS).map_err(|source| {
+                PinsError::Read {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
         Pins::parse(&text, &path.display().to_string())
     }
 

@@ -184,7 +184,7 @@ pub fn diff(
     }
     let results = parallel(&jobs, |(ap, bp)| {
         let (sa, sb) = (open(a, registry)?, open(b, registry)?);
-        compare_platform(
+        let mut rep = compare_platform(
             &Side {
                 source: sa.as_ref(),
                 image: &ap.image,
@@ -195,7 +195,30 @@ pub fn diff(
             },
             &Expectation::default(),
             opts,
-        )
+        )?;
+        // The layers both share from the start (the base, compared by digest) are
+        // hashed in IMAGE_B too: equal digests say nothing about the bytes behind them.
+        let shared: Vec<Descriptor> = bp
+            .image
+            .layers()
+            .iter()
+            .zip(ap.image.layers())
+            .take_while(|(x, y)| x.digest == y.digest)
+            .map(|(x, _)| x.clone())
+            .filter(|x| {
+                !rep.layers
+                    .iter()
+                    .any(|l| l.published.as_ref().is_some_and(|p| p.digest == x.digest))
+            })
+            .collect();
+        // Nothing else reads these blobs here (IMAGE_A's are not read either): no skip.
+        let none = vec![None; shared.len()];
+        for (i, why) in hash_blobs(sb.as_ref(), &shared, &none, &Progress::hidden()) {
+            rep.reasons
+                .push(format!("shared base layer {i} of {b}: {why}"));
+            rep.verdict = Verdict::Different;
+        }
+        Ok(rep)
     })?;
     Ok(super::report(
         "diff",
@@ -219,12 +242,23 @@ where
     let mut out: Vec<Option<Result<T, Error>>> = (0..jobs.len()).map(|_| None).collect();
     for (chunk_i, chunk) in jobs.chunks(width).enumerate() {
         let res: Vec<Result<T, Error>> = std::thread::scope(|s| {
-            let hs: Vec<_> = chunk.iter().map(|j| s.spawn(|| f(j))).collect();
+            // Hive trees nest up to 512 keys deep: a bigger stack than the default.
+            let hs: Vec<_> = chunk
+                .iter()
+                .map(|j| {
+                    std::thread::Builder::new()
+                        .stack_size(crate::limits::THREAD_STACK)
+                        .spawn_scoped(s, || f(j))
+                })
+                .collect();
             hs.into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
+                .map(|h| match h {
+                    Ok(h) => h.join().unwrap_or_else(|_| {
                         Err(Error::Input("a comparison thread panicked".into()))
-                    })
+                    }),
+                    Err(e) => Err(Error::Input(format!(
+                        "cannot start a comparison thread: {e}"
+                    ))),
                 })
                 .collect()
         });
@@ -531,15 +565,31 @@ fn rebuild_one(
             choice.spec.layers.iter().map(|(d, _)| d.clone()).collect()
         },
     };
-    let b = build::build(
-        base_src.as_ref(),
-        &choice.reference,
-        req.recipe,
-        &bopts,
-        &mut sink,
-        progress,
-    )
-    .map_err(|e| Error::Build(format!("rebuilding {}: {e}", pp.platform)))?;
+    // The published image's base layers are hashed too (compared by digest only, a
+    // flipped byte there would pass), on another thread while the build streams the
+    // pinned base; a blob that is the very file the build verifies is not read twice.
+    let n_base = choice.spec.layers.len().min(pp.image.layers().len());
+    let published_base: Vec<Descriptor> = pp.image.layers()[..n_base].to_vec();
+    let base_files: Vec<Option<PathBuf>> = published_base
+        .iter()
+        .map(|d| base_src.blob_file(d))
+        .collect();
+    let (b, base_failures) = std::thread::scope(|s| {
+        let hashing = s.spawn(|| hash_published_base(req, &published_base, &base_files, progress));
+        let b = build::build(
+            base_src.as_ref(),
+            &choice.reference,
+            req.recipe,
+            &bopts,
+            &mut sink,
+            progress,
+        );
+        let failures = hashing
+            .join()
+            .unwrap_or_else(|_| vec![(0, "the base layer hasher panicked".to_string())]);
+        (b, failures)
+    });
+    let b = b.map_err(|e| Error::Build(format!("rebuilding {}: {e}", pp.platform)))?;
     sink.add_manifest(&b.manifest, None)
         .map_err(|e| Error::Image(dir.display().to_string(), e))?;
     let rsrc = LayoutSource::open(dir, None, Some(&b.manifest.digest))
@@ -564,7 +614,82 @@ fn rebuild_one(
         },
         &req.options,
     )?;
+    let mut rep = rep;
+    if let Some(bc) = rep.base.as_mut() {
+        for (i, why) in &base_failures {
+            if let Some(l) = bc.layers.get_mut(*i) {
+                l.ok = false;
+            }
+            bc.ok = false;
+            let reason = format!("base mismatch: published base layer {i}: {why}");
+            bc.reason.get_or_insert_with(|| reason.clone());
+            rep.reasons.push(reason);
+            rep.verdict = Verdict::Different;
+        }
+    }
     Ok((rep, Some(b)))
+}
+
+/// Hash the published image's base layers against their descriptors (compressed bytes:
+/// the digest is what was pinned), streaming. Returns (layer index, why) per failure. A
+/// blob held as the same file the build reads (same device and inode) or already
+/// verified by its transport is not read again; a foreign layer is never downloaded.
+fn hash_published_base(
+    req: &RebuildRequest,
+    layers: &[Descriptor],
+    base_files: &[Option<PathBuf>],
+    progress: &Progress,
+) -> Vec<(usize, String)> {
+    match open(req.published, req.registry) {
+        Ok(src) => hash_blobs(src.as_ref(), layers, base_files, progress),
+        Err(e) => vec![(0, format!("cannot be read: {e}"))],
+    }
+}
+
+/// Hash `layers` of `src` against their descriptors, streaming; (index, why) per failure.
+/// `base_files[i]`: a file the caller verifies anyway (skipped when it is the same file).
+fn hash_blobs(
+    src: &dyn ImageSource,
+    layers: &[Descriptor],
+    base_files: &[Option<PathBuf>],
+    progress: &Progress,
+) -> Vec<(usize, String)> {
+    let mut failures = Vec::new();
+    for (i, d) in layers.iter().enumerate() {
+        if d.is_foreign() {
+            continue;
+        }
+        if let (Some(p), Some(Some(b))) = (src.blob_file(d), base_files.get(i))
+            && same_file(&p, b)
+        {
+            continue;
+        }
+        match src.verified_blob(d) {
+            Ok(Some(_)) => continue,
+            Ok(None) => {}
+            Err(e) => {
+                failures.push((i, format!("{} cannot be read: {e}", d.digest)));
+                continue;
+            }
+        }
+        let r = src.open_blob(d).and_then(|r| {
+            let mut r = progress.wrap_read(r, d.size, &format!("published base layer {i}"));
+            std::io::copy(&mut r, &mut std::io::sink())
+                .map_err(|e| image::Error::from_io(e, format!("reading blob {}", d.digest)))
+        });
+        if let Err(e) = r {
+            failures.push((i, e.to_string()));
+        }
+    }
+    failures
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
 }
 
 /// A sink that claims to hold some blobs already (so the build only verifies them).

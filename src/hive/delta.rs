@@ -138,7 +138,12 @@ fn insert_sorted(parent: &mut Key, child: Key) -> usize {
     pos
 }
 
-fn new_key(name: &str, layer: Layer, timestamp: u64, security: Vec<u8>) -> Key {
+fn new_key(
+    name: &str,
+    layer: Layer,
+    timestamp: u64,
+    security: impl Into<std::sync::Arc<[u8]>>,
+) -> Key {
     let mut k = Key::new(name, layer, timestamp, security);
     k.access_bits = DELTA_ACCESS_BITS;
     k
@@ -160,7 +165,7 @@ fn ensure<'d>(root: &'d mut Key, base: Option<&Hive>, parts: &[&str], ts: u64) -
                     .next()
                     .map(|k| k.security.clone())
             })
-            .unwrap_or_else(|| DEFAULT_SD.to_vec());
+            .unwrap_or_else(|| DEFAULT_SD.to_vec().into());
         match existing {
             Some(k) if k.layer.semantics == LayerSemantics::Tombstone => {
                 let mut n = new_key(&k.name, Layer::CREATED, ts, k.security.clone());
@@ -239,11 +244,19 @@ pub fn build(base: Option<&Hive>, ops: &[RegOp], timestamp: u64) -> Result<Hive,
             first.hive, other.hive
         )));
     }
-    let root_sd = base.map_or_else(|| DEFAULT_SD.to_vec(), |b| b.root.security.clone());
+    let root_sd = base.map_or_else(|| DEFAULT_SD.to_vec().into(), |b| b.root.security.clone());
     let mut root = new_key("ROOT", Layer::default(), timestamp, root_sd);
     root.flags = KEY_HIVE_ENTRY | KEY_NO_DELETE;
     for op in ops {
         let parts: Vec<&str> = split_path(&op.path).collect();
+        if parts.len() > crate::limits::MAX_KEY_DEPTH {
+            return Err(Error::Build(format!(
+                "key {}\\... nests {} levels deep, over the {} a hive allows",
+                parts[..4.min(parts.len())].join("\\"),
+                parts.len(),
+                crate::limits::MAX_KEY_DEPTH
+            )));
+        }
         match &op.action {
             Action::CreateKey => {
                 let exists = delta_key(&root, &parts)

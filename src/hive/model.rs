@@ -194,16 +194,23 @@ pub struct Key {
     pub timestamp: u64,
     /// Class name, if any.
     pub class: Option<String>,
-    /// Self-relative security descriptor of the key's `sk` cell.
+    /// Self-relative security descriptor of the key's `sk` cell. Shared: a hive has a
+    /// few `sk` cells for thousands of keys, and one copy per key would make the model
+    /// several times the size of the hive.
     #[serde(skip)]
-    pub security: Vec<u8>,
+    pub security: std::sync::Arc<[u8]>,
     pub values: Vec<Value>,
     pub subkeys: Vec<Key>,
 }
 
 impl Key {
     /// A key with no values or subkeys.
-    pub fn new(name: &str, layer: Layer, timestamp: u64, security: Vec<u8>) -> Self {
+    pub fn new(
+        name: &str,
+        layer: Layer,
+        timestamp: u64,
+        security: impl Into<std::sync::Arc<[u8]>>,
+    ) -> Self {
         Key {
             name: name.to_string(),
             flags: 0,
@@ -211,7 +218,7 @@ impl Key {
             layer,
             timestamp,
             class: None,
-            security,
+            security: security.into(),
             values: Vec::new(),
             subkeys: Vec::new(),
         }

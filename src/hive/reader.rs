@@ -16,8 +16,8 @@ use std::collections::HashMap;
 const BASE: usize = 4096;
 /// Largest value data that fits in one cell; more goes to `db` big data (minor ≥ 4).
 pub const BIG_DATA_SEGMENT: usize = 16344;
-/// Windows limits key nesting to 512 levels.
-const MAX_DEPTH: usize = 512;
+/// Windows limits key nesting to 512 levels (the writer and builder keep to it too).
+const MAX_DEPTH: usize = crate::limits::MAX_KEY_DEPTH;
 
 fn corrupt(offset: usize, what: impl Into<String>) -> Error {
     Error::Corrupt {
@@ -43,7 +43,7 @@ struct Cells<'a> {
     starts: Vec<u64>,
     minor: u32,
     seen_keys: Vec<u64>,
-    sk_cache: HashMap<u32, Vec<u8>>,
+    sk_cache: HashMap<u32, std::sync::Arc<[u8]>>,
 }
 
 impl<'a> Cells<'a> {
@@ -220,7 +220,7 @@ impl<'a> Cells<'a> {
         })
     }
 
-    fn security(&mut self, sk: u32) -> Result<Vec<u8>, Error> {
+    fn security(&mut self, sk: u32) -> Result<std::sync::Arc<[u8]>, Error> {
         if let Some(sd) = self.sk_cache.get(&sk) {
             return Ok(sd.clone());
         }
@@ -231,8 +231,8 @@ impl<'a> Cells<'a> {
         let len = u32_at(c, 16).unwrap_or(0) as usize;
         let sd = c
             .get(20..20 + len)
-            .ok_or_else(|| corrupt(BASE + sk as usize, "security descriptor runs past its cell"))?
-            .to_vec();
+            .ok_or_else(|| corrupt(BASE + sk as usize, "security descriptor runs past its cell"))?;
+        let sd: std::sync::Arc<[u8]> = sd.into();
         self.sk_cache.insert(sk, sd.clone());
         Ok(sd)
     }

@@ -190,6 +190,13 @@ fn decode(bytes: &[u8]) -> Result<String, RegFileError> {
 
 /// Parse a `.reg` file into operations, in file order.
 pub fn parse(bytes: &[u8]) -> Result<Vec<RegOp>, RegFileError> {
+    let cap = &crate::limits::REG_FILE;
+    if bytes.len() as u64 > cap.bytes {
+        return Err(RegFileError {
+            line: 1,
+            message: crate::limits::too_large(cap, bytes.len() as u64).to_string(),
+        });
+    }
     let text = decode(bytes)?;
     let lines: Vec<&str> = text
         .split('\n')
@@ -230,6 +237,13 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<RegOp>, RegFileError> {
                 None => (false, inner),
             };
             let (hive, path) = map_key(name.trim()).map_err(err)?;
+            let depth = super::model::split_path(&path).count();
+            if depth > crate::limits::MAX_KEY_DEPTH {
+                return Err(err(format!(
+                    "key nested {depth} levels deep, over the {} levels a hive allows",
+                    crate::limits::MAX_KEY_DEPTH
+                )));
+            }
             if delete && path.is_empty() {
                 return Err(err(format!("cannot delete the root of a hive: [{inner}]")));
             }

@@ -92,6 +92,8 @@ struct Writer<'a> {
     /// Security descriptor → (sk cell offset, reference count), in first-use order.
     sks: BTreeMap<&'a [u8], (usize, u32)>,
     sk_order: Vec<usize>,
+    /// Nesting depth of the key being written (root = 0).
+    depth: usize,
 }
 
 impl<'a> Writer<'a> {
@@ -120,7 +122,7 @@ impl<'a> Writer<'a> {
             }
         }
         // Security.
-        let sk = if let Some(e) = self.sks.get_mut(k.security.as_slice()) {
+        let sk = if let Some(e) = self.sks.get_mut(&k.security[..]) {
             e.1 += 1;
             e.0
         } else {
@@ -135,7 +137,7 @@ impl<'a> Writer<'a> {
             c[0..2].copy_from_slice(b"sk");
             put32(c, 16, k.security.len() as u32);
             c[20..].copy_from_slice(&k.security);
-            self.sks.insert(&k.security, (off, 1));
+            self.sks.insert(&k.security[..], (off, 1));
             self.sk_order.push(off);
             off
         };
@@ -194,7 +196,17 @@ impl<'a> Writer<'a> {
         for (i, s) in subkeys.iter().enumerate() {
             max_sub = max_sub.max(utf16_len(&s.name));
             max_class = max_class.max(s.class.as_ref().map_or(0, |c| utf16_len(c)));
+            self.depth += 1;
+            // Never write a hive our reader (and Windows) would refuse.
+            if self.depth > crate::limits::MAX_KEY_DEPTH {
+                return Err(Error::Write(format!(
+                    "keys nest deeper than {} levels (at {:?})",
+                    crate::limits::MAX_KEY_DEPTH,
+                    s.name
+                )));
+            }
             let so = self.key(s, nk as u32, false)?;
+            self.depth -= 1;
             let leaf = leaves[i / MAX_LEAF];
             let n = subkeys.len().min((i / MAX_LEAF + 1) * MAX_LEAF) - (i / MAX_LEAF) * MAX_LEAF;
             let c = self.bins.at(leaf, 4 + 8 * n);
@@ -303,6 +315,7 @@ pub fn write(h: &Hive) -> Result<Vec<u8>, Error> {
         minor: h.header.minor_version,
         sks: BTreeMap::new(),
         sk_order: Vec::new(),
+        depth: 0,
     };
     let root = w.key(&h.root, NONE, true)?;
     w.bins.close();

@@ -36,6 +36,8 @@ struct Member {
 /// Reads one image of a docker-archive tarball.
 pub struct ArchiveSource {
     path: PathBuf,
+    /// The file indexed at open time; a later open must find the same one.
+    file_id: (u64, u64),
     name: String,
     manifest: Vec<u8>,
     /// digest → (offset, size) of the member holding that blob.
@@ -51,6 +53,30 @@ struct Entry {
     #[serde(default)]
     repo_tags: Option<Vec<String>>,
     layers: Vec<String>,
+}
+
+fn file_id(m: &std::fs::Metadata) -> (u64, u64) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (m.dev(), m.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        (m.len(), 0)
+    }
+}
+
+/// Open the archive again for one member: still a regular file, and the very file that
+/// was indexed (not one swapped in under its name since).
+fn reopen(path: &Path, id: (u64, u64)) -> io::Result<File> {
+    let f = crate::limits::open_regular(path, "docker-archive")?;
+    if file_id(&f.metadata()?) != id {
+        return Err(io::Error::other(
+            "the archive was replaced while it was being read",
+        ));
+    }
+    Ok(f)
 }
 
 fn norm(p: &str) -> String {
@@ -89,9 +115,18 @@ impl ArchiveSource {
         index: Option<usize>,
     ) -> Result<ArchiveSource> {
         let loc = format!("docker-archive {}", path.display());
-        let f =
-            File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let f = crate::limits::open_regular(path, "docker-archive")
+            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let meta = f
+            .metadata()
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let file_len = meta.len();
+        let id = file_id(&meta);
         let mut members: HashMap<String, Member> = HashMap::new();
+        // Names seen twice: `docker save` writes each once, so a second copy (a second
+        // manifest.json, another config under the same name) is an attempt to show two
+        // readers two images; refused when the name is used.
+        let mut duplicates: std::collections::HashSet<String> = Default::default();
         let mut ar = tar::Archive::new(f);
         let entries = ar
             .entries_with_seek()
@@ -112,18 +147,46 @@ impl ArchiveSource {
             } else {
                 None
             };
-            members.insert(
-                name,
-                Member {
-                    offset: e.raw_file_position(),
-                    size: e.size(),
-                    link,
-                },
-            );
+            let member = Member {
+                offset: e.raw_file_position(),
+                size: e.size(),
+                link,
+            };
+            // The tar crate seeks over member data, so a cut-off archive shows only here.
+            if member.offset.saturating_add(member.size) > file_len {
+                return Err(Error::malformed(
+                    &loc,
+                    format!(
+                        "truncated archive: member {name:?} needs {} bytes up to offset {}, the file ends at {file_len}",
+                        member.size,
+                        member.offset.saturating_add(member.size)
+                    ),
+                ));
+            }
+            if kind.is_dir() {
+                continue;
+            }
+            if members.insert(name.clone(), member).is_some() {
+                duplicates.insert(name);
+            }
+        }
+        if duplicates.contains("manifest.json") {
+            return Err(Error::malformed(
+                &loc,
+                "the archive holds manifest.json more than once: which image it describes is ambiguous",
+            ));
         }
         let resolve = |name: &str| -> Result<Member> {
             let mut n = norm(name);
             for _ in 0..8 {
+                if duplicates.contains(&n) {
+                    return Err(Error::malformed(
+                        &loc,
+                        format!(
+                            "{n:?} is in the archive more than once: which copy is meant is ambiguous"
+                        ),
+                    ));
+                }
                 let m = members.get(&n).ok_or_else(|| {
                     Error::malformed(
                         &loc,
@@ -137,11 +200,14 @@ impl ArchiveSource {
             }
             Err(Error::malformed(&loc, format!("{name:?}: too many links")))
         };
-        let read_member = |m: &Member, limit: u64| -> Result<Vec<u8>> {
-            if m.size > limit {
-                return Err(Error::malformed(&loc, "a JSON member is too large"));
+        let read_member = |name: &str, m: &Member, cap: &crate::limits::Cap| -> Result<Vec<u8>> {
+            if m.size > cap.bytes {
+                return Err(Error::io(
+                    format!("{loc}: {name}"),
+                    crate::limits::too_large(cap, m.size),
+                ));
             }
-            let mut f = File::open(path)
+            let mut f = reopen(path, id)
                 .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
             f.seek(SeekFrom::Start(m.offset))
                 .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
@@ -157,7 +223,7 @@ impl ArchiveSource {
                 "no manifest.json: not a docker-archive (docker save) file",
             )
         })?;
-        let mj = read_member(&mj, super::model::MAX_DOCUMENT)?;
+        let mj = read_member("manifest.json", &mj, &crate::limits::ARCHIVE_JSON)?;
         let list: Vec<Entry> = serde_json::from_slice(&mj).map_err(|source| Error::Json {
             what: format!("{loc}: manifest.json"),
             source,
@@ -212,7 +278,7 @@ impl ArchiveSource {
         };
         let entry = &list[chosen];
         let cm = resolve(&entry.config)?;
-        let config_raw = read_member(&cm, super::model::MAX_DOCUMENT)?;
+        let config_raw = read_member(&entry.config, &cm, &crate::limits::ARCHIVE_JSON)?;
         let config = ImageConfig::parse(media::OCI_CONFIG, config_raw)?;
         let diff_ids = config.diff_ids()?;
         let mut blobs = HashMap::new();
@@ -220,7 +286,7 @@ impl ArchiveSource {
         let mut layers = Vec::new();
         for (i, l) in entry.layers.iter().enumerate() {
             let m = resolve(l)?;
-            let mut f = File::open(path)
+            let mut f = reopen(path, id)
                 .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
             f.seek(SeekFrom::Start(m.offset))
                 .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
@@ -267,6 +333,7 @@ impl ArchiveSource {
         }
         Ok(ArchiveSource {
             path: path.to_path_buf(),
+            file_id: id,
             name,
             manifest,
             blobs,
@@ -299,7 +366,7 @@ impl ImageSource for ArchiveSource {
                 digest: desc.digest.clone(),
                 location: self.name.clone(),
             })?;
-        let mut f = File::open(&self.path)
+        let mut f = reopen(&self.path, self.file_id)
             .map_err(|e| Error::io(format!("opening {}", self.path.display()), e))?;
         f.seek(SeekFrom::Start(offset))
             .map_err(|e| Error::io(format!("reading {}", self.path.display()), e))?;
@@ -439,6 +506,100 @@ pub fn write_archive(
         (Ok(()), _) => Ok(()),
         (Err(_), Some(e)) => Err(e),
         (Err(e), None) => Err(Error::io(ctx, e)),
+    }
+}
+
+/// A docker-archive as a destination ([`super::open_sink`]): blobs go to a staging OCI
+/// layout beside FILE; [`super::ImageSink::commit`] converts the one image recorded with
+/// `add_manifest` into the archive ([`write_archive`], atomic) and removes the staging
+/// layout (also when dropped uncommitted). An archive holds one image: a root that is an
+/// index of several is refused, naming `--platform`.
+pub struct ArchiveSink {
+    path: PathBuf,
+    repo_tag: Option<String>,
+    stage: super::layout::LayoutSink,
+    root: Option<Descriptor>,
+    // The staging directory and the handle that marks it live for `atomic::sweep_stale`.
+    _dir: (tempfile::TempDir, crate::atomic::DirLock),
+}
+
+impl ArchiveSink {
+    pub fn open(path: &Path, repo_tag: Option<&str>) -> Result<ArchiveSink> {
+        if path.is_dir() {
+            return Err(Error::Unsupported(format!(
+                "{} is a directory; a docker-archive is a file",
+                path.display()
+            )));
+        }
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        crate::atomic::sweep_stale(parent, ".pause-verify-out-", "");
+        let (dir, held) =
+            crate::atomic::temp_dir_in(parent, ".pause-verify-out-").map_err(|e| {
+                Error::io(
+                    format!("creating a staging directory in {}", parent.display()),
+                    e,
+                )
+            })?;
+        let stage = super::layout::LayoutSink::open(dir.path(), None)?;
+        Ok(ArchiveSink {
+            path: path.to_path_buf(),
+            repo_tag: repo_tag.map(str::to_string),
+            stage,
+            root: None,
+            _dir: (dir, held),
+        })
+    }
+}
+
+impl super::ImageSink for ArchiveSink {
+    fn has_blob(&self, desc: &Descriptor) -> Result<bool> {
+        self.stage.has_blob(desc)
+    }
+    fn put_blob(
+        &mut self,
+        reader: &mut dyn Read,
+        expected: Option<&Descriptor>,
+    ) -> Result<Descriptor> {
+        self.stage.put_blob(reader, expected)
+    }
+    fn put_verified(&mut self, blob: &super::VerifiedBlob) -> Result<super::Placement> {
+        self.stage.put_verified(blob)
+    }
+    fn stage_link(&mut self, desc: &Descriptor, src: &Path) -> Result<Option<super::StagedBlob>> {
+        self.stage.stage_link(desc, src)
+    }
+    fn add_manifest(&mut self, desc: &Descriptor, tag: Option<&str>) -> Result<()> {
+        self.stage.add_manifest(desc, None)?;
+        if let Some(t) = tag {
+            self.repo_tag = Some(t.to_string());
+        }
+        self.root = Some(desc.clone());
+        Ok(())
+    }
+    fn name(&self) -> String {
+        format!("docker-archive:{}", self.path.display())
+    }
+    fn commit(&mut self) -> Result<()> {
+        let Some(root) = self.root.clone() else {
+            return Err(Error::malformed(
+                self.name(),
+                "nothing was recorded to write into the archive",
+            ));
+        };
+        let staged = super::LayoutSource::open(self._dir.0.path(), None, Some(&root.digest))?;
+        if let Root::Index(i) = staged.root()? {
+            let n = super::source::image_entries(&i).len();
+            if n != 1 {
+                return Err(Error::Unsupported(format!(
+                    "a docker-archive holds one image and this one has {n} platforms; choose one with --platform, or write an OCI layout"
+                )));
+            }
+        }
+        let resolved = super::resolve(&staged, None)?;
+        write_archive(&staged, &resolved, self.repo_tag.as_deref(), &self.path)
     }
 }
 

@@ -78,6 +78,8 @@ impl BlobCache {
             path: c.dir(),
             source,
         })?;
+        // Downloads a killed run left half done (a live run's are held, see `atomic`).
+        crate::atomic::sweep_stale(&c.dir(), ".partial-", "");
         Ok(c)
     }
 
@@ -140,15 +142,10 @@ impl BlobCache {
 
     /// A temporary file in the cache directory, to be filled and then [`BlobCache::commit`]ted.
     pub fn temp(&self) -> Result<tempfile::NamedTempFile, CacheError> {
-        let t = tempfile::Builder::new()
-            .prefix(".partial-")
-            .tempfile_in(self.dir())
-            .map_err(|source| CacheError::Io {
-                path: self.dir(),
-                source,
-            })?;
-        crate::atomic::note_temporary(t.path());
-        Ok(t)
+        crate::atomic::temp_file_in(&self.dir(), ".partial-", "").map_err(|source| CacheError::Io {
+            path: self.dir(),
+            source,
+        })
     }
 
     /// Move a filled temp file into place. The caller has checked digest and size while

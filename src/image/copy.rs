@@ -13,8 +13,8 @@
 //! when its options allow it; a layout source must hold the blob).
 
 use super::error::{Error, Result};
-use super::layout::{ImageSink, LayoutWriter};
 use super::model::{self, Descriptor, PlatformSelector, Root};
+use super::sink::ImageSink;
 use super::source::{self, ImageSource};
 use crate::progress::Progress;
 use std::path::Path;
@@ -216,10 +216,8 @@ fn short(d: &super::Digest) -> String {
     d.hex().chars().take(12).collect()
 }
 
-/// Copy into an OCI layout directory. A layout that does not exist yet is built under a
-/// temporary sibling name and renamed into place at the end, so a failed copy leaves
-/// nothing. Into an existing layout, only verified complete blobs are added and
-/// `index.json` changes last, atomically.
+/// Copy into an OCI layout directory ([`super::layout::LayoutSink`]: a layout that does
+/// not exist yet appears only when the copy succeeded).
 pub fn copy_to_layout(
     src: &dyn ImageSource,
     dir: &Path,
@@ -228,39 +226,8 @@ pub fn copy_to_layout(
     opts: CopyOptions,
     progress: &Progress,
 ) -> Result<CopyReport> {
-    if dir.exists() {
-        let mut w = LayoutWriter::create(dir)?;
-        return copy_image(src, &mut w, platform, tag, opts, progress);
-    }
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let stage = tempfile::Builder::new()
-        .prefix(".pause-verify-copy-")
-        .tempdir_in(parent)
-        .map_err(|e| {
-            Error::io(
-                format!("creating a staging directory in {}", parent.display()),
-                e,
-            )
-        })?;
-    crate::atomic::note_temporary(stage.path());
-    let mut w = LayoutWriter::create(stage.path())?;
-    let report = copy_image(src, &mut w, platform, tag, opts, progress)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(stage.path(), std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| Error::io(format!("preparing {}", dir.display()), e))?;
-    }
-    let staged = stage.keep();
-    std::fs::rename(&staged, dir).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&staged);
-        Error::io(
-            format!("moving the new layout into place at {}", dir.display()),
-            e,
-        )
-    })?;
+    let mut sink = super::layout::LayoutSink::open(dir, tag)?;
+    let report = copy_image(src, &mut sink, platform, None, opts, progress)?;
+    sink.commit()?;
     Ok(report)
 }

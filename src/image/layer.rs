@@ -18,12 +18,86 @@ use super::model::{self, Descriptor};
 use super::source::ImageSource;
 use sha2::{Digest as _, Sha256};
 use std::io::{self, BufRead, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 /// Chunk size of reads and of inflated buffers.
 pub const CHUNK: usize = 1 << 20;
 /// Chunks in flight between the threads (bounds memory).
 const IN_FLIGHT: usize = 8;
+
+/// Caps on what one layer blob may inflate to (a gzip bomb of 4 MiB inflates to 4 GiB).
+/// Process-wide: the binary sets them once from `--max-layer-size`/`--max-layer-ratio`
+/// (or their environment variables) before any layer is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InflateLimits {
+    /// Most uncompressed bytes of one layer.
+    pub max_bytes: u64,
+    /// Most uncompressed bytes per compressed byte, once [`RATIO_FLOOR`] bytes were
+    /// inflated (a small layer of zero-filled hives is legitimately very compressible).
+    pub max_ratio: u64,
+}
+
+/// Default [`InflateLimits::max_bytes`]: 32 GiB (a Server Core base layer is ~5 GiB).
+pub const DEFAULT_MAX_LAYER_BYTES: u64 = 32 << 30;
+/// Default [`InflateLimits::max_ratio`]: real Windows layers inflate 2–5×.
+pub const DEFAULT_MAX_LAYER_RATIO: u64 = 100;
+/// The ratio applies only beyond this many inflated bytes.
+pub const RATIO_FLOOR: u64 = 64 << 20;
+
+impl Default for InflateLimits {
+    fn default() -> Self {
+        InflateLimits {
+            max_bytes: DEFAULT_MAX_LAYER_BYTES,
+            max_ratio: DEFAULT_MAX_LAYER_RATIO,
+        }
+    }
+}
+
+static MAX_BYTES: AtomicU64 = AtomicU64::new(DEFAULT_MAX_LAYER_BYTES);
+static MAX_RATIO: AtomicU64 = AtomicU64::new(DEFAULT_MAX_LAYER_RATIO);
+
+/// Set the caps every later layer read uses.
+pub fn set_inflate_limits(l: InflateLimits) {
+    MAX_BYTES.store(l.max_bytes, Ordering::Relaxed);
+    MAX_RATIO.store(l.max_ratio.max(1), Ordering::Relaxed);
+}
+
+/// The caps in force.
+pub fn inflate_limits() -> InflateLimits {
+    InflateLimits {
+        max_bytes: MAX_BYTES.load(Ordering::Relaxed),
+        max_ratio: MAX_RATIO.load(Ordering::Relaxed),
+    }
+}
+
+impl InflateLimits {
+    /// The error for `inflated` bytes out of `compressed`, if they break a cap.
+    fn check(&self, inflated: u64, compressed: Option<u64>) -> io::Result<()> {
+        if inflated > self.max_bytes {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the layer inflates to more than the {} cap on one layer (raise it with --max-layer-size or PAUSE_VERIFY_MAX_LAYER_SIZE if the layer is genuine)",
+                    crate::limits::human(self.max_bytes)
+                ),
+            ));
+        }
+        if let Some(c) = compressed
+            && inflated > RATIO_FLOOR
+            && inflated / c.max(1) >= self.max_ratio
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the layer inflates more than the {}x cap on the compression ratio ({inflated} bytes from {c} compressed): a gzip bomb? (raise it with --max-layer-ratio or PAUSE_VERIFY_MAX_LAYER_RATIO if the layer is genuine)",
+                    self.max_ratio
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// How a layer blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,7 +211,12 @@ pub fn verify_layer<T>(
             });
         }
         if let Some(Some(e)) = pipe.end.take() {
-            return Err(layer_err(desc, e, "reading the blob"));
+            // A cap hit while draining after the consumer failed is not the cause: the
+            // consumer's error (e.g. a hive over its cap) is.
+            let capped = e.get_ref().is_some_and(|i| i.is::<Capped>());
+            if !(capped && consumed.is_err()) {
+                return Err(layer_err(desc, e, "reading the blob"));
+            }
         }
         let value = consumed.map_err(|e| layer_err(desc, e, "reading the layer's tar stream"))?;
         drained.map_err(|e| layer_err(desc, e, "reading the blob"))?;
@@ -199,6 +278,8 @@ struct Chunks<'a> {
     pos: usize,
     tx: &'a SyncSender<Msg>,
     free: &'a Receiver<Vec<u8>>,
+    /// Compressed bytes the decoder consumed so far (for the ratio cap).
+    total: u64,
 }
 
 impl Chunks<'_> {
@@ -239,7 +320,9 @@ impl BufRead for Chunks<'_> {
         Ok(&self.buf[self.pos..self.len])
     }
     fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.len);
+        let to = (self.pos + n).min(self.len);
+        self.total += (to - self.pos) as u64;
+        self.pos = to;
     }
 }
 
@@ -250,15 +333,19 @@ fn worker(
     free: Receiver<Vec<u8>>,
 ) {
     let send = |m: Msg| tx.send(m).map_err(|_| io::Error::other("consumer stopped"));
+    let limits = inflate_limits();
     let outcome: io::Result<()> = (|| match compression {
         Compression::None => {
             let mut raw = raw;
+            let mut total = 0u64;
             loop {
                 let mut buf = pooled(&free);
                 let n = fill(&mut raw, &mut buf)?;
                 if n == 0 {
                     return Ok(());
                 }
+                total += n as u64;
+                limits.check(total, None)?;
                 send(Msg::Data(buf, n))?;
             }
         }
@@ -270,13 +357,21 @@ fn worker(
                 pos: 0,
                 tx: &tx,
                 free: &free,
+                total: 0,
             };
             let mut gz = flate2::bufread::MultiGzDecoder::new(chunks);
+            let mut inflated = 0u64;
             let res: io::Result<()> = (|| loop {
                 let mut buf = pooled(&free);
                 let n = fill(&mut gz, &mut buf)?;
                 if n == 0 {
                     return Ok(());
+                }
+                inflated += n as u64;
+                // Stop inflating at a cap; the blob is still read (not inflated) to its
+                // end below, so a wrong digest is reported before the bomb.
+                if let Err(e) = limits.check(inflated, Some(gz.get_ref().total)) {
+                    return Err(io::Error::other(Capped(e)));
                 }
                 send(Msg::Data(buf, n))?;
             })();
@@ -291,7 +386,9 @@ fn worker(
             }
             rest.flush()?;
             res.map_err(|e| {
-                if e.kind() == io::ErrorKind::UnexpectedEof {
+                if e.get_ref().is_some_and(|i| i.is::<Capped>()) {
+                    e
+                } else if e.kind() == io::ErrorKind::UnexpectedEof {
                     io::Error::new(e.kind(), "truncated gzip stream")
                 } else {
                     io::Error::new(e.kind(), format!("corrupt gzip stream: {e}"))
@@ -301,6 +398,18 @@ fn worker(
     })();
     let _ = tx.send(Msg::End(outcome.err()));
 }
+
+/// A cap was hit while inflating (not a gzip error).
+#[derive(Debug)]
+struct Capped(io::Error);
+
+impl std::fmt::Display for Capped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Capped {}
 
 /// The calling thread's side: hashes both streams and serves the uncompressed one.
 struct Pipe {

@@ -26,6 +26,7 @@
 use super::Digest;
 use super::error::{Error, Result};
 use super::model::{self, Descriptor, Index, Root, media};
+pub use super::sink::{ImageSink, Placement};
 use super::source::{self, ImageSource, VerifyingReader};
 use super::verified::VerifiedBlob;
 use std::fs::{self, File};
@@ -45,22 +46,26 @@ pub struct LayoutSource {
     dir: PathBuf,
     tag: Option<String>,
     digest: Option<Digest>,
+    /// The reference as the user wrote it (for messages): `open_one` selects by digest
+    /// but keeps the bare `oci:DIR`.
+    named: Option<String>,
 }
 
 impl LayoutSource {
     /// Open a layout; checks `oci-layout` now, reads `index.json` on `root()`.
     pub fn open(dir: &Path, tag: Option<&str>, digest: Option<&Digest>) -> Result<LayoutSource> {
         let marker = dir.join(OCI_LAYOUT);
-        let bytes = fs::read(&marker).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                Error::malformed(
-                    dir.display().to_string(),
-                    "not an OCI image layout (no oci-layout file)",
-                )
-            } else {
-                Error::io(format!("reading {}", marker.display()), e)
-            }
-        })?;
+        let bytes =
+            crate::limits::read_capped(&marker, &crate::limits::LAYOUT_JSON).map_err(|e| {
+                if e.kind() == io::ErrorKind::NotFound {
+                    Error::malformed(
+                        dir.display().to_string(),
+                        "not an OCI image layout (no oci-layout file)",
+                    )
+                } else {
+                    Error::io(format!("reading {}", marker.display()), e)
+                }
+            })?;
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Marker {
@@ -81,6 +86,7 @@ impl LayoutSource {
             dir: dir.to_path_buf(),
             tag: tag.map(str::to_string),
             digest: digest.cloned(),
+            named: None,
         })
     }
 
@@ -92,7 +98,15 @@ impl LayoutSource {
         let all = LayoutSource::open(dir, None, None)?;
         let index = all.index_json()?;
         match source::image_entries(&index).as_slice() {
-            [one] => Ok(LayoutSource::open(dir, None, Some(&one.digest))?),
+            [one] => {
+                let mut s = LayoutSource::open(dir, None, Some(&one.digest))?;
+                s.named = Some(format!("oci:{}", dir.display()));
+                Ok(s)
+            }
+            [] => Err(Error::malformed(
+                all.location(),
+                "holds no image (index.json lists none, or only signatures and attestations)",
+            )),
             several => Err(Error::AmbiguousImage {
                 location: all.location(),
                 count: several.len(),
@@ -153,20 +167,17 @@ impl LayoutSource {
 /// How deep `find_child` follows indexes inside indexes.
 const MAX_NESTING: usize = 4;
 
+/// `index.json`: a regular file of at most [`crate::limits::LAYOUT_JSON`] bytes.
 fn read_small(p: &Path) -> Result<Vec<u8>> {
-    let f = File::open(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
-    let mut raw = Vec::new();
-    f.take(model::MAX_DOCUMENT + 1)
-        .read_to_end(&mut raw)
-        .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
-    if raw.len() as u64 > model::MAX_DOCUMENT {
-        return Err(Error::malformed(p.display().to_string(), "too large"));
-    }
-    Ok(raw)
+    crate::limits::read_capped(p, &crate::limits::LAYOUT_JSON)
+        .map_err(|e| Error::io(format!("reading {}", p.display()), e))
 }
 
 impl ImageSource for LayoutSource {
     fn name(&self) -> String {
+        if let Some(n) = &self.named {
+            return n.clone();
+        }
         super::ImageRef::Layout {
             dir: self.dir.clone(),
             tag: self.tag.clone(),
@@ -235,7 +246,8 @@ impl ImageSource for LayoutSource {
 
     fn open_raw(&self, desc: &Descriptor) -> Result<Box<dyn Read + Send>> {
         let p = blob_path(&self.dir, &desc.digest);
-        let f = File::open(&p).map_err(|e| {
+        // A FIFO or device (or a symlink to one) as a blob would block or never end.
+        let f = crate::limits::open_regular(&p, "blob").map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 Error::BlobMissing {
                     digest: desc.digest.clone(),
@@ -251,66 +263,41 @@ impl ImageSource for LayoutSource {
     fn blob_file(&self, desc: &Descriptor) -> Option<PathBuf> {
         Some(blob_path(&self.dir, &desc.digest))
     }
-}
 
-/// Something images can be written to. A layout today; a registry later.
-pub trait ImageSink {
-    /// True if the sink already holds this blob (then `put_blob` need not be called).
-    fn has_blob(&self, desc: &Descriptor) -> Result<bool>;
-
-    /// Store a blob from a stream. With `expected`, size and digest are verified before
-    /// the blob becomes visible (and an existing blob is not rewritten); the returned
-    /// descriptor is `expected` (or, without it, an `application/octet-stream`
-    /// descriptor of what was read).
-    fn put_blob(
-        &mut self,
-        reader: &mut dyn Read,
-        expected: Option<&Descriptor>,
-    ) -> Result<Descriptor>;
-
-    /// Store bytes as a blob of `media_type`.
-    fn put_bytes(&mut self, media_type: &str, bytes: &[u8]) -> Result<Descriptor> {
-        let d = Descriptor::of_bytes(media_type, bytes);
-        self.put_blob(&mut &bytes[..], Some(&d))
+    fn attachment_kind(&self) -> crate::image::source::AttachmentKind {
+        crate::image::source::AttachmentKind::Tags
     }
 
-    /// Store a blob verified earlier in this process, without hashing it again where the
-    /// sink can (see the module doc); the default streams it through `put_blob`, which
-    /// verifies it once more.
-    fn put_verified(&mut self, blob: &VerifiedBlob) -> Result<Placement> {
-        let d = blob.descriptor();
-        if self.has_blob(d)? {
-            return Ok(Placement::Present);
+    fn tagged_manifest(&self, tag: &str) -> Result<Option<Vec<u8>>> {
+        let index = self.index_json()?;
+        match index.manifests.iter().find(|d| d.ref_name() == Some(tag)) {
+            Some(d) => Ok(Some(self.read_blob(d)?)),
+            None => Ok(None),
         }
-        let mut r = blob
-            .open()
-            .map_err(|e| Error::io(format!("opening blob {}", d.digest), e))?;
-        self.put_blob(&mut r, Some(d))?;
-        Ok(Placement::Copied)
     }
 
-    /// Hard-link `src` (a blob file of another image, NOT verified) into the sink under
-    /// a temporary name, for the caller to verify through [`StagedBlob::reader`] and then
-    /// [`StagedBlob::commit`]. `None` when the sink cannot (another filesystem, a file
-    /// not fit to share, not a layout): the caller copies instead.
-    fn stage_link(&mut self, _desc: &Descriptor, _src: &Path) -> Result<Option<StagedBlob>> {
-        Ok(None)
+    /// index.json lists every subject's referrers (entries with `artifactType`): those
+    /// naming another subject are left out; one that cannot be read stays in.
+    fn referrers(&self, subject: &Digest, artifact_type: Option<&str>) -> Result<Vec<Descriptor>> {
+        let index = self.index_json()?;
+        let mut out = Vec::new();
+        for d in index.manifests.iter().filter(|d| d.artifact_type.is_some()) {
+            if artifact_type.is_some_and(|t| d.artifact_type.as_deref() != Some(t)) {
+                continue;
+            }
+            let other = self
+                .read_blob(d)
+                .ok()
+                .and_then(|b| super::referrers::subject_of(&b))
+                .is_some_and(|s| &s.digest != subject);
+            if !other {
+                let mut d = d.clone();
+                d.annotations.remove(media::ANNOTATION_REF_NAME);
+                out.push(d);
+            }
+        }
+        Ok(out)
     }
-
-    /// Record a manifest or index (already stored as a blob) as an image of the sink,
-    /// under `tag` if given (moving the tag if another manifest had it).
-    fn add_manifest(&mut self, desc: &Descriptor, tag: Option<&str>) -> Result<()>;
-}
-
-/// How [`ImageSink::put_verified`] stored a blob.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placement {
-    /// The sink had it already.
-    Present,
-    /// Hard-linked to the file that was verified.
-    Linked,
-    /// Written (from verified memory, or copied and verified again).
-    Copied,
 }
 
 /// A blob hard-linked into a layout under a temporary name, not yet visible. Read it
@@ -399,6 +386,10 @@ impl LayoutWriter {
         let ctx = |what: &str| format!("creating OCI layout {} ({what})", dir.display());
         fs::create_dir_all(dir.join("blobs").join("sha256"))
             .map_err(|e| Error::io(ctx("blobs/sha256"), e))?;
+        // Another run may be creating or updating the same layout.
+        let _lock = crate::atomic::lock_dir(dir).map_err(|e| Error::io(ctx("lock"), e))?;
+        crate::atomic::sweep_stale(&dir.join("blobs").join("sha256"), ".pause-verify-", ".tmp");
+        crate::atomic::sweep_stale(dir, ".pause-verify-", ".tmp");
         let marker = dir.join(OCI_LAYOUT);
         if marker.exists() {
             // Validates the marker.
@@ -441,12 +432,8 @@ impl LayoutWriter {
     fn write_new(&self, d: &Descriptor, f: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {
         let dir = self.dir.join("blobs").join("sha256");
         let ctx = || format!("writing a blob into {}", dir.display());
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".pause-verify-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)
+        let mut tmp = crate::atomic::temp_file_in(&dir, ".pause-verify-", ".tmp")
             .map_err(|e| Error::io(ctx(), e))?;
-        crate::atomic::note_temporary(tmp.path());
         f(tmp.as_file_mut()).map_err(|e| Error::io(ctx(), e))?;
         readable(tmp.as_file()).map_err(|e| Error::io(ctx(), e))?;
         let dest = self.blob_path(&d.digest);
@@ -500,12 +487,8 @@ impl ImageSink for LayoutWriter {
             }
         }
         let ctx = || format!("writing a blob into {}", dir.display());
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".pause-verify-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)
+        let mut tmp = crate::atomic::temp_file_in(&dir, ".pause-verify-", ".tmp")
             .map_err(|e| Error::io(ctx(), e))?;
-        crate::atomic::note_temporary(tmp.path());
         // One hash per byte: with `expected` the verifying reader checks the stream; only
         // an unknown blob is hashed on the way out.
         let desc = {
@@ -593,6 +576,24 @@ impl ImageSink for LayoutWriter {
         }
     }
 
+    fn name(&self) -> String {
+        format!("oci:{}", self.dir.display())
+    }
+
+    /// Listed in index.json as a referrers API would list it (artifactType, the
+    /// manifest's annotations), untagged.
+    fn put_referrer(
+        &mut self,
+        _subject: &Digest,
+        manifest: &[u8],
+        media_type: &str,
+    ) -> Result<super::referrers::ReferrersVia> {
+        let listed = super::referrers::describe_referrer(manifest, media_type)?;
+        self.put_bytes(media_type, manifest)?;
+        self.add_manifest(&listed, None)?;
+        Ok(super::referrers::ReferrersVia::Layout)
+    }
+
     fn add_manifest(&mut self, desc: &Descriptor, tag: Option<&str>) -> Result<()> {
         if !model::is_index(&desc.media_type) && !model::is_manifest(&desc.media_type) {
             return Err(Error::UnknownMediaType {
@@ -607,6 +608,9 @@ impl ImageSink for LayoutWriter {
             });
         }
         let p = self.dir.join(INDEX_JSON);
+        // Read-modify-write: one run at a time.
+        let _lock = crate::atomic::lock_dir(&self.dir)
+            .map_err(|e| Error::io(format!("locking {}", self.dir.display()), e))?;
         let raw = read_small(&p)?;
         // Validate with the typed parser, edit as a JSON value to keep unknown fields.
         Index::parse(
@@ -654,6 +658,144 @@ impl ImageSink for LayoutWriter {
             f.write_all(&to_json(&doc))
         })
         .map_err(|e| Error::io(format!("writing {}", p.display()), e))
+    }
+}
+
+/// An OCI layout as a destination ([`super::open_sink`]): an existing layout is written
+/// in place (blobs first, index.json last, atomically); a DEST that does not exist is
+/// built under a temporary sibling and renamed into place by [`ImageSink::commit`], so a
+/// failed write leaves nothing. `tag` is the tag recorded when `add_manifest` gets none.
+pub struct LayoutSink {
+    writer: LayoutWriter,
+    dest: PathBuf,
+    stage: Option<tempfile::TempDir>,
+    /// Keeps the staging directory marked live for [`crate::atomic::sweep_stale`].
+    _held: Option<crate::atomic::DirLock>,
+    tag: Option<String>,
+}
+
+impl LayoutSink {
+    pub fn open(dir: &Path, tag: Option<&str>) -> Result<LayoutSink> {
+        let tag = tag.map(str::to_string);
+        if dir.exists() {
+            if !dir.is_dir() {
+                return Err(Error::Unsupported(format!(
+                    "{}: exists and is not a directory; give a new directory or an existing OCI layout",
+                    dir.display()
+                )));
+            }
+            let empty = fs::read_dir(dir)
+                .map_err(|e| Error::io(format!("reading {}", dir.display()), e))?
+                .next()
+                .is_none();
+            if !empty && !dir.join(OCI_LAYOUT).exists() {
+                return Err(Error::Unsupported(format!(
+                    "{}: exists and is not an OCI layout; give a new directory",
+                    dir.display()
+                )));
+            }
+            return Ok(LayoutSink {
+                writer: LayoutWriter::create(dir)?,
+                dest: dir.to_path_buf(),
+                stage: None,
+                _held: None,
+                tag,
+            });
+        }
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        // A killed run's staging directory is removed here; a live run's is held (locked).
+        crate::atomic::sweep_stale(parent, ".pause-verify-out-", "");
+        let (stage, held) =
+            crate::atomic::temp_dir_in(parent, ".pause-verify-out-").map_err(|e| {
+                Error::io(
+                    format!("creating a staging directory in {}", parent.display()),
+                    e,
+                )
+            })?;
+        Ok(LayoutSink {
+            writer: LayoutWriter::create(stage.path())?,
+            dest: dir.to_path_buf(),
+            stage: Some(stage),
+            _held: Some(held),
+            tag,
+        })
+    }
+
+    /// Where blobs are being written now (the staging directory until commit).
+    pub fn writer(&mut self) -> &mut LayoutWriter {
+        &mut self.writer
+    }
+}
+
+impl ImageSink for LayoutSink {
+    fn has_blob(&self, desc: &Descriptor) -> Result<bool> {
+        self.writer.has_blob(desc)
+    }
+    fn put_blob(
+        &mut self,
+        reader: &mut dyn Read,
+        expected: Option<&Descriptor>,
+    ) -> Result<Descriptor> {
+        self.writer.put_blob(reader, expected)
+    }
+    fn put_bytes(&mut self, media_type: &str, bytes: &[u8]) -> Result<Descriptor> {
+        self.writer.put_bytes(media_type, bytes)
+    }
+    fn put_verified(&mut self, blob: &VerifiedBlob) -> Result<Placement> {
+        self.writer.put_verified(blob)
+    }
+    fn stage_link(&mut self, desc: &Descriptor, src: &Path) -> Result<Option<StagedBlob>> {
+        self.writer.stage_link(desc, src)
+    }
+    fn add_manifest(&mut self, desc: &Descriptor, tag: Option<&str>) -> Result<()> {
+        let tag = tag.map(str::to_string).or_else(|| self.tag.clone());
+        self.writer.add_manifest(desc, tag.as_deref())
+    }
+    fn put_referrer(
+        &mut self,
+        subject: &Digest,
+        manifest: &[u8],
+        media_type: &str,
+    ) -> Result<super::referrers::ReferrersVia> {
+        self.writer.put_referrer(subject, manifest, media_type)
+    }
+    fn lock_for_update(&self) -> Result<Option<crate::atomic::DirLock>> {
+        let dir = &self.writer.dir;
+        crate::atomic::lock_dir(dir)
+            .map(Some)
+            .map_err(|e| Error::io(format!("locking {}", dir.display()), e))
+    }
+    fn name(&self) -> String {
+        format!("oci:{}", self.dest.display())
+    }
+    fn commit(&mut self) -> Result<()> {
+        let Some(stage) = self.stage.take() else {
+            return Ok(());
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(stage.path(), fs::Permissions::from_mode(0o755))
+                .map_err(|e| Error::io(format!("preparing {}", self.dest.display()), e))?;
+        }
+        let staged = stage.keep();
+        fs::rename(&staged, &self.dest).map_err(|e| {
+            let _ = fs::remove_dir_all(&staged);
+            Error::io(
+                format!("moving the output into place at {}", self.dest.display()),
+                e,
+            )
+        })?;
+        // The staging directory is the destination now: release its liveness lock, or
+        // every later writer of DEST (this run's attachments, the next run) would wait on it.
+        self._held = None;
+        self.writer = LayoutWriter {
+            dir: self.dest.clone(),
+        };
+        Ok(())
     }
 }
 

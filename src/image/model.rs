@@ -48,6 +48,19 @@ pub mod media {
 
     /// The layout annotation naming a tag.
     pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+    /// The annotation carrying a creation time (RFC 3339).
+    pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
+
+    // Things stored beside images (signatures, attestations): `attest` gives them
+    // meaning; they are listed here so every media type the tool knows is in one place.
+    /// A cosign `.sig` layer: simple-signing payload.
+    pub const COSIGN_SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+    /// A cosign `.att` layer: a DSSE envelope.
+    pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+    /// A Sigstore bundle v0.3 (the referrer's artifactType and its one layer).
+    pub const SIGSTORE_BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+    /// A Notary Project signature referrer's artifactType.
+    pub const NOTARY_SIGNATURE: &str = "application/vnd.cncf.notary.signature";
 }
 
 pub fn is_index(media_type: &str) -> bool {
@@ -277,6 +290,42 @@ impl Descriptor {
         self.annotations
             .get(media::ANNOTATION_REF_NAME)
             .map(String::as_str)
+    }
+}
+
+/// A descriptor serialised in go-containerregistry's field order (mediaType, size,
+/// digest, urls, annotations, platform, artifactType): what cosign writes, so the
+/// signature manifests and referrers indexes we build are byte-identical to its own.
+/// [`Descriptor`]'s own order (mediaType, digest, size, …) is what our image manifests
+/// have always been written with; changing it would change every built image's digest.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GcrOrder<'a> {
+    media_type: &'a str,
+    size: u64,
+    digest: &'a Digest,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    urls: &'a [String],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform: Option<&'a Platform>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    artifact_type: Option<&'a str>,
+}
+
+impl Descriptor {
+    /// This descriptor in go-containerregistry's field order (see [`GcrOrder`]).
+    pub fn gcr_order(&self) -> GcrOrder<'_> {
+        GcrOrder {
+            media_type: &self.media_type,
+            size: self.size,
+            digest: &self.digest,
+            urls: &self.urls,
+            annotations: &self.annotations,
+            platform: self.platform.as_ref(),
+            artifact_type: self.artifact_type.as_deref(),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! - `oci:DIR[:TAG]`, `oci:DIR@sha256:HEX` (also `oci:DIR:TAG@sha256:HEX`: both must agree)
 //! - `docker-archive:FILE[:NAME:TAG | :@N]` (select an image of a multi-image archive)
 //! - `docker://HOST/REPO[:TAG][@sha256:HEX]`, and a bare `HOST/REPO[:TAG][@…]` = docker://
+//! - `dir:DIR` (containers/image's directory transport; the whole rest is the path)
 //!
 //! As in containers/image, the path ends at the first `:` (a DIR containing `:` cannot be
 //! written). Parsing only; opening is `image::open`.
@@ -30,6 +31,8 @@ pub enum ImageRef {
         /// `@N`: the N-th image of the archive's manifest.json.
         index: Option<usize>,
     },
+    /// containers/image's `dir:` directory (manifest.json, blobs by hex, signature-N).
+    Dir { path: PathBuf },
     /// A registry (distribution API).
     Registry {
         registry: String,
@@ -60,6 +63,38 @@ impl ImageRef {
                 digest: Some(digest.clone()),
             }),
             ImageRef::Archive { .. } => None,
+            // One image per directory: it is the one named.
+            ImageRef::Dir { .. } => Some(self.clone()),
+        }
+    }
+}
+
+impl ImageRef {
+    /// The layout, archive or repository itself, without tag, digest or archive
+    /// selector: where things beside an image (signatures, attestations) are kept.
+    pub fn location(&self) -> ImageRef {
+        match self {
+            ImageRef::Layout { dir, .. } => ImageRef::Layout {
+                dir: dir.clone(),
+                tag: None,
+                digest: None,
+            },
+            ImageRef::Archive { path, .. } => ImageRef::Archive {
+                path: path.clone(),
+                reference: None,
+                index: None,
+            },
+            ImageRef::Registry {
+                registry,
+                repository,
+                ..
+            } => ImageRef::Registry {
+                registry: registry.clone(),
+                repository: repository.clone(),
+                tag: None,
+                digest: None,
+            },
+            ImageRef::Dir { .. } => self.clone(),
         }
     }
 }
@@ -67,7 +102,6 @@ impl ImageRef {
 /// Transports of containers/image we recognise but do not implement.
 const OTHER_TRANSPORTS: &[&str] = &[
     "oci-archive",
-    "dir",
     "docker-daemon",
     "containers-storage",
     "ostree",
@@ -110,10 +144,19 @@ impl FromStr for ImageRef {
         if let Some(rest) = input.strip_prefix("docker://") {
             return parse_registry(input, rest);
         }
+        if let Some(rest) = input.strip_prefix("dir:") {
+            // As containers/image: everything after `dir:` is the path.
+            if rest.is_empty() {
+                return Err(err(input, "missing directory (write dir:DIR)"));
+            }
+            return Ok(ImageRef::Dir {
+                path: PathBuf::from(rest),
+            });
+        }
         if let Some((t, _)) = input.split_once(':') {
             if OTHER_TRANSPORTS.contains(&t) {
                 return Err(Error::Unsupported(format!(
-                    "transport {t:?} is not supported (use oci:, docker-archive: or docker://)"
+                    "transport {t:?} is not supported (use oci:, docker-archive:, dir: or docker://)"
                 )));
             }
             if t == "docker" {
@@ -312,6 +355,7 @@ impl fmt::Display for ImageRef {
                 }
                 Ok(())
             }
+            ImageRef::Dir { path } => write!(f, "dir:{}", path.display()),
             ImageRef::Registry {
                 registry,
                 repository,

@@ -96,6 +96,54 @@ pub trait ImageSource: Send {
         let raw = self.read_blob(desc)?;
         ImageConfig::parse(&desc.media_type, raw)
     }
+
+    // ---- what is stored beside the image (signatures, attestations, referrers)
+
+    /// How this transport keeps signatures and attestations beside images.
+    fn attachment_kind(&self) -> AttachmentKind {
+        AttachmentKind::None
+    }
+
+    /// Whether this transport keeps signatures beside images at all.
+    fn can_attach(&self) -> bool {
+        self.attachment_kind() != AttachmentKind::None
+    }
+
+    /// The manifest stored under `tag` beside the image (a layout's `index.json` entry,
+    /// a registry tag: cosign's `sha256-<hex>.sig`/`.att`), read and verified; `None`
+    /// when there is none or the transport has no such tags.
+    fn tagged_manifest(&self, _tag: &str) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
+    /// The referrers of `subject` (OCI 1.1: manifests whose `subject` is it), only those
+    /// of `artifact_type` when given. A layout entry whose manifest cannot be read is
+    /// listed (the caller reports it when it reads it), not dropped.
+    fn referrers(
+        &self,
+        _subject: &Digest,
+        _artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>> {
+        Ok(Vec::new())
+    }
+
+    /// Signatures kept as files beside the manifest `manifest` (`dir:`'s `signature-N`,
+    /// containers/image's format), as stored; empty for other transports.
+    fn stored_signatures(&self, _manifest: &Digest) -> Result<Vec<Vec<u8>>> {
+        Ok(Vec::new())
+    }
+}
+
+/// Where a transport keeps what is attached to an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachmentKind {
+    /// Nowhere (a docker-archive).
+    None,
+    /// cosign's `sha256-<hex>.sig` / `.att` tags and OCI 1.1 referrers (layouts,
+    /// registries).
+    Tags,
+    /// Signature files beside the manifest (`dir:`'s `signature-N`); no attestations.
+    SignatureFiles,
 }
 
 fn kind_of(media_type: &str) -> &'static str {

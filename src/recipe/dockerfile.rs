@@ -23,6 +23,11 @@ use std::path::{Component, Path, PathBuf};
 
 /// Largest total of copied bytes a recipe may hold (recipes copy a few small files).
 const MAX_COPY_BYTES: u64 = 256 << 20;
+/// Most instructions in one recipe (the upstream one has about 15; each becomes a step
+/// with its own history entry, so this bounds the build's memory too).
+pub const MAX_INSTRUCTIONS: usize = 1000;
+/// Longest logical instruction (continuations joined).
+pub const MAX_INSTRUCTION_BYTES: usize = 256 << 10;
 
 pub(crate) fn unset_arg_warning(name: &str) -> String {
     format!(
@@ -121,9 +126,26 @@ fn split_instructions(text: &str, file: &str) -> Result<(Vec<Instr>, char, Vec<S
                 a
             }
         };
+        if acc.len() > MAX_INSTRUCTION_BYTES {
+            return Err(Error::at(
+                file,
+                start,
+                format!(
+                    "instruction longer than the {} cap on one instruction",
+                    crate::limits::human(MAX_INSTRUCTION_BYTES as u64)
+                ),
+            ));
+        }
         if continues {
             cur = Some((start, acc));
         } else {
+            if out.len() >= MAX_INSTRUCTIONS {
+                return Err(Error::at(
+                    file,
+                    start,
+                    format!("more than the {MAX_INSTRUCTIONS} instructions a recipe may hold"),
+                ));
+            }
             out.push(make_instr(start, acc));
         }
     }
@@ -835,7 +857,19 @@ impl State<'_> {
         target: &str,
         is_add: bool,
     ) -> Result<CopiedFile, Error> {
-        let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+        let left = crate::limits::Cap {
+            kind: "file a recipe copies",
+            bytes: MAX_COPY_BYTES.saturating_sub(self.copied_bytes),
+        };
+        // A .reg file is for `reg import`, which reads at most REG_FILE bytes: refuse a
+        // bigger one here, before reading it.
+        let is_reg = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("reg"));
+        let cap = if is_reg && crate::limits::REG_FILE.bytes < left.bytes {
+            crate::limits::REG_FILE
+        } else {
+            left
+        };
+        let bytes = crate::limits::read_capped(p, &cap).map_err(|e| Error::io(p, e))?;
         self.copied_bytes += bytes.len() as u64;
         if self.copied_bytes > MAX_COPY_BYTES {
             return Err(self.err(
@@ -924,7 +958,8 @@ fn is_archive(b: &[u8]) -> bool {
 
 /// Parse a Dockerfile (`df`) whose build context is `dir`.
 pub fn load(dir: &Path, df: &Path, build_args: &BTreeMap<String, String>) -> Result<Recipe, Error> {
-    let bytes = std::fs::read(df).map_err(|e| Error::io(df, e))?;
+    let bytes =
+        crate::limits::read_capped(df, &crate::limits::RECIPE).map_err(|e| Error::io(df, e))?;
     let file = df.display().to_string();
     let text = String::from_utf8(bytes.clone())
         .map_err(|_| Error::Invalid(format!("{file} is not UTF-8 text")))?;

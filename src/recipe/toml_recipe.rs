@@ -268,7 +268,8 @@ fn copy_line(kw: &str, c: &CopyT) -> String {
 
 /// Load a `.toml` recipe; copied files are read relative to the file's folder.
 pub fn load_file(path: &Path, build_args: &BTreeMap<String, String>) -> Result<Recipe, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::limits::read_capped_string(path, &crate::limits::RECIPE)
+        .map_err(|e| Error::io(path, e))?;
     let file = path.display().to_string();
     let line_of = |off: usize| text[..off.min(text.len())].matches('\n').count() + 1;
     let f: File = toml::from_str(&text).map_err(|e| {

@@ -7,15 +7,26 @@
 //! exposed as read. Understands USTAR, PAX (`x`, and `g` skipped), GNU long names
 //! (`L`/`K`) and base-256 numbers: what Go, GNU tar and Python write.
 //!
-//! Memory: one entry's PAX data (capped at 1 MiB, Go's limit) at a time; content is
-//! streamed through [`LayerEntry`]'s `Read`.
+//! Memory: one entry's PAX data (capped at 1 MiB, Go's limit) at a time, plus 40 bytes
+//! per entry for the duplicate check; content is streamed through [`LayerEntry`]'s `Read`.
+//!
+//! Path safety: every entry name is checked and normalised here, before any consumer
+//! sees it ([`normalise_name`]): `..` components, absolute names, drive letters,
+//! backslashes, NUL and control characters are refused, `.` and empty components are
+//! dropped. Names are compared as NTFS does (case-insensitively, [`fold`]): a name equal
+//! to an earlier one, or differing only in case, is refused, and so is a hard link
+//! whose target is not a safe name or a symlink whose target leaves the layer's
+//! `Files/` tree. A refused entry is an [`Error::InvalidEntry`] naming it; the reader
+//! stays positioned after it, so a caller that reports rather than stops (the compare)
+//! may call [`LayerReader::next_entry`] again.
 
 use super::header::{self, BLOCK, off};
 use super::{
     Error, PAX_CREATIONTIME, PAX_FILEATTR, PAX_MOUNTPOINT, PAX_RAWSD, PaxTime, WHITEOUT_PREFIX,
 };
 use base64::Engine as _;
-use std::collections::BTreeMap;
+use sha2::{Digest as _, Sha256};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 
 /// Go's `maxSpecialFileSize`: PAX and long-name data larger than this is refused.
@@ -102,6 +113,8 @@ pub struct LayerReader<R: Read> {
     padding: u64,
     current: Option<String>,
     done: bool,
+    /// sha256 of each folded name seen → (header offset, sha256 of the name as written).
+    seen: HashMap<[u8; 32], (u64, [u8; 32])>,
 }
 
 /// The current entry: its header plus `Read` over its content.
@@ -180,6 +193,7 @@ impl<R: Read> LayerReader<R> {
             padding: 0,
             current: None,
             done: false,
+            seen: HashMap::new(),
         }
     }
 
@@ -481,6 +495,55 @@ impl<R: Read> LayerReader<R> {
         };
         self.remaining = data;
         self.padding = (BLOCK as u64 - data % BLOCK as u64) % BLOCK as u64;
+        // From here on an error leaves the reader positioned after this entry.
+        let invalid = |path: &str, reason: String| Error::InvalidEntry {
+            path: path.to_string(),
+            reason,
+        };
+        let raw = path;
+        // Named in a truncation error inside this entry, refused or not.
+        self.current = Some(raw.clone());
+        let path = normalise_name(&raw).map_err(|r| invalid(&raw, r))?;
+        match &kind {
+            EntryType::HardLink { target } => {
+                normalise_name(target).map_err(|r| {
+                    invalid(
+                        &raw,
+                        format!("hard link target {target:?} leaves the layer: {r}"),
+                    )
+                })?;
+            }
+            EntryType::Symlink { target } => {
+                symlink_inside(&path, target).map_err(|r| {
+                    invalid(
+                        &raw,
+                        format!("symlink target {target:?} leaves the layer: {r}"),
+                    )
+                })?;
+            }
+            _ => {}
+        }
+        let folded: [u8; 32] = Sha256::digest(fold(&path).as_bytes()).into();
+        let exact: [u8; 32] = Sha256::digest(path.as_bytes()).into();
+        match self.seen.get(&folded) {
+            Some((at, e)) if *e == exact => {
+                return Err(invalid(
+                    &raw,
+                    format!("duplicate entry: the same name as the entry at byte {at}"),
+                ));
+            }
+            Some((at, _)) => {
+                return Err(invalid(
+                    &raw,
+                    format!(
+                        "case-insensitive collision: the entry at byte {at} has the same name but for case (NTFS is case-insensitive)"
+                    ),
+                ));
+            }
+            None => {
+                self.seen.insert(folded, (first, exact));
+            }
+        }
         Ok(EntryInfo {
             path,
             kind,
@@ -500,6 +563,102 @@ impl<R: Read> LayerReader<R> {
             header_offset: first,
         })
     }
+}
+
+/// A layer path as NTFS compares it: each UTF-16 unit upcased with the table the
+/// registry and NTFS use (`hive::model::upcase_unit`), not Unicode case folding (the
+/// Kelvin sign is not `K` on NTFS).
+pub fn fold(path: &str) -> String {
+    String::from_utf16_lossy(
+        &path
+            .encode_utf16()
+            .map(crate::hive::model::upcase_unit)
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Check and normalise an entry name: `/`-separated, relative, no `..`, no backslash,
+/// NUL or control character, no drive letter; `.` and empty components are dropped.
+pub fn normalise_name(name: &str) -> Result<String, String> {
+    if let Some(c) = name.chars().find(|c| (*c as u32) < 0x20 || *c == '\x7f') {
+        return Err(format!("control character {:?} in the name", c));
+    }
+    if name.contains('\\') {
+        return Err("backslash in the name (tar names use '/')".into());
+    }
+    if name.starts_with('/') {
+        return Err("absolute name".into());
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for c in name.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return Err("'..' component".into()),
+            _ => parts.push(c),
+        }
+    }
+    if let Some(first) = parts.first()
+        && first.len() >= 2
+        && first.as_bytes()[1] == b':'
+        && first.as_bytes()[0].is_ascii_alphabetic()
+    {
+        return Err("drive letter in the name".into());
+    }
+    if parts.is_empty() {
+        return Err("the name is empty once '.' components are dropped".into());
+    }
+    Ok(parts.join("/"))
+}
+
+/// A symlink's target (a Windows path, as hcsshim writes reparse points) must stay in
+/// the tree its link is in (`Files/` = `C:\`, or `UtilityVM/Files/`): absolute `C:\…`
+/// and `\…` targets, or relative ones that do not climb above that root.
+fn symlink_inside(link: &str, target: &str) -> Result<(), String> {
+    let root_len = if link.starts_with("Files/") {
+        1
+    } else if link.starts_with("UtilityVM/Files/") {
+        2
+    } else {
+        return Err("a link outside Files/".into());
+    };
+    if target.contains('\0') {
+        return Err("NUL in the target".into());
+    }
+    let t = target.replace('/', "\\");
+    let t = t
+        .strip_prefix("\\\\?\\")
+        .or_else(|| t.strip_prefix("\\??\\"))
+        .unwrap_or(&t);
+    if t.starts_with("\\\\") {
+        return Err("a network or device path".into());
+    }
+    let (absolute, rest) = if t.len() >= 2 && t.as_bytes()[1] == b':' {
+        if !t[..1].eq_ignore_ascii_case("C") {
+            return Err(format!("another drive ({})", &t[..2]));
+        }
+        (true, &t[2..])
+    } else {
+        (t.starts_with('\\'), t)
+    };
+    let mut depth: Vec<&str> = if absolute {
+        Vec::new()
+    } else {
+        // The link's directory, below the tree root.
+        let comps: Vec<&str> = link.split('/').collect();
+        comps[root_len..comps.len() - 1].to_vec()
+    };
+    for c in rest.split('\\') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if depth.pop().is_none() {
+                    return Err("'..' climbs above the layer's root".into());
+                }
+            }
+            _ => depth.push(c),
+        }
+    }
+    Ok(())
 }
 
 fn is_dir_name(blk: &[u8; BLOCK]) -> bool {
@@ -704,4 +863,140 @@ pub fn extract<R: Read>(r: R, wanted: &[&str], limit: u64) -> Result<Extracted, 
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tar of (name, typeflag, link, content) with raw names (the `tar` crate's
+    /// `set_path` refuses the names under test).
+    fn tar(entries: &[(&str, u8, &str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, flag, link, data) in entries {
+            let mut h = tar::Header::new_ustar();
+            h.as_ustar_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.as_ustar_mut().unwrap().linkname[..link.len()].copy_from_slice(link.as_bytes());
+            h.set_size(data.len() as u64);
+            h.set_entry_type(tar::EntryType::new(*flag));
+            h.set_mode(0o644);
+            h.set_cksum();
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(data);
+            out.resize(out.len().div_ceil(512) * 512, 0);
+        }
+        out.resize(out.len() + 1024, 0);
+        out
+    }
+
+    /// Every entry: Ok(normalised name) or Err(reason), reading on after refusals.
+    fn walk(t: &[u8]) -> Vec<Result<String, String>> {
+        let mut r = LayerReader::new(t);
+        let mut out = Vec::new();
+        loop {
+            match r.next_entry() {
+                Ok(Some(e)) => out.push(Ok(e.path.clone())),
+                Ok(None) => return out,
+                Err(Error::InvalidEntry { path, reason }) => {
+                    out.push(Err(format!("{path}: {reason}")))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unsafe_names_are_refused_and_reading_goes_on() {
+        let t = tar(&[
+            ("Files/Windows/Temp/../System32/evil.exe", b'0', "", b"MZ"),
+            (
+                "Files/Users/ContainerUser/../../Windows/System32/drivers/etc/hosts",
+                b'0',
+                "",
+                b"x",
+            ),
+            ("/Files/abs", b'0', "", b""),
+            ("Files\\Windows\\x", b'0', "", b""),
+            ("C:/Windows/x", b'0', "", b""),
+            ("./Files//a/./b", b'0', "", b"ok"),
+            ("Files/ok", b'0', "", b"after"),
+        ]);
+        let got = walk(&t);
+        assert_eq!(got.len(), 7, "{got:?}");
+        for (i, why) in [
+            (0, "'..'"),
+            (1, "'..'"),
+            (2, "absolute"),
+            (3, "backslash"),
+            (4, "drive"),
+        ] {
+            let e = got[i].as_ref().unwrap_err();
+            assert!(e.contains(why), "{i}: {e}");
+        }
+        assert_eq!(got[5], Ok("Files/a/b".into()));
+        assert_eq!(got[6], Ok("Files/ok".into()));
+    }
+
+    #[test]
+    fn duplicates_and_case_collisions_are_refused() {
+        let t = tar(&[
+            ("Files/Windows/System32/a", b'0', "", b"1"),
+            ("Files/Windows/system32/A", b'0', "", b"2"),
+            ("Files/Windows/System32/a", b'0', "", b"3"),
+        ]);
+        let got = walk(&t);
+        assert!(got[0].is_ok());
+        assert!(
+            got[1]
+                .as_ref()
+                .unwrap_err()
+                .contains("case-insensitive collision"),
+            "{got:?}"
+        );
+        assert!(
+            got[2].as_ref().unwrap_err().contains("duplicate entry"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn links_must_stay_in_the_layer() {
+        let t = tar(&[
+            ("Files/a/hl", b'1', "Files/../../etc/passwd", b""),
+            ("Files/a/sl", b'2', "..\\..\\..\\x", b""),
+            ("Files/a/unc", b'2', "\\\\evil\\share", b""),
+            ("Files/a/d", b'2', "D:\\x", b""),
+            ("Files/a/ok1", b'2', "C:\\Windows\\System32", b""),
+            ("Files/a/ok2", b'2', "..\\b", b""),
+            ("Files/a/ok3", b'1', "Files/a/ok2", b""),
+        ]);
+        let got = walk(&t);
+        for g in &got[..4] {
+            assert!(
+                g.as_ref().unwrap_err().contains("leaves the layer"),
+                "{got:?}"
+            );
+        }
+        assert!(got[4..].iter().all(Result::is_ok), "{got:?}");
+    }
+
+    #[test]
+    fn symlink_targets_resolve_inside_their_tree() {
+        assert!(symlink_inside("Files/a/b", "\\??\\C:\\Windows").is_ok());
+        assert!(symlink_inside("Files/a/b", "\\\\?\\c:\\x").is_ok());
+        assert!(symlink_inside("Files/a/b", "\\Users").is_ok());
+        assert!(symlink_inside("Files/a/b", "..\\..").is_err());
+        assert!(symlink_inside("Files/a/b", "..").is_ok());
+        assert!(symlink_inside("UtilityVM/Files/a/b", "..\\x").is_ok());
+        assert!(symlink_inside("UtilityVM/Files/a/b", "..\\..\\x").is_err());
+        assert!(symlink_inside("Hives/x", "a").is_err());
+        assert!(symlink_inside("Files/a/b", "\\\\server\\share").is_err());
+        assert!(symlink_inside("Files/a/b", "E:\\x").is_err());
+    }
+
+    #[test]
+    fn fold_is_ntfs_like() {
+        assert_eq!(fold("Files/Windows/system32"), "FILES/WINDOWS/SYSTEM32");
+        assert_ne!(fold("\u{212A}"), fold("k"));
+    }
 }

@@ -120,7 +120,7 @@ fn from_docker_config_in(
     host: &str,
     helper_dir: Option<&Path>,
 ) -> Result<Option<Credentials>, AuthError> {
-    let text = match std::fs::read(path) {
+    let text = match crate::limits::read_capped(path, &crate::limits::DOCKER_CONFIG) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {

@@ -18,29 +18,22 @@
 //! Owns those two paths. Does not own what a referrer holds (see `attest`).
 //! Ours rather than oci-client's `pull_referrers` because that reads without a size
 //! bound, hides errors as "no referrers", and has no push side.
-//! The index and descriptor bytes are `attest::storage`'s (one pure implementation);
+//! The index and descriptor bytes are `image::referrers`' (one pure implementation);
 //! this module only moves them.
 
 use super::{Failure, Inner, MANIFEST_LIMIT, ManifestRef, Registry, RegistryError, RepoRef};
-use crate::attest::storage::{self, referrers_tag};
 use crate::image::digest::Digest;
+use crate::image::model::{Descriptor, media};
+use crate::image::referrers::{self as vocab, referrers_tag};
 use std::sync::Arc;
 
-pub const INDEX_MEDIA_TYPE: &str = storage::OCI_INDEX_MEDIA_TYPE;
+pub use crate::image::referrers::ReferrersVia;
+
+pub const INDEX_MEDIA_TYPE: &str = media::OCI_INDEX;
 const TAG_SCHEMA_INDEX: &str = "referrers tag schema index";
 
 /// One entry of a referrers index.
-pub type ReferrerDescriptor = storage::Descriptor;
-
-/// Where referrers were found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ReferrersVia {
-    /// The OCI 1.1 referrers API.
-    Api,
-    /// The `sha256-<hex>` tag schema.
-    TagSchema,
-}
+pub type ReferrerDescriptor = Descriptor;
 
 fn protocol(repo: &RepoRef, what: &str, detail: String) -> RegistryError {
     RegistryError::Protocol {
@@ -55,7 +48,7 @@ fn parse_index(
     repo: &RepoRef,
     what: &str,
 ) -> Result<Vec<ReferrerDescriptor>, RegistryError> {
-    storage::parse_referrers_index(bytes)
+    vocab::parse_referrers_index(bytes)
         .map_err(|e| protocol(repo, what, format!("not an OCI index: {e}")))
 }
 
@@ -80,9 +73,7 @@ impl Registry {
                 },
                 |l| Ok((l, ReferrersVia::Api)),
             )?;
-        if let Some(t) = artifact_type {
-            list.retain(|d| d.artifact_type.as_deref() == Some(t));
-        }
+        vocab::with_artifact_type(&mut list, artifact_type);
         Ok((list, via))
     }
 
@@ -119,7 +110,7 @@ impl Registry {
         manifest: &[u8],
         media_type: &str,
     ) -> Result<(Digest, ReferrersVia), RegistryError> {
-        let desc = storage::describe_referrer(manifest, media_type)
+        let desc = vocab::describe_referrer(manifest, media_type)
             .map_err(|e| protocol(repo, "referrer", e.to_string()))?;
         let inner = self.inner.clone();
         let confirmed = self.rt.block_on(inner.put_manifest(
@@ -137,14 +128,9 @@ impl Registry {
             None => Vec::new(),
         };
         if !listed.iter().any(|e| e.digest == desc.digest) {
-            let index = storage::referrers_index(existing.as_deref(), &desc)
+            let (_, index) = vocab::referrers_index(existing.as_deref(), &desc)
                 .map_err(|e| protocol(repo, TAG_SCHEMA_INDEX, e.to_string()))?;
-            self.push_manifest(
-                repo,
-                &index.bytes,
-                INDEX_MEDIA_TYPE,
-                &[referrers_tag(subject)],
-            )?;
+            self.push_manifest(repo, &index, INDEX_MEDIA_TYPE, &[referrers_tag(subject)])?;
         }
         Ok((desc.digest, ReferrersVia::TagSchema))
     }
@@ -269,7 +255,7 @@ impl Inner {
         };
         // The body decides, not `Content-Type`: a registry that labels a valid index
         // wrongly still answered; one that answers anything else is broken.
-        let list = storage::parse_referrers_index(&body).map_err(|e| {
+        let list = vocab::parse_referrers_index(&body).map_err(|e| {
             Failure::Fatal(protocol(
                 repo,
                 what,
@@ -299,23 +285,11 @@ mod tests {
     }
 
     #[test]
-    fn describes_and_indexes() {
-        let m = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[],"annotations":{"a":"b"}}"#;
-        let d =
-            storage::describe_referrer(m, "application/vnd.oci.image.manifest.v1+json").unwrap();
-        assert_eq!(d.digest, Digest::of(m));
-        assert_eq!(d.size, m.len() as u64);
-        assert_eq!(
-            d.artifact_type.as_deref(),
-            Some("application/vnd.dev.sigstore.bundle.v0.3+json")
-        );
-        assert_eq!(d.annotations.get("a").map(String::as_str), Some("b"));
-        let idx = storage::referrers_index(None, &d).unwrap();
-        let back = parse_index(&idx.bytes, &RepoRef::new("r", "x"), "t").unwrap();
+    fn tag_schema_index_must_be_an_index() {
+        let d = Descriptor::of_bytes(media::OCI_MANIFEST, b"{}");
+        let (_, idx) = vocab::referrers_index(None, &d).unwrap();
+        let back = parse_index(&idx, &RepoRef::new("r", "x"), "t").unwrap();
         assert_eq!(back, vec![d]);
-        assert_eq!(
-            referrers_tag(&Digest::of(b"")),
-            "sha256-e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert!(parse_index(b"[]", &RepoRef::new("r", "x"), "t").is_err());
     }
 }

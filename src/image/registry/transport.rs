@@ -178,6 +178,25 @@ impl ImageSource for RegistrySource {
         Ok(self.reg.fetch_verified(&self.repo, desc)?)
     }
 
+    fn attachment_kind(&self) -> crate::image::source::AttachmentKind {
+        crate::image::source::AttachmentKind::Tags
+    }
+
+    fn tagged_manifest(&self, tag: &str) -> Result<Option<Vec<u8>>> {
+        match self
+            .reg
+            .manifest(&self.repo, &ManifestRef::Tag(tag.to_string()))
+        {
+            Ok(m) => Ok(Some(m.bytes)),
+            Err(RegistryError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn referrers(&self, subject: &Digest, artifact_type: Option<&str>) -> Result<Vec<Descriptor>> {
+        Ok(self.reg.referrers(&self.repo, subject, artifact_type)?.0)
+    }
+
     fn read_manifest(&self, desc: &Descriptor) -> Result<Manifest> {
         let raw = self.read_blob(desc)?;
         let m = Manifest::parse(
@@ -351,6 +370,27 @@ impl ImageSink for RegistrySink {
         self.reg
             .push_manifest(&self.repo, &bytes, &media_type, &[tag])?;
         Ok(())
+    }
+
+    fn put_referrer(
+        &mut self,
+        subject: &Digest,
+        manifest: &[u8],
+        media_type: &str,
+    ) -> Result<crate::image::referrers::ReferrersVia> {
+        self.flush()?;
+        Ok(self
+            .reg
+            .push_referrer(&self.repo, subject, manifest, media_type)?
+            .1)
+    }
+
+    fn name(&self) -> String {
+        format!("docker://{}", self.repo)
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.flush()
     }
 }
 
