@@ -46,19 +46,23 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "compare",
         ],
     ),
+    (
+        "notary",
+        &["time", "atomic", "progress", "limits", "image", "attest"],
+    ),
     // 3 the gate
     (
         "policy",
         &[
             "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
-            "compare", "attest", "fixture",
+            "compare", "attest", "fixture", "notary",
         ],
     ),
     (
         "audit",
         &[
             "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
-            "compare", "attest", "fixture", "policy",
+            "compare", "attest", "fixture", "policy", "notary",
         ],
     ),
 ];
