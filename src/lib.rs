@@ -14,6 +14,7 @@
 //! - [`attest`]: in-toto statements, DSSE, cosign-compatible keys, signatures and storage.
 //! - [`notary`]: Notary Project (notation) signatures: COSE/JWS envelopes, trust store and policy.
 //! - [`policy`], [`audit`]: the release gate: a TOML policy, every check with its evidence.
+//! - [`layout`]: the in-toto layout and links of the chain (NanoServer → pause base).
 //! - [`fixture`]: a synthetic NanoServer for tests and the offline demo.
 //! - [`time`], [`atomic`], [`progress`], [`limits`]: civil time, write-then-rename and locks,
 //!   progress bars, the caps on hostile input.
@@ -28,6 +29,7 @@ pub mod compare;
 pub mod fixture;
 pub mod hive;
 pub mod image;
+pub mod layout;
 pub mod limits;
 pub mod notary;
 pub mod policy;

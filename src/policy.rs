@@ -203,6 +203,11 @@ pub struct Signatures {
     /// against, relative to the policy file. `--trusted-root` replaces it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_root: Option<PathBuf>,
+    /// With a trusted root, transparency-log entries are required and verified for keyed
+    /// and keyless signatures alike; `true` skips them (cosign's
+    /// `--insecure-ignore-tlog`), which the audit evidence records.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_ignore_tlog: bool,
 }
 
 impl Default for Signatures {
@@ -212,6 +217,7 @@ impl Default for Signatures {
             keys: Vec::new(),
             identities: Vec::new(),
             trusted_root: None,
+            insecure_ignore_tlog: false,
         }
     }
 }
@@ -648,21 +654,20 @@ pub fn resolve(
         (None, Some(p)) => Some(base_dir.join(p)),
         (None, None) => None,
     };
+    // A trusted root without identities still verifies keyed signatures' transparency
+    // evidence.
     let keyless = match &trusted_root {
-        Some(_) if policy.signatures.identities.is_empty() => {
-            return Err(invalid(
-                "signatures.trusted_root",
-                "a trusted root is given but signatures.identities lists no keyless signer to trust"
-                    .into(),
-            ));
-        }
         Some(p) => {
             let bad =
                 |m: String| invalid("signatures.trusted_root", format!("{}: {m}", p.display()));
             let bytes = crate::limits::read_capped(p, &crate::limits::TRUSTED_ROOT)
                 .map_err(|e| bad(e.to_string()))?;
             let root = TrustedRoot::from_json(&bytes).map_err(|e| bad(e.to_string()))?;
-            Some(Keyless { root, identities })
+            Some(Keyless {
+                root,
+                identities,
+                ignore_tlog: policy.signatures.insecure_ignore_tlog,
+            })
         }
         None => None,
     };

@@ -58,6 +58,7 @@ fn every_help_flag_is_documented() {
         &["verify"],
         &["verify-bundle"],
         &["audit"],
+        &["layout"],
     ];
     let mut missing = Vec::new();
     for c in commands {

@@ -332,7 +332,7 @@ fn legacy_sig_accepted_and_each_tampering_rejected() {
                 let s = flip_b64(b["SignedEntryTimestamp"].as_str().unwrap());
                 b["SignedEntryTimestamp"] = s.into();
             }),
-            "bad_tlog_entry",
+            "bad_set",
             "signed entry timestamp",
         ),
         (
@@ -347,25 +347,25 @@ fn legacy_sig_accepted_and_each_tampering_rejected() {
                 assert_ne!(altered, text);
                 b["Payload"]["body"] = STANDARD.encode(altered).into();
             }),
-            "bad_tlog_entry",
+            "bad_set",
             "signed entry timestamp",
         ),
         (
             "log-index-altered",
             edit_bundle(&l[0], |b| b["Payload"]["logIndex"] = 4243.into()),
-            "bad_tlog_entry",
+            "bad_set",
             "signed entry timestamp",
         ),
         (
             "entry-about-another-payload",
             l[5].clone(),
-            "bad_tlog_entry",
+            "tlog_body_mismatch",
             "data hash",
         ),
         (
             "rekord-entry-about-another-payload",
             l[7].clone(),
-            "bad_tlog_entry",
+            "tlog_body_mismatch",
             "data hash",
         ),
         (
@@ -377,7 +377,7 @@ fn legacy_sig_accepted_and_each_tampering_rejected() {
         (
             "cert-swapped-and-resigned",
             l[4].clone(),
-            "bad_tlog_entry",
+            "tlog_body_mismatch",
             "signature",
         ),
         (
@@ -406,7 +406,7 @@ fn legacy_sig_accepted_and_each_tampering_rejected() {
                 "dev.sigstore.cosign/rfc3161timestamp",
                 r#"{"SignedRFC3161Timestamp":"AAAA"}"#.into(),
             ),
-            "unsupported_evidence",
+            "timestamp_malformed",
             "",
         ),
         (
@@ -512,7 +512,7 @@ fn legacy_att_intoto_and_dsse_entries() {
         ("dsse", "verified"),
         ("rogue", "untrusted_certificate"),
         ("other-subject", "subject_mismatch"),
-        ("entry-of-another-envelope", "bad_tlog_entry"),
+        ("entry-of-another-envelope", "tlog_body_mismatch"),
     ]
     .into_iter()
     .enumerate()
@@ -849,4 +849,113 @@ fn audit_keyless_signature_passes_for_a_legacy_sig() {
     let o = audit_cli(&["--certificate-oidc-issuer", ISS]);
     common::assert_code(&o, 2);
     assert!(common::stderr(&o).contains("--certificate-identity"));
+}
+
+/// A keyed `.sig` layer (our own key) with the trusted root given: its Rekor bundle
+/// annotation is evidence to verify, refused when tampered or missing unless
+/// `--insecure-ignore-tlog`, which the report records.
+#[test]
+fn keyed_sig_layers_have_their_rekor_evidence_verified() {
+    use pause_verify::attest::PrivateKey;
+    let d = image_digest().to_string();
+    let good = sig_payload(&d);
+    let Some(p) = generate(vec![spec(&good, "leaf", NOW + 100)]) else {
+        return;
+    };
+    let base = p.tmp.path();
+    let key = PrivateKey::generate().unwrap();
+    let pub_path = base.join("k.pub");
+    std::fs::write(&pub_path, key.public_key().to_pem()).unwrap();
+    let root: Value = serde_json::from_slice(&std::fs::read(&p.root).unwrap()).unwrap();
+    let log_id = hex::encode(
+        STANDARD
+            .decode(root["tlogs"][0]["logId"]["keyId"].as_str().unwrap())
+            .unwrap(),
+    );
+    let plain = AttachedLayer {
+        media_type: "application/vnd.dev.cosign.simplesigning.v1+json".into(),
+        payload: good.clone(),
+        annotations: [(SIG.to_string(), STANDARD.encode(key.sign(&good)))]
+            .into_iter()
+            .collect(),
+    };
+    let garbage = json!({"SignedEntryTimestamp": STANDARD.encode(b"garbage"),
+        "Payload": {"body": STANDARD.encode(b"{}"), "integratedTime": NOW + 100,
+                    "logIndex": 1, "logID": log_id}})
+    .to_string();
+    let tampered = set_annotation(&plain, BUNDLE, garbage);
+    let run = |name: &str, layer: &AttachedLayer, extra: &[&str]| {
+        let dir = layout(base, name, false, std::slice::from_ref(layer));
+        let image = format!("oci:{}", dir.display());
+        let mut args = vec![
+            "verify",
+            "--json",
+            "--key",
+            pub_path.to_str().unwrap(),
+            "--trusted-root",
+            p.root.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.push(&image);
+        let o = common::pv(args);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        (o, v)
+    };
+    // Without a trusted root the key alone decides, as before.
+    let dir = layout(base, "no-root", false, std::slice::from_ref(&tampered));
+    let o = common::pv([
+        "verify",
+        "--key",
+        pub_path.to_str().unwrap(),
+        &format!("oci:{}", dir.display()),
+    ]);
+    common::assert_code(&o, 0);
+    // With it: the garbage SET, and a missing entry, are refused.
+    let (o, v) = run("tampered", &tampered, &[]);
+    common::assert_code(&o, 1);
+    assert_eq!(reasons(&v, "signatures"), ["bad_set"], "{v}");
+    let (o, v) = run("no-entry", &plain, &[]);
+    common::assert_code(&o, 1);
+    assert_eq!(reasons(&v, "signatures"), ["bad_tlog_entry"], "{v}");
+    // --insecure-ignore-tlog: accepted, and said.
+    for (name, layer) in [
+        ("tampered-ignored", &tampered),
+        ("no-entry-ignored", &plain),
+    ] {
+        let (o, v) = run(name, layer, &["--insecure-ignore-tlog"]);
+        common::assert_code(&o, 0);
+        assert_eq!(
+            v["subjects"][0]["signatures"][0]["detail"]["transparency"]["tlogIgnored"], true,
+            "{v}"
+        );
+        assert!(common::stderr(&o).contains("--insecure-ignore-tlog"));
+    }
+}
+
+/// A P-384 Fulcio leaf (signing with SHA-384) verifies; the chain annotation serves as
+/// untrusted intermediates: a leaf issued by an intermediate the trusted root does not
+/// list verifies when the annotation carries it, and not without.
+#[test]
+fn p384_leaves_and_chain_annotations_as_intermediates() {
+    let d = image_digest().to_string();
+    let good = sig_payload(&d);
+    let Some(p) = generate(vec![
+        spec(&good, "leaf384", NOW + 100),
+        spec(&good, "leaf-inter2", NOW + 100),
+        json!({"payload": STANDARD.encode(&good), "cert": "leaf-inter2", "t": NOW + 100,
+               "logIndex": 3, "noChain": true}),
+    ]) else {
+        return;
+    };
+    let base = p.tmp.path();
+    for (i, name, code) in [
+        (0, "p384", "verified"),
+        (1, "inter2-with-chain", "verified"),
+        (2, "inter2-without-chain", "untrusted_certificate"),
+    ] {
+        let dir = layout(base, name, false, &p.layers[i..i + 1]);
+        let (o, v) = verify(&format!("oci:{}", dir.display()), &p.root, ID, ISS, &[]);
+        assert_eq!(reasons(&v, "signatures"), [code], "{name}: {v}");
+        common::assert_code(&o, if code == "verified" { 0 } else { 1 });
+    }
 }

@@ -92,13 +92,19 @@ class Pki:
         self.ct_key = ec.generate_private_key(ec.SECP256R1())
         self.rekor_key = ec.generate_private_key(ec.SECP256R1())
         self.rekor_id = hashlib.sha256(spki(self.rekor_key)).digest()
+        # A second intermediate the trusted root does not list: only a chain annotation
+        # that carries it lets a path reach the root.
+        self.inter2_key = ec.generate_private_key(ec.SECP384R1())
+        self.inter2 = ca("test sigstore intermediate 2", self.inter2_key, root_name, self.root_key, 0, start)
         self.leaves = {}
-        for name, (ik, ic) in {
-            "leaf": (self.inter_key, self.inter),
-            "leaf2": (self.inter_key, self.inter),
-            "rogue": (self.rogue_key, self.rogue_inter),
+        for name, (ik, ic, curve) in {
+            "leaf": (self.inter_key, self.inter, ec.SECP256R1()),
+            "leaf2": (self.inter_key, self.inter, ec.SECP256R1()),
+            "rogue": (self.rogue_key, self.rogue_inter, ec.SECP256R1()),
+            "leaf384": (self.inter_key, self.inter, ec.SECP384R1()),
+            "leaf-inter2": (self.inter2_key, self.inter2, ec.SECP256R1()),
         }.items():
-            k = ec.generate_private_key(ec.SECP256R1())
+            k = ec.generate_private_key(curve)
             self.leaves[name] = (k, self.leaf(k, ik, ic))
 
     def leaf(self, key, issuer_key, issuer_cert):
@@ -185,12 +191,14 @@ class Pki:
     def signed(self, name, payload, att):
         """(layer blob, signature annotation, raw signature, envelope dict or None)."""
         key = self.leaves[name][0]
+        # Sigstore signs with SHA-384 for P-384 keys.
+        h = hashes.SHA384() if key.curve.key_size == 384 else hashes.SHA256()
         if not att:
-            sig = key.sign(payload, ec.ECDSA(hashes.SHA256()))
+            sig = key.sign(payload, ec.ECDSA(h))
             return payload, b64(sig), sig, None
         ptype = "application/vnd.in-toto+json"
         pae = b"DSSEv1 %d %s %d %s" % (len(ptype), ptype.encode(), len(payload), payload)
-        sig = key.sign(pae, ec.ECDSA(hashes.SHA256()))
+        sig = key.sign(pae, ec.ECDSA(h))
         env = {"payloadType": ptype, "payload": b64(payload), "signatures": [{"keyid": "", "sig": b64(sig)}]}
         return json.dumps(env, separators=(",", ":")).encode(), "", sig, env
 
@@ -234,8 +242,9 @@ class Pki:
             sort_keys=True, separators=(",", ":"),
         ).encode()
         set_ = self.rekor_key.sign(canon, ec.ECDSA(hashes.SHA256()))
-        chain = (self.inter.public_bytes(serialization.Encoding.PEM)
-                 + self.root.public_bytes(serialization.Encoding.PEM))
+        issuer = self.inter2 if s["cert"] == "leaf-inter2" else self.inter
+        chain = b"" if s.get("noChain") else (issuer.public_bytes(serialization.Encoding.PEM)
+                                               + self.root.public_bytes(serialization.Encoding.PEM))
         bundle = {"SignedEntryTimestamp": b64(set_),
                   "Payload": {"body": b64(body), "integratedTime": t, "logIndex": idx, "logID": self.rekor_id.hex()}}
         return {

@@ -12,7 +12,7 @@ _pv_sudo() {
 
 # Debian packages: the loopback registry, image tools, hive readers, benchmark helpers.
 PV_DEBIAN_PACKAGES=(docker-registry skopeo umoci libhivex-bin reglookup python3-hivex
-  apache2-utils time curl gzip openssl python3-venv golang-go)
+  apache2-utils time curl gzip openssl python3-venv golang-go jq)
 
 install_debian() {
   local missing=() p
@@ -25,8 +25,10 @@ install_debian() {
   DEBIAN_FRONTEND=noninteractive _pv_sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-# Python peers: regipy and python-registry (hive readers), securesystemslib (DSSE).
-PV_PYTHON_PACKAGES=(regipy==6.5.0 python-registry==1.3.1 securesystemslib==1.6.0 cryptography pynacl)
+# Python peers: regipy and python-registry (hive readers), securesystemslib (DSSE),
+# check-jsonschema (GitHub/GitLab CI schemas, vendored: offline), in-toto (in-toto-verify).
+PV_PYTHON_PACKAGES=(regipy==6.5.0 python-registry==1.3.1 securesystemslib==1.6.0 cryptography pynacl
+  check-jsonschema==0.39.0 in-toto==3.1.0)
 
 install_python() {
   local venv=$PV_TOOLS/venv
@@ -34,7 +36,7 @@ install_python() {
     _pv_log "python venv at $venv"
     python3 -m venv "$venv"
   fi
-  if ! "$venv/bin/python" -c 'import regipy, Registry, securesystemslib, nacl' 2>/dev/null; then
+  if ! "$venv/bin/python" -c 'import regipy, Registry, securesystemslib, nacl, check_jsonschema, in_toto' 2>/dev/null; then
     _pv_log "pip install ${PV_PYTHON_PACKAGES[*]}"
     "$venv/bin/pip" install -q --disable-pip-version-check "${PV_PYTHON_PACKAGES[@]}"
   fi

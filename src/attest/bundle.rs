@@ -5,8 +5,10 @@
 //! bundles (a Fulcio certificate instead of a key hint) are verified by `keyless` when a
 //! trusted root and identities are given ([`verify_bundle_with`]); without them they are
 //! only checked for internal consistency (the signature against the certificate's key)
-//! and then refused with [`Failure::KeylessNotTrusted`]. We write no tlog entries or
-//! timestamps (offline, keyed).
+//! and then refused with [`Failure::KeylessNotTrusted`]. With a trusted root, a keyed
+//! bundle's transparency evidence (log entries, RFC 3161 timestamps) is verified too
+//! (`keyless::verify_keyed_evidence`). We write no tlog entries or timestamps (offline,
+//! keyed).
 //!
 //! Hand-written because no light Rust crate writes bundles (see `keys` for `sigstore`).
 
@@ -196,7 +198,13 @@ pub fn verify_bundle_with(
         check_content(&[cert_key], &[0], &v, expected, predicate_type)?;
         return Err(Failure::KeylessNotTrusted);
     };
-    check_content(keys, &candidates, &v, expected, predicate_type)
+    let ok = check_content(keys, &candidates, &v, expected, predicate_type)?;
+    // With a trusted root, a keyed bundle's log entries and timestamps are evidence to
+    // verify too (cosign requires the log by default).
+    match (keyless, keys.get(ok.key_index)) {
+        (Some(k), Some(key)) => super::keyless::verify_keyed_evidence(k, &v, key, ok),
+        _ => Ok(ok),
+    }
 }
 
 fn check_content(
@@ -268,6 +276,7 @@ fn check_content(
                         predicate_type: None,
                         docker_reference: None,
                         keyless: None,
+                        transparency: None,
                         statement: None,
                     });
                 }

@@ -173,6 +173,7 @@ pub fn verify_attestation_envelope(
         predicate_type: Some(stmt.predicate_type),
         docker_reference: None,
         keyless: None,
+        transparency: None,
         statement: Some(value),
     })
 }

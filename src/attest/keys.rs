@@ -92,11 +92,19 @@ impl std::fmt::Debug for PrivateKey {
     }
 }
 
-/// An ECDSA P-256 verification key with its PKIX (SubjectPublicKeyInfo) DER encoding.
+/// An ECDSA verification key with its PKIX (SubjectPublicKeyInfo) DER encoding: P-256
+/// (cosign keys, Fulcio leaves) or P-384 (Fulcio leaves of P-384 signers, which sign
+/// with SHA-384).
 #[derive(Clone, PartialEq, Eq)]
 pub struct PublicKey {
-    verifying: VerifyingKey,
+    verifying: Verifying,
     spki_der: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum Verifying {
+    P256(VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -272,17 +280,24 @@ impl PublicKey {
             .map(|d| d.as_bytes().to_vec())
             .unwrap_or_default();
         PublicKey {
-            verifying,
+            verifying: Verifying::P256(verifying),
             spki_der,
         }
     }
 
-    /// From PKIX (SubjectPublicKeyInfo) DER.
+    /// From PKIX (SubjectPublicKeyInfo) DER: P-256, or P-384.
     pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, KeyError> {
         use p256::pkcs8::DecodePublicKey;
-        let verifying = VerifyingKey::from_public_key_der(der)
-            .map_err(|e| KeyError::NotP256Public(e.to_string()))?;
-        Ok(PublicKey::from_verifying(verifying))
+        match VerifyingKey::from_public_key_der(der) {
+            Ok(v) => Ok(PublicKey::from_verifying(v)),
+            Err(e) => match p384::ecdsa::VerifyingKey::from_public_key_der(der) {
+                Ok(v) => Ok(PublicKey {
+                    verifying: Verifying::P384(v),
+                    spki_der: der.to_vec(),
+                }),
+                Err(_) => Err(KeyError::NotP256Public(e.to_string())),
+            },
+        }
     }
 
     /// From a PEM `PUBLIC KEY` block (cosign.pub).
@@ -305,14 +320,22 @@ impl PublicKey {
         B64.encode(Sha256::digest(&self.spki_der))
     }
 
-    /// Check an ASN.1 DER ECDSA-P256-SHA256 signature over `message`.
+    /// Check an ASN.1 DER ECDSA signature over `message` (P-256 with SHA-256, P-384 with
+    /// SHA-384).
     pub fn verify(&self, message: &[u8], der_signature: &[u8]) -> Result<(), SignatureError> {
         use p256::ecdsa::signature::Verifier as _;
-        let sig =
-            p256::ecdsa::Signature::from_der(der_signature).map_err(|_| SignatureError::NotDer)?;
-        self.verifying
-            .verify(message, &sig)
-            .map_err(|_| SignatureError::Invalid)
+        match &self.verifying {
+            Verifying::P256(k) => {
+                let sig = p256::ecdsa::Signature::from_der(der_signature)
+                    .map_err(|_| SignatureError::NotDer)?;
+                k.verify(message, &sig).map_err(|_| SignatureError::Invalid)
+            }
+            Verifying::P384(k) => {
+                let sig = p384::ecdsa::Signature::from_der(der_signature)
+                    .map_err(|_| SignatureError::NotDer)?;
+                k.verify(message, &sig).map_err(|_| SignatureError::Invalid)
+            }
+        }
     }
 
     /// Check a DER signature given only the SHA-256 of the message (Sigstore
@@ -323,11 +346,20 @@ impl PublicKey {
         der_signature: &[u8],
     ) -> Result<(), SignatureError> {
         use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
-        let sig =
-            p256::ecdsa::Signature::from_der(der_signature).map_err(|_| SignatureError::NotDer)?;
-        self.verifying
-            .verify_prehash(sha256, &sig)
-            .map_err(|_| SignatureError::Invalid)
+        match &self.verifying {
+            Verifying::P256(k) => {
+                let sig = p256::ecdsa::Signature::from_der(der_signature)
+                    .map_err(|_| SignatureError::NotDer)?;
+                k.verify_prehash(sha256, &sig)
+                    .map_err(|_| SignatureError::Invalid)
+            }
+            Verifying::P384(k) => {
+                let sig = p384::ecdsa::Signature::from_der(der_signature)
+                    .map_err(|_| SignatureError::NotDer)?;
+                k.verify_prehash(sha256, &sig)
+                    .map_err(|_| SignatureError::Invalid)
+            }
+        }
     }
 }
 

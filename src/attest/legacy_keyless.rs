@@ -6,11 +6,16 @@
 //! - `dev.cosignproject.cosign/signature`: base64 signature over the layer blob (`.sig`;
 //!   empty for `.att`, whose blob is a DSSE envelope carrying its own signature);
 //! - `dev.sigstore.cosign/certificate`: the Fulcio leaf (PEM);
-//! - `dev.sigstore.cosign/chain`: intermediates and root (PEM; ignored: only the trusted
-//!   root's CAs build paths, as for bundles);
+//! - `dev.sigstore.cosign/chain`: intermediates and root (PEM; used as untrusted
+//!   intermediates only, never as anchors: a path must end at a CA of the trusted root);
 //! - `dev.sigstore.cosign/bundle`: `{"SignedEntryTimestamp":B64,"Payload":{"body":B64,
 //!   "integratedTime":N,"logIndex":N,"logID":HEX}}` (no inclusion proof);
-//! - `dev.sigstore.cosign/rfc3161timestamp` (optional): refused, as for bundles.
+//! - `dev.sigstore.cosign/rfc3161timestamp` (optional): `{"SignedRFC3161Timestamp":B64}`,
+//!   an RFC 3161 timestamp over the signature, verified as a bundle's.
+//!
+//! Keyed layers that carry the Rekor bundle annotation get it verified (against the
+//! key) when a trusted root is given, as cosign does; a keyed layer without one is then
+//! refused unless the log is ignored (`--insecure-ignore-tlog`).
 //!
 //! Owns reading those annotations and the choice between keyed and keyless checks for a
 //! layer. The checks themselves are `keyless`'s: the layer is read as the Sigstore
@@ -82,53 +87,83 @@ fn leaf_der(layer: &AttachedLayer) -> Result<Vec<u8>, Failure> {
     })
 }
 
+#[derive(Deserialize)]
+struct Rfc3161Json {
+    #[serde(rename = "SignedRFC3161Timestamp")]
+    signed: String,
+}
+
+/// The chain annotation's certificates (untrusted intermediates).
+fn chain_certificates(layer: &AttachedLayer) -> Result<Vec<x509_cert::Certificate>, Failure> {
+    use x509_cert::der::Decode;
+    let Some(pem) = layer.annotations.get(CHAIN_ANNOTATION) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for block in pem.split("-----END CERTIFICATE-----") {
+        if !block.contains("-----BEGIN CERTIFICATE-----") {
+            continue;
+        }
+        if out.len() == 8 {
+            return Err(Failure::malformed(
+                "chain annotation",
+                "more than 8 certificates",
+            ));
+        }
+        let der = pem_cert_der(format!("{block}-----END CERTIFICATE-----\n").as_bytes())
+            .ok_or_else(|| Failure::malformed("chain annotation", "not PEM certificates"))?;
+        out.push(
+            x509_cert::Certificate::from_der(&der)
+                .map_err(|e| Failure::malformed("chain annotation", e))?,
+        );
+    }
+    Ok(out)
+}
+
 /// The Sigstore bundle v0.1 equivalent to a legacy keyless layer: the leaf as
-/// `x509CertificateChain` (the chain annotation is left out: it is never trusted), the
-/// Rekor entry with its SET as inclusion promise, and a `messageSignature` (`.sig`:
-/// sha256 of the blob, the signature annotation) or the `dsseEnvelope` (`.att`: the blob).
-/// Errors name the annotation that is malformed.
+/// `x509CertificateChain` (the chain annotation is passed separately: it only ever
+/// provides untrusted intermediates), the Rekor entry with its SET as inclusion promise,
+/// the RFC 3161 timestamp, and a `messageSignature` (`.sig`: sha256 of the blob, the
+/// signature annotation) or the `dsseEnvelope` (`.att`: the blob). Errors name the
+/// annotation that is malformed.
 pub fn to_bundle_v01(layer: &AttachedLayer) -> Result<Value, Failure> {
-    super::verify::check_size("signature layer", &layer.payload)?;
     let der = leaf_der(layer)?;
-    let b: RekorBundle =
-        serde_json::from_str(layer.annotations.get(BUNDLE_ANNOTATION).ok_or_else(|| {
-            Failure::BadTlogEntry(format!(
-                "the layer has a certificate but no Rekor bundle annotation ({BUNDLE_ANNOTATION}); \
-                     online Rekor lookups are not done"
-            ))
-        })?)
-        .map_err(|e| Failure::malformed("Rekor bundle annotation", e))?;
-    let body = STANDARD
-        .decode(&b.payload.body)
-        .map_err(|e| Failure::malformed("Rekor bundle annotation", format!("body: {e}")))?;
-    // Re-encoded when the SET is checked: refuse spellings that would not round-trip.
-    let log_id = hex::decode(&b.payload.log_id)
-        .ok()
-        .filter(|id| hex::encode(id) == b.payload.log_id)
-        .ok_or_else(|| {
-            Failure::malformed("Rekor bundle annotation", "logID is not lowercase hex")
-        })?;
-    let body_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let kind = body_json.get("kind").and_then(Value::as_str).unwrap_or("");
-    let version = body_json
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let entry = json!({
-        "logIndex": b.payload.log_index.to_string(),
-        "logId": {"keyId": STANDARD.encode(&log_id)},
-        "kindVersion": {"kind": kind, "version": version},
-        "integratedTime": b.payload.integrated_time.to_string(),
-        "inclusionPromise": {"signedEntryTimestamp": b.signed_entry_timestamp},
-        "canonicalizedBody": STANDARD.encode(&body),
-    });
+    let mut b = layer_bundle(layer, true)?;
+    b["verificationMaterial"]["x509CertificateChain"] =
+        json!({"certificates": [{"rawBytes": STANDARD.encode(&der)}]});
+    Ok(b)
+}
+
+/// The bundle a layer is read as, without verification material for the signer; the
+/// Rekor annotation is required when `need_rekor` (keyless), else read when present.
+fn layer_bundle(layer: &AttachedLayer, need_rekor: bool) -> Result<Value, Failure> {
+    super::verify::check_size("signature layer", &layer.payload)?;
     let mut bundle = json!({
         "mediaType": BUNDLE_V01_MEDIA_TYPE,
-        "verificationMaterial": {
-            "x509CertificateChain": {"certificates": [{"rawBytes": STANDARD.encode(&der)}]},
-            "tlogEntries": [entry],
-        },
+        "verificationMaterial": {"tlogEntries": []},
     });
+    match layer.annotations.get(BUNDLE_ANNOTATION) {
+        Some(a) => {
+            bundle["verificationMaterial"]["tlogEntries"] = json!([rekor_entry(a)?]);
+        }
+        None if need_rekor => {
+            return Err(Failure::BadTlogEntry(format!(
+                "the layer has a certificate but no Rekor bundle annotation ({BUNDLE_ANNOTATION}); \
+                 online Rekor lookups are not done"
+            )));
+        }
+        None => {}
+    }
+    if let Some(t) = layer
+        .annotations
+        .get(RFC3161_ANNOTATION)
+        .filter(|t| !t.trim().is_empty())
+    {
+        let t: Rfc3161Json = serde_json::from_str(t)
+            .map_err(|e| Failure::malformed("RFC 3161 timestamp annotation", e))?;
+        bundle["verificationMaterial"]["timestampVerificationData"] =
+            json!({"rfc3161Timestamps": [{"signedTimestamp": t.signed}]});
+    }
     let sig = layer
         .annotations
         .get(SIGNATURE_ANNOTATION)
@@ -150,25 +185,64 @@ pub fn to_bundle_v01(layer: &AttachedLayer) -> Result<Value, Failure> {
     Ok(bundle)
 }
 
-/// Keyless trust for one layer: refuse what cannot be checked, then `keyless::verify`
-/// with `content` run on the leaf key.
+fn rekor_entry(annotation: &str) -> Result<Value, Failure> {
+    let b: RekorBundle = serde_json::from_str(annotation)
+        .map_err(|e| Failure::malformed("Rekor bundle annotation", e))?;
+    let body = STANDARD
+        .decode(&b.payload.body)
+        .map_err(|e| Failure::malformed("Rekor bundle annotation", format!("body: {e}")))?;
+    // Re-encoded when the SET is checked: refuse spellings that would not round-trip.
+    let log_id = hex::decode(&b.payload.log_id)
+        .ok()
+        .filter(|id| hex::encode(id) == b.payload.log_id)
+        .ok_or_else(|| {
+            Failure::malformed("Rekor bundle annotation", "logID is not lowercase hex")
+        })?;
+    let body_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let kind = body_json.get("kind").and_then(Value::as_str).unwrap_or("");
+    let version = body_json
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Ok(json!({
+        "logIndex": b.payload.log_index.to_string(),
+        "logId": {"keyId": STANDARD.encode(&log_id)},
+        "kindVersion": {"kind": kind, "version": version},
+        "integratedTime": b.payload.integrated_time.to_string(),
+        "inclusionPromise": {"signedEntryTimestamp": b.signed_entry_timestamp},
+        "canonicalizedBody": STANDARD.encode(&body),
+    }))
+}
+
+/// Keyless trust for one layer: `keyless::verify` with `content` run on the leaf key and
+/// the chain annotation as untrusted intermediates.
 fn verify_keyless(
     k: &Keyless,
     layer: &AttachedLayer,
     content: impl FnOnce(&PublicKey) -> Result<Verified, Failure>,
 ) -> Result<Verified, Failure> {
-    if layer
-        .annotations
-        .get(RFC3161_ANNOTATION)
-        .is_some_and(|t| !t.trim().is_empty())
-    {
-        return Err(Failure::UnsupportedEvidence(format!(
-            "the layer carries an RFC 3161 timestamp ({RFC3161_ANNOTATION}), which is not verified here"
-        )));
-    }
     let bundle = to_bundle_v01(layer)?;
     let der = leaf_der(layer)?;
-    super::keyless::verify(k, &bundle, &der, content)
+    let chain = chain_certificates(layer)?;
+    super::keyless::verify_with_intermediates(k, &bundle, &der, &chain, content)
+}
+
+/// A keyed verdict, and with a trusted root the layer's transparency evidence against
+/// the key that verified.
+fn with_keyed_evidence(
+    keys: &[PublicKey],
+    keyless: Option<&Keyless>,
+    layer: &AttachedLayer,
+    keyed: Result<Verified, Failure>,
+) -> Result<Verified, Failure> {
+    let (Some(k), Ok(ok)) = (keyless, &keyed) else {
+        return keyed;
+    };
+    let Some(key) = keys.get(ok.key_index) else {
+        return keyed;
+    };
+    let bundle = layer_bundle(layer, false)?;
+    super::keyless::verify_keyed_evidence(k, &bundle, key, ok.clone())
 }
 
 /// No trusted root: check the signature against the certificate's own key (a wrong
@@ -204,7 +278,7 @@ pub fn verify_sig_layer(
 ) -> Result<Verified, Failure> {
     let keyed = simplesigning::verify(keys, layer, image, identity);
     if !is_keyless(layer) || !keyed_inconclusive(&keyed) {
-        return keyed;
+        return with_keyed_evidence(keys, keyless, layer, keyed);
     }
     let content = |leaf: &PublicKey| {
         simplesigning::verify(std::slice::from_ref(leaf), layer, image, identity)
@@ -226,7 +300,7 @@ pub fn verify_att_layer(
 ) -> Result<Verified, Failure> {
     let keyed = dsse::verify_attestation(keys, &layer.payload, image, predicate_type);
     if !is_keyless(layer) || !keyed_inconclusive(&keyed) {
-        return keyed;
+        return with_keyed_evidence(keys, keyless, layer, keyed);
     }
     let content = |leaf: &PublicKey| {
         dsse::verify_attestation(

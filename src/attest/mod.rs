@@ -22,7 +22,9 @@
 
 pub mod attach;
 pub mod bundle;
+pub mod certificate;
 pub mod dsse;
+pub mod identity;
 pub mod keyless;
 pub mod keys;
 pub mod legacy_keyless;
@@ -32,7 +34,9 @@ pub mod simplesigning;
 pub mod statement;
 pub mod storage;
 pub mod timestamp;
+pub mod tlog;
 pub mod trust_root;
+pub mod tsa;
 pub mod verify;
 
 pub use keys::{KeyError, PrivateKey, PublicKey};

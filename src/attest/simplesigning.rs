@@ -158,6 +158,7 @@ pub fn verify(
         predicate_type: None,
         docker_reference: Some(signed_ref),
         keyless: None,
+        transparency: None,
         statement: None,
     })
 }

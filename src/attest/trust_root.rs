@@ -4,13 +4,14 @@
 //! (public key, log ID, period) and the CT logs.
 //!
 //! Owns parsing that file into checked values (every certificate decoded, every key
-//! parsed, every time converted) and the ECDSA verification keys ([`EcKey`]) keyless
-//! verification uses. Does not own the checks themselves (`keyless`), nor fetching the
-//! root (TUF): the file is given by the user, and trusting it is their decision.
+//! parsed, every time converted) and the log verification keys ([`LogKey`]: ECDSA
+//! P-256/P-384, Ed25519 for Rekor v2 logs) keyless verification uses, and the RFC 3161
+//! timestamp authorities (chain, period). Does not own the checks themselves (`keyless`,
+//! `tlog`, `tsa`), nor fetching the root (TUF): the file is given by the user, and
+//! trusting it is their decision.
 //!
-//! Timestamp authorities are ignored (we verify Rekor integration times only). Keys of a
-//! type other than ECDSA P-256/P-384 (e.g. Ed25519 Rekor v2 logs) are kept as
-//! unsupported and fail only when an entry names them.
+//! Keys of another type (e.g. RSA) are kept as unsupported and fail only when an entry
+//! names them.
 
 use crate::time::parse_rfc3339;
 use base64::Engine as _;
@@ -98,6 +99,37 @@ impl EcKey {
     }
 }
 
+/// A transparency log's key: what Rekor v1 (ECDSA) and Rekor v2 (Ed25519 or ECDSA) sign
+/// SETs and checkpoints with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogKey {
+    Ecdsa(EcKey),
+    Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+impl LogKey {
+    /// From SubjectPublicKeyInfo DER; None for other key types.
+    pub fn from_spki_der(der: &[u8]) -> Option<LogKey> {
+        use ed25519_dalek::pkcs8::DecodePublicKey as _;
+        if let Some(k) = EcKey::from_spki_der(der) {
+            return Some(LogKey::Ecdsa(k));
+        }
+        ed25519_dalek::VerifyingKey::from_public_key_der(der)
+            .ok()
+            .map(LogKey::Ed25519)
+    }
+
+    /// Verify `sig` over `data`: ECDSA over SHA-256 (what Rekor, CT logs and C2SP
+    /// signed notes use whatever the curve), Ed25519 strictly (no malleable encodings).
+    pub fn verify(&self, data: &[u8], sig: &[u8]) -> bool {
+        match self {
+            LogKey::Ecdsa(k) => k.verify(HashAlg::Sha256, data, sig),
+            LogKey::Ed25519(k) => ed25519_dalek::Signature::from_slice(sig)
+                .is_ok_and(|s| k.verify_strict(data, &s).is_ok()),
+        }
+    }
+}
+
 /// A period of use, in Unix seconds; `end` None = still in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ValidFor {
@@ -115,11 +147,36 @@ impl ValidFor {
 #[derive(Debug, Clone)]
 pub struct Log {
     pub base_url: String,
-    /// The log ID (for Rekor: sha256 of the key's PKIX DER).
+    /// The log ID (Rekor v1, CT: sha256 of the key's PKIX DER; Rekor v2 Ed25519: the
+    /// C2SP signed-note key ID, sha256(origin ‖ 0x0A ‖ 0x01 ‖ key)).
     pub log_id: Vec<u8>,
-    /// The key, or None when its type is not ECDSA P-256/P-384.
-    pub key: Option<EcKey>,
+    /// The key, or None when its type is not ECDSA P-256/P-384 or Ed25519.
+    pub key: Option<LogKey>,
+    /// The key's PKIX DER as the root gives it.
+    pub spki: Vec<u8>,
     pub key_details: String,
+    pub valid_for: ValidFor,
+}
+
+impl Log {
+    /// The checkpoint origin (C2SP signed-note key name) of the log: its base URL's
+    /// host and path, without scheme or trailing slash (`log2025-1.rekor.sigstore.dev`).
+    pub fn origin(&self) -> &str {
+        let u = self.base_url.as_str();
+        let u = u
+            .strip_prefix("https://")
+            .or_else(|| u.strip_prefix("http://"))
+            .unwrap_or(u);
+        u.trim_end_matches('/')
+    }
+}
+
+/// An RFC 3161 timestamp authority: its chain (signing certificate first, root last) and
+/// the period it was trusted for.
+#[derive(Debug, Clone)]
+pub struct TimestampAuthority {
+    pub uri: String,
+    pub chain: Vec<Certificate>,
     pub valid_for: ValidFor,
 }
 
@@ -137,6 +194,7 @@ pub struct TrustedRoot {
     pub tlogs: Vec<Log>,
     pub certificate_authorities: Vec<CertificateAuthority>,
     pub ctlogs: Vec<Log>,
+    pub timestamp_authorities: Vec<TimestampAuthority>,
 }
 
 #[derive(Deserialize)]
@@ -149,6 +207,8 @@ struct RootJson {
     certificate_authorities: Vec<CaJson>,
     #[serde(default)]
     ctlogs: Vec<LogJson>,
+    #[serde(default)]
+    timestamp_authorities: Vec<CaJson>,
 }
 
 #[derive(Deserialize)]
@@ -232,10 +292,28 @@ fn parse_log(l: &LogJson, field: &str) -> Result<Log, TrustRootError> {
     Ok(Log {
         base_url: l.base_url.clone(),
         log_id,
-        key: EcKey::from_spki_der(&der),
+        key: LogKey::from_spki_der(&der),
+        spki: der,
         key_details: l.public_key.key_details.clone(),
         valid_for: valid_for(l.public_key.valid_for.as_ref(), field)?,
     })
+}
+
+fn parse_chain(c: &CaJson, field: &str) -> Result<(Vec<Certificate>, ValidFor), TrustRootError> {
+    if c.cert_chain.certificates.is_empty() {
+        return Err(field_err(field, "certChain has no certificates"));
+    }
+    let mut chain = Vec::new();
+    for (k, cert) in c.cert_chain.certificates.iter().enumerate() {
+        let der = STANDARD
+            .decode(&cert.raw_bytes)
+            .map_err(|e| field_err(field, format!("certificate {k} is not base64: {e}")))?;
+        chain.push(
+            Certificate::from_der(&der)
+                .map_err(|e| field_err(field, format!("certificate {k} is not X.509 DER: {e}")))?,
+        );
+    }
+    Ok((chain, valid_for(c.valid_for.as_ref(), field)?))
 }
 
 impl TrustedRoot {
@@ -259,28 +337,28 @@ impl TrustedRoot {
         let mut cas = Vec::new();
         for (i, c) in j.certificate_authorities.iter().enumerate() {
             let field = format!("certificateAuthorities[{i}]");
-            if c.cert_chain.certificates.is_empty() {
-                return Err(field_err(&field, "certChain has no certificates"));
-            }
-            let mut chain = Vec::new();
-            for (k, cert) in c.cert_chain.certificates.iter().enumerate() {
-                let der = STANDARD.decode(&cert.raw_bytes).map_err(|e| {
-                    field_err(&field, format!("certificate {k} is not base64: {e}"))
-                })?;
-                chain.push(Certificate::from_der(&der).map_err(|e| {
-                    field_err(&field, format!("certificate {k} is not X.509 DER: {e}"))
-                })?);
-            }
+            let (chain, valid_for) = parse_chain(c, &field)?;
             cas.push(CertificateAuthority {
                 uri: c.uri.clone(),
                 chain,
-                valid_for: valid_for(c.valid_for.as_ref(), &field)?,
+                valid_for,
+            });
+        }
+        let mut tsas = Vec::new();
+        for (i, c) in j.timestamp_authorities.iter().enumerate() {
+            let field = format!("timestampAuthorities[{i}]");
+            let (chain, valid_for) = parse_chain(c, &field)?;
+            tsas.push(TimestampAuthority {
+                uri: c.uri.clone(),
+                chain,
+                valid_for,
             });
         }
         Ok(TrustedRoot {
             tlogs,
             certificate_authorities: cas,
             ctlogs,
+            timestamp_authorities: tsas,
         })
     }
 }

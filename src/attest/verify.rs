@@ -69,8 +69,8 @@ pub enum Failure {
     #[error("certificate is not issued by a certificate authority of the trusted root: {0}")]
     UntrustedCertificate(String),
     #[error(
-        "certificate was not valid when the transparency log integrated the entry \
-         (integratedTime {integrated_time}, certificate valid {not_before}..{not_after})"
+        "certificate was not valid at a verified time (the log's integratedTime or a \
+         timestamp's genTime {integrated_time}, certificate valid {not_before}..{not_after})"
     )]
     CertificateExpiredAtIntegration {
         integrated_time: i64,
@@ -89,6 +89,23 @@ pub enum Failure {
     },
     #[error("transparency log entry rejected: {0}")]
     BadTlogEntry(String),
+    #[error("transparency log signed entry timestamp (SET) rejected: {0}")]
+    BadSet(String),
+    #[error("transparency log inclusion proof rejected: {0}")]
+    BadInclusionProof(String),
+    #[error("transparency log checkpoint rejected: {0}")]
+    BadCheckpoint(String),
+    #[error("the transparency log entry does not describe this signature: {0}")]
+    TlogBodyMismatch(String),
+    #[error("no verified time for the signature: {0}")]
+    MissingTimestamp(String),
+    #[error("{0}")]
+    Timestamp(super::timestamp::TimestampError),
+    #[error(
+        "the timestamp's genTime {gen_time} is outside the period the trusted root gives \
+         the timestamp authority {authority}"
+    )]
+    TimestampOutsideTsaValidity { gen_time: i64, authority: String },
     #[error("certificate transparency: {0}")]
     BadSct(String),
     #[error("the bundle carries evidence pause-verify cannot check: {0}")]
@@ -124,6 +141,13 @@ impl Failure {
             Failure::CertificateIdentityMismatch { .. } => "certificate_identity_mismatch",
             Failure::CertificateIssuerMismatch { .. } => "certificate_issuer_mismatch",
             Failure::BadTlogEntry(_) => "bad_tlog_entry",
+            Failure::BadSet(_) => "bad_set",
+            Failure::BadInclusionProof(_) => "bad_inclusion_proof",
+            Failure::BadCheckpoint(_) => "bad_checkpoint",
+            Failure::TlogBodyMismatch(_) => "tlog_body_mismatch",
+            Failure::MissingTimestamp(_) => "missing_timestamp",
+            Failure::Timestamp(e) => e.code(),
+            Failure::TimestampOutsideTsaValidity { .. } => "timestamp_outside_tsa_validity",
             Failure::BadSct(_) => "bad_sct",
             Failure::UnsupportedEvidence(_) => "unsupported_evidence",
             Failure::DuplicateLayer { .. } => "duplicate_layer",
@@ -168,6 +192,9 @@ pub struct Verified {
     /// For a keyless bundle: who signed, as the certificate and the log say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keyless: Option<super::keyless::KeylessSigner>,
+    /// With a trusted root: the log entries and timestamps verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transparency: Option<super::keyless::Transparency>,
     /// The decoded in-toto statement payload, for attestations (not serialized).
     #[serde(skip)]
     pub statement: Option<serde_json::Value>,

@@ -670,13 +670,14 @@ fn found_evidence(f: &Found, keys: &[(String, crate::attest::PublicKey)]) -> Evi
     let found = match &f.check.result {
         Ok(v) => {
             let key = match &v.keyless {
-                Some(k) => format!(
-                    "keyless {} from {} (Rekor entry {} at {})",
-                    k.identity, k.issuer, k.log_index, k.integrated_time
-                ),
+                Some(k) => format!("keyless {} from {}", k.identity, k.issuer),
                 None => keys
                     .get(v.key_index)
                     .map_or_else(|| format!("key #{}", v.key_index), |(n, _)| n.clone()),
+            };
+            let key = match &v.transparency {
+                Some(t) => format!("{key} ({})", transparency_note(t)),
+                None => key,
             };
             match &v.predicate_type {
                 Some(t) => format!("verified with {key}: {t}"),
@@ -794,6 +795,29 @@ fn keyless(policy: &Loaded, facts: &ImageFacts, p: &PlatformFacts) -> Outcome {
         },
         evidence,
     )
+}
+
+/// The transparency evidence a verified signature rested on, for the audit evidence:
+/// `Rekor v1 entry 7 at 1700000000; timestamp 1700000001 by URI`, or that the log was
+/// not checked (`signatures.insecure_ignore_tlog`).
+fn transparency_note(t: &crate::attest::keyless::Transparency) -> String {
+    let mut parts: Vec<String> = t
+        .entries
+        .iter()
+        .map(|e| match e.integrated_time {
+            Some(at) => format!("Rekor v{} entry {} at {at}", e.rekor_version, e.log_index),
+            None => format!("Rekor v{} entry {}", e.rekor_version, e.log_index),
+        })
+        .collect();
+    if t.tlog_ignored {
+        parts.push("transparency log NOT checked: insecure_ignore_tlog".into());
+    }
+    parts.extend(
+        t.timestamps
+            .iter()
+            .map(|ts| format!("timestamp {} by {}", ts.time, ts.authority)),
+    );
+    parts.join("; ")
 }
 
 /// The distinct reasons the signatures found failed, sorted: `bad_signature, no_keys`.

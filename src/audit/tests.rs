@@ -52,6 +52,7 @@ fn verified(source: &str, subject: Digest, predicate: Option<(&str, Value)>) -> 
                 predicate_type: predicate.as_ref().map(|(t, _)| t.to_string()),
                 docker_reference: None,
                 keyless: None,
+                transparency: None,
                 statement: predicate.map(|(_, p)| json!({"predicate": p})),
             }),
         },
@@ -473,14 +474,25 @@ fn trusted_root_policy_errors() {
     let key = PrivateKey::generate().unwrap();
     std::fs::write(dir.path().join("k.pub"), key.public_key().to_pem()).unwrap();
     let p = dir.path().join("policy.toml");
-    // A trusted root but no identity to trust.
+    let empty_root = r#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#;
+    // Keys and a trusted root, no identity: the root serves the keyed signatures'
+    // transparency evidence, which is required unless the policy skips it.
+    std::fs::write(dir.path().join("keyed.json"), empty_root).unwrap();
     std::fs::write(
         &p,
-        "version = 1\n[signatures]\nkeys = ['k.pub']\ntrusted_root = 'root.json'\n",
+        "version = 1\n[signatures]\nkeys = ['k.pub']\ntrusted_root = 'keyed.json'\n",
     )
     .unwrap();
-    let e = policy::load(Some(&p), &policy::CliInputs::default()).unwrap_err();
-    assert!(e.to_string().contains("identities"), "{e}");
+    let l = policy::load(Some(&p), &policy::CliInputs::default()).unwrap();
+    let k = l.keyless.as_ref().unwrap();
+    assert!(k.identities.is_empty() && !k.ignore_tlog);
+    std::fs::write(
+        &p,
+        "version = 1\n[signatures]\nkeys = ['k.pub']\ntrusted_root = 'keyed.json'\ninsecure_ignore_tlog = true\n",
+    )
+    .unwrap();
+    let l = policy::load(Some(&p), &policy::CliInputs::default()).unwrap();
+    assert!(l.keyless.as_ref().unwrap().ignore_tlog);
     // An identity and a missing / malformed trusted root.
     std::fs::write(
         &p,

@@ -49,6 +49,8 @@ pub struct Args {
     /// A build arg for the recipe's ARGs, as docker build takes it (KEY=VALUE, repeatable).
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,
+    #[command(flatten)]
+    pub link: super::layout::LinkArgs,
 }
 
 #[derive(Serialize)]
@@ -133,6 +135,11 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         args.platform.as_deref().map(str::parse).transpose()?;
     let out = out_ref(&args.out)?;
     let archive = matches!(out, ImageRef::Archive { .. });
+    let link = super::layout::link_key(&args.link)?;
+    anyhow::ensure!(
+        link.is_none() || !archive,
+        "--link-out: the links name the output's blobs; write an OCI layout or a registry, not a docker-archive"
+    );
     if archive && args.no_base_layers {
         anyhow::bail!(
             "--out {}: a docker-archive must hold every layer, so it cannot be combined with --no-base-layers; write an OCI layout instead",
@@ -207,6 +214,11 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         ImageRef::Registry { tag: None, .. } => format!("{out}@{}", set.root.digest),
         other => other.to_string(),
     };
+    if let Some(link) = &link {
+        let argv: Vec<String> = std::env::args().collect();
+        let product: ImageRef = output.parse()?;
+        super::layout::write_links(link, &argv, &base_ref, &product, &reg_opts, g.quiet)?;
+    }
     if g.json {
         let r = Report {
             schema_version: "1",

@@ -14,6 +14,7 @@ mod fixture;
 mod generate_key_pair;
 mod hive;
 mod inspect;
+mod layout;
 mod notation;
 mod rebuild;
 mod registry_flags;
@@ -98,6 +99,8 @@ enum Command {
     VerifyBundle(verify_bundle::Args),
     /// Go / no-go for an image: every policy check per platform, with evidence (JUnit, VSA).
     Audit(audit::Args),
+    /// Write the signed in-toto layout of the pause chain (NanoServer -> pause base) for in-toto-verify.
+    Layout(layout::Args),
     /// Build the pause base from a pinned base image and a recipe, into an OCI layout.
     Build(build::Args),
     /// Write synthetic test images (a NanoServer stand-in) for tests and the offline demo.
@@ -143,6 +146,7 @@ pub fn main() -> ExitCode {
         Command::Verify(a) => verify::run(a, &cli.global),
         Command::VerifyBundle(a) => verify_bundle::run(a, &cli.global),
         Command::Audit(a) => audit::run(a, &cli.global),
+        Command::Layout(a) => layout::run(a, &cli.global),
         Command::Build(a) => build::run(a, &cli.global),
         Command::Fixture(a) => fixture::run(a, &cli.global),
     };

@@ -56,6 +56,8 @@ pub struct Args {
     /// Check each base's Notary Project signature (docs/signing.md "Is the base Microsoft's?").
     #[command(flatten)]
     pub notation: super::notation::NotationArgs,
+    #[command(flatten)]
+    pub link: super::layout::LinkArgs,
 }
 
 /// SOURCE_DATE_EPOCH from the environment (unset or empty: none).
@@ -138,6 +140,11 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         }
         _ => None,
     };
+    let link = super::layout::link_key(&args.link)?;
+    anyhow::ensure!(
+        link.is_none() || (base.is_some() && out.is_some()),
+        "--link-out records the base read and the image written: give --base and --out"
+    );
     let epoch = source_date_epoch()?;
     let started = attest_time(epoch)?;
     let registry = g.registry.options(g.quiet)?;
@@ -186,6 +193,18 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         .flatten()
         .filter_map(|b| b.annotations().map(|a| (b.base.clone(), a)))
         .collect();
+    if let (Some(link), Some(base), Some(dir), Some(r)) = (&link, &base, &out, &res.report.rebuilt)
+    {
+        let argv: Vec<String> = std::env::args().collect();
+        let product = ImageRef::Layout {
+            dir: dir.clone(),
+            tag: None,
+            digest: Some(r.digest.clone()),
+        };
+        super::layout::write_links(link, &argv, base, &product, &registry, g.quiet)?;
+    } else if link.is_some() {
+        eprintln!("pause-verify: nothing was rebuilt, so no in-toto links were written");
+    }
     let Some(key) = key else {
         if let Some(b) = &base_sigs {
             if g.json {

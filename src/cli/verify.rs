@@ -243,6 +243,8 @@ struct Report {
     certificate_oidc_issuer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     predicate_type: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    insecure_ignore_tlog: bool,
     /// `all` (default: every signature / attestation reported must verify) or `any`.
     rule: &'static str,
     integrity: Integrity,
@@ -269,7 +271,7 @@ struct SubjectOut {
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     let keys = super::verify_bundle::load_public_keys(&args.key)?;
-    let keyless = args.keyless.load()?;
+    let keyless = args.keyless.load(!keys.is_empty())?;
     let platform: Option<PlatformSelector> =
         args.platform.as_deref().map(str::parse).transpose()?;
     let r: ImageRef = args.image.parse()?;
@@ -372,6 +374,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             certificate_identity: args.keyless.certificate_identity.clone(),
             certificate_identity_regexp: args.keyless.certificate_identity_regexp.clone(),
             certificate_oidc_issuer: args.keyless.certificate_oidc_issuer.clone(),
+            insecure_ignore_tlog: args.keyless.insecure_ignore_tlog,
             predicate_type: args.predicate_type.clone(),
             rule,
             integrity,
