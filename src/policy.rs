@@ -107,6 +107,37 @@ pub struct Policy {
     pub attestations: Attestations,
     #[serde(default)]
     pub rebuild: Rebuild,
+    #[serde(default)]
+    pub base: BaseRules,
+}
+
+/// `[base]`: what the NanoServer base itself must show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BaseRules {
+    /// The base's Notary Project signature (docs/signing.md, "Is the base Microsoft's?"):
+    /// when set, the audit check `base-signature` requires it on each platform's base.
+    #[serde(default)]
+    pub notation: Option<BaseNotation>,
+}
+
+/// `[base] notation = { trust_policy = "...", trust_store = "...", identities = [...] }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseNotation {
+    /// notation's trust policy file (relative to the policy file).
+    pub trust_policy: PathBuf,
+    /// notation's trust store directory (default: `truststore` beside the trust policy).
+    #[serde(default)]
+    pub trust_store: Option<PathBuf>,
+    /// `x509.subject: …` identities the base signer must match, besides the trust policy's
+    /// own trustedIdentities (empty: the trust policy's alone).
+    #[serde(default)]
+    pub identities: Vec<String>,
+    /// The registry scope the trust policy sees the base as (default: the base's
+    /// `HOST/REPO`; a layout has none, so only a `"*"` statement would apply).
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 /// Which platforms must be present and audited.
@@ -367,6 +398,17 @@ pub struct Loaded {
     pub trusted_root: Option<String>,
     /// `[rebuild.chain]`, resolved.
     pub chain: Option<LoadedChain>,
+    /// `[base] notation`, its paths resolved and identities parsed.
+    pub base_notation: Option<LoadedBaseNotation>,
+}
+
+/// `[base] notation` ready to use.
+#[derive(Debug, Clone)]
+pub struct LoadedBaseNotation {
+    pub trust_policy: PathBuf,
+    pub trust_store: PathBuf,
+    pub identities: Vec<crate::notary::trust_policy::X509Subject>,
+    pub scope: Option<String>,
 }
 
 /// What the command line adds to a policy.
@@ -430,6 +472,7 @@ pub fn default_policy() -> Policy {
         signatures: Signatures::default(),
         attestations: Attestations::default(),
         rebuild: Rebuild::default(),
+        base: BaseRules::default(),
     }
 }
 
@@ -762,9 +805,36 @@ pub fn resolve(
             })
         }
     };
+    let base_notation = match &policy.base.notation {
+        None => None,
+        Some(n) => {
+            let trust_policy = base_dir.join(&n.trust_policy);
+            let trust_store = match &n.trust_store {
+                Some(s) => base_dir.join(s),
+                None => trust_policy
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join("truststore"),
+            };
+            let mut identities = Vec::new();
+            for (i, id) in n.identities.iter().enumerate() {
+                identities.push(
+                    crate::notary::trust_policy::parse_identity(id)
+                        .map_err(|m| invalid(&format!("base.notation.identities[{i}]"), m))?,
+                );
+            }
+            Some(LoadedBaseNotation {
+                trust_policy,
+                trust_store,
+                identities,
+                scope: n.scope.clone(),
+            })
+        }
+    };
     let name = policy.name.clone().unwrap_or_else(|| uri.clone());
     Ok(Loaded {
         chain,
+        base_notation,
         policy,
         uri,
         digest,

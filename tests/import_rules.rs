@@ -56,19 +56,23 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "pe", "compare", "attest",
         ],
     ),
+    (
+        "notary",
+        &["time", "atomic", "progress", "limits", "image", "attest"],
+    ),
     // 3 the gate
     (
         "policy",
         &[
             "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
-            "compare", "attest", "fixture",
+            "compare", "attest", "fixture", "notary",
         ],
     ),
     (
         "audit",
         &[
             "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
-            "compare", "attest", "fixture", "policy",
+            "compare", "attest", "fixture", "policy", "notary",
         ],
     ),
     // the in-toto layout and links: keys from attest, digests from image

@@ -365,6 +365,19 @@ pub struct AttestRequest<'a> {
     /// RFC 3339 times (or None).
     pub started_on: Option<String>,
     pub finished_on: Option<String>,
+    /// What was verified about a base manifest (by digest): its Notary signature's
+    /// manifest and signer, recorded as the annotations of the provenance's
+    /// `base-image` dependency (docs/provenance.md).
+    pub base_signatures: &'a [(Digest, serde_json::Map<String, Value>)],
+}
+
+/// Record `annotations` on the `base-image` entry of a provenance's resolvedDependencies.
+pub fn annotate_base(st: &mut Statement, annotations: &serde_json::Map<String, Value>) {
+    if let Some(deps) = st.predicate["buildDefinition"]["resolvedDependencies"].as_array_mut()
+        && let Some(base) = deps.iter_mut().find(|d| d["name"] == "base-image")
+    {
+        base["annotations"] = Value::Object(annotations.clone());
+    }
 }
 
 /// One signed statement and where it went.
@@ -460,12 +473,19 @@ pub fn attest(
 
     let mut provenance = Vec::new();
     for b in builds {
-        let st = provenance_for(
+        let mut st = provenance_for(
             b,
             &prov_name,
             req.started_on.clone(),
             req.finished_on.clone(),
         );
+        if let Some((_, ann)) = req
+            .base_signatures
+            .iter()
+            .find(|(d, _)| *d == b.base.manifest.digest)
+        {
+            annotate_base(&mut st, ann);
+        }
         let (env, digest) = signed(&st, req.key);
         let subject = &b.manifest.digest;
         let mut w = Written {

@@ -16,6 +16,7 @@ mod generate_key_pair;
 mod hive;
 mod inspect;
 mod layout;
+mod notation;
 mod pin;
 mod rebuild;
 mod registry_flags;

@@ -63,6 +63,9 @@ pub struct Args {
     /// stage rebuilds it with. Default: the built-in upstream recipe.
     #[arg(long, value_name = "PATH", requires = "base")]
     pub base_recipe: Option<PathBuf>,
+    /// Check each base's Notary Project signature (docs/signing.md "Is the base Microsoft's?").
+    #[command(flatten)]
+    pub notation: super::notation::NotationArgs,
     #[command(flatten)]
     pub link: super::layout::LinkArgs,
 }
@@ -173,6 +176,35 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     };
     let progress = Progress::new(g.quiet);
     let res = compare::rebuild::rebuild(&req, &progress)?;
+    let base_sigs = if args.notation.enabled() {
+        Some(super::notation::check_bases(
+            &args.notation,
+            &res.builds,
+            &registry,
+            g.quiet,
+        )?)
+    } else {
+        None
+    };
+    if let Some(b) = &base_sigs
+        && !b.iter().all(|x| x.verified)
+    {
+        // The base is not what the trust policy accepts: no provenance is signed.
+        if g.json {
+            let mut doc = serde_json::to_value(&res.report)?;
+            doc["baseSignatures"] = serde_json::to_value(b)?;
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        } else {
+            print!("{}", human(&res.report));
+            super::notation::print_bases(b);
+        }
+        return Ok(Outcome::Fail);
+    }
+    let annotations: Vec<_> = base_sigs
+        .iter()
+        .flatten()
+        .filter_map(|b| b.annotations().map(|a| (b.base.clone(), a)))
+        .collect();
     if let (Some(link), Some(base), Some(dir), Some(r)) = (&link, &base, &out, &res.report.rebuilt)
     {
         let argv: Vec<String> = std::env::args().collect();
@@ -186,6 +218,19 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         eprintln!("pause-verify: nothing was rebuilt, so no in-toto links were written");
     }
     let Some(key) = key else {
+        if let Some(b) = &base_sigs {
+            if g.json {
+                let mut doc = serde_json::to_value(&res.report)?;
+                doc["baseSignatures"] = serde_json::to_value(b)?;
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+                return Ok(if res.report.passes() {
+                    Outcome::Pass
+                } else {
+                    Outcome::Fail
+                });
+            }
+            super::notation::print_bases(b);
+        }
         return emit(&res.report, g);
     };
     let rebuilt = out.as_ref().map(|dir| ImageRef::Layout {
@@ -205,14 +250,21 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             registry: &registry,
             started_on: Some(started),
             finished_on: Some(attest_time(epoch)?),
+            base_signatures: &annotations,
         },
     )?;
     if g.json {
         let mut doc = serde_json::to_value(&res.report)?;
         doc["attestations"] = serde_json::to_value(&done)?;
+        if let Some(b) = &base_sigs {
+            doc["baseSignatures"] = serde_json::to_value(b)?;
+        }
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{}", human(&res.report));
+        if let Some(b) = &base_sigs {
+            super::notation::print_bases(b);
+        }
         print!("{}", human_attestations(&done));
     }
     Ok(if res.report.passes() {
