@@ -24,7 +24,8 @@ secs="${1:-30}"
 shift || true
 all_targets=(hive_read regfile_parse image_model docker_archive wclayer_reader sddl dsse
   bundle trust_root x509_sct rekor simple_signing key_pem policy_toml pins_toml dockerfile
-  toml_recipe reg_cmdline registry_headers docker_config image_ref noise_glob)
+  toml_recipe reg_cmdline registry_headers docker_config image_ref noise_glob notary_cose
+  notary_jws)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 nice_level="${PV_FUZZ_NICE:-19}"
 sanitizer="${PV_FUZZ_SANITIZER:-none}"
@@ -45,7 +46,7 @@ max_len() {
     hive_read) echo 600000 ;;
     docker_archive | wclayer_reader) echo 262144 ;;
     trust_root | bundle | rekor) echo 32768 ;;
-    dsse | x509_sct | simple_signing | policy_toml | pins_toml | dockerfile | toml_recipe | regfile_parse) echo 16384 ;;
+    dsse | x509_sct | simple_signing | notary_cose | notary_jws | policy_toml | pins_toml | dockerfile | toml_recipe | regfile_parse) echo 16384 ;;
     *) echo 4096 ;;
   esac
 }
@@ -160,6 +161,9 @@ for p in sorted(keys):
 PY
   s rekor proof '\x03\x01\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbcccccccccccccccccccccccccccccccc'
 
+  # Notary signature envelopes (notation-go's test data): every one to both targets.
+  find "$fixtures/notation" -name '*.sig' -print0 2>/dev/null |
+    while IFS= read -r -d '' f; do seed_file notary_cose "$f"; seed_file notary_jws "$f"; done
   seed_file policy_toml attestations/policy.example.toml
   s policy_toml small.toml 'version = 1\n[signatures]\nrequired = true\nkeys = ["cosign.pub"]\ntrusted_root = "trusted_root.json"\n[pins]\nrequired = true\nfiles = ["pins.toml"]\n'
   seed_file pins_toml attestations/pins.toml

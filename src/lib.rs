@@ -12,6 +12,7 @@
 //! - [`build`]: recipe + base image → the pause-base layers, config and manifest.
 //! - [`compare`]: rebuilt image vs published image, layer by layer and key by key.
 //! - [`attest`]: in-toto statements, DSSE, cosign-compatible keys, signatures and storage.
+//! - [`notary`]: Notary Project (notation) signatures: COSE/JWS envelopes, trust store and policy.
 //! - [`policy`], [`audit`]: the release gate: a TOML policy, every check with its evidence.
 //! - [`layout`]: the in-toto layout and links of the chain (NanoServer → pause base).
 //! - [`fixture`]: a synthetic NanoServer for tests and the offline demo.
@@ -24,12 +25,15 @@ pub mod atomic;
 pub mod attest;
 pub mod audit;
 pub mod build;
+pub mod chain;
 pub mod compare;
 pub mod fixture;
 pub mod hive;
 pub mod image;
 pub mod layout;
 pub mod limits;
+pub mod notary;
+pub mod pe;
 pub mod policy;
 pub mod progress;
 pub mod recipe;

@@ -102,6 +102,12 @@ pub const DOCKER_CONFIG: Cap = Cap {
     bytes: MIB,
 };
 
+/// A `dir:` image's `signature-N` file (a cosign signature is a few hundred bytes).
+pub const DIR_SIGNATURE: Cap = Cap {
+    kind: "dir: signature file",
+    bytes: MIB,
+};
+
 /// Every cap above, for SECURITY.md's table (checked by a test).
 pub const CAPS: &[Cap] = &[
     LAYOUT_JSON,
@@ -119,6 +125,7 @@ pub const CAPS: &[Cap] = &[
     ENVELOPES,
     PREDICATE,
     DOCKER_CONFIG,
+    DIR_SIGNATURE,
 ];
 
 /// Nesting depth of registry keys, in hives (the reader's limit) and in `.reg` files and

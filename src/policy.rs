@@ -13,12 +13,11 @@
 
 use crate::attest::PublicKey;
 use crate::attest::keyless::{CertIdentity, Keyless, SubjectMatch};
-use crate::attest::statement::{BUILDER_ID, EditOp, PROVENANCE_V1, RegistryEdit};
+use crate::attest::statement::{BUILDER_ID, PROVENANCE_V1, RegistryEdit};
 use crate::attest::trust_root::TrustedRoot;
 use crate::compare::pins as cpins;
 use crate::image::{Digest, ImageRef, PlatformSelector};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// The only policy format version so far (`version = 1`).
@@ -108,6 +107,37 @@ pub struct Policy {
     pub attestations: Attestations,
     #[serde(default)]
     pub rebuild: Rebuild,
+    #[serde(default)]
+    pub base: BaseRules,
+}
+
+/// `[base]`: what the NanoServer base itself must show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BaseRules {
+    /// The base's Notary Project signature (docs/signing.md, "Is the base Microsoft's?"):
+    /// when set, the audit check `base-signature` requires it on each platform's base.
+    #[serde(default)]
+    pub notation: Option<BaseNotation>,
+}
+
+/// `[base] notation = { trust_policy = "...", trust_store = "...", identities = [...] }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseNotation {
+    /// notation's trust policy file (relative to the policy file).
+    pub trust_policy: PathBuf,
+    /// notation's trust store directory (default: `truststore` beside the trust policy).
+    #[serde(default)]
+    pub trust_store: Option<PathBuf>,
+    /// `x509.subject: …` identities the base signer must match, besides the trust policy's
+    /// own trustedIdentities (empty: the trust policy's alone).
+    #[serde(default)]
+    pub identities: Vec<String>,
+    /// The registry scope the trust policy sees the base as (default: the base's
+    /// `HOST/REPO`; a layout has none, so only a `"*"` statement would apply).
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 /// Which platforms must be present and audited.
@@ -276,6 +306,39 @@ pub struct Rebuild {
     /// comparison leans on another rule fails.
     #[serde(default = "any_rule")]
     pub noise: Vec<String>,
+    /// The image is a final image on a pause base (docs/real-image.md): the rebuild
+    /// verifies the chain, `recipe` being the final recipe (e.g. Dockerfile_windows).
+    #[serde(default)]
+    pub chain: Option<Chain>,
+}
+
+/// `[rebuild.chain]`: the pause base the final image is built on and how it is rebuilt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chain {
+    /// The pause base, pinned by digest (a layout path relative to the policy file, or
+    /// `docker://HOST/REPO@sha256:…`); its NanoServer comes from the pins.
+    pub pause_base: String,
+    /// The pause base's recipe: `builtin` or a path relative to the policy file.
+    #[serde(default = "builtin")]
+    pub base_recipe: String,
+    /// The final recipe's build context, relative to the policy file (default: the
+    /// recipe's folder).
+    #[serde(default)]
+    pub context: Option<String>,
+    /// Build args of the final recipe (`BASE` defaults to `pause_base`).
+    #[serde(default)]
+    pub build_args: std::collections::BTreeMap<String, String>,
+}
+
+/// `[rebuild.chain]` with paths resolved.
+#[derive(Debug, Clone)]
+pub struct LoadedChain {
+    pub pause_base: ImageRef,
+    /// None = built-in.
+    pub base_recipe: Option<PathBuf>,
+    pub context: Option<PathBuf>,
+    pub build_args: std::collections::BTreeMap<String, String>,
 }
 
 fn builtin() -> String {
@@ -296,6 +359,7 @@ impl Default for Rebuild {
             recipe: builtin(),
             verdict: equivalent(),
             noise: any_rule(),
+            chain: None,
         }
     }
 }
@@ -332,6 +396,19 @@ pub struct Loaded {
     pub keyless: Option<Keyless>,
     /// The trusted root file read, as given (for reports).
     pub trusted_root: Option<String>,
+    /// `[rebuild.chain]`, resolved.
+    pub chain: Option<LoadedChain>,
+    /// `[base] notation`, its paths resolved and identities parsed.
+    pub base_notation: Option<LoadedBaseNotation>,
+}
+
+/// `[base] notation` ready to use.
+#[derive(Debug, Clone)]
+pub struct LoadedBaseNotation {
+    pub trust_policy: PathBuf,
+    pub trust_store: PathBuf,
+    pub identities: Vec<crate::notary::trust_policy::X509Subject>,
+    pub scope: Option<String>,
 }
 
 /// What the command line adds to a policy.
@@ -355,45 +432,32 @@ pub struct CliInputs<'a> {
 }
 
 /// The upstream recipe's registry edits (binaries/keylight.reg and `sc.exe delete
-/// diagtrack`), as the provenance records them (docs/provenance.md).
+/// diagtrack`), as the provenance records them (docs/provenance.md): derived from the
+/// built-in recipe by the build's own planner and the provenance's own conversion, so the
+/// policy, the tool and the provenance share one vocabulary and one count (5).
 pub fn upstream_edits() -> Vec<RegistryEdit> {
-    let set = |key: &str, value: &str, ty: &str, data: serde_json::Value| RegistryEdit {
-        hive: "HKLM\\SOFTWARE".into(),
-        key: key.into(),
-        value: Some(value.into()),
-        type_: Some(ty.into()),
-        data: Some(data),
-        op: EditOp::Set,
-    };
-    vec![
-        set(
-            "Microsoft\\rpc",
-            "DCOM Protocols",
-            "REG_MULTI_SZ",
-            json!([]),
-        ),
-        set(
-            "Microsoft\\rpc",
-            "UuidSequenceNumber",
-            "REG_DWORD",
-            json!(0x01bc_f674),
-        ),
-        set(
-            "Microsoft\\rpc",
-            "EpMapDisallowedProtocols",
-            "REG_SZ",
-            json!("ncacn_ip_tcp"),
-        ),
-        set("Microsoft\\ole", "EnableDCOM", "REG_SZ", json!("N")),
-        RegistryEdit {
-            hive: "HKLM\\SYSTEM".into(),
-            key: "ControlSet001\\Services\\DiagTrack".into(),
-            value: None,
-            type_: None,
-            data: None,
-            op: EditOp::DeleteKey,
-        },
-    ]
+    use crate::build::plan::{self, Planned, RunAction};
+    use crate::hive::{RegOp, RootHive, regfile::Action};
+    // The built-in recipe always plans (a unit test says so); nothing is expected otherwise.
+    let steps = plan::plan(&crate::recipe::builtin()).unwrap_or_default();
+    let ops: Vec<RegOp> = steps
+        .iter()
+        .filter_map(|s| match &s.planned {
+            Planned::Run { actions } => Some(actions),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|a| match a {
+            RunAction::Reg(op) => Some(op.clone()),
+            RunAction::DeleteService { name } => Some(RegOp {
+                hive: RootHive::System,
+                path: format!("ControlSet001\\Services\\{name}"),
+                action: Action::DeleteKey,
+            }),
+            RunAction::DeleteAllValues { .. } => None,
+        })
+        .collect();
+    crate::attest::rebuild::provenance_edits(&ops, &[])
 }
 
 /// The policy used without `--policy`: the upstream recipe, every platform, signed by the
@@ -408,6 +472,7 @@ pub fn default_policy() -> Policy {
         signatures: Signatures::default(),
         attestations: Attestations::default(),
         rebuild: Rebuild::default(),
+        base: BaseRules::default(),
     }
 }
 
@@ -719,8 +784,57 @@ pub fn resolve(
         (None, None) => None,
     };
 
+    let chain = match &policy.rebuild.chain {
+        None => None,
+        Some(c) => {
+            if recipe.is_none() {
+                return Err(invalid(
+                    "rebuild.recipe",
+                    "[rebuild.chain] needs the final image's recipe (e.g. \"Dockerfile_windows\"), not \"builtin\"".into(),
+                ));
+            }
+            Some(LoadedChain {
+                pause_base: parse_base(&c.pause_base, Some(base_dir))
+                    .map_err(|m| invalid("rebuild.chain.pause_base", m))?,
+                base_recipe: match c.base_recipe.as_str() {
+                    "builtin" => None,
+                    p => Some(base_dir.join(p)),
+                },
+                context: c.context.as_ref().map(|p| base_dir.join(p)),
+                build_args: c.build_args.clone(),
+            })
+        }
+    };
+    let base_notation = match &policy.base.notation {
+        None => None,
+        Some(n) => {
+            let trust_policy = base_dir.join(&n.trust_policy);
+            let trust_store = match &n.trust_store {
+                Some(s) => base_dir.join(s),
+                None => trust_policy
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join("truststore"),
+            };
+            let mut identities = Vec::new();
+            for (i, id) in n.identities.iter().enumerate() {
+                identities.push(
+                    crate::notary::trust_policy::parse_identity(id)
+                        .map_err(|m| invalid(&format!("base.notation.identities[{i}]"), m))?,
+                );
+            }
+            Some(LoadedBaseNotation {
+                trust_policy,
+                trust_store,
+                identities,
+                scope: n.scope.clone(),
+            })
+        }
+    };
     let name = policy.name.clone().unwrap_or_else(|| uri.clone());
     Ok(Loaded {
+        chain,
+        base_notation,
         policy,
         uri,
         digest,
@@ -881,6 +995,46 @@ pub const OUR_BUILDER_ID: &str = BUILDER_ID;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstream_edits_come_from_the_builtin_recipe() {
+        use crate::attest::statement::EditOp;
+        let e = upstream_edits();
+        let got: Vec<(String, String, Option<String>, EditOp)> = e
+            .iter()
+            .map(|e| (e.hive.clone(), e.key.clone(), e.value.clone(), e.op))
+            .collect();
+        let sw = |v: &str| {
+            (
+                "HKLM\\SOFTWARE".to_string(),
+                if v == "EnableDCOM" {
+                    "Microsoft\\ole"
+                } else {
+                    "Microsoft\\rpc"
+                }
+                .to_string(),
+                Some(v.to_string()),
+                EditOp::Set,
+            )
+        };
+        assert_eq!(
+            got,
+            vec![
+                sw("DCOM Protocols"),
+                sw("UuidSequenceNumber"),
+                sw("EpMapDisallowedProtocols"),
+                sw("EnableDCOM"),
+                (
+                    "HKLM\\SYSTEM".to_string(),
+                    "ControlSet001\\Services\\diagtrack".to_string(),
+                    None,
+                    EditOp::DeleteKey
+                ),
+            ]
+        );
+        assert_eq!(e[1].data, Some(serde_json::json!(0x01bc_f674)));
+        assert_eq!(e[2].data, Some(serde_json::json!("ncacn_ip_tcp")));
+    }
 
     const KEY: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEGmsWpZNuu+SUX70n3lVK4JLsaoV7T+rhea2rQUu29EQiatoLB06QdsmSd+GsQGlQzfcDtsKPzb+B2zLggrWZjg==\n-----END PUBLIC KEY-----\n";
 

@@ -135,6 +135,18 @@ fn containers_image_signed_fixtures_give_their_documented_verdicts() {
         assert_eq!(json_of(&o)["verified"], false);
     }
 
+    // A FIFO for manifest.json is refused at once (never blocks), exit 2.
+    let fifo = t.path().join("fifo");
+    std::fs::create_dir(&fifo).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(fifo.join("manifest.json"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let o = pv(t.path(), ["inspect", &format!("dir:{}", fifo.display())]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("FIFO"), "{}", stderr(&o));
+
     // Not a dir: image at all: a clear error, exit 2.
     let o = pv(
         t.path(),

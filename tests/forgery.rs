@@ -209,7 +209,7 @@ fn real_churn_stays_equivalent_and_the_published_base_is_hashed() {
     let (code, r) = rig.rebuild(&good, &[]);
     assert_eq!(code, 0, "{r:#}");
     assert_eq!(r["verdict"], "EQUIVALENT");
-    assert_eq!(r["noiseRulesVersion"], "2");
+    assert_eq!(r["noiseRulesVersion"], "3");
     let noise = r["platforms"][0]["noise"].to_string();
     for rule in ["file-event-logs", "file-user-profiles", "sys-container-id"] {
         assert!(noise.contains(rule), "{rule} not used: {noise}");

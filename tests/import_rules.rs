@@ -20,6 +20,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("wclayer", &["time", "atomic", "progress", "limits", "hive"]),
     ("recipe", &["time", "atomic", "progress", "limits", "image"]),
     ("image", &["time", "atomic", "progress", "limits"]),
+    ("pe", &["time", "atomic", "progress", "limits"]),
     // 2 use cases
     (
         "build",
@@ -37,6 +38,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "compare",
         &[
             "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
+            "pe",
         ],
     ),
     (
@@ -46,19 +48,31 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "compare",
         ],
     ),
+    // 2½ the chain: both rebuild stages and their statements
+    (
+        "chain",
+        &[
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
+            "pe", "compare", "attest",
+        ],
+    ),
+    (
+        "notary",
+        &["time", "atomic", "progress", "limits", "image", "attest"],
+    ),
     // 3 the gate
     (
         "policy",
         &[
             "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
-            "compare", "attest", "fixture",
+            "compare", "attest", "fixture", "notary",
         ],
     ),
     (
         "audit",
         &[
             "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
-            "compare", "attest", "fixture", "policy",
+            "compare", "attest", "fixture", "policy", "notary",
         ],
     ),
     // the in-toto layout and links: keys from attest, digests from image

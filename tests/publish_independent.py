@@ -21,6 +21,12 @@ noise, for tests/forgery.rs: see FORGERIES). Deterministic: same inputs, same by
 The user profile hive (NTUSER.DAT) is a real, minimal hive written with hivex, as a step
 run as ContainerAdministrator leaves one.
 
+Final-image mode (--final --pause-exe F --wincat F, on a pause base as --base): what a
+classic Windows build of kubernetes' Dockerfile_windows publishes (ARG, two ADD layers,
+ENV PATH, ENTRYPOINT, each metadata step with its small layer); variants --extra-file
+(a file the recipe does not ADD, in the pause.exe layer), --hive-change (a System_Delta
+there) and --entrypoint JSON.
+
 Usage: publish_independent.py --base DIR --out DIR [--keylight FILE] [variants]
 """
 
@@ -530,6 +536,74 @@ def publish_platform(base, out, entry, args, broken):
     return {"mediaType": DOCKER_MANIFEST, "size": len(mb), "digest": md, "platform": plat}
 
 
+def publish_final(base, out, entry, args, broken):
+    """The final image (kubernetes' Dockerfile_windows) on a pause base, as the classic
+    Windows builder lays it out: a small layer for each metadata step (ARG, ENV,
+    ENTRYPOINT), one layer per ADD, its history strings, other times."""
+    man = json.loads(base.blob(entry["digest"]))
+    cfg = json.loads(base.blob(man["config"]["digest"]))
+    base_layers = man["layers"]
+    for l in base_layers:
+        out.put(base.blob(l["digest"]))
+    pause_exe = open(args.pause_exe, "rb").read()
+    wincat = open(args.wincat, "rb").read()
+    add_pause = [("Hives", None, False), ("Files", None, False),
+                 ("Files/pause.exe", pause_exe, True)]
+    if broken and args.extra_file:
+        add_pause.append(("Files/extra.txt", b"not in the recipe\n", True))
+    if broken and args.hive_change:
+        # A value a noise rule would explain in a RUN layer (sys-container-id).
+        add_pause.insert(1, ("Hives/System_Delta", make_delta(
+            [("ControlSet001\\Control", [("ContainerType", 4, struct.pack("<I", 2))])],
+            {"ControlSet001": 0x80, "ControlSet001\\Control": 0x80}), False))
+    add_wincat = [("Files", None, False), ("Files/Windows", None, True),
+                  ("Files/Windows/System32", None, True),
+                  ("Files/Windows/System32/wincat.exe", wincat, True),
+                  ("Hives", None, False)]
+    empty_layer = tar_layer([("Hives", None, False), ("Files", None, False)])
+    path = "C:\\Windows\\system32;C:\\Windows;"
+    entrypoint = json.loads(args.entrypoint) if (broken and args.entrypoint) else ["/pause.exe"]
+    steps = [
+        ("cmd /S /C #(nop)  ARG ARCH", empty_layer),
+        ("cmd /S /C #(nop) ADD file:%s in C:\\pause.exe " % hashlib.sha256(pause_exe).hexdigest(),
+         tar_layer(add_pause)),
+        ("cmd /S /C #(nop) ADD file:%s in C:\\Windows\\System32\\wincat.exe " % hashlib.sha256(wincat).hexdigest(),
+         tar_layer(add_wincat)),
+        ("cmd /S /C #(nop)  ENV PATH=" + path, empty_layer),
+        ("cmd /S /C #(nop)  ENTRYPOINT " + "[" + " ".join(json.dumps(a) for a in entrypoint) + "]",
+         empty_layer),
+    ]
+    layers = list(base_layers)
+    diff_ids = list(cfg["rootfs"]["diff_ids"])
+    history = list(cfg.get("history", []))
+    for i, (created_by, tar) in enumerate(steps):
+        gz = gzip.compress(tar, compresslevel=9, mtime=0)
+        d = out.put(gz)
+        layers.append({"mediaType": DOCKER_LAYER, "size": len(gz), "digest": d})
+        diff_ids.append(sha(tar))
+        history.append({"created": "2024-02-01T10:00:%02d.5Z" % (10 + i), "created_by": created_by})
+    cfg["rootfs"]["diff_ids"] = diff_ids
+    cfg["history"] = history
+    c = cfg.setdefault("config", {})
+    env = [e for e in (c.get("Env") or []) if e.split("=", 1)[0].upper() != "PATH"]
+    c["Env"] = env + ["PATH=" + path]
+    c["Entrypoint"] = entrypoint
+    cfg["created"] = "2024-02-01T10:00:15.5Z"
+    cfg_bytes = json.dumps(cfg, indent=None, separators=(",", ":")).encode()
+    cd = out.put(cfg_bytes)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST,
+        "config": {"mediaType": DOCKER_CONFIG, "size": len(cfg_bytes), "digest": cd},
+        "layers": layers,
+    }
+    mb = json.dumps(manifest, indent=3).encode()
+    md = out.put(mb)
+    plat = dict(entry.get("platform") or {"os": "windows", "architecture": "amd64",
+                                          "os.version": cfg.get("os.version")})
+    return {"mediaType": DOCKER_MANIFEST, "size": len(mb), "digest": md, "platform": plat}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", required=True, help="OCI layout of the base")
@@ -540,8 +614,19 @@ def main():
     ap.add_argument("--extra-change", action="store_true")
     ap.add_argument("--no-noise", action="store_true")
     ap.add_argument("--broken-os-version", help="apply the variant to this os.version only")
+    ap.add_argument("--final", action="store_true",
+                    help="publish the final image (Dockerfile_windows) on --base, a pause base")
+    ap.add_argument("--pause-exe", help="--final: the pause.exe to ADD")
+    ap.add_argument("--wincat", help="--final: the wincat.exe to ADD")
+    ap.add_argument("--extra-file", action="store_true",
+                    help="--final: an extra file in the pause.exe ADD layer")
+    ap.add_argument("--entrypoint", help="--final: another ENTRYPOINT (JSON list)")
+    ap.add_argument("--hive-change", action="store_true",
+                    help="--final: a delta hive (ContainerType) in the pause.exe ADD layer")
     ap.add_argument("--forge", choices=sorted(FORGERIES), help="plant one forgery (tests/forgery.rs)")
     args = ap.parse_args()
+    if args.final and not (args.pause_exe and args.wincat):
+        ap.error("--final needs --pause-exe and --wincat")
     base = Layout(args.base)
     idx = json.load(open(os.path.join(args.base, "index.json")))
     root_desc = idx["manifests"][0]
@@ -557,7 +642,8 @@ def main():
     for e in entries:
         osv = (e.get("platform") or {}).get("os.version")
         broken = args.broken_os_version is None or args.broken_os_version == osv
-        descs.append(publish_platform(base, out, e, args, broken))
+        publish = publish_final if args.final else publish_platform
+        descs.append(publish(base, out, e, args, broken))
     lst = json.dumps({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": descs},
                      indent=3).encode()
     ld = out.put(lst)

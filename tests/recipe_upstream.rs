@@ -204,7 +204,7 @@ fn each_error_names_what_and_where() {
             &[("a.reg", b"x")],
             "Dockerfile:3: COPY --chown is not supported",
         ),
-        ("COPY ../etc /x\n", &[], "outside the recipe folder"),
+        ("COPY ../etc /x\n", &[], "outside the build context"),
         ("COPY *.reg /x/\n", &[], "wildcards are not supported"),
         (
             "ADD a.tar.gz /x/\n",

@@ -12,7 +12,7 @@ _pv_sudo() {
 
 # Debian packages: the loopback registry, image tools, hive readers, benchmark helpers.
 PV_DEBIAN_PACKAGES=(docker-registry skopeo umoci libhivex-bin reglookup python3-hivex
-  apache2-utils time curl gzip openssl python3-venv golang-go jq)
+  apache2-utils time curl gzip openssl python3-venv golang-go gcc-mingw-w64-x86-64 jq)
 
 install_debian() {
   local missing=() p

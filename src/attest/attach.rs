@@ -159,9 +159,16 @@ impl Store {
     /// Sigstore bundle referrers of `subject`: (manifest digest, manifest bytes or why
     /// they could not be read). Other artifact types are not ours to judge.
     fn referrers(&self, subject: &Digest) -> Result<Vec<(Digest, Result<Vec<u8>>)>> {
-        let list = self
-            .source
-            .referrers(subject, Some(bundle::BUNDLE_V03_MEDIA_TYPE))?;
+        self.referrers_of(subject, bundle::BUNDLE_V03_MEDIA_TYPE)
+    }
+
+    /// [`Store::referrers`] of any artifact type.
+    fn referrers_of(
+        &self,
+        subject: &Digest,
+        artifact_type: &str,
+    ) -> Result<Vec<(Digest, Result<Vec<u8>>)>> {
+        let list = self.source.referrers(subject, Some(artifact_type))?;
         Ok(list
             .into_iter()
             .map(|d| {
@@ -292,8 +299,17 @@ impl Store {
             return Err(self.no_attach());
         }
         let m = storage::referrer_manifest(bundle_json, subject, created);
+        self.put_referrer(subject, &m)
+    }
+
+    /// Store a referrer manifest about `subject` and its blobs (layout: listed in
+    /// index.json; registry: referrers API or tag schema).
+    fn put_referrer(&mut self, subject: &Descriptor, m: &ManifestToPush) -> Result<Attached> {
+        if self.source.attachment_kind() != AttachmentKind::Tags {
+            return Err(self.no_attach());
+        }
         // Refuse what we would not read back (a manifest without its subject).
-        storage::referrer_descriptor(&m).map_err(|failure| AttachError::Stored {
+        storage::referrer_descriptor(m).map_err(|failure| AttachError::Stored {
             what: "referrer manifest".into(),
             failure,
         })?;
@@ -372,10 +388,75 @@ impl Store {
             let bundle = self.referrer_bundle(&manifest).map_err(stored)?;
             bundles.push(BundleAttachment { bundle, created });
         }
+        let mut notary = Vec::new();
+        for (rd, r) in self.notary_signatures(subject)? {
+            notary.push(r.map_err(|failure| AttachError::Stored {
+                what: format!("{} notation referrer {rd}", self.name()),
+                failure,
+            })?);
+        }
         Ok(Attachments {
             signatures,
             attestations,
             bundles,
+            notary,
+        })
+    }
+
+    /// Notary Project signatures of `subject` (OCI 1.1 referrers of artifactType
+    /// `application/vnd.cncf.notary.signature`): each manifest with its config and
+    /// envelope blob, every one checked against its descriptor, or why it could not be
+    /// read. Nothing is judged here (`crate::notary` does).
+    pub fn notary_signatures(
+        &self,
+        subject: &Digest,
+    ) -> Result<Vec<(Digest, Result<NotaryReferrer, Failure>)>> {
+        let mut out = Vec::new();
+        for (rd, bytes) in self.referrers_of(subject, NOTARY_ARTIFACT_TYPE)? {
+            let r = bytes
+                .map_err(|e| Failure::malformed("notation referrer", e))
+                .and_then(|m| self.notary_referrer(&rd, m));
+            out.push((rd, r));
+        }
+        Ok(out)
+    }
+
+    fn notary_referrer(
+        &self,
+        digest: &Digest,
+        manifest: Vec<u8>,
+    ) -> Result<NotaryReferrer, Failure> {
+        let r = storage::parse_referrer_manifest(&manifest)?;
+        if r.artifact_type.as_deref() != Some(NOTARY_ARTIFACT_TYPE) {
+            return Err(Failure::NotASignature {
+                expected: NOTARY_ARTIFACT_TYPE.into(),
+                found: r.artifact_type.unwrap_or_default(),
+            });
+        }
+        if r.layers.len() != 1 {
+            return Err(Failure::malformed(
+                "notation signature manifest",
+                format!("{} layers (one envelope expected)", r.layers.len()),
+            ));
+        }
+        let config = storage::config_descriptor(&manifest)?;
+        let fetch = |d: &storage::Descriptor| {
+            self.blob(d)
+                .map(|bytes| storage::Blob {
+                    descriptor: d.clone(),
+                    bytes,
+                })
+                .map_err(|e| Failure::malformed("notation signature blob", e))
+        };
+        let envelope = fetch(&r.layers[0])?;
+        let config = fetch(&config)?;
+        Ok(NotaryReferrer {
+            digest: digest.clone(),
+            manifest,
+            subject: r.subject,
+            annotations: r.annotations,
+            config,
+            envelope,
         })
     }
 
@@ -399,6 +480,35 @@ impl Store {
             let done = self.attach_layers(tag, layers)?;
             out.added += done.added;
             out.locations.push(done.location);
+        }
+        if !a.notary.is_empty() {
+            let present: Vec<Digest> = self
+                .referrers_of(&subject.digest, NOTARY_ARTIFACT_TYPE)?
+                .into_iter()
+                .map(|(d, _)| d)
+                .collect();
+            for n in &a.notary {
+                if present.contains(&n.digest) {
+                    out.locations.push(format!("{}@{}", self.name(), n.digest));
+                    continue;
+                }
+                let m = ManifestToPush {
+                    manifest: storage::Blob {
+                        descriptor: storage::Descriptor::of_bytes(
+                            storage::OCI_MANIFEST_MEDIA_TYPE,
+                            &n.manifest,
+                        ),
+                        bytes: n.manifest.clone(),
+                    },
+                    blobs: vec![n.config.clone(), n.envelope.clone()],
+                    layers: vec![n.envelope.descriptor.clone()],
+                    added: 1,
+                    tag: None,
+                };
+                let done = self.put_referrer(subject, &m)?;
+                out.added += done.added;
+                out.locations.push(done.location);
+            }
         }
         if a.bundles.is_empty() {
             return Ok(out);
@@ -616,12 +726,33 @@ pub struct Attachments {
     pub attestations: Vec<AttachedLayer>,
     /// Sigstore bundle referrers.
     pub bundles: Vec<BundleAttachment>,
+    /// Notary Project signature referrers, copied as they are (same manifest digest).
+    pub notary: Vec<NotaryReferrer>,
 }
 
 impl Attachments {
     pub fn is_empty(&self) -> bool {
-        self.signatures.is_empty() && self.attestations.is_empty() && self.bundles.is_empty()
+        self.signatures.is_empty()
+            && self.attestations.is_empty()
+            && self.bundles.is_empty()
+            && self.notary.is_empty()
     }
+}
+
+/// `artifactType` of Notary Project signatures (`crate::notary::SIGNATURE_ARTIFACT_TYPE`).
+pub const NOTARY_ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature";
+
+/// One Notary signature referrer as stored, its blobs verified against their descriptors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotaryReferrer {
+    /// The signature manifest's digest.
+    pub digest: Digest,
+    pub manifest: Vec<u8>,
+    pub subject: storage::Descriptor,
+    pub annotations: std::collections::BTreeMap<String, String>,
+    pub config: storage::Blob,
+    /// The envelope (its descriptor's media type says COSE or JWS).
+    pub envelope: storage::Blob,
 }
 
 /// What [`Store::put_attachments`] did.

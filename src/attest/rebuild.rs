@@ -22,9 +22,11 @@ use super::statement::{
     Statement, StatementError, VSA_V1, VsaInput,
 };
 use super::storage::{self, AttestationsDir, DirError};
-use crate::build::{BuildOutput, RegEdit};
+use crate::build::BuildOutput;
 use crate::compare::{Report, Verdict};
+use crate::hive::RegOp;
 use crate::hive::RootHive;
+use crate::hive::regfile::Action;
 use crate::image::registry::RegistryOptions;
 use crate::image::{Digest, ImageRef};
 use serde::Serialize;
@@ -119,48 +121,29 @@ pub fn data_json(type_name: &str, data: &[u8]) -> Value {
     decoded.unwrap_or_else(|| Value::String(hex::encode(data)))
 }
 
-fn edit_of(e: &RegEdit) -> Option<RegistryEdit> {
-    let hive = hive_name(e.hive).to_string();
-    let key = e.key.clone();
-    Some(match e.op.as_str() {
-        "setValue" => {
-            let ty = e.value_type.clone()?;
-            let raw = hex::decode(e.data_hex.as_deref().unwrap_or("")).ok()?;
-            RegistryEdit {
-                hive,
-                key,
-                value: Some(e.value_name.clone()?),
-                data: Some(data_json(&ty, &raw)),
-                type_: Some(ty),
-                op: EditOp::Set,
-            }
+fn edit_of(op: &RegOp) -> RegistryEdit {
+    let (value, type_, data, op_kind) = match &op.action {
+        Action::SetValue { name, kind, data } => {
+            let ty = crate::hive::model::type_name(*kind);
+            (
+                Some(name.clone()),
+                Some(ty.clone()),
+                Some(data_json(&ty, data)),
+                EditOp::Set,
+            )
         }
-        "deleteValue" => RegistryEdit {
-            hive,
-            key,
-            value: Some(e.value_name.clone()?),
-            type_: None,
-            data: None,
-            op: EditOp::Delete,
-        },
-        "createKey" => RegistryEdit {
-            hive,
-            key,
-            value: None,
-            type_: None,
-            data: None,
-            op: EditOp::Set,
-        },
-        "deleteKey" => RegistryEdit {
-            hive,
-            key,
-            value: None,
-            type_: None,
-            data: None,
-            op: EditOp::DeleteKey,
-        },
-        _ => return None,
-    })
+        Action::DeleteValue { name } => (Some(name.clone()), None, None, EditOp::Delete),
+        Action::CreateKey => (None, None, None, EditOp::Set),
+        Action::DeleteKey => (None, None, None, EditOp::DeleteKey),
+    };
+    RegistryEdit {
+        hive: hive_name(op.hive).to_string(),
+        key: op.path.clone(),
+        value,
+        type_,
+        data,
+        op: op_kind,
+    }
 }
 
 fn same_key(a: &RegistryEdit, b: &RegistryEdit) -> bool {
@@ -173,7 +156,18 @@ fn same_key(a: &RegistryEdit, b: &RegistryEdit) -> bool {
 /// that key (setting a value creates its key). Every key the build tombstoned is listed
 /// as a `delete_key` edit (added if the recipe's own edits do not already say so).
 pub fn registry_edits(b: &BuildOutput) -> Vec<RegistryEdit> {
-    let all: Vec<RegistryEdit> = b.registry_edits.iter().filter_map(edit_of).collect();
+    let ops: Vec<RegOp> = b
+        .registry_edits
+        .iter()
+        .map(|e| e.operation.clone())
+        .collect();
+    provenance_edits(&ops, &b.deleted_keys)
+}
+
+/// [`registry_edits`] from the operations themselves (and the keys tombstoned, as
+/// `HIVE\path`): one vocabulary for the provenance and for what a policy expects of it.
+pub fn provenance_edits(ops: &[RegOp], deleted_keys: &[String]) -> Vec<RegistryEdit> {
+    let all: Vec<RegistryEdit> = ops.iter().map(edit_of).collect();
     let mut out: Vec<RegistryEdit> = Vec::new();
     for e in &all {
         let implied_create = e.op == EditOp::Set
@@ -185,7 +179,7 @@ pub fn registry_edits(b: &BuildOutput) -> Vec<RegistryEdit> {
             out.push(e.clone());
         }
     }
-    for d in &b.deleted_keys {
+    for d in deleted_keys {
         let Some((prefix, key)) = d.split_once('\\') else {
             continue;
         };
@@ -371,6 +365,19 @@ pub struct AttestRequest<'a> {
     /// RFC 3339 times (or None).
     pub started_on: Option<String>,
     pub finished_on: Option<String>,
+    /// What was verified about a base manifest (by digest): its Notary signature's
+    /// manifest and signer, recorded as the annotations of the provenance's
+    /// `base-image` dependency (docs/provenance.md).
+    pub base_signatures: &'a [(Digest, serde_json::Map<String, Value>)],
+}
+
+/// Record `annotations` on the `base-image` entry of a provenance's resolvedDependencies.
+pub fn annotate_base(st: &mut Statement, annotations: &serde_json::Map<String, Value>) {
+    if let Some(deps) = st.predicate["buildDefinition"]["resolvedDependencies"].as_array_mut()
+        && let Some(base) = deps.iter_mut().find(|d| d["name"] == "base-image")
+    {
+        base["annotations"] = Value::Object(annotations.clone());
+    }
 }
 
 /// One signed statement and where it went.
@@ -466,12 +473,19 @@ pub fn attest(
 
     let mut provenance = Vec::new();
     for b in builds {
-        let st = provenance_for(
+        let mut st = provenance_for(
             b,
             &prov_name,
             req.started_on.clone(),
             req.finished_on.clone(),
         );
+        if let Some((_, ann)) = req
+            .base_signatures
+            .iter()
+            .find(|(d, _)| *d == b.base.manifest.digest)
+        {
+            annotate_base(&mut st, ann);
+        }
         let (env, digest) = signed(&st, req.key);
         let subject = &b.manifest.digest;
         let mut w = Written {

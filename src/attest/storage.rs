@@ -359,6 +359,14 @@ pub fn parse_referrer_manifest(bytes: &[u8]) -> Result<Referrer, Failure> {
     })
 }
 
+/// The config descriptor of a referrer manifest (copying a referrer carries its config).
+pub fn config_descriptor(bytes: &[u8]) -> Result<Descriptor, Failure> {
+    check_size("referrer manifest", bytes)?;
+    let m: ManifestJson =
+        serde_json::from_slice(bytes).map_err(|e| Failure::malformed("referrer manifest", e))?;
+    Ok(m.config)
+}
+
 /// The descriptor of a referrer manifest as a referrers list carries it
 /// ([`crate::image::referrers::describe_referrer`], as a [`Failure`]).
 pub fn describe_referrer(manifest: &[u8], media_type: &str) -> Result<Descriptor, Failure> {

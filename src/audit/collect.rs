@@ -169,6 +169,8 @@ pub fn rebuild_facts(p: &PlatformReport) -> RebuildFacts {
         .filter(|c| c.class == Class::Unexplained)
         .count();
     RebuildFacts {
+        // Filled by the caller that can open the base (`cli::audit`), when asked.
+        base_signatures: None,
         verdict: p.verdict.as_str().to_string(),
         rebuilt_manifest: p.rebuilt_manifest.clone(),
         reasons: p.reasons.clone(),

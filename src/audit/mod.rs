@@ -27,6 +27,7 @@ pub const SCHEMA_VERSION: &str = "1";
 pub mod ids {
     pub const PLATFORM_PRESENT: &str = "platform-present";
     pub const BASE_PINNED: &str = "base-pinned";
+    pub const BASE_SIGNATURE: &str = "base-signature";
     pub const SIGNATURE: &str = "signature";
     pub const KEYLESS_SIGNATURE: &str = "keyless-signature";
     pub const ATTESTATION: &str = "attestation";
@@ -133,6 +134,22 @@ pub struct RebuildFacts {
     pub unexplained: usize,
     /// The recipe's registry edits, looked up in the image.
     pub edits: Vec<EditFact>,
+    /// The base's Notary Project signatures (None: not looked for; Err: why they could
+    /// not be read).
+    pub base_signatures: Option<Result<Vec<BaseSignatureFact>, String>>,
+}
+
+/// One Notary signature found for a platform's base manifest, as verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseSignatureFact {
+    /// The signature manifest's digest.
+    pub manifest: Digest,
+    /// `verified` or the failure code.
+    pub reason: String,
+    /// The signing certificate's subject (RFC 4514), when verified.
+    pub signer: Option<String>,
+    /// The failure message, or the trust store and policy that verified it.
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,6 +306,10 @@ pub fn evaluate(policy: &Loaded, facts: &ImageFacts) -> Report {
         };
         let (s, m, e) = base_pinned(policy, p);
         push(ids::BASE_PINNED, None, s, m, e);
+        if policy.base_notation.is_some() {
+            let (s, m, e) = base_signature(policy, p);
+            push(ids::BASE_SIGNATURE, None, s, m, e);
+        }
         let (s, m, e) = signature(policy, facts, p);
         push(ids::SIGNATURE, None, s, m, e);
         if !policy.policy.signatures.identities.is_empty() {
@@ -547,6 +568,98 @@ fn base_pinned(policy: &Loaded, p: &PlatformFacts) -> Outcome {
                 p.layers
                     .first()
                     .map_or_else(|| "absent".into(), |(d, _)| d.to_string())
+            ),
+            evidence,
+        ),
+    }
+}
+
+/// The base's Notary signature: one verified, by a signer the `[base] notation`
+/// identities accept (any, when it lists none beyond the trust policy's).
+fn base_signature(policy: &Loaded, p: &PlatformFacts) -> Outcome {
+    let Some(n) = &policy.base_notation else {
+        return (Status::Skip, not_required(), Vec::new());
+    };
+    let rf = match &p.rebuild {
+        Some(Ok(rf)) => rf,
+        Some(Err(e)) => {
+            return (
+                Status::Fail,
+                format!("the rebuild did not run: {e}"),
+                Vec::new(),
+            );
+        }
+        None => {
+            return (
+                Status::Fail,
+                "the base is known from the rebuild, which the policy does not require ([rebuild] required = true)".into(),
+                Vec::new(),
+            );
+        }
+    };
+    let base = rf.base.as_ref().and_then(|b| b.manifest.as_ref());
+    let list = match &rf.base_signatures {
+        None => {
+            return (
+                Status::Fail,
+                "the base's signatures were not checked".into(),
+                Vec::new(),
+            );
+        }
+        Some(Err(e)) => return (Status::Fail, e.clone(), Vec::new()),
+        Some(Ok(l)) => l,
+    };
+    let accepted = |signer: &str| {
+        n.identities.is_empty() || {
+            let attrs = crate::notary::trust_policy::parse_dn(signer).unwrap_or_default();
+            n.identities.iter().any(|i| i.matches(&attrs))
+        }
+    };
+    let mut evidence = Vec::new();
+    let mut ok = None;
+    for f in list {
+        let found = match (&f.signer, f.reason.as_str()) {
+            (Some(s), "verified") if accepted(s) => {
+                ok.get_or_insert_with(|| s.clone());
+                format!("verified: signed by {s} ({})", f.message)
+            }
+            (Some(s), "verified") => {
+                format!("verified, but the signer {s} matches none of [base] notation identities")
+            }
+            _ => format!("{}: {}", f.reason, f.message),
+        };
+        evidence.push(Evidence::new(
+            format!(
+                "notation signature {} of base {}",
+                f.manifest,
+                base.map(|d| d.to_string()).unwrap_or_default()
+            ),
+            Some(&f.manifest),
+            found,
+        ));
+    }
+    match ok {
+        Some(signer) => (
+            Status::Pass,
+            format!(
+                "the base {} is signed by {signer}",
+                base.map(|d| d.to_string()).unwrap_or_default()
+            ),
+            evidence,
+        ),
+        None if list.is_empty() => (
+            Status::Fail,
+            "no Notary signature found for the base manifest".into(),
+            evidence,
+        ),
+        None => (
+            Status::Fail,
+            format!(
+                "no Notary signature of the base verified by an accepted signer ({})",
+                list.iter()
+                    .map(|f| f.reason.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             evidence,
         ),

@@ -221,7 +221,11 @@ fn provenance_faults() {
         ]
     );
     let edits = r.failures().nth(2).unwrap();
-    assert!(edits.message.contains("DiagTrack"), "{}", edits.message);
+    assert!(
+        edits.message.to_lowercase().contains("services\\diagtrack"),
+        "{}",
+        edits.message
+    );
 }
 
 #[test]

@@ -27,7 +27,8 @@ pub mod plan;
 use crate::hive::{self, Hive, RegOp, RootHive, delta::BaseRule, regfile::Action};
 use crate::image::model::media;
 use crate::image::{
-    Descriptor, Digest, ImageRef, ImageSink, ImageSource, Platform, PlatformSelector, Root, source,
+    Descriptor, Digest, ImageConfig, ImageRef, ImageSink, ImageSource, Platform, PlatformSelector,
+    ResolvedImage, Root, source,
 };
 use crate::progress::Progress;
 use crate::recipe::Recipe;
@@ -244,6 +245,10 @@ pub struct RegEdit {
     /// Readable rendering when the type has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
+    /// The edit itself, typed: what compare looks up and attest records (the fields
+    /// above are its rendering for the report).
+    #[serde(skip)]
+    pub operation: RegOp,
 }
 
 /// A layer the build wrote.
@@ -413,6 +418,80 @@ pub fn build(
         return Err(Error::NotWindows(cfg.platform().to_string()));
     }
     let base_created = cfg.parsed.created().clone();
+    let clock = clock_of(opts, base_created.as_deref())?;
+    let diff_ids = base_diff_ids(&img)?;
+
+    // 2. The base layers: one pass each, into the sink, hives kept.
+    let BaseRead {
+        mut view,
+        layers: base_layers,
+        view_info: base_view,
+    } = read_base(source, sink, &img, &diff_ids, opts, progress)?;
+    let base_hives = view.clone();
+
+    // 3. The new layers, one per recipe step that makes one.
+    let docker = img.manifest.descriptor.media_type == media::DOCKER_MANIFEST;
+    let NewLayers {
+        layers,
+        steps: out_steps,
+        edits,
+        deleted_keys,
+        meta,
+    } = new_layers(&steps, recipe, &mut view, &clock, docker, opts, sink)?;
+
+    // 4. Config: the base's, extended.
+    let config = write_config(
+        cfg, &clock, &meta, &out_steps, &diff_ids, &layers, docker, sink,
+    )?;
+
+    // 5. Manifest.
+    let mut manifest = write_manifest(&img, &config, &layers, docker, sink)?;
+    let platform = img
+        .selected
+        .as_ref()
+        .and_then(|s| s.platform.clone())
+        .unwrap_or_else(|| cfg.platform());
+    manifest.platform = Some(platform.clone());
+
+    Ok(BuildOutput {
+        base: BaseInfo {
+            reference: base_ref.to_string(),
+            pinned: is_pinned(base_ref),
+            root: root_desc,
+            manifest: img.manifest.descriptor.clone(),
+            config: cfg.descriptor.clone(),
+            platform,
+            created: base_created,
+            layers: base_layers,
+        },
+        base_hives,
+        base_view,
+        recipe: RecipeInfo {
+            name: recipe.name.clone(),
+            digest: recipe.steps_digest(),
+            files: recipe
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.digest.clone()))
+                .collect(),
+        },
+        clock,
+        metadata_layers: opts.metadata_layers,
+        steps: out_steps,
+        layers,
+        registry_edits: edits,
+        deleted_keys,
+        compressor: CompressorInfo {
+            name: COMPRESSOR.into(),
+            level: GZIP_LEVEL,
+        },
+        config,
+        manifest,
+    })
+}
+
+/// The build clock: SOURCE_DATE_EPOCH, else the base config's `created`.
+fn clock_of(opts: &BuildOptions, base_created: Option<&str>) -> Result<Clock> {
     let clock = match opts.source_date_epoch {
         Some(e) => Clock {
             source: "SOURCE_DATE_EPOCH".into(),
@@ -420,9 +499,7 @@ pub fn build(
             created: crate::time::rfc3339(e),
         },
         None => {
-            let c = base_created
-                .as_deref()
-                .ok_or_else(|| Error::NoClock("missing".into()))?;
+            let c = base_created.ok_or_else(|| Error::NoClock("missing".into()))?;
             let e =
                 crate::time::parse_rfc3339(c).ok_or_else(|| Error::NoClock(format!("{c:?}")))?;
             Clock {
@@ -435,6 +512,12 @@ pub fn build(
     if clock.epoch < 0 {
         return Err(Error::NoClock(format!("{} is before 1970", clock.epoch)));
     }
+    Ok(clock)
+}
+
+/// The base config's diff_ids, one per base layer.
+fn base_diff_ids(img: &ResolvedImage) -> Result<Vec<Digest>> {
+    let cfg = &img.config;
     let diff_ids = cfg.diff_ids()?;
     if diff_ids.len() != img.manifest.layers.len() {
         return Err(crate::image::Error::malformed(
@@ -447,7 +530,26 @@ pub fn build(
         )
         .into());
     }
+    Ok(diff_ids)
+}
 
+/// What reading the base layers gave.
+struct BaseRead {
+    view: BTreeMap<RootHive, Hive>,
+    layers: Vec<BaseLayer>,
+    view_info: BaseView,
+}
+
+/// Phase 2: each non-foreign base layer read once (verified, copied into `sink`), its
+/// SOFTWARE and SYSTEM hives kept as the view registry edits start from.
+fn read_base(
+    source: &dyn ImageSource,
+    sink: &mut dyn ImageSink,
+    img: &ResolvedImage,
+    diff_ids: &[Digest],
+    opts: &BuildOptions,
+    progress: &Progress,
+) -> Result<BaseRead> {
     // 2. The base layers: one pass each, into the sink, hives kept.
     let mut view: BTreeMap<RootHive, Hive> = BTreeMap::new();
     let mut notes = Vec::new();
@@ -519,12 +621,51 @@ pub fn build(
         notes,
     };
 
-    let base_hives = view.clone();
+    Ok(BaseRead {
+        view,
+        layers: base_layers,
+        view_info: base_view,
+    })
+}
 
+/// The config fields metadata steps set.
+#[derive(Default)]
+struct Meta {
+    user: Option<String>,
+    env: Vec<(String, String)>,
+    workdir: Option<String>,
+    labels: Vec<(String, String)>,
+    cmd: Option<Vec<String>>,
+    entrypoint: Option<Vec<String>>,
+    /// The last CMD/ENTRYPOINT's form decides `ArgsEscaped` (moby: true for shell form
+    /// on Windows, omitted when false).
+    args_escaped: Option<bool>,
+}
+
+/// What the recipe steps made.
+struct NewLayers {
+    layers: Vec<NewLayer>,
+    steps: Vec<StepOutput>,
+    edits: Vec<RegEdit>,
+    deleted_keys: Vec<String>,
+    meta: Meta,
+}
+
+/// Phase 3: one layer per COPY / RUN (and per metadata step with `metadata_layers`),
+/// registry edits as delta hives against `view`, which each RUN advances.
+#[allow(clippy::too_many_arguments)]
+fn new_layers(
+    steps: &[plan::PlannedStep],
+    recipe: &Recipe,
+    view: &mut BTreeMap<RootHive, Hive>,
+    clock: &Clock,
+    docker: bool,
+    opts: &BuildOptions,
+    sink: &mut dyn ImageSink,
+) -> Result<NewLayers> {
     // 3. The new layers.
     let t = PaxTime::from_secs(clock.epoch);
     let ft = crate::time::filetime(clock.epoch);
-    let docker = img.manifest.descriptor.media_type == media::DOCKER_MANIFEST;
     let layer_mt = if docker {
         media::DOCKER_LAYER_GZIP
     } else {
@@ -534,16 +675,11 @@ pub fn build(
     let mut out_steps = Vec::new();
     let mut edits = Vec::new();
     let mut deleted_keys = Vec::new();
-    let mut user: Option<String> = None;
-    let mut env: Vec<(String, String)> = Vec::new();
-    let mut workdir: Option<String> = None;
-    let mut labels: Vec<(String, String)> = Vec::new();
-    let mut cmd: Option<Vec<String>> = None;
-    let mut entrypoint: Option<Vec<String>> = None;
+    let mut meta = Meta::default();
     let users_sd = base64::engine::general_purpose::STANDARD
         .decode(wclayer::GGCR_USERS_SD_B64)
         .map_err(|e| Error::Internal(e.to_string()))?;
-    for step in &steps {
+    for step in steps {
         let mut items: Option<Vec<LayerItem>> = None;
         let mut delta_hives = Vec::new();
         match &step.planned {
@@ -647,22 +783,28 @@ pub fn build(
                 }
                 items = Some(v);
             }
-            Planned::User(u) => user = Some(u.clone()),
+            Planned::User(u) => meta.user = Some(u.clone()),
             Planned::Env(vars) => {
                 for (k, val) in vars {
-                    env.retain(|(x, _)| !x.eq_ignore_ascii_case(k));
-                    env.push((k.clone(), val.clone()));
+                    meta.env.retain(|(x, _)| !x.eq_ignore_ascii_case(k));
+                    meta.env.push((k.clone(), val.clone()));
                 }
             }
-            Planned::Workdir(w) => workdir = Some(w.clone()),
+            Planned::Workdir(w) => meta.workdir = Some(w.clone()),
             Planned::Label(l) => {
                 for (k, val) in l {
-                    labels.retain(|(x, _)| x != k);
-                    labels.push((k.clone(), val.clone()));
+                    meta.labels.retain(|(x, _)| x != k);
+                    meta.labels.push((k.clone(), val.clone()));
                 }
             }
-            Planned::Cmd(a) => cmd = Some(a.clone()),
-            Planned::Entrypoint(a) => entrypoint = Some(a.clone()),
+            Planned::Cmd(a, shell) => {
+                meta.cmd = Some(a.clone());
+                meta.args_escaped = Some(*shell);
+            }
+            Planned::Entrypoint(a, shell) => {
+                meta.entrypoint = Some(a.clone());
+                meta.args_escaped = Some(*shell);
+            }
             Planned::Arg => {}
         }
         if items.is_none() && opts.metadata_layers {
@@ -706,7 +848,37 @@ pub fn build(
         });
     }
 
-    // 4. Config: the base's, extended.
+    Ok(NewLayers {
+        layers,
+        steps: out_steps,
+        edits,
+        deleted_keys,
+        meta,
+    })
+}
+
+/// Phase 4: the base's config with the clock, the metadata steps, one history entry per
+/// step and the new diff_ids.
+#[allow(clippy::too_many_arguments)]
+fn write_config(
+    cfg: &ImageConfig,
+    clock: &Clock,
+    meta: &Meta,
+    out_steps: &[StepOutput],
+    diff_ids: &[Digest],
+    layers: &[NewLayer],
+    docker: bool,
+    sink: &mut dyn ImageSink,
+) -> Result<Descriptor> {
+    let Meta {
+        user,
+        env,
+        workdir,
+        labels,
+        cmd,
+        entrypoint,
+        args_escaped,
+    } = meta;
     let mut doc: serde_json::Value =
         serde_json::from_slice(&cfg.raw).map_err(|e| crate::image::Error::Json {
             what: format!("base config {}", cfg.descriptor.digest),
@@ -740,7 +912,7 @@ pub fn build(
                         .collect()
                 })
                 .unwrap_or_default();
-            for (k, v) in &env {
+            for (k, v) in env {
                 list.retain(|e| {
                     !e.split_once('=')
                         .is_some_and(|(x, _)| x.eq_ignore_ascii_case(k))
@@ -758,13 +930,22 @@ pub fn build(
         if let Some(a) = &entrypoint {
             c.insert("Entrypoint".into(), a.clone().into());
         }
+        match args_escaped {
+            Some(true) => {
+                c.insert("ArgsEscaped".into(), true.into());
+            }
+            Some(false) => {
+                c.remove("ArgsEscaped");
+            }
+            None => {}
+        }
         if !labels.is_empty() {
             let l = c.entry("Labels").or_insert_with(|| serde_json::json!({}));
             if !l.is_object() {
                 *l = serde_json::json!({});
             }
             if let Some(m) = l.as_object_mut() {
-                for (k, v) in &labels {
+                for (k, v) in labels {
                     m.insert(k.clone(), v.clone().into());
                 }
             }
@@ -778,7 +959,7 @@ pub fn build(
             *h = serde_json::json!([]);
         }
         if let Some(a) = h.as_array_mut() {
-            for s in &out_steps {
+            for s in out_steps {
                 let mut e = serde_json::json!({
                     "created": clock.created,
                     "created_by": s.created_by,
@@ -805,9 +986,17 @@ pub fn build(
     } else {
         media::OCI_CONFIG
     };
-    let config = sink.put_bytes(config_mt, &config_raw)?;
+    Ok(sink.put_bytes(config_mt, &config_raw)?)
+}
 
-    // 5. Manifest.
+/// Phase 5: the manifest: the base's layers, then the new ones.
+fn write_manifest(
+    img: &ResolvedImage,
+    config: &Descriptor,
+    layers: &[NewLayer],
+    docker: bool,
+    sink: &mut dyn ImageSink,
+) -> Result<Descriptor> {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct ManifestDoc<'a> {
@@ -826,53 +1015,11 @@ pub fn build(
     let manifest_raw = serde_json::to_vec(&ManifestDoc {
         schema_version: 2,
         media_type: manifest_mt,
-        config: &config,
+        config,
         layers: all_layers,
     })
     .map_err(|e| Error::Internal(e.to_string()))?;
-    let mut manifest = sink.put_bytes(manifest_mt, &manifest_raw)?;
-    let platform = img
-        .selected
-        .as_ref()
-        .and_then(|s| s.platform.clone())
-        .unwrap_or_else(|| cfg.platform());
-    manifest.platform = Some(platform.clone());
-
-    Ok(BuildOutput {
-        base: BaseInfo {
-            reference: base_ref.to_string(),
-            pinned: is_pinned(base_ref),
-            root: root_desc,
-            manifest: img.manifest.descriptor.clone(),
-            config: cfg.descriptor.clone(),
-            platform,
-            created: base_created,
-            layers: base_layers,
-        },
-        base_hives,
-        base_view,
-        recipe: RecipeInfo {
-            name: recipe.name.clone(),
-            digest: recipe.steps_digest(),
-            files: recipe
-                .files
-                .iter()
-                .map(|f| (f.path.clone(), f.digest.clone()))
-                .collect(),
-        },
-        clock,
-        metadata_layers: opts.metadata_layers,
-        steps: out_steps,
-        layers,
-        registry_edits: edits,
-        deleted_keys,
-        compressor: CompressorInfo {
-            name: COMPRESSOR.into(),
-            level: GZIP_LEVEL,
-        },
-        config,
-        manifest,
-    })
+    Ok(sink.put_bytes(manifest_mt, &manifest_raw)?)
 }
 
 fn edit(line: usize, op: &RegOp) -> RegEdit {
@@ -898,5 +1045,6 @@ fn edit(line: usize, op: &RegOp) -> RegEdit {
         value_type,
         data_hex,
         data,
+        operation: op.clone(),
     }
 }

@@ -41,8 +41,9 @@ pub enum Planned {
     Env(Vec<(String, String)>),
     Workdir(String),
     Label(Vec<(String, String)>),
-    Cmd(Vec<String>),
-    Entrypoint(Vec<String>),
+    /// The args and whether they are the shell form (ArgsEscaped).
+    Cmd(Vec<String>, bool),
+    Entrypoint(Vec<String>, bool),
     /// ARG after FROM: a history entry only.
     Arg,
 }
@@ -167,8 +168,10 @@ pub fn plan(recipe: &Recipe) -> Result<Vec<PlannedStep>, Error> {
             StepKind::Env { vars } => Planned::Env(vars.clone()),
             StepKind::Workdir { path } => Planned::Workdir(path.clone()),
             StepKind::Label { labels } => Planned::Label(labels.clone()),
-            StepKind::Cmd { args } => Planned::Cmd(args.clone()),
-            StepKind::Entrypoint { args } => Planned::Entrypoint(args.clone()),
+            StepKind::Cmd { args, shell_form } => Planned::Cmd(args.clone(), *shell_form),
+            StepKind::Entrypoint { args, shell_form } => {
+                Planned::Entrypoint(args.clone(), *shell_form)
+            }
             StepKind::Arg { .. } => Planned::Arg,
         };
         let instruction = step

@@ -151,10 +151,11 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             "the policy requires a rebuild but no base is given: pass --base IMAGE@sha256:… or --pins FILE \
              (the default policy also reads ./attestations/pins.toml), or set [rebuild] base or [pins] file in the policy"
         );
-        Some(match &loaded.recipe {
-            Some(p) => pause_verify::recipe::load(p, &Default::default())
+        Some(match (&loaded.recipe, &loaded.chain) {
+            (Some(p), Some(c)) => super::chain::policy_recipe(p, c)?,
+            (Some(p), None) => pause_verify::recipe::load(p, &Default::default())
                 .with_context(|| format!("the policy's rebuild.recipe {}", p.display()))?,
-            None => pause_verify::recipe::builtin(),
+            (None, _) => pause_verify::recipe::builtin(),
         })
     } else {
         None
@@ -212,6 +213,10 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         rebuild: rebuilt.as_ref(),
     })
     .with_context(|| format!("reading {r}"))?;
+    let mut facts = facts;
+    if let Some(n) = &loaded.base_notation {
+        base_signatures(&mut facts, n, &loaded, &registry, g.quiet)?;
+    }
     let report = audit::evaluate(&loaded, &facts);
 
     if let Some(p) = &args.junit {
@@ -256,6 +261,9 @@ fn rebuild_image(
     registry: &RegistryOptions,
     progress: &Progress,
 ) -> anyhow::Result<Result<Vec<PlatformReport>, String>> {
+    if let Some(c) = &p.chain {
+        return super::chain::audit_rebuild(published, p, c, recipe, registry, progress);
+    }
     let req = RebuildRequest {
         published,
         base: p.base.as_ref().map(|(_, b)| b),
@@ -287,6 +295,106 @@ fn rebuild_image(
         }
         Err(e) => Ok(Err(format!("{:#}", anyhow::Error::new(e)))),
     }
+}
+
+/// `[base] notation`: each rebuilt platform's base manifest, its Notary signatures
+/// verified where the base is read from (`--base` / `rebuild.base`, else the pin's image).
+/// A trust policy or store that cannot be used is bad input (exit 2); a base that cannot
+/// be read fails the check.
+fn base_signatures(
+    facts: &mut audit::ImageFacts,
+    n: &policy::LoadedBaseNotation,
+    loaded: &policy::Loaded,
+    registry: &RegistryOptions,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use pause_verify::attest::attach;
+    use pause_verify::notary::stored;
+    for p in &mut facts.platforms {
+        let Some(Ok(rf)) = &mut p.rebuild else {
+            continue;
+        };
+        let Some(base) = rf.base.as_ref().and_then(|b| b.manifest.clone()) else {
+            rf.base_signatures = Some(Err("the base manifest digest is not known".into()));
+            continue;
+        };
+        let base_ref: Option<ImageRef> = match &loaded.base {
+            Some((_, b)) => Some(b.clone()),
+            None => loaded
+                .rebuild_pins
+                .as_ref()
+                .and_then(|ps| ps.pins.iter().find(|x| x.manifest.as_ref() == Some(&base)))
+                .and_then(|x| x.image.as_deref())
+                .and_then(|i| i.parse().ok()),
+        };
+        let Some(base_ref) = base_ref else {
+            rf.base_signatures = Some(Err(format!(
+                "no image to read base {base}'s signatures from (give --base, rebuild.base or a pin with image)"
+            )));
+            continue;
+        };
+        let scope = n.scope.clone().or_else(|| match &base_ref {
+            ImageRef::Registry {
+                registry,
+                repository,
+                ..
+            } => Some(format!("{registry}/{repository}")),
+            _ => None,
+        });
+        let trust = super::notation::load(&n.trust_policy, &n.trust_store, scope.as_deref())
+            .context("[base] notation")?;
+        if !quiet {
+            for w in &trust.warnings {
+                eprintln!("warning: [base] notation: {w}");
+            }
+        }
+        let checked = (|| -> anyhow::Result<Vec<audit::BaseSignatureFact>> {
+            let store = Store::open(&base_ref, registry)?;
+            let root = store.root()?;
+            let mut descs = vec![root.descriptor().clone()];
+            descs.extend(attach::children(&store, &root, None, true)?);
+            let d = descs
+                .into_iter()
+                .find(|d| d.digest == base)
+                .with_context(|| format!("{base_ref} does not hold the base manifest {base}"))?;
+            let checks = stored::check_subject(
+                &store,
+                &d,
+                &trust.trust,
+                super::notation::now(),
+                &super::notation::timestamps(),
+            )?;
+            Ok(checks
+                .into_iter()
+                .map(|c| {
+                    let manifest = c
+                        .source
+                        .strip_prefix("referrer ")
+                        .and_then(|x| x.parse().ok())
+                        .unwrap_or_else(|| base.clone());
+                    match c.result {
+                        Ok(v) => audit::BaseSignatureFact {
+                            manifest,
+                            reason: "verified".into(),
+                            message: format!(
+                                "{} {}, trust store {}, policy {} {}",
+                                v.envelope, v.algorithm, v.trust_store, v.trust_policy, v.level
+                            ),
+                            signer: Some(v.signer),
+                        },
+                        Err(f) => audit::BaseSignatureFact {
+                            manifest,
+                            reason: f.code().into(),
+                            message: f.to_string(),
+                            signer: None,
+                        },
+                    }
+                })
+                .collect())
+        })();
+        rf.base_signatures = Some(checked.map_err(|e| format!("{e:#}")));
+    }
+    Ok(())
 }
 
 fn write(p: &Path, bytes: &[u8]) -> anyhow::Result<()> {

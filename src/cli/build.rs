@@ -49,6 +49,9 @@ pub struct Args {
     /// A build arg for the recipe's ARGs, as docker build takes it (KEY=VALUE, repeatable).
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,
+    /// The recipe's build context (ADD/COPY sources). Default: the recipe's folder.
+    #[arg(long, value_name = "DIR", requires = "recipe")]
+    pub context: Option<PathBuf>,
     #[command(flatten)]
     pub link: super::layout::LinkArgs,
 }
@@ -152,18 +155,17 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             "base {base_ref} is not pinned by digest: the build's point is a known base. Give it as oci:DIR@sha256:… or docker://HOST/REPO@sha256:…, or pass --allow-unpinned to build anyway (the resolved digest is recorded)"
         );
     }
-    let mut build_args = std::collections::BTreeMap::new();
-    for a in &args.build_args {
-        let (k, v) = a
-            .split_once('=')
-            .with_context(|| format!("--build-arg {a:?}: expected KEY=VALUE"))?;
-        if k.is_empty() || k.contains(char::is_whitespace) {
-            anyhow::bail!("--build-arg {a:?}: the name before '=' must be a non-empty ARG name");
-        }
-        build_args.insert(k.to_string(), v.to_string());
-    }
+    let build_args = super::chain::parse_build_args(&args.build_args)?;
     let recipe = match &args.recipe {
-        Some(p) => recipe::load(p, &build_args)?,
+        Some(p) => recipe::load_with(
+            p,
+            &recipe::LoadOptions {
+                build_args: build_args.clone(),
+                // `FROM ${BASE}` (kubernetes' Dockerfile_windows) names the --base image.
+                implicit_args: [("BASE".to_string(), args.base.clone())].into(),
+                context: args.context.clone(),
+            },
+        )?,
         None => recipe::builtin_with_args(&build_args),
     };
     let opts = BuildOptions {

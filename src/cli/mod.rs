@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod attest;
 mod audit;
 mod build;
+mod chain;
 mod copy;
 mod debug;
 mod diff;
@@ -15,6 +16,8 @@ mod generate_key_pair;
 mod hive;
 mod inspect;
 mod layout;
+mod notation;
+mod pin;
 mod rebuild;
 mod registry_flags;
 mod sign;
@@ -108,6 +111,8 @@ enum Command {
     Rebuild(rebuild::Args),
     /// Compare two images layer by layer (IMAGE_B against IMAGE_A), without rebuilding.
     Diff(diff::Args),
+    /// Print a pins-file entry ([[pin]]: os.version, digests, sizes, diff_ids) for an image.
+    Pin(pin::Args),
 }
 
 /// What a command concluded, when it ran to the end.
@@ -135,6 +140,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Rebuild(a) => rebuild::run(a, &cli.global),
         Command::Diff(a) => diff::run(a, &cli.global),
+        Command::Pin(a) => pin::run(a, &cli.global),
         Command::Inspect(a) => inspect::run(a, &cli.global),
         Command::Copy(a) => copy::run(a, &cli.global),
         Command::Hive(a) => hive::run(a, &cli.global),

@@ -53,12 +53,25 @@ pub struct Args {
     /// Attach them (.att): provenance to the rebuilt image (needs --out), VSA to the published image.
     #[arg(long, requires = "attest")]
     pub attach: bool,
+    /// The recipe's build context (ADD/COPY sources). Default: the recipe's folder.
+    #[arg(long, value_name = "DIR", requires = "recipe")]
+    pub context: Option<PathBuf>,
+    /// A build arg for the recipe's ARGs (KEY=VALUE, repeatable); `BASE` defaults to --base.
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// Chained verification (a --base that is itself a pause base): the recipe the base
+    /// stage rebuilds it with. Default: the built-in upstream recipe.
+    #[arg(long, value_name = "PATH", requires = "base")]
+    pub base_recipe: Option<PathBuf>,
+    /// Check each base's Notary Project signature (docs/signing.md "Is the base Microsoft's?").
+    #[command(flatten)]
+    pub notation: super::notation::NotationArgs,
     #[command(flatten)]
     pub link: super::layout::LinkArgs,
 }
 
 /// SOURCE_DATE_EPOCH from the environment (unset or empty: none).
-fn source_date_epoch() -> anyhow::Result<Option<i64>> {
+pub(super) fn source_date_epoch() -> anyhow::Result<Option<i64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(s) if !s.trim().is_empty() => Ok(Some(s.trim().parse().with_context(|| {
             format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds since 1970")
@@ -67,7 +80,7 @@ fn source_date_epoch() -> anyhow::Result<Option<i64>> {
     }
 }
 
-fn out_dest(out: &str) -> anyhow::Result<(PathBuf, Option<String>)> {
+pub(super) fn out_dest(out: &str) -> anyhow::Result<(PathBuf, Option<String>)> {
     if !out.starts_with("oci:") {
         return Ok((PathBuf::from(out), None));
     }
@@ -96,6 +109,11 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         .map(str::parse)
         .transpose()
         .context("--platform")?;
+    if let Some(b) = &base
+        && let Some(outcome) = super::chain::maybe_run(&args, b, &image, platform.as_ref(), g)?
+    {
+        return Ok(outcome);
+    }
     let pins = match (&args.pins, &base) {
         (Some(p), _) => Some(Pins::load(p)?),
         (None, None) => {
@@ -108,10 +126,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         }
         (None, Some(_)) => None,
     };
-    let recipe = match &args.recipe {
-        Some(p) => pause_verify::recipe::load(p, &Default::default())?,
-        None => pause_verify::recipe::builtin(),
-    };
+    let recipe = super::chain::load_recipe(&args, base.as_ref())?;
     let (out, tag) = match &args.out {
         Some(o) => {
             let (d, t) = out_dest(o)?;
@@ -161,6 +176,35 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     };
     let progress = Progress::new(g.quiet);
     let res = compare::rebuild::rebuild(&req, &progress)?;
+    let base_sigs = if args.notation.enabled() {
+        Some(super::notation::check_bases(
+            &args.notation,
+            &res.builds,
+            &registry,
+            g.quiet,
+        )?)
+    } else {
+        None
+    };
+    if let Some(b) = &base_sigs
+        && !b.iter().all(|x| x.verified)
+    {
+        // The base is not what the trust policy accepts: no provenance is signed.
+        if g.json {
+            let mut doc = serde_json::to_value(&res.report)?;
+            doc["baseSignatures"] = serde_json::to_value(b)?;
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        } else {
+            print!("{}", human(&res.report));
+            super::notation::print_bases(b);
+        }
+        return Ok(Outcome::Fail);
+    }
+    let annotations: Vec<_> = base_sigs
+        .iter()
+        .flatten()
+        .filter_map(|b| b.annotations().map(|a| (b.base.clone(), a)))
+        .collect();
     if let (Some(link), Some(base), Some(dir), Some(r)) = (&link, &base, &out, &res.report.rebuilt)
     {
         let argv: Vec<String> = std::env::args().collect();
@@ -174,6 +218,19 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         eprintln!("pause-verify: nothing was rebuilt, so no in-toto links were written");
     }
     let Some(key) = key else {
+        if let Some(b) = &base_sigs {
+            if g.json {
+                let mut doc = serde_json::to_value(&res.report)?;
+                doc["baseSignatures"] = serde_json::to_value(b)?;
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+                return Ok(if res.report.passes() {
+                    Outcome::Pass
+                } else {
+                    Outcome::Fail
+                });
+            }
+            super::notation::print_bases(b);
+        }
         return emit(&res.report, g);
     };
     let rebuilt = out.as_ref().map(|dir| ImageRef::Layout {
@@ -193,14 +250,21 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             registry: &registry,
             started_on: Some(started),
             finished_on: Some(attest_time(epoch)?),
+            base_signatures: &annotations,
         },
     )?;
     if g.json {
         let mut doc = serde_json::to_value(&res.report)?;
         doc["attestations"] = serde_json::to_value(&done)?;
+        if let Some(b) = &base_sigs {
+            doc["baseSignatures"] = serde_json::to_value(b)?;
+        }
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{}", human(&res.report));
+        if let Some(b) = &base_sigs {
+            super::notation::print_bases(b);
+        }
         print!("{}", human_attestations(&done));
     }
     Ok(if res.report.passes() {
@@ -211,7 +275,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
 }
 
 /// Statement times: SOURCE_DATE_EPOCH when set (reproducible statements), else now.
-fn attest_time(epoch: Option<i64>) -> anyhow::Result<String> {
+pub(super) fn attest_time(epoch: Option<i64>) -> anyhow::Result<String> {
     let secs = match epoch {
         Some(e) => e,
         None => {

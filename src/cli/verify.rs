@@ -24,16 +24,19 @@ use pause_verify::attest::Check;
 use pause_verify::attest::attach::{self, Store, SubjectReport, VerifyOptions};
 use pause_verify::attest::storage::AttestationsDir;
 use pause_verify::image::{self, Descriptor, ImageRef, ImageSource, PlatformSelector, Root};
+use pause_verify::notary::stored::{self, NotaryCheck};
 use serde::Serialize;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// A cosign public key (PEM); repeat for several (any one may verify). Optional with --trusted-root.
-    #[arg(long, value_name = "FILE", required_unless_present = "trusted_root")]
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["trusted_root", "notation", "trust_policy", "trust_store"])]
     pub key: Vec<PathBuf>,
     #[command(flatten)]
     pub keyless: super::verify_bundle::KeylessArgs,
+    #[command(flatten)]
+    pub notation: super::notation::NotationArgs,
     /// The image: oci:DIR[:TAG|@DIGEST], docker://HOST/REPO[:TAG|@DIGEST] or docker-archive:FILE (with --attestations-dir).
     pub image: String,
     /// Also check attestations (.att, attestation bundles, --attestations-dir); at least one must verify.
@@ -245,7 +248,25 @@ struct Report {
     /// `all` (default: every signature / attestation reported must verify) or `any`.
     rule: &'static str,
     integrity: Integrity,
-    subjects: Vec<SubjectReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trust_policy: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trust_store: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notation_warnings: Vec<String>,
+    subjects: Vec<SubjectOut>,
+}
+
+/// A subject's cosign report with its Notary signatures beside it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SubjectOut {
+    #[serde(flatten)]
+    report: SubjectReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notation_verified: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notation: Option<Vec<NotaryCheck>>,
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
@@ -280,16 +301,59 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         identity: args.identity.as_deref(),
         dir: dir.as_ref(),
     };
-    let mut subjects = vec![store.verify_subject(root.descriptor(), &opts)?];
-    for child in attach::children(&store, &root, platform.as_ref(), args.all_platforms)? {
-        subjects.push(store.verify_subject(&child, &opts)?);
+    let notation = if args.notation.enabled() {
+        let scope = args.notation.scope(&r);
+        Some(args.notation.load(scope.as_deref())?)
+    } else {
+        None
+    };
+    if let Some(n) = &notation
+        && !g.json
+    {
+        for w in &n.warnings {
+            eprintln!("warning: {w}");
+        }
     }
-    for s in &mut subjects {
-        s.verified = subject_ok(s, &opts, args.require_any);
+    // Cosign signatures count only when keys or a trusted root were given.
+    let cosign_required = !keys.is_empty() || keyless.is_some();
+    let mut descriptors = vec![root.descriptor().clone()];
+    descriptors.extend(attach::children(
+        &store,
+        &root,
+        platform.as_ref(),
+        args.all_platforms,
+    )?);
+    let mut subjects = Vec::new();
+    for d in &descriptors {
+        let mut report = store.verify_subject(d, &opts)?;
+        report.verified = subject_ok(&report, &opts, args.require_any);
+        let checks = match &notation {
+            Some(n) => Some(stored::check_subject(
+                &store,
+                d,
+                &n.trust,
+                super::notation::now(),
+                &super::notation::timestamps(),
+            )?),
+            None => None,
+        };
+        if let Some(c) = &checks {
+            // The same rule as for cosign's: one verifies, and (rule all) every one does.
+            let ok = c.iter().any(NotaryCheck::is_verified)
+                && (args.require_any || c.iter().all(NotaryCheck::is_verified));
+            report.verified = ok && (!cosign_required || report.verified);
+        }
+        subjects.push(SubjectOut {
+            notation_verified: checks
+                .as_ref()
+                .map(|c| c.iter().filter(|x| x.is_verified()).count()),
+            notation: checks,
+            report,
+        });
     }
     let integrity = check_integrity(store.source(), &root, args.skip_blobs);
     let rule = if args.require_any { "any" } else { "all" };
-    let verified = integrity.ok && subjects.iter().all(|s| s.verified);
+    let verified = integrity.ok && subjects.iter().all(|s| s.report.verified);
     if g.json {
         let doc = Report {
             schema_version: "1",
@@ -314,13 +378,19 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             predicate_type: args.predicate_type.clone(),
             rule,
             integrity,
+            trust_policy: notation.as_ref().map(|n| n.policy_path.clone()),
+            trust_store: notation.as_ref().map(|n| n.store_path.clone()),
+            notation_warnings: notation.map(|n| n.warnings).unwrap_or_default(),
             subjects,
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print_integrity(&integrity);
         for s in &subjects {
-            print_subject(s, &args, &opts);
+            print_subject(&s.report, &args, &opts, cosign_required);
+            if let Some(n) = &s.notation {
+                print_notation(n);
+            }
         }
         println!(
             "rule: {}",
@@ -371,12 +441,13 @@ fn print_integrity(i: &Integrity) {
     );
 }
 
-fn print_subject(s: &SubjectReport, args: &Args, opts: &VerifyOptions<'_>) {
+fn print_subject(s: &SubjectReport, args: &Args, opts: &VerifyOptions<'_>, cosign: bool) {
     match &s.platform {
         Some(p) => println!("{} ({}, {p})", s.digest, s.media_type),
         None => println!("{} ({})", s.digest, s.media_type),
     }
-    if opts.signatures {
+    // Without cosign keys (notation only), absent cosign signatures are not news.
+    if opts.signatures && (cosign || !s.signatures.is_empty()) {
         if s.signatures.is_empty() {
             println!(
                 "  FAILED no signatures found (tag sha256-{}.sig, bundle referrers{})",
@@ -442,4 +513,36 @@ fn print_checks(what: &str, checks: &[Check], args: &Args) {
             Err(f) => println!("  FAILED {what} {}: {}: {f}", c.source, f.code()),
         }
     }
+}
+
+fn print_notation(checks: &[NotaryCheck]) {
+    if checks.is_empty() {
+        println!(
+            "  FAILED no notation signatures found (referrers of artifactType application/vnd.cncf.notary.signature)"
+        );
+    }
+    for c in checks {
+        match &c.result {
+            Ok(v) => println!(
+                "  ok     notation {}: {} {} signed by {:?} (trust store {}, policy {} {}{})",
+                c.source,
+                v.envelope,
+                v.algorithm,
+                v.signer,
+                v.trust_store,
+                v.trust_policy,
+                v.level,
+                v.timestamp
+                    .as_deref()
+                    .map(|t| format!(", timestamp {t}"))
+                    .unwrap_or_default()
+            ),
+            Err(f) => println!("  FAILED notation {}: {}: {f}", c.source, f.code()),
+        }
+    }
+    println!(
+        "  {} of {} notation signatures verified",
+        checks.iter().filter(|c| c.is_verified()).count(),
+        checks.len()
+    );
 }

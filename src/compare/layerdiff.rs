@@ -68,6 +68,9 @@ pub struct LayerContent {
     pub order: Vec<String>,
     /// Delta hives (`Hives/<name>` → bytes).
     pub hives: BTreeMap<String, Vec<u8>>,
+    /// Executables (`crate::pe::is_pe_name`, at most `pe::MAX_PE_BYTES`) by lower-cased
+    /// path, kept so a content change can be named by PE structure (`compare::pe`).
+    pub pe: BTreeMap<String, Vec<u8>>,
     pub digests: Option<layer::LayerDigests>,
 }
 
@@ -141,6 +144,13 @@ pub fn read_tar(r: &mut dyn Read) -> Result<LayerContent, wclayer::Error> {
                     Ok(h) => noise::hive_autostart(&h),
                     Err(err) => Err(format!("does not parse as a registry hive: {err}")),
                 });
+            } else if crate::pe::is_pe_name(&info.path)
+                && info.size <= crate::pe::MAX_PE_BYTES as u64
+            {
+                let data = e.read_to_vec(crate::pe::MAX_PE_BYTES as u64)?;
+                sha256 = Some(Digest::of(&data));
+                head = data[..data.len().min(noise::HEAD)].to_vec();
+                out.pe.insert(info.path.to_ascii_lowercase(), data);
             } else {
                 if profile {
                     hive_check = Some(Err(format!(

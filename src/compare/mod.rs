@@ -24,6 +24,7 @@
 pub mod layerdiff;
 pub mod noise;
 pub mod pair;
+pub mod pe;
 pub mod pins;
 pub mod rebuild;
 pub mod report;
@@ -52,8 +53,13 @@ pub enum Error {
     Integrity { what: String, reason: String },
     #[error("{0}")]
     Input(String),
-    #[error("{0}")]
-    Build(String),
+    /// Rebuilding one platform failed; the build's own error is the source.
+    #[error("rebuilding {platform}")]
+    Build {
+        platform: String,
+        #[source]
+        source: crate::build::Error,
+    },
 }
 
 /// One side of a comparison: where blobs come from and the resolved image.
@@ -486,6 +492,7 @@ fn compare_pair(
         .into_iter()
         .filter(|c| !structural(c) && !hive_file(c))
         .collect();
+    pe::refine(&mut changes, ec, ac);
     let reg = layerdiff::registry_changes(ee, ae, bases);
     // Delta hive bytes that differ while their meaning is equal: an encoding difference.
     for (name, bytes) in &ac.hives {

@@ -26,7 +26,7 @@ use crate::hive::{Hive, RootHive};
 use serde::Serialize;
 
 /// Version of the rule set below. Bump on any change to [`RULES`] or to what they admit.
-pub const RULES_VERSION: &str = "2";
+pub const RULES_VERSION: &str = "3";
 
 /// What part of an image a rule is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -159,6 +159,11 @@ pub const METADATA_LAYER: &str = "metadata-layer";
 pub const PARENT_DIR: &str = "noise-parent-dir";
 pub const PARENT_KEY: &str = "noise-parent-key";
 pub const CONFIG_TIMES: &str = "config-times";
+/// PE parts two builds of one source differ in (`compare::pe`).
+pub const PE_TIMESTAMP: &str = "pe-timestamp";
+pub const PE_CHECKSUM: &str = "pe-checksum";
+pub const PE_AUTHENTICODE: &str = "pe-authenticode";
+pub const PE_DEBUG_DIRECTORY: &str = "pe-debug-directory";
 
 const MIB: u64 = 1 << 20;
 
@@ -196,6 +201,22 @@ pub const RULES: &[Rule] = &[
     structure(
         PARENT_KEY,
         "a registry key created only to hold values or keys another rule explains",
+    ),
+    structure(
+        PE_TIMESTAMP,
+        "an executable's COFF TimeDateStamp differs: the linker or strip stamps the build time",
+    ),
+    structure(
+        PE_CHECKSUM,
+        "an executable's optional-header CheckSum differs: it covers the whole file and changes with any other stamp or signature",
+    ),
+    structure(
+        PE_AUTHENTICODE,
+        "an executable has another Authenticode certificate table appended at its end (a signature; the loader does not map it); the signature is not verified",
+    ),
+    structure(
+        PE_DEBUG_DIRECTORY,
+        "an executable's debug directory differs (time stamps, CodeView GUID/age, PDB path, build id): the linker writes a fresh one per build",
     ),
     structure(
         CONFIG_TIMES,

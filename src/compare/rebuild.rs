@@ -11,8 +11,8 @@ use super::{
     BaseCheck, BaseSpec, ConfigReport, Error, Expectation, ImageId, Options, PlatformReport,
     Report, Side, Verdict, compare_platform,
 };
-use crate::build::{self, BuildOptions, BuildOutput, RegEdit};
-use crate::hive::{RegOp, regfile::Action};
+use crate::build::{self, BuildOptions, BuildOutput};
+use crate::hive::RegOp;
 use crate::image::registry::RegistryOptions;
 use crate::image::{
     self, Descriptor, ImageRef, ImageSource, Platform, PlatformSelector, ResolvedImage, Root,
@@ -301,36 +301,13 @@ pub struct RebuildResult {
     pub builds: Vec<BuildOutput>,
 }
 
-/// The recipe edits a build applied, as registry operations.
+/// The recipe edits a build applied, as registry operations (typed end to end: none is
+/// lost in a round trip through text).
 pub fn edits_of(b: &BuildOutput) -> Vec<RegOp> {
-    b.registry_edits.iter().filter_map(edit_to_op).collect()
-}
-
-fn kind_of(name: &str) -> Option<u32> {
-    (0..=11u32)
-        .find(|k| crate::hive::model::type_name(*k) == name)
-        .or_else(|| u32::from_str_radix(name.strip_prefix("0x")?, 16).ok())
-}
-
-fn edit_to_op(e: &RegEdit) -> Option<RegOp> {
-    let action = match e.op.as_str() {
-        "setValue" => Action::SetValue {
-            name: e.value_name.clone()?,
-            kind: kind_of(e.value_type.as_deref()?)?,
-            data: hex::decode(e.data_hex.as_deref().unwrap_or("")).ok()?,
-        },
-        "deleteValue" => Action::DeleteValue {
-            name: e.value_name.clone()?,
-        },
-        "createKey" => Action::CreateKey,
-        "deleteKey" => Action::DeleteKey,
-        _ => return None,
-    };
-    Some(RegOp {
-        hive: e.hive,
-        path: e.key.clone(),
-        action,
-    })
+    b.registry_edits
+        .iter()
+        .map(|e| e.operation.clone())
+        .collect()
 }
 
 /// A platform report for a platform that could not be rebuilt for lack of a base.
@@ -551,7 +528,9 @@ fn rebuild_one(
         platform: Some(selector_for(&pp.platform)),
         source_date_epoch: epoch,
         metadata_layers: wants_metadata_layers(pp, choice.spec.layers.len()),
-        no_base_layers: false,
+        // A recipe that edits no registry (a final image's ADDs) needs no base hive: its
+        // base layers are then compared by digest only, not read again (chain.rs).
+        no_base_layers: req.out.is_none() && !req.recipe.edits_registry(),
     };
     let mut writer =
         LayoutWriter::create(dir).map_err(|e| Error::Image(dir.display().to_string(), e))?;
@@ -589,7 +568,10 @@ fn rebuild_one(
             .unwrap_or_else(|_| vec![(0, "the base layer hasher panicked".to_string())]);
         (b, failures)
     });
-    let b = b.map_err(|e| Error::Build(format!("rebuilding {}: {e}", pp.platform)))?;
+    let b = b.map_err(|source| Error::Build {
+        platform: pp.platform.to_string(),
+        source,
+    })?;
     sink.add_manifest(&b.manifest, None)
         .map_err(|e| Error::Image(dir.display().to_string(), e))?;
     let rsrc = LayoutSource::open(dir, None, Some(&b.manifest.digest))

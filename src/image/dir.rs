@@ -31,30 +31,18 @@ const VERSION_TEXT: &[u8] = b"Directory Transport Version: 1.1\n";
 const MANIFEST: &str = "manifest.json";
 /// Most signature files read for one manifest (cosign's layer limit).
 pub const MAX_SIGNATURES: usize = 1000;
-/// Largest signature file read.
-pub const MAX_SIGNATURE_BYTES: u64 = 1 << 20;
 
 fn is_document(media_type: &str) -> bool {
     model::is_index(media_type) || model::is_manifest(media_type)
 }
 
-fn read_bounded(p: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
-    let f = match File::open(p) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(format!("reading {}", p.display()), e)),
-    };
-    let mut v = Vec::new();
-    f.take(limit + 1)
-        .read_to_end(&mut v)
-        .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
-    if v.len() as u64 > limit {
-        return Err(Error::malformed(
-            p.display().to_string(),
-            format!("over the limit of {limit} bytes"),
-        ));
+/// A whole small file (regular files only: a FIFO never blocks us), `None` if absent.
+fn read_bounded(p: &Path, cap: &crate::limits::Cap) -> Result<Option<Vec<u8>>> {
+    match crate::limits::read_capped(p, cap) {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("reading {}", p.display()), e)),
     }
-    Ok(Some(v))
 }
 
 /// Reads the image of a `dir:` directory.
@@ -66,7 +54,7 @@ pub struct DirSource {
 impl DirSource {
     pub fn open(dir: &Path) -> Result<DirSource> {
         let loc = || format!("dir:{}", dir.display());
-        if let Some(v) = read_bounded(&dir.join(VERSION), 1024)? {
+        if let Some(v) = read_bounded(&dir.join(VERSION), &crate::limits::LAYOUT_JSON)? {
             if !v.starts_with(b"Directory Transport Version: 1.") {
                 return Err(Error::Unsupported(format!(
                     "{}: {:?} (only Directory Transport Version 1.x is known)",
@@ -76,7 +64,7 @@ impl DirSource {
             }
         }
         let manifest =
-            read_bounded(&dir.join(MANIFEST), model::MAX_DOCUMENT)?.ok_or_else(|| {
+            read_bounded(&dir.join(MANIFEST), &crate::limits::LAYOUT_JSON)?.ok_or_else(|| {
                 Error::malformed(
                     loc(),
                     "no manifest.json: not a dir: image (skopeo copy … dir:DIR writes one)",
@@ -124,7 +112,7 @@ impl ImageSource for DirSource {
         } else {
             self.dir.join(desc.digest.hex())
         };
-        match File::open(&p) {
+        match crate::limits::open_regular(&p, "blob") {
             Ok(f) => Ok(Box::new(f)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::BlobMissing {
                 digest: desc.digest.clone(),
@@ -141,7 +129,10 @@ impl ImageSource for DirSource {
     fn stored_signatures(&self, manifest: &Digest) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
         for n in 1.. {
-            let Some(b) = read_bounded(&self.signature_path(manifest, n), MAX_SIGNATURE_BYTES)?
+            let Some(b) = read_bounded(
+                &self.signature_path(manifest, n),
+                &crate::limits::DIR_SIGNATURE,
+            )?
             else {
                 break;
             };
@@ -235,7 +226,7 @@ impl DirSink {
     }
 
     fn signature_path(&self, manifest: &Digest, n: usize) -> Result<PathBuf> {
-        let top = match read_bounded(&self.work.join(MANIFEST), model::MAX_DOCUMENT)? {
+        let top = match read_bounded(&self.work.join(MANIFEST), &crate::limits::LAYOUT_JSON)? {
             Some(b) => Digest::of(&b) == *manifest,
             None => false,
         };
@@ -308,10 +299,11 @@ impl ImageSink for DirSink {
             });
         }
         let p = self.blob_path(desc);
-        let bytes = read_bounded(&p, model::MAX_DOCUMENT)?.ok_or_else(|| Error::BlobMissing {
-            digest: desc.digest.clone(),
-            location: self.name(),
-        })?;
+        let bytes =
+            read_bounded(&p, &crate::limits::LAYOUT_JSON)?.ok_or_else(|| Error::BlobMissing {
+                digest: desc.digest.clone(),
+                location: self.name(),
+            })?;
         if Digest::of(&bytes) != desc.digest {
             return Err(Error::DigestMismatch {
                 blob: p.display().to_string(),
@@ -329,7 +321,7 @@ impl ImageSink for DirSink {
         let mut n = 1;
         loop {
             let p = self.signature_path(manifest, n)?;
-            match read_bounded(&p, MAX_SIGNATURE_BYTES)? {
+            match read_bounded(&p, &crate::limits::DIR_SIGNATURE)? {
                 Some(b) => present.push(b),
                 None => break,
             }

@@ -398,8 +398,11 @@ fn reject_flags(i: &Instr, file: &str) -> Result<(), Error> {
 struct State<'a> {
     file: String,
     dir: &'a Path,
+    /// `dir` with every symlink resolved: sources must resolve inside it.
+    context_root: PathBuf,
     escape: char,
     build_args: &'a BTreeMap<String, String>,
+    implicit_args: &'a BTreeMap<String, String>,
     consumed: std::collections::BTreeSet<String>,
     meta: BTreeMap<String, Option<String>>,
     stage_args: Vec<(String, Option<String>)>,
@@ -439,6 +442,11 @@ impl State<'_> {
             self.consumed.insert(name.to_string());
             return Some(v.clone());
         }
+        if default.is_none()
+            && let Some(v) = self.implicit_args.get(name)
+        {
+            return Some(v.clone());
+        }
         default
     }
 
@@ -476,15 +484,17 @@ impl State<'_> {
                 Ok(())
             }
             "CMD" | "ENTRYPOINT" => {
-                let args = match json_form(&i.rest) {
-                    Some(a) => a,
-                    None => vec![format!("{WINDOWS_SHELL} {}", shell_text(i))],
+                // moby's resolveCmdLine on Windows: exec form as written; shell form
+                // one argument, the shell and the text, with ArgsEscaped set.
+                let (args, shell_form) = match json_form(&i.rest) {
+                    Some(a) => (a, false),
+                    None => (vec![format!("{WINDOWS_SHELL} {}", shell_text(i))], true),
                 };
                 let cb = nop(&format!("{} {}", i.keyword, go_quote_list(&args)));
                 let kind = if i.keyword == "CMD" {
-                    StepKind::Cmd { args }
+                    StepKind::Cmd { args, shell_form }
                 } else {
-                    StepKind::Entrypoint { args }
+                    StepKind::Entrypoint { args, shell_form }
                 };
                 self.push(i, cb, kind);
                 Ok(())
@@ -738,6 +748,7 @@ impl State<'_> {
             }
             let rel = context_path(src).map_err(|e| self.err(i.line, e))?;
             let full = self.dir.join(&rel);
+            self.inside_context(i, src, &full)?;
             let meta = std::fs::symlink_metadata(&full).map_err(|_| {
                 self.err(
                     i.line,
@@ -800,6 +811,28 @@ impl State<'_> {
         ));
         let dirs: Vec<String> = dirs.into_iter().filter(|d| !d.is_empty()).collect();
         self.push(i, cb, StepKind::Copy { dest, dirs, files });
+        Ok(())
+    }
+
+    /// A source whose path runs through a symlink out of the context is refused (the
+    /// last component is checked by the callers: symlinks are never copied).
+    fn inside_context(&self, i: &Instr, src: &str, full: &Path) -> Result<(), Error> {
+        let parent = full.parent().unwrap_or(full);
+        let Ok(real) = parent.canonicalize() else {
+            // Missing: the caller's lookup names it.
+            return Ok(());
+        };
+        if !real.starts_with(&self.context_root) {
+            return Err(self.err(
+                i.line,
+                format!(
+                    "{} source {src:?} resolves to {}, outside the build context {} (through a symlink)",
+                    i.keyword,
+                    real.display(),
+                    self.dir.display()
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -930,19 +963,29 @@ fn ancestors(p: &str) -> std::collections::BTreeSet<String> {
 
 /// A build-context-relative source path that stays inside the context.
 fn context_path(src: &str) -> Result<PathBuf, String> {
+    let b = src.as_bytes();
+    if b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic() {
+        return Err(format!(
+            "source {src:?} is an absolute path: sources are relative to the build context"
+        ));
+    }
     let s = src.replace('\\', "/");
     let p = Path::new(&s);
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
             Component::Normal(x) => out.push(x),
-            Component::CurDir | Component::RootDir => {}
+            Component::CurDir => {}
             Component::ParentDir => {
                 if !out.pop() {
-                    return Err(format!("source {src:?} is outside the recipe folder"));
+                    return Err(format!("source {src:?} is outside the build context"));
                 }
             }
-            Component::Prefix(_) => return Err(format!("source {src:?} is not a relative path")),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!(
+                    "source {src:?} is an absolute path: sources are relative to the build context"
+                ));
+            }
         }
     }
     Ok(out)
@@ -958,6 +1001,19 @@ fn is_archive(b: &[u8]) -> bool {
 
 /// Parse a Dockerfile (`df`) whose build context is `dir`.
 pub fn load(dir: &Path, df: &Path, build_args: &BTreeMap<String, String>) -> Result<Recipe, Error> {
+    load_opts(
+        dir,
+        df,
+        &super::LoadOptions {
+            build_args: build_args.clone(),
+            ..Default::default()
+        },
+    )
+}
+
+/// [`load`] with implicit args (`opts.context` is the caller's to apply: `dir`).
+pub fn load_opts(dir: &Path, df: &Path, opts: &super::LoadOptions) -> Result<Recipe, Error> {
+    let build_args = &opts.build_args;
     let bytes =
         crate::limits::read_capped(df, &crate::limits::RECIPE).map_err(|e| Error::io(df, e))?;
     let file = df.display().to_string();
@@ -969,7 +1025,7 @@ pub fn load(dir: &Path, df: &Path, build_args: &BTreeMap<String, String>) -> Res
             dir.display()
         )));
     }
-    let mut recipe = load_text(dir, &file, &text, build_args)?;
+    let mut recipe = load_text_opts(dir, &file, &text, build_args, &opts.implicit_args)?;
     let df_name = df
         .strip_prefix(dir)
         .map(|p| p.to_string_lossy().replace('\\', "/"))
@@ -997,12 +1053,25 @@ pub fn load_text(
     text: &str,
     build_args: &BTreeMap<String, String>,
 ) -> Result<Recipe, Error> {
+    load_text_opts(dir, file, text, build_args, &BTreeMap::new())
+}
+
+fn load_text_opts(
+    dir: &Path,
+    file: &str,
+    text: &str,
+    build_args: &BTreeMap<String, String>,
+    implicit_args: &BTreeMap<String, String>,
+) -> Result<Recipe, Error> {
     let (instrs, escape, warnings) = split_instructions(text, file)?;
+    let context_root = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
     let mut st = State {
         file: file.to_string(),
         dir,
+        context_root,
         escape,
         build_args,
+        implicit_args,
         consumed: Default::default(),
         meta: BTreeMap::new(),
         stage_args: Vec::new(),

@@ -157,9 +157,16 @@ pub enum StepKind {
     },
     Cmd {
         args: Vec<String>,
+        /// Shell form: one argument `cmd /S /C TEXT`, which the classic Windows builder
+        /// marks `ArgsEscaped: true` in the config (passed to the OS as is).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        shell_form: bool,
     },
     Entrypoint {
         args: Vec<String>,
+        /// As for `Cmd`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        shell_form: bool,
     },
     /// ARG after FROM (a history entry with the classic builder).
     Arg {
@@ -269,6 +276,20 @@ impl Recipe {
             "steps": steps,
         });
         Digest::of(doc.to_string().as_bytes())
+    }
+
+    /// Does any step edit the registry (RUN reg/sc)? Only then does a build need the
+    /// base's hives.
+    pub fn edits_registry(&self) -> bool {
+        self.steps.iter().any(|s| {
+            matches!(
+                s.kind,
+                StepKind::RegImport { .. }
+                    | StepKind::RegAdd { .. }
+                    | StepKind::RegDelete { .. }
+                    | StepKind::ScDelete { .. }
+            )
+        })
     }
 
     /// Content of a file the recipe copied into the image, by image path
@@ -497,24 +518,73 @@ pub fn builtin() -> Recipe {
     builtin_with_args(&BTreeMap::new())
 }
 
+/// How to read a recipe beyond its path.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--build-arg KEY=VALUE`: reported when no ARG consumes them.
+    pub build_args: BTreeMap<String, String>,
+    /// Values for ARGs the recipe declares and `build_args` leaves unset, never reported
+    /// as unconsumed (e.g. `BASE` = the `--base` reference for `FROM ${BASE}`).
+    pub implicit_args: BTreeMap<String, String>,
+    /// The build context COPY/ADD read from (`--context DIR`); default: the recipe's
+    /// folder. Sources must stay inside it.
+    pub context: Option<PathBuf>,
+}
+
 /// Load a recipe from a folder holding a `Dockerfile`, a Dockerfile path, or a `.toml`
 /// recipe file.
 pub fn load(path: &Path, build_args: &BTreeMap<String, String>) -> Result<Recipe, Error> {
+    load_with(
+        path,
+        &LoadOptions {
+            build_args: build_args.clone(),
+            ..Default::default()
+        },
+    )
+}
+
+/// [`load`] with a build context and implicit args.
+pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Recipe, Error> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if let Some(c) = &opts.context
+        && !c.is_dir()
+    {
+        return Err(Error::Invalid(format!(
+            "--context {}: not a directory",
+            c.display()
+        )));
+    }
     if meta.is_dir() {
-        return load_dir(path, build_args);
+        let df = path.join("Dockerfile");
+        if !df.is_file() {
+            return Err(Error::Invalid(format!(
+                "{} has no Dockerfile: pass a folder with a Dockerfile, a Dockerfile path, or a .toml recipe",
+                path.display()
+            )));
+        }
+        let dir = opts.context.as_deref().unwrap_or(path);
+        return dockerfile::load_opts(dir, &df, opts);
     }
     if path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
     {
-        return toml_recipe::load_file(path, build_args);
+        if opts.context.is_some() {
+            return Err(Error::Invalid(format!(
+                "{}: --context applies to Dockerfiles; a TOML recipe copies from its own folder",
+                path.display()
+            )));
+        }
+        return toml_recipe::load_file(path, &opts.build_args);
     }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    dockerfile::load(dir, path, build_args)
+    let dir = match &opts.context {
+        Some(c) => c.as_path(),
+        None => path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    };
+    dockerfile::load_opts(dir, path, opts)
 }
 
 /// Load an upstream-style folder: `DIR/Dockerfile` plus the files it copies.
