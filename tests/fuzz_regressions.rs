@@ -19,12 +19,12 @@ fn read(rel: &str) -> Option<Vec<u8>> {
     Some(std::fs::read(dir.join(rel)).expect(rel))
 }
 
+/// SANs and OIDC issuer of a leaf.
+type LeafFacts = (Vec<String>, Option<String>);
+
 /// The certificate half of keyless verification, as `x509_sct` drives it: profile,
 /// SANs, issuer, SCT list against each Fulcio CA of the root.
-fn leaf_checks(
-    root: &TrustedRoot,
-    der: &[u8],
-) -> Vec<Result<(Vec<String>, Option<String>), String>> {
+fn leaf_checks(root: &TrustedRoot, der: &[u8]) -> Vec<Result<LeafFacts, String>> {
     use x509_cert::der::Decode;
     root.certificate_authorities
         .iter()
