@@ -15,6 +15,7 @@ must be exactly what runs on GitHub. Writes {"exit", "steps", "skipped", "output
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,37 +71,41 @@ def main():
             inputs[k] = str(spec.get("default", ""))
     assert action["runs"]["using"] == "composite"
     work = tempfile.mkdtemp(prefix="action-runner-")
-    summary = os.path.join(work, "summary.md")
-    open(summary, "w").close()
-    steps, ran, skipped, code = {}, [], [], 0
-    for i, step in enumerate(action["runs"]["steps"]):
-        sid = step.get("id", f"step{i}")
-        if "uses" in step:
-            skipped.append(step["uses"])
-            continue
-        if "if" in step:
-            raise SystemExit(f"step {sid}: a run step with `if:` would diverge from GitHub")
-        if step.get("shell") != "bash":
-            raise SystemExit(f"step {sid}: only shell: bash is run here")
-        env = dict(os.environ)
-        for k, v in (step.get("env") or {}).items():
-            env[k] = evaluate(v, inputs, steps)
-        out = os.path.join(work, f"{sid}.out")
-        open(out, "w").close()
-        env.update(GITHUB_ACTION_PATH=action_dir, GITHUB_OUTPUT=out, GITHUB_STEP_SUMMARY=summary)
-        script = evaluate(step["run"], inputs, steps)
-        # GitHub runs `bash --noprofile --norc -eo pipefail {0}` for shell: bash.
-        p = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], env=env)
-        steps[sid] = parse_outputs(out)
-        ran.append(sid)
-        if p.returncode != 0:
-            code = p.returncode
-            break
-    outputs = {
-        k: evaluate(v["value"], inputs, steps) for k, v in (action.get("outputs") or {}).items()
-    }
-    with open(summary, encoding="utf-8") as f:
-        summary_text = f.read()
+    try:
+        summary = os.path.join(work, "summary.md")
+        open(summary, "w").close()
+        steps, ran, skipped, code = {}, [], [], 0
+        for i, step in enumerate(action["runs"]["steps"]):
+            sid = step.get("id", f"step{i}")
+            if "uses" in step:
+                skipped.append(step["uses"])
+                continue
+            if "if" in step:
+                raise SystemExit(f"step {sid}: a run step with `if:` would diverge from GitHub")
+            if step.get("shell") != "bash":
+                raise SystemExit(f"step {sid}: only shell: bash is run here")
+            env = dict(os.environ)
+            for k, v in (step.get("env") or {}).items():
+                env[k] = evaluate(v, inputs, steps)
+            out = os.path.join(work, f"{sid}.out")
+            open(out, "w").close()
+            env.update(GITHUB_ACTION_PATH=action_dir, GITHUB_OUTPUT=out, GITHUB_STEP_SUMMARY=summary)
+            script = evaluate(step["run"], inputs, steps)
+            # GitHub runs `bash --noprofile --norc -eo pipefail {0}` for shell: bash.
+            p = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], env=env)
+            steps[sid] = parse_outputs(out)
+            ran.append(sid)
+            if p.returncode != 0:
+                code = p.returncode
+                break
+        outputs = {
+            k: evaluate(v["value"], inputs, steps) for k, v in (action.get("outputs") or {}).items()
+        }
+        with open(summary, encoding="utf-8") as f:
+            summary_text = f.read()
+    finally:
+        # The runner's scratch (step outputs, the summary file) is read above; leave no litter.
+        shutil.rmtree(work, ignore_errors=True)
     with open(out_json, "w", encoding="utf-8") as f:
         json.dump(
             {"exit": code, "steps": ran, "skipped": skipped, "outputs": outputs, "summary": summary_text},
