@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the pause-verify binary the composite action (action.yml) runs. Every step of
-# action.yml is one of these scripts, so tests/pipelines.rs runs exactly the same
+# action.yml is one of these scripts, so tests/it/pipelines.rs runs exactly the same
 # commands locally (tests/action_runner.py).
 #
 #   action/install.sh plan     -> outputs: cache-key, cache-prefix, root (the install prefix to cache)

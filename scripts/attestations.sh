@@ -11,7 +11,7 @@
 #     (RFC 6979), so the envelopes are byte for byte the same on every run;
 #   - relative paths in a work directory: statements name oci:published, oci:rebuilt,
 #     oci:nanoserver@…, attestations/…, never the machine's directories.
-# tests/attestations_checked_in.rs runs this into a temporary directory and fails with
+# tests/it/attestations_checked_in.rs runs this into a temporary directory and fails with
 # "stale: run scripts/attestations.sh" when the bytes differ from the checked-in ones
 # (a pause-verify version bump changes toolVersion, for instance).
 #

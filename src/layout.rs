@@ -1,7 +1,7 @@
 //! in-toto root layout (v0.9) and link metadata for the pause chain: the NanoServer base
 //! (`nanoserver`, by digest) → the pause base (`pause-base`, built and rebuilt by the
 //! functionaries' keys). Verified by the reference verifier, Python `in-toto-verify`
-//! (tests/intoto_layout.rs). No final `pause` step yet: no command of this tool builds
+//! (tests/it/intoto_layout.rs). No final `pause` step yet: no command of this tool builds
 //! the pause image on top of the base, so the layout has no such stage.
 //!
 //! Artifacts are image blobs by digest, named `STEP/blobs/sha256/<hex>` (as in an OCI

@@ -1,4 +1,4 @@
-"""Keys and tamperings for tests/intoto_layout.rs, with the reference in-toto library.
+"""Keys and tamperings for tests/it/intoto_layout.rs, with the reference in-toto library.
 
     python intoto_chain.py keys DIR NAME...            P-256 keys: DIR/NAME.pk8 (PKCS#8 DER), DIR/NAME.pub (PEM)
     python intoto_chain.py tamper SRC DST KIND KEYS    copy the links of SRC to DST, then tamper (KIND below)

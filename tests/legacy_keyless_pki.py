@@ -1,5 +1,5 @@
 """A throw-away Sigstore PKI and cosign legacy keyless layers, made with `cryptography`
-(independent of pause-verify), for tests/legacy_keyless.rs.
+(independent of pause-verify), for tests/it/legacy_keyless.rs.
 
 Reads a JSON spec on stdin, writes JSON on stdout:
   spec: {"now": UNIX, "identity": SAN, "issuer": ISS,

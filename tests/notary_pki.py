@@ -1,6 +1,6 @@
 """A throw-away Notary Project PKI and notation-style signatures, made with `cryptography`
 and a small CBOR writer here (independent of pause-verify's coset/serde code), for
-tests/notary_e2e.rs.
+tests/it/notary_e2e.rs.
 
   notary_pki.py pki DIR
       DIR/truststore/x509/ca/test/root.crt   the test root (trusted)

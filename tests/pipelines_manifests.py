@@ -1,4 +1,4 @@
-"""Check the Tekton and Kyverno manifests for what their engines read (tests/pipelines.rs).
+"""Check the Tekton and Kyverno manifests for what their engines read (tests/it/pipelines.rs).
 
     python pipelines_manifests.py REPO [VSA_FILE REPOSITORY]
 

@@ -16,7 +16,7 @@ a base OCI layout (the synthetic NanoServer), without any pause-verify code:
 Variants for the tests: --enable-dcom VALUE, --keep-diagtrack, --extra-change (a
 registry value and a file no noise rule explains), --no-noise, --broken-os-version V
 (apply a variant to one platform only), --forge NAME (an attacker's addition dressed as
-noise, for tests/forgery.rs: see FORGERIES). Deterministic: same inputs, same bytes.
+noise, for tests/it/forgery.rs: see FORGERIES). Deterministic: same inputs, same bytes.
 
 The user profile hive (NTUSER.DAT) is a real, minimal hive written with hivex, as a step
 run as ContainerAdministrator leaves one.
@@ -623,7 +623,7 @@ def main():
     ap.add_argument("--entrypoint", help="--final: another ENTRYPOINT (JSON list)")
     ap.add_argument("--hive-change", action="store_true",
                     help="--final: a delta hive (ContainerType) in the pause.exe ADD layer")
-    ap.add_argument("--forge", choices=sorted(FORGERIES), help="plant one forgery (tests/forgery.rs)")
+    ap.add_argument("--forge", choices=sorted(FORGERIES), help="plant one forgery (tests/it/forgery.rs)")
     args = ap.parse_args()
     if args.final and not (args.pause_exe and args.wincat):
         ap.error("--final needs --pause-exe and --wincat")

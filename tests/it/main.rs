@@ -1,0 +1,60 @@
+//! The integration tests: one binary (as ripgrep does), one module per area, so the
+//! crate and its dependencies are linked once. Run one area with
+//! `cargo test --test it AREA::`.
+
+mod common;
+mod proxy;
+
+mod attest_fixtures;
+mod attest_interop;
+mod attest_keygen;
+mod attest_tamper;
+mod attestations_checked_in;
+mod audit_e2e;
+mod audit_signatures;
+mod build_archive;
+mod build_e2e;
+mod build_errors;
+mod cli_errors;
+mod concurrency;
+mod conformance;
+mod copy_signatures;
+mod copy_signed_layout;
+mod dir_transport;
+mod docs_cli;
+mod final_image;
+mod fixture_nanoserver;
+mod foreign_layers;
+mod forgery;
+mod fuzz_regressions;
+mod hive_cli;
+mod hive_lib;
+mod hive_tools;
+mod hostile_input;
+mod image_interop;
+mod image_layout;
+mod image_link;
+mod import_rules;
+mod interrupt;
+mod intoto_layout;
+mod json_schema_doc;
+mod keyless_rekor2;
+mod keyless_timestamp;
+mod keyless_verify;
+mod legacy_keyless;
+mod notary_bad_input;
+mod notary_e2e;
+mod notary_trust_microsoft;
+mod notary_vectors;
+mod one_reference;
+mod own_image;
+mod pipelines;
+mod rebuild_attest;
+mod rebuild_compare;
+mod recipe_upstream;
+mod registry_cli;
+mod registry_client;
+mod registry_flags;
+mod sign_e2e;
+mod verify_fixtures;
+mod wclayer_interop;
