@@ -48,7 +48,7 @@ echo "registry: $PAUSE_VERIFY_REGISTRY, with basic auth: $PAUSE_VERIFY_AUTH_REGI
 step "cargo test (unit + integration)"
 export PAUSE_VERIFY_REQUIRE_TOOLS=1
 test_log=$PV_REG_ROOT/cargo-test.log
-cargo test --locked --all-targets -- --test-threads="${PAUSE_VERIFY_TEST_THREADS:-2}" 2>&1 | tee "$test_log"
+cargo test --locked --all-targets --no-fail-fast -- --test-threads="${PAUSE_VERIFY_TEST_THREADS:-2}" 2>&1 | tee "$test_log"
 passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) n += $i } END { print n + 0 }' "$test_log")
 failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) n += $i } END { print n + 0 }' "$test_log")
 
