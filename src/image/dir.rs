@@ -356,20 +356,7 @@ impl ImageSink for DirSink {
         let Some(stage) = self.stage.take() else {
             return Ok(());
         };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(stage.path(), fs::Permissions::from_mode(0o755))
-                .map_err(|e| Error::io(format!("preparing {}", self.dest.display()), e))?;
-        }
-        let staged = stage.keep();
-        fs::rename(&staged, &self.dest).map_err(|e| {
-            let _ = fs::remove_dir_all(&staged);
-            Error::io(
-                format!("moving the output into place at {}", self.dest.display()),
-                e,
-            )
-        })?;
+        super::layout::move_into_place(stage, &self.dest)?;
         self.work = self.dest.clone();
         Ok(())
     }

@@ -661,6 +661,26 @@ impl ImageSink for LayoutWriter {
     }
 }
 
+/// Rename a staging directory (made beside `dest`) to `dest`, readable by others as a
+/// directory made under umask 022 would be; on failure the staging directory is removed.
+/// Layout and `dir:` sinks both commit this way.
+pub(super) fn move_into_place(stage: tempfile::TempDir, dest: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(stage.path(), fs::Permissions::from_mode(0o755))
+            .map_err(|e| Error::io(format!("preparing {}", dest.display()), e))?;
+    }
+    let staged = stage.keep();
+    fs::rename(&staged, dest).map_err(|e| {
+        let _ = fs::remove_dir_all(&staged);
+        Error::io(
+            format!("moving the output into place at {}", dest.display()),
+            e,
+        )
+    })
+}
+
 /// An OCI layout as a destination ([`super::open_sink`]): an existing layout is written
 /// in place (blobs first, index.json last, atomically); a DEST that does not exist is
 /// built under a temporary sibling and renamed into place by [`ImageSink::commit`], so a
@@ -775,20 +795,7 @@ impl ImageSink for LayoutSink {
         let Some(stage) = self.stage.take() else {
             return Ok(());
         };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(stage.path(), fs::Permissions::from_mode(0o755))
-                .map_err(|e| Error::io(format!("preparing {}", self.dest.display()), e))?;
-        }
-        let staged = stage.keep();
-        fs::rename(&staged, &self.dest).map_err(|e| {
-            let _ = fs::remove_dir_all(&staged);
-            Error::io(
-                format!("moving the output into place at {}", self.dest.display()),
-                e,
-            )
-        })?;
+        move_into_place(stage, &self.dest)?;
         // The staging directory is the destination now: release its liveness lock, or
         // every later writer of DEST (this run's attachments, the next run) would wait on it.
         self._held = None;
