@@ -229,10 +229,17 @@ fn hold(f: &fs::File) {
 /// A new temporary file in `dir` named `PREFIX…SUFFIX`: noted for
 /// [`remove_temporaries`] and held (see [`sweep_stale`]).
 pub fn temp_file_in(dir: &Path, prefix: &str, suffix: &str) -> io::Result<tempfile::NamedTempFile> {
-    let tmp = tempfile::Builder::new()
-        .prefix(prefix)
-        .suffix(suffix)
-        .tempfile_in(dir)?;
+    let mut b = tempfile::Builder::new();
+    b.prefix(prefix).suffix(suffix);
+    // Outputs are public artefacts (attestations, reports, layouts): created 0666 less the
+    // umask, as `>` in a shell would, not tempfile's 0600. Secrets (private keys) set their
+    // own mode before any byte is written.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(fs::Permissions::from_mode(0o666));
+    }
+    let tmp = b.tempfile_in(dir)?;
     note_temporary(tmp.path());
     hold(tmp.as_file());
     Ok(tmp)

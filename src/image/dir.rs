@@ -155,7 +155,9 @@ pub struct DirSink {
     /// Where files go now (the staging directory until commit).
     work: PathBuf,
     dest: PathBuf,
-    stage: Option<tempfile::TempDir>,
+    /// The staging directory and the lock that marks it live for `atomic::sweep_stale`
+    /// (the next run removes it if this one is killed).
+    stage: Option<(tempfile::TempDir, crate::atomic::DirLock)>,
 }
 
 impl DirSink {
@@ -189,18 +191,15 @@ impl DirSink {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let stage = tempfile::Builder::new()
-            .prefix(".pause-verify-out-")
-            .tempdir_in(parent)
-            .map_err(|e| {
-                Error::io(
-                    format!("creating a staging directory in {}", parent.display()),
-                    e,
-                )
-            })?;
-        crate::atomic::note_temporary(stage.path());
+        crate::atomic::sweep_stale(parent, ".pause-verify-out-", "");
+        let stage = crate::atomic::temp_dir_in(parent, ".pause-verify-out-").map_err(|e| {
+            Error::io(
+                format!("creating a staging directory in {}", parent.display()),
+                e,
+            )
+        })?;
         let s = DirSink {
-            work: stage.path().to_path_buf(),
+            work: stage.0.path().to_path_buf(),
             dest: dir.to_path_buf(),
             stage: Some(stage),
         };
@@ -353,7 +352,7 @@ impl ImageSink for DirSink {
     }
 
     fn commit(&mut self) -> Result<()> {
-        let Some(stage) = self.stage.take() else {
+        let Some((stage, _held)) = self.stage.take() else {
             return Ok(());
         };
         super::layout::move_into_place(stage, &self.dest)?;

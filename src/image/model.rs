@@ -160,7 +160,9 @@ impl fmt::Display for Platform {
     }
 }
 
-/// `--platform OS/ARCH[/VARIANT][:OSVERSION-PREFIX]`, e.g. `windows/amd64:10.0.20348`.
+/// `--platform OS/ARCH[/VARIANT][:OSVERSION-PREFIX]`, e.g. `windows/amd64:10.0.20348`;
+/// `ltsc2019`, `ltsc2022` and `ltsc2025` stand for their os.version (10.0.17763, 10.0.20348,
+/// 10.0.26100).
 /// The os.version prefix matches whole dot-separated components: `10.0.20348` matches
 /// `10.0.20348.5622` but `10.0.2034` does not.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,8 +205,18 @@ impl FromStr for PlatformSelector {
                 || v.contains("..")
                 || !v.bytes().all(|b| b.is_ascii_digit() || b == b'.')
         };
+        // Windows Server release names, as the README maps them (the os.version a
+        // container of that release carries).
+        let ver = ver.map(|v| match v.to_ascii_lowercase().as_str() {
+            "ltsc2019" => "10.0.17763",
+            "ltsc2022" => "10.0.20348",
+            "ltsc2025" => "10.0.26100",
+            _ => v,
+        });
         if ver.is_some_and(bad_version) {
-            return Err(bad("the OS version prefix is dot-separated numbers"));
+            return Err(bad(
+                "the OS version prefix is dot-separated numbers or ltsc2019/ltsc2022/ltsc2025",
+            ));
         }
         Ok(PlatformSelector {
             os: parts[0].to_string(),
@@ -651,6 +663,24 @@ mod tests {
         ] {
             assert!(bad.parse::<PlatformSelector>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn ltsc_names_stand_for_their_os_version() {
+        for (name, version) in [
+            ("ltsc2019", "10.0.17763"),
+            ("LTSC2022", "10.0.20348"),
+            ("ltsc2025", "10.0.26100"),
+        ] {
+            let s: PlatformSelector = format!("windows/amd64:{name}").parse().unwrap();
+            assert_eq!(s.os_version_prefix.as_deref(), Some(version));
+            assert_eq!(s.to_string(), format!("windows/amd64:{version}"));
+        }
+        assert!(
+            "windows/amd64:ltsc2016"
+                .parse::<PlatformSelector>()
+                .is_err()
+        );
     }
 
     #[test]

@@ -210,3 +210,65 @@ fn a_killed_runs_stale_temporaries_are_removed_by_the_next_run() {
         "staging dir of a killed build swept"
     );
 }
+
+/// Public artefacts are created as a shell's `>` would (0666 less the umask), not 0600:
+/// an attestation written under umask 022 is 0644, and the `dir:` sink's staging directory
+/// (killed runs' leftovers included) is swept as the layout sink's is.
+#[test]
+fn public_artefacts_follow_the_umask_and_dir_staging_is_swept() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("img");
+    let hex = small_image(&img);
+    let image = format!("oci:{}", img.display());
+    let key = key(tmp.path());
+    let att = tmp.path().join("att");
+    let p = tmp.path().join("pred.json");
+    std::fs::write(&p, "{}").unwrap();
+    let mut cmd = Command::new(common::bin());
+    cmd.env("PAUSE_VERIFY_NO_CACHE", "1")
+        .env("COSIGN_PASSWORD", "pw")
+        .args(["attest", "-q", "--key"])
+        .arg(&key)
+        .arg("--predicate")
+        .arg(&p)
+        .args([
+            "--type",
+            "https://example.com/test/v1",
+            "--attestations-dir",
+        ])
+        .arg(&att)
+        .arg(&image);
+    // SAFETY: umask is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+    let o = cmd.output().unwrap();
+    assert_code(&o, 0);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&att.join(format!("{hex}.intoto.jsonl"))), 0o644);
+
+    let dead = tmp.path().join(".pause-verify-out-dead");
+    std::fs::create_dir_all(dead.join("x")).unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::open(&dead)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let out = tmp.path().join("copied");
+    Pv::new().ok(["copy", "-q", &image, &format!("dir:{}", out.display())]);
+    assert!(out.join("manifest.json").exists());
+    assert_eq!(
+        mode(&out),
+        0o755,
+        "the committed dir: directory is readable"
+    );
+    assert!(
+        !dead.exists(),
+        "a killed run's dir: staging directory is swept"
+    );
+}
