@@ -363,23 +363,26 @@ fn short(d: &impl std::fmt::Display) -> String {
 /// The human report.
 pub fn human(r: &Report) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{} {} ({})",
-        r.kind, r.published.reference, r.published.digest
-    );
-    if let Some(rb) = &r.rebuilt {
+    let sides = Sides::of(r);
+    if r.kind == "diff" {
+        // `diff A B`: the inputs as the user named them, A (reference) first.
+        if let Some(a) = &r.rebuilt {
+            let _ = writeln!(s, "diff A {} ({})", a.reference, a.digest);
+        }
+        let _ = writeln!(
+            s,
+            "     B {} ({})",
+            r.published.reference, r.published.digest
+        );
+    } else {
         let _ = writeln!(
             s,
             "{} {} ({})",
-            if r.kind == "diff" {
-                "against"
-            } else {
-                "rebuilt"
-            },
-            rb.reference,
-            rb.digest
+            r.kind, r.published.reference, r.published.digest
         );
+        if let Some(rb) = &r.rebuilt {
+            let _ = writeln!(s, "rebuilt {} ({})", rb.reference, rb.digest);
+        }
     }
     let _ = writeln!(
         s,
@@ -418,17 +421,40 @@ pub fn human(r: &Report) -> String {
     }
     for p in &r.platforms {
         s.push('\n');
-        platform(&mut s, p);
+        platform(&mut s, p, &sides);
     }
     let _ = writeln!(s, "\nverdict: {}", r.verdict);
     s
 }
 
-fn platform(s: &mut String, p: &PlatformReport) {
+/// What the human report calls its two images: `rebuild` compares the published image
+/// with its rebuild; `diff A B` compares B (under test) with A (the reference).
+struct Sides {
+    tested: &'static str,
+    reference: &'static str,
+}
+
+impl Sides {
+    fn of(r: &Report) -> Sides {
+        if r.kind == "diff" {
+            Sides {
+                tested: "B",
+                reference: "A",
+            }
+        } else {
+            Sides {
+                tested: "published",
+                reference: "rebuilt",
+            }
+        }
+    }
+}
+
+fn platform(s: &mut String, p: &PlatformReport, sides: &Sides) {
     let _ = writeln!(s, "== {}: {}", p.platform, p.verdict);
-    let _ = writeln!(s, "  published manifest {}", p.published_manifest);
+    let _ = writeln!(s, "  {:<9} manifest {}", sides.tested, p.published_manifest);
     if let Some(m) = &p.rebuilt_manifest {
-        let _ = writeln!(s, "  rebuilt manifest   {m}");
+        let _ = writeln!(s, "  {:<9} manifest {m}", sides.reference);
     }
     for r in &p.reasons {
         let _ = writeln!(s, "  ! {r}");
@@ -448,9 +474,10 @@ fn platform(s: &mut String, p: &PlatformReport) {
         for l in &b.layers {
             let _ = writeln!(
                 s,
-                "    layer {}: pinned {} published {} {}",
+                "    layer {}: pinned {} {} {} {}",
                 l.index,
                 l.pinned_digest,
+                sides.tested,
                 l.published_digest
                     .as_ref()
                     .map_or_else(|| "(none)".to_string(), |d| d.to_string()),
@@ -473,8 +500,10 @@ fn platform(s: &mut String, p: &PlatformReport) {
             };
             let _ = writeln!(
                 s,
-                "    published {:<24} rebuilt {:<24} {:<12} {}",
+                "    {} {:<24} {} {:<24} {:<12} {}",
+                sides.tested,
                 side(&l.published),
+                sides.reference,
                 side(&l.rebuilt),
                 l.verdict.as_str(),
                 l.step.as_deref().unwrap_or("")

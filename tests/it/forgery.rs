@@ -270,6 +270,15 @@ fn real_churn_stays_equivalent_and_the_published_base_is_hashed() {
     );
     let o = pv(&rig.root).run(["diff", &ga, &ga, "-q"]);
     assert_code(&o, 0);
+    // The human report names the inputs as the user gave them (A, then B), not as a
+    // rebuild's "rebuilt" and "published".
+    let o = pv(&rig.root).run(["diff", &ga, &fb, "-q"]);
+    let out = stdout(&o);
+    assert!(out.starts_with(&format!("diff A {ga} (")), "{out}");
+    assert!(out.contains(&format!("\n     B {fb} (")), "{out}");
+    assert!(out.contains("\n  B         manifest sha256:"), "{out}");
+    assert!(out.contains("\n  A         manifest sha256:"), "{out}");
+    assert!(!out.contains("rebuilt"), "{out}");
 }
 
 /// XOR one byte in the middle of a file, in place (the name, i.e. the digest, stays).
