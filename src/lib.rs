@@ -11,6 +11,9 @@
 //! - [`recipe`]: what to build: the upstream Dockerfile subset, a TOML recipe, the built-in default.
 //! - [`build`]: recipe + base image → the pause-base layers, config and manifest.
 //! - [`compare`]: rebuilt image vs published image, layer by layer and key by key.
+//! - [`rebuild`]: the rebuild as one use case: each platform built from its pinned base,
+//!   compared with the published one, and the statements that say so; [`rebuild::chain`]
+//!   for a final image on a pause base.
 //! - [`attest`]: in-toto statements, DSSE, cosign-compatible keys, signatures and storage.
 //! - [`notary`]: Notary Project (notation) signatures: COSE/JWS envelopes, trust store and policy.
 //! - [`policy`], [`audit`]: the release gate: a TOML policy, every check with its evidence.
@@ -25,7 +28,6 @@ pub mod atomic;
 pub mod attest;
 pub mod audit;
 pub mod build;
-pub mod chain;
 pub mod compare;
 pub mod fixture;
 pub mod hive;
@@ -36,6 +38,7 @@ pub mod notary;
 pub mod pe;
 pub mod policy;
 pub mod progress;
+pub mod rebuild;
 pub mod recipe;
 pub mod time;
 pub mod wclayer;

@@ -457,7 +457,7 @@ pub fn upstream_edits() -> Vec<RegistryEdit> {
             RunAction::DeleteAllValues { .. } => None,
         })
         .collect();
-    crate::attest::rebuild::provenance_edits(&ops, &[])
+    crate::rebuild::attest::provenance_edits(&ops, &[])
 }
 
 /// The policy used without `--policy`: the upstream recipe, every platform, signed by the

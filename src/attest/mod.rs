@@ -16,7 +16,6 @@
 //! - [`verify`]: the verdict vocabulary ([`Failure`], [`Check`]).
 //! - [`attach`]: storing them with an image (OCI layout, registry) and checking
 //!   everything stored for an image ([`attach::Store`]).
-//! - [`rebuild`]: the provenance and VSA `rebuild --attest` signs, and storing them.
 //!
 //! Not here: fetching or pushing (image transports), choosing what to verify (policy).
 
@@ -29,7 +28,6 @@ pub mod keyless;
 pub mod keys;
 pub mod legacy_keyless;
 pub mod pkix;
-pub mod rebuild;
 pub mod simplesigning;
 pub mod statement;
 pub mod storage;

@@ -98,7 +98,7 @@ pub fn collect(inp: &Inputs<'_>) -> Result<ImageFacts, CollectError> {
     let src = inp.store.source();
     let root = inp.store.root()?;
     let root_desc = root.descriptor().clone();
-    let plats = compare::rebuild::windows_platforms(src, None)?;
+    let plats = compare::platforms::windows_platforms(src, None)?;
     let (root_signatures, root_attestations) = match &root {
         Root::Index(_) => stored_for(inp.store, &root_desc, inp)?,
         Root::Manifest(_) => (Vec::new(), Vec::new()),

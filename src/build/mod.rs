@@ -307,8 +307,8 @@ pub struct BuildOutput {
     pub steps: Vec<StepOutput>,
     pub layers: Vec<NewLayer>,
     pub registry_edits: Vec<RegEdit>,
-    /// Keys deleted (tombstoned), as `HIVE\path`.
-    pub deleted_keys: Vec<String>,
+    /// Keys deleted (tombstoned); JSON `HIVE\path`.
+    pub deleted_keys: Vec<hive::DeletedKey>,
     pub compressor: CompressorInfo,
     pub config: Descriptor,
     /// The output manifest, with the platform set.
@@ -647,7 +647,7 @@ struct NewLayers {
     layers: Vec<NewLayer>,
     steps: Vec<StepOutput>,
     edits: Vec<RegEdit>,
-    deleted_keys: Vec<String>,
+    deleted_keys: Vec<hive::DeletedKey>,
     meta: Meta,
 }
 
@@ -766,7 +766,10 @@ fn new_layers(
                     let delta = hive::delta::build(base, ops, ft)?;
                     for (p, k) in delta.walk() {
                         if k.layer.semantics == hive::LayerSemantics::Tombstone {
-                            deleted_keys.push(format!("{}\\{p}", format!("{h:?}").to_uppercase()));
+                            deleted_keys.push(hive::DeletedKey {
+                                hive: *h,
+                                path: p.to_string(),
+                            });
                         }
                     }
                     let bytes = hive::write(&delta)?;

@@ -1,7 +1,7 @@
 //! `pause-verify audit --image IMAGE [--key PUB …] [--policy FILE] [--base IMAGE]
 //! [--pins FILE] [--json] [--json-out FILE] [--junit FILE] [--vsa-out FILE [--sign-key K]]
 //! [--attestations-dir DIR]`: the release gate. Loads the policy (docs/policy.md),
-//! rebuilds and compares every platform when the policy asks (`compare::rebuild`, base
+//! rebuilds and compares every platform when the policy asks (`rebuild::rebuild`, base
 //! from `--base` / `rebuild.base` or each platform's pin), gathers the facts
 //! (`audit::collect`), evaluates every check per platform and renders the report; exit 0
 //! only when every required check passes, 1 when one fails, 2 on errors (bad policy,
@@ -14,11 +14,12 @@ use pause_verify::attest::attach::Store;
 use pause_verify::attest::storage::AttestationsDir;
 use pause_verify::attest::{PublicKey, Verified};
 use pause_verify::audit::{self, CheckResult, Report, Status, collect, junit, vsa};
-use pause_verify::compare::{self, PlatformReport, rebuild::RebuildRequest};
+use pause_verify::compare::{self, PlatformReport};
 use pause_verify::image::registry::RegistryOptions;
 use pause_verify::image::{Digest, ImageRef};
 use pause_verify::policy;
 use pause_verify::progress::Progress;
+use pause_verify::rebuild::RebuildRequest;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -250,7 +251,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     })
 }
 
-/// Rebuild and compare every Windows platform of `published` (`compare::rebuild`). A
+/// Rebuild and compare every Windows platform of `published` (`rebuild::rebuild`). A
 /// usage problem (no pin names a base image, bad pins) is an error (exit 2); anything
 /// else that stops the rebuild becomes the reason its three checks fail (exit 1), so
 /// the gate fails closed on a broken or unreadable image.
@@ -277,7 +278,7 @@ fn rebuild_image(
         options: compare::Options::default(),
         registry,
     };
-    match compare::rebuild::rebuild(&req, progress) {
+    match pause_verify::rebuild::rebuild(&req, progress) {
         Ok(res) => {
             let mut platforms = res.report.platforms;
             // compare names a given base `--base`; say where it really came from.
@@ -290,9 +291,7 @@ fn rebuild_image(
             }
             Ok(Ok(platforms))
         }
-        Err(e @ (compare::Error::Input(_) | compare::Error::Pins(_))) => {
-            Err(anyhow::Error::new(e).context("the rebuild cannot run"))
-        }
+        Err(e) if e.is_usage() => Err(anyhow::Error::new(e).context("the rebuild cannot run")),
         Err(e) => Ok(Err(format!("{:#}", anyhow::Error::new(e)))),
     }
 }

@@ -8,10 +8,10 @@
 use super::rebuild::Args;
 use super::{Global, Outcome};
 use anyhow::Context as _;
-use pause_verify::chain::{self, ChainReport, ChainRequest};
 use pause_verify::compare::{self, pins::Pins};
 use pause_verify::image::{ImageRef, PlatformSelector};
 use pause_verify::progress::Progress;
+use pause_verify::rebuild::chain::{self, ChainReport, ChainRequest};
 use pause_verify::recipe::{self, LoadOptions, Recipe};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -118,7 +118,26 @@ pub fn maybe_run(
         registry: &registry,
     };
     let res = chain::verify(&req, &Progress::new(g.quiet))?;
+    // The base stage's NanoServer, checked against the trust policy as `rebuild` checks
+    // its base: an unverified one fails the chain and nothing is signed.
+    let base_sigs = if args.notation.enabled() {
+        Some(super::notation::check_bases(
+            &args.notation,
+            &res.base.builds,
+            &registry,
+            g.quiet,
+        )?)
+    } else {
+        None
+    };
+    let sigs_ok = base_sigs.iter().flatten().all(|b| b.verified);
+    let annotations: Vec<_> = base_sigs
+        .iter()
+        .flatten()
+        .filter_map(|b| b.annotations().map(|a| (b.base.clone(), a)))
+        .collect();
     let done = match (&key, &args.attestations_dir) {
+        _ if !sigs_ok => None,
         (Some(key), Some(dir)) => {
             let context = args
                 .context
@@ -145,6 +164,7 @@ pub fn maybe_run(
                     registry: &registry,
                     started_on: Some(started),
                     finished_on: Some(attest_time(epoch)?),
+                    base_signatures: &annotations,
                 },
             )?)
         }
@@ -155,14 +175,20 @@ pub fn maybe_run(
         if let Some(d) = &done {
             doc["attestations"] = serde_json::to_value(d)?;
         }
+        if let Some(b) = &base_sigs {
+            doc["baseSignatures"] = serde_json::to_value(b)?;
+        }
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{}", human(&res.report));
+        if let Some(b) = &base_sigs {
+            super::notation::print_bases(b);
+        }
         if let Some(d) = &done {
             print!("{}", human_attestations(d));
         }
     }
-    Ok(Some(if res.report.passes() {
+    Ok(Some(if res.report.passes() && sigs_ok {
         Outcome::Pass
     } else {
         Outcome::Fail
@@ -219,7 +245,7 @@ fn attest_time(epoch: Option<i64>) -> anyhow::Result<String> {
 
 fn human_attestations(a: &chain::ChainAttestations) -> String {
     let mut s = String::from("\nattestations:\n");
-    let mut one = |what: &str, w: &pause_verify::attest::rebuild::Written| {
+    let mut one = |what: &str, w: &pause_verify::rebuild::attest::Written| {
         let _ = writeln!(
             s,
             "  {what} {}, envelope {}",
@@ -332,7 +358,7 @@ pub fn audit_rebuild(
             }
             Ok(Ok(platforms))
         }
-        Err(e @ (compare::Error::Input(_) | compare::Error::Pins(_))) => {
+        Err(e) if e.is_usage() => {
             Err(anyhow::Error::new(e).context("the chained rebuild cannot run"))
         }
         Err(e) => Ok(Err(format!("{:#}", anyhow::Error::new(e)))),

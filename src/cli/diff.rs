@@ -33,7 +33,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         .map(str::parse)
         .transpose()
         .context("--platform")?;
-    let report = compare::rebuild::diff(
+    let report = compare::platforms::diff(
         &a,
         &b,
         platform.as_ref(),

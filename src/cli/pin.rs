@@ -70,7 +70,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     {
         anyhow::bail!("{r}: resolves to {}, not the digest given", root.digest);
     }
-    let plats = pause_verify::compare::rebuild::windows_platforms(src.as_ref(), select.as_ref())?;
+    let plats = pause_verify::compare::platforms::windows_platforms(src.as_ref(), select.as_ref())?;
     let reference = r.by_digest(&root.digest).unwrap_or_else(|| r.clone());
     let base_name = args.name.clone().unwrap_or_else(|| default_name(&r));
     let mut pins = Vec::new();

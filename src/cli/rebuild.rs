@@ -2,18 +2,17 @@
 //! [--platform P] [--out DEST] [--strict] [--attest --key K [--attestations-dir DIR]
 //! [--attach]]`: rebuild every Windows platform of the published image from its pinned
 //! base and say, layer by layer, whether the published image is what the recipe says
-//! (`compare::rebuild`). Renders `compare::Report` as text or JSON (kind `rebuild`,
+//! (`rebuild::rebuild`). Renders `compare::Report` as text or JSON (kind `rebuild`,
 //! docs/json-schema.md). With `--attest`, signs the rebuilt image's provenance and the
-//! published image's VSA (`attest::rebuild`). Also holds the text renderer `diff` uses.
+//! published image's VSA (`rebuild::attest`). Also holds the text renderer `diff` uses.
 
 use super::{Global, Outcome};
 use anyhow::Context;
-use pause_verify::attest::rebuild as attest_rebuild;
-use pause_verify::compare::{
-    self, Class, PlatformReport, Report, pins::Pins, rebuild::RebuildRequest, render_change,
-};
+use pause_verify::compare::{self, Class, PlatformReport, Report, pins::Pins, render_change};
 use pause_verify::image::{ImageRef, PlatformSelector};
 use pause_verify::progress::Progress;
+use pause_verify::rebuild::RebuildRequest;
+use pause_verify::rebuild::attest as attest_rebuild;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -175,7 +174,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         registry: &registry,
     };
     let progress = Progress::new(g.quiet);
-    let res = compare::rebuild::rebuild(&req, &progress)?;
+    let res = pause_verify::rebuild::rebuild(&req, &progress)?;
     let base_sigs = if args.notation.enabled() {
         Some(super::notation::check_bases(
             &args.notation,

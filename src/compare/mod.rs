@@ -18,15 +18,15 @@
 //! `strict` makes every change count (noise included) and compares tar times.
 //!
 //! Owns: the comparison and its [`Report`]. Does not own: building the reference
-//! (`build`), fetching images (`image`), rendering (the CLI), the multi-platform
-//! orchestration of `rebuild` ([`rebuild`]).
+//! (`build`, from `crate::rebuild`), fetching images (`image`), rendering (the CLI). The
+//! multi-platform side of `diff` (two images, every platform) is [`platforms`].
 
 pub mod layerdiff;
 pub mod noise;
 pub mod pair;
 pub mod pe;
 pub mod pins;
-pub mod rebuild;
+pub mod platforms;
 pub mod report;
 
 pub use report::{
@@ -53,13 +53,6 @@ pub enum Error {
     Integrity { what: String, reason: String },
     #[error("{0}")]
     Input(String),
-    /// Rebuilding one platform failed; the build's own error is the source.
-    #[error("rebuilding {platform}")]
-    Build {
-        platform: String,
-        #[source]
-        source: crate::build::Error,
-    },
 }
 
 /// One side of a comparison: where blobs come from and the resolved image.

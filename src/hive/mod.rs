@@ -36,7 +36,7 @@ pub mod regfile;
 pub mod writer;
 
 pub use model::{Hive, Key, Layer, LayerSemantics, Value};
-pub use regfile::{RegOp, RootHive};
+pub use regfile::{DeletedKey, RegOp, RootHive, net_edits};
 
 /// What went wrong reading, writing or building a hive.
 #[derive(Debug, thiserror::Error)]

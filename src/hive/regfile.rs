@@ -79,6 +79,59 @@ pub struct RegOp {
     pub action: Action,
 }
 
+impl RegOp {
+    fn same_key(&self, other: &RegOp) -> bool {
+        self.hive == other.hive && self.path.eq_ignore_ascii_case(&other.path)
+    }
+}
+
+/// A key a build tombstoned in a delta hive (it and its subtree are gone). Serialized as
+/// `HIVE\path` with the hive's upper-case name (`SYSTEM\ControlSet001\...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedKey {
+    pub hive: RootHive,
+    pub path: String,
+}
+
+impl Serialize for DeletedKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let hive = format!("{:?}", self.hive).to_uppercase();
+        s.serialize_str(&format!("{hive}\\{}", self.path))
+    }
+}
+
+/// The registry edits a list of operations makes, in the one vocabulary the rebuild
+/// report, the provenance and the audit policy share (so all three count the same):
+/// in order, duplicates dropped; a key creation only when no value is set under that key
+/// (setting a value creates its key, and checking the value checks the key); then a
+/// `DeleteKey` for each tombstoned key no operation already deletes.
+pub fn net_edits(ops: &[RegOp], tombstoned: &[DeletedKey]) -> Vec<RegOp> {
+    let mut out: Vec<RegOp> = Vec::new();
+    for op in ops {
+        let implied_create = op.action == Action::CreateKey
+            && ops
+                .iter()
+                .any(|o| matches!(o.action, Action::SetValue { .. }) && o.same_key(op));
+        if !implied_create && !out.contains(op) {
+            out.push(op.clone());
+        }
+    }
+    for d in tombstoned {
+        let op = RegOp {
+            hive: d.hive,
+            path: d.path.clone(),
+            action: Action::DeleteKey,
+        };
+        if !out
+            .iter()
+            .any(|o| o.action == Action::DeleteKey && o.same_key(&op))
+        {
+            out.push(op);
+        }
+    }
+    out
+}
+
 /// A `.reg` syntax or mapping error at a line (1-based).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(".reg line {line}: {message}")]
@@ -503,5 +556,59 @@ mod tests {
         assert_eq!(e.line, 1);
         let e = parse(b"REGEDIT4\n[HKLM\\SOFTWARE\\A]\n\"x\"=hex:01,\\\n").unwrap_err();
         assert_eq!(e.line, 3);
+    }
+
+    #[test]
+    fn net_edits_fold_implied_creates_and_add_tombstones_once() {
+        let op = |path: &str, action: Action| RegOp {
+            hive: RootHive::System,
+            path: path.into(),
+            action,
+        };
+        let set = |path: &str| {
+            op(
+                path,
+                Action::SetValue {
+                    name: "v".into(),
+                    kind: 4,
+                    data: vec![1, 0, 0, 0],
+                },
+            )
+        };
+        let ops = vec![
+            op("A", Action::CreateKey),
+            set("a"), // same key, other case: the creation above is implied
+            op("Empty", Action::CreateKey),
+            set("a"), // a duplicate
+            op("Gone", Action::DeleteKey),
+        ];
+        let tomb = |path: &str| DeletedKey {
+            hive: RootHive::System,
+            path: path.into(),
+        };
+        let net = net_edits(&ops, &[tomb("GONE"), tomb("Other")]);
+        assert_eq!(
+            net,
+            vec![
+                set("a"),
+                op("Empty", Action::CreateKey),
+                op("Gone", Action::DeleteKey),
+                op("Other", Action::DeleteKey),
+            ]
+        );
+        // A creation in another hive is not implied by a value in this one.
+        let other = RegOp {
+            hive: RootHive::Software,
+            path: "a".into(),
+            action: Action::CreateKey,
+        };
+        assert_eq!(
+            net_edits(&[other.clone(), set("a")], &[]),
+            vec![other, set("a")]
+        );
+        assert_eq!(
+            serde_json::to_value(tomb("ControlSet001\\Services\\DiagTrack")).unwrap(),
+            serde_json::json!("SYSTEM\\ControlSet001\\Services\\DiagTrack")
+        );
     }
 }

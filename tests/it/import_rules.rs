@@ -37,42 +37,40 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "compare",
         &[
-            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
-            "pe",
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "pe",
         ],
     ),
     (
         "attest",
         &[
-            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
-            "compare",
-        ],
-    ),
-    // 2½ the chain: both rebuild stages and their statements
-    (
-        "chain",
-        &[
-            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
-            "pe", "compare", "attest",
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image",
         ],
     ),
     (
         "notary",
         &["time", "atomic", "progress", "limits", "image", "attest"],
     ),
+    // 2½ the rebuild use case (and its chain): build, compare, and the statements
+    (
+        "rebuild",
+        &[
+            "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
+            "pe", "compare", "attest", "notary",
+        ],
+    ),
     // 3 the gate
     (
         "policy",
         &[
             "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
-            "compare", "attest", "fixture", "notary",
+            "compare", "attest", "fixture", "notary", "rebuild",
         ],
     ),
     (
         "audit",
         &[
             "time", "atomic", "progress", "limits", "hive", "wclayer", "recipe", "image", "build",
-            "compare", "attest", "fixture", "policy", "notary",
+            "compare", "attest", "fixture", "policy", "notary", "rebuild",
         ],
     ),
     // the in-toto layout and links: keys from attest, digests from image

@@ -719,3 +719,136 @@ fn notation_signatures_round_trip_through_a_registry() {
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(reasons(&v), vec![vec!["verified".to_string()]; 2]);
 }
+
+/// The chain (a final image on a pause base on NanoServer) checks the NanoServer's Notary
+/// signature as `rebuild` does: with a trust policy, a signed NanoServer passes and the
+/// base stage's provenance records the signer; an unsigned one fails the chain (exit 1)
+/// and nothing is signed. (Before, the chain ignored the trust policy: exit 0.)
+#[test]
+fn chain_rebuild_checks_the_nanoserver_notation_signature() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    if pki(d).is_none() {
+        return;
+    }
+    policy(d, "tp.json", "strict", &["ca:test"], &[IDENTITY]);
+    Pv::new()
+        .cwd(d)
+        .password(PASSWORD)
+        .ok(["generate-key-pair", "--output-key-prefix", "k"]);
+    std::fs::create_dir_all(d.join("ctx")).unwrap();
+    std::fs::write(d.join("ctx/hello.txt"), b"hello from the final image\n").unwrap();
+    std::fs::write(
+        d.join("ctx/Dockerfile"),
+        "ARG BASE\nFROM ${BASE}\nADD hello.txt /hello.txt\nENTRYPOINT [\"cmd.exe\"]\n",
+    )
+    .unwrap();
+    // One chain per NanoServer: its pin, the pause base on it, the final image on that.
+    let chain = |name: &str, signed: bool| -> (i32, Value) {
+        let ns = nanoserver(d, name);
+        if signed {
+            sign(
+                d,
+                &ns,
+                r#"{"format":"cose","signer":"leaf","subjects":"all"}"#,
+            );
+        }
+        let ns_ref = common::images::root_ref(&ns);
+        let o = Pv::new().cwd(d).run(["pin", &ns_ref, "--name", "nano"]);
+        assert_code(&o, 0);
+        let pins = d.join(format!("{name}-pins.toml"));
+        std::fs::write(&pins, format!("schemaVersion = \"1\"\n{}", stdout(&o))).unwrap();
+        let pb = d.join(format!("{name}-pb"));
+        let fin = d.join(format!("{name}-fin"));
+        Pv::new().cwd(d).ok([
+            "build",
+            "-q",
+            "--base",
+            &ns_ref,
+            "--out",
+            pb.to_str().unwrap(),
+        ]);
+        let pb_ref = common::images::root_ref(&pb);
+        Pv::new().cwd(d).ok([
+            "build",
+            "-q",
+            "--base",
+            &pb_ref,
+            "--recipe",
+            "ctx/Dockerfile",
+            "--context",
+            "ctx",
+            "--out",
+            fin.to_str().unwrap(),
+        ]);
+        let o = Pv::new().cwd(d).password(PASSWORD).run([
+            "rebuild",
+            "--json",
+            "-q",
+            "--image",
+            &format!("oci:{}", fin.display()),
+            "--base",
+            &pb_ref,
+            "--recipe",
+            "ctx/Dockerfile",
+            "--context",
+            "ctx",
+            "--pins",
+            pins.to_str().unwrap(),
+            "--trust-policy",
+            "tp.json",
+            "--trust-store",
+            "truststore",
+            "--attest",
+            "--key",
+            "k.key",
+            "--attestations-dir",
+            &format!("{name}-att"),
+        ]);
+        let v: Value = serde_json::from_str(&stdout(&o))
+            .unwrap_or_else(|_| panic!("one JSON document: {}", stderr(&o)));
+        assert_eq!(v["kind"], "chain", "{v:#}");
+        (o.status.code().unwrap_or(-1), v)
+    };
+
+    let (code, v) = chain("signed", true);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["baseSignatures"][0]["verified"], true, "{v:#}");
+    // The base stage's provenance names the NanoServer's signer.
+    let mut signers = Vec::new();
+    for e in std::fs::read_dir(d.join("signed-att")).unwrap() {
+        for line in std::fs::read_to_string(e.unwrap().path()).unwrap().lines() {
+            let env: Value = serde_json::from_str(line).unwrap();
+            use base64::Engine as _;
+            let st: Value = serde_json::from_slice(
+                &base64::engine::general_purpose::STANDARD
+                    .decode(env["payload"].as_str().unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+            if st["predicateType"] != "https://slsa.dev/provenance/v1" {
+                continue;
+            }
+            let deps = st["predicate"]["buildDefinition"]["resolvedDependencies"]
+                .as_array()
+                .unwrap();
+            for dep in deps.iter().filter(|x| x["name"] == "base-image") {
+                if let Some(s) = dep["annotations"]["notation.signer"].as_str() {
+                    signers.push(s.to_string());
+                }
+            }
+        }
+    }
+    assert_eq!(
+        signers,
+        ["CN=Test NanoServer Signing,O=Pause Verify Test,L=Redmond,ST=Washington,C=US"],
+        "the base stage's provenance (only) records the NanoServer's signer"
+    );
+
+    let (code, v) = chain("unsigned", false);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["baseSignatures"][0]["verified"], false, "{v:#}");
+    assert!(v.get("attestations").is_none(), "{v:#}");
+    let att = d.join("unsigned-att");
+    assert!(!att.exists() || std::fs::read_dir(&att).unwrap().count() == 0);
+}

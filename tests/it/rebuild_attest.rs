@@ -250,6 +250,18 @@ fn provenance_lists_the_recipe_edits_and_base_and_verifies_with_two_implementati
     for e in &want {
         assert!(edits.contains(e), "missing {e} in {edits:#?}");
     }
+    // One vocabulary and one count: the report checks exactly the edits the provenance
+    // lists (the `.reg` section headers are implied by the values set under them).
+    let checked = rep["platforms"][0]["recipeEdits"].as_array().unwrap();
+    assert_eq!(checked.len(), edits.len(), "{checked:#?}");
+    assert!(checked.iter().all(|e| e["action"] != "createKey"));
+    assert_eq!(
+        checked
+            .iter()
+            .filter(|e| e["action"] == "deleteKey")
+            .count(),
+        edits.iter().filter(|e| e["op"] == "delete_key").count()
+    );
     assert_eq!(ext["platform"], format!("windows/amd64:{OSV}"));
     assert_eq!(ext["baseImage"]["reference"], w.base);
     assert_eq!(ext["baseImage"]["digest"], w.base_manifest());

@@ -1,274 +1,70 @@
-//! Multi-platform orchestration: enumerate the Windows platforms of the image under test,
-//! find the reference for each (the other image for `diff`; a rebuild from the
-//! platform's own pinned base for `rebuild`), compare them in parallel (one thread per
-//! platform, each with its own opened sources), and gather one [`Report`].
+//! The rebuild, as one use case: the published image's Windows platforms, each rebuilt
+//! from its own pinned base (`build`), compared with what was published (`compare`), and
+//! the statements that say so (`attest` via [`attest`]); [`chain`] does the same for a final
+//! image built on a pause base. The CLI's `rebuild`, `audit` and the chain all come here.
 //!
-//! Owns: platform enumeration and matching, base resolution (pins / `--base`), calling
-//! `build` per platform. Does not own: the comparison itself (`compare_platform`).
+//! Owns: base resolution (pins / `--base`), calling `build` per platform, hashing the
+//! published base layers beside the build, keeping the rebuilt image (`--out`), and which
+//! statements a rebuild signs and where they go. Does not own: the comparison of two
+//! resolved images (`compare::compare_platform`), the platform enumeration it shares with
+//! `diff` (`compare::platforms`), statement shapes and signing (`attest`), rendering (the CLI).
 
-use super::pins::Pins;
-use super::{
-    BaseCheck, BaseSpec, ConfigReport, Error, Expectation, ImageId, Options, PlatformReport,
-    Report, Side, Verdict, compare_platform,
-};
+pub mod attest;
+pub mod chain;
+
 use crate::build::{self, BuildOptions, BuildOutput};
+use crate::compare::pins::Pins;
+use crate::compare::platforms::{
+    PlatformImage, hash_blobs, open_pinned, parallel, resolve_manifest, windows_platforms,
+};
+use crate::compare::{
+    self, BaseCheck, BaseSpec, ConfigReport, Expectation, ImageId, Options, PlatformReport, Report,
+    Side, Verdict, compare_platform,
+};
 use crate::hive::RegOp;
 use crate::image::registry::RegistryOptions;
 use crate::image::{
-    self, Descriptor, ImageRef, ImageSource, Platform, PlatformSelector, ResolvedImage, Root,
-    model, source,
+    self, Descriptor, ImageRef, ImageSink, ImageSource, LayoutSource, LayoutWriter, Platform,
+    PlatformSelector, model::media, source,
 };
-use crate::image::{ImageSink, LayoutSource, LayoutWriter, model::media};
 use crate::progress::Progress;
 use crate::recipe::Recipe;
 use std::path::{Path, PathBuf};
 
-/// One platform of an image: the index entry (or the root manifest) and the resolved image.
-pub struct PlatformImage {
-    pub descriptor: Descriptor,
-    pub platform: Platform,
-    pub image: ResolvedImage,
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The comparison (or reading an image for it) failed; its error says what.
+    #[error(transparent)]
+    Compare(#[from] compare::Error),
+    // The source is printed by the caller's error chain (`{:#}`), not repeated here.
+    #[error("{0}")]
+    Image(String, #[source] image::Error),
+    #[error("{what}: {reason}")]
+    Integrity { what: String, reason: String },
+    #[error("{0}")]
+    Input(String),
+    /// Rebuilding one platform failed; the build's own error is the source.
+    #[error("rebuilding {platform}")]
+    Build {
+        platform: String,
+        #[source]
+        source: build::Error,
+    },
 }
 
-fn img_err(what: &str) -> impl Fn(image::Error) -> Error + '_ {
-    move |e| Error::Image(what.to_string(), e)
-}
-
-/// Resolve a manifest descriptor to an image.
-pub fn resolve_manifest(
-    src: &dyn ImageSource,
-    desc: &Descriptor,
-    index: Option<&image::Index>,
-) -> Result<ResolvedImage, Error> {
-    let what = format!("{} manifest {}", src.name(), desc.digest);
-    let manifest = src.read_manifest(desc).map_err(img_err(&what))?;
-    manifest.check_image().map_err(img_err(&what))?;
-    let config = src.read_config(&manifest.config).map_err(img_err(&what))?;
-    Ok(ResolvedImage {
-        index: index.cloned(),
-        selected: index.map(|_| desc.clone()),
-        manifest,
-        config,
-    })
-}
-
-/// Every Windows platform of an image (a single manifest is one platform), filtered by
-/// `select`. Non-Windows entries are skipped; none left is an error.
-pub fn windows_platforms(
-    src: &dyn ImageSource,
-    select: Option<&PlatformSelector>,
-) -> Result<Vec<PlatformImage>, Error> {
-    let name = src.name();
-    let mut root = src.root().map_err(img_err(&name))?;
-    // A layout's index.json whose one image is a list (signatures may sit beside it):
-    // the platforms are that list's.
-    for _ in 0..4 {
-        let Root::Index(ix) = &root else { break };
-        let next = match source::image_entries(ix).as_slice() {
-            [one] if model::is_index(&one.media_type) => {
-                src.read_root(one).map_err(img_err(&name))?
-            }
-            _ => break,
-        };
-        root = next;
+impl Error {
+    /// The request itself cannot run (no base, bad pins, a bad argument), as opposed to
+    /// an image that fails to rebuild: the gate reports the first as a usage error.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Error::Input(_) | Error::Compare(compare::Error::Input(_) | compare::Error::Pins(_))
+        )
     }
-    let mut out = Vec::new();
-    // Every Windows platform seen, for the error when `select` matches none of them.
-    let mut seen: Vec<String> = Vec::new();
-    match root {
-        Root::Manifest(m) => {
-            let img = resolve_manifest(src, &m.descriptor, None)?;
-            let p = img.config.platform();
-            seen.push(p.to_string());
-            if select.is_none_or(|s| s.matches(&p)) {
-                out.push(PlatformImage {
-                    descriptor: m.descriptor.clone(),
-                    platform: p,
-                    image: img,
-                });
-            }
-        }
-        Root::Index(ix) => {
-            for d in source::image_entries(&ix) {
-                if !model::is_manifest(&d.media_type) {
-                    continue;
-                }
-                let p = d.platform.clone().unwrap_or_default();
-                if !p.os.is_empty() && p.os != "windows" {
-                    continue;
-                }
-                seen.push(p.to_string());
-                if select.is_some_and(|s| !s.matches(&p)) {
-                    continue;
-                }
-                let img = resolve_manifest(src, d, Some(&ix))?;
-                let cp = img.config.platform();
-                if cp.os != "windows" {
-                    continue;
-                }
-                out.push(PlatformImage {
-                    descriptor: d.clone(),
-                    platform: cp,
-                    image: img,
-                });
-            }
-        }
-    }
-    if out.is_empty() {
-        return Err(Error::Input(format!(
-            "{name}: no Windows platform{} in this image{}",
-            select.map(|s| format!(" matching {s}")).unwrap_or_default(),
-            if seen.is_empty() {
-                String::new()
-            } else {
-                format!(" (available: {}); fix --platform", seen.join(", "))
-            }
-        )));
-    }
-    Ok(out)
-}
-
-/// The reference platform for `p`: same os, architecture and os.version.
-pub fn matching<'a>(refs: &'a [PlatformImage], p: &Platform) -> Option<&'a PlatformImage> {
-    refs.iter().find(|r| {
-        r.platform.os == p.os
-            && r.platform.architecture == p.architecture
-            && r.platform.os_version == p.os_version
-    })
-}
-
-/// `ImageId` of a source's root.
-pub fn image_id(src: &dyn ImageSource, reference: &str) -> Result<ImageId, Error> {
-    let root = src.root().map_err(img_err(reference))?;
-    let d = root.descriptor();
-    Ok(ImageId {
-        reference: reference.to_string(),
-        digest: d.digest.clone(),
-        media_type: d.media_type.clone(),
-    })
 }
 
 fn open(r: &ImageRef, registry: &RegistryOptions) -> Result<Box<dyn ImageSource>, Error> {
-    image::open_with(r, registry).map_err(img_err(&r.to_string()))
-}
-
-/// `diff IMAGE_A IMAGE_B`: every Windows platform of B against the same platform of A.
-pub fn diff(
-    a: &ImageRef,
-    b: &ImageRef,
-    select: Option<&PlatformSelector>,
-    opts: &Options,
-    registry: &RegistryOptions,
-) -> Result<Report, Error> {
-    let (a_src, b_src) = (open(a, registry)?, open(b, registry)?);
-    let b_plats = windows_platforms(b_src.as_ref(), select)?;
-    let a_plats = windows_platforms(a_src.as_ref(), select)?;
-    let mut jobs = Vec::new();
-    for bp in &b_plats {
-        let ap = if a_plats.len() == 1 && b_plats.len() == 1 {
-            &a_plats[0]
-        } else {
-            matching(&a_plats, &bp.platform).ok_or_else(|| {
-                Error::Input(format!(
-                    "{a} has no platform {} (it has: {})",
-                    bp.platform,
-                    a_plats
-                        .iter()
-                        .map(|p| p.platform.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?
-        };
-        jobs.push((ap, bp));
-    }
-    let results = parallel(&jobs, |(ap, bp)| {
-        let (sa, sb) = (open(a, registry)?, open(b, registry)?);
-        let mut rep = compare_platform(
-            &Side {
-                source: sa.as_ref(),
-                image: &ap.image,
-            },
-            &Side {
-                source: sb.as_ref(),
-                image: &bp.image,
-            },
-            &Expectation::default(),
-            opts,
-        )?;
-        // The layers both share from the start (the base, compared by digest) are
-        // hashed in IMAGE_B too: equal digests say nothing about the bytes behind them.
-        let shared: Vec<Descriptor> = bp
-            .image
-            .layers()
-            .iter()
-            .zip(ap.image.layers())
-            .take_while(|(x, y)| x.digest == y.digest)
-            .map(|(x, _)| x.clone())
-            .filter(|x| {
-                !rep.layers
-                    .iter()
-                    .any(|l| l.published.as_ref().is_some_and(|p| p.digest == x.digest))
-            })
-            .collect();
-        // Nothing else reads these blobs here (IMAGE_A's are not read either): no skip.
-        let none = vec![None; shared.len()];
-        for (i, why) in hash_blobs(sb.as_ref(), &shared, &none, &Progress::hidden()) {
-            rep.reasons
-                .push(format!("shared base layer {i} of {b}: {why}"));
-            rep.verdict = Verdict::Different;
-        }
-        Ok(rep)
-    })?;
-    Ok(super::report(
-        "diff",
-        image_id(b_src.as_ref(), &b.to_string())?,
-        Some(image_id(a_src.as_ref(), &a.to_string())?),
-        opts,
-        results,
-    ))
-}
-
-/// Run `f` over `jobs` on up to two threads at a time (the tool's core budget), keeping
-/// order; the first error wins.
-pub fn parallel<J: Sync, T: Send, F>(jobs: &[J], f: F) -> Result<Vec<T>, Error>
-where
-    F: Fn(&J) -> Result<T, Error> + Sync,
-{
-    let width = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(1, 4);
-    let mut out: Vec<Option<Result<T, Error>>> = (0..jobs.len()).map(|_| None).collect();
-    for (chunk_i, chunk) in jobs.chunks(width).enumerate() {
-        let res: Vec<Result<T, Error>> = std::thread::scope(|s| {
-            // Hive trees nest up to 512 keys deep: a bigger stack than the default.
-            let hs: Vec<_> = chunk
-                .iter()
-                .map(|j| {
-                    std::thread::Builder::new()
-                        .stack_size(crate::limits::THREAD_STACK)
-                        .spawn_scoped(s, || f(j))
-                })
-                .collect();
-            hs.into_iter()
-                .map(|h| match h {
-                    Ok(h) => h.join().unwrap_or_else(|_| {
-                        Err(Error::Input("a comparison thread panicked".into()))
-                    }),
-                    Err(e) => Err(Error::Input(format!(
-                        "cannot start a comparison thread: {e}"
-                    ))),
-                })
-                .collect()
-        });
-        for (k, r) in res.into_iter().enumerate() {
-            out[chunk_i * width + k] = Some(r);
-        }
-    }
-    out.into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(Error::Input("missing result".into()))))
-        .collect()
+    image::open_with(r, registry).map_err(|e| Error::Image(r.to_string(), e))
 }
 
 /// What `rebuild` is asked to do.
@@ -301,13 +97,16 @@ pub struct RebuildResult {
     pub builds: Vec<BuildOutput>,
 }
 
-/// The recipe edits a build applied, as registry operations (typed end to end: none is
-/// lost in a round trip through text).
+/// The registry edits a build made, as the comparison checks them: the same edits, in
+/// the same vocabulary and count, as the provenance lists (`hive::net_edits`; typed end
+/// to end, none lost in a round trip through text).
 pub fn edits_of(b: &BuildOutput) -> Vec<RegOp> {
-    b.registry_edits
+    let ops: Vec<RegOp> = b
+        .registry_edits
         .iter()
         .map(|e| e.operation.clone())
-        .collect()
+        .collect();
+    crate::hive::net_edits(&ops, &b.deleted_keys)
 }
 
 /// A platform report for a platform that could not be rebuilt for lack of a base.
@@ -494,12 +293,12 @@ fn choose_base(
 /// True when the published image committed a layer for some metadata step (the classic
 /// builder's habit): the rebuild then does the same.
 fn wants_metadata_layers(pp: &PlatformImage, base_layers: usize) -> bool {
-    super::pair::steps(&pp.image.config, pp.image.layers().len(), base_layers)
+    compare::pair::steps(&pp.image.config, pp.image.layers().len(), base_layers)
         .unwrap_or_default()
         .iter()
         .any(|s| {
             s.layer.is_some()
-                && super::pair::METADATA_INSTRUCTIONS.contains(&s.instruction.as_str())
+                && compare::pair::METADATA_INSTRUCTIONS.contains(&s.instruction.as_str())
         })
 }
 
@@ -628,52 +427,6 @@ fn hash_published_base(
     }
 }
 
-/// Hash `layers` of `src` against their descriptors, streaming; (index, why) per failure.
-/// `base_files[i]`: a file the caller verifies anyway (skipped when it is the same file).
-fn hash_blobs(
-    src: &dyn ImageSource,
-    layers: &[Descriptor],
-    base_files: &[Option<PathBuf>],
-    progress: &Progress,
-) -> Vec<(usize, String)> {
-    let mut failures = Vec::new();
-    for (i, d) in layers.iter().enumerate() {
-        if d.is_foreign() {
-            continue;
-        }
-        if let (Some(p), Some(Some(b))) = (src.blob_file(d), base_files.get(i))
-            && same_file(&p, b)
-        {
-            continue;
-        }
-        match src.verified_blob(d) {
-            Ok(Some(_)) => continue,
-            Ok(None) => {}
-            Err(e) => {
-                failures.push((i, format!("{} cannot be read: {e}", d.digest)));
-                continue;
-            }
-        }
-        let r = src.open_blob(d).and_then(|r| {
-            let mut r = progress.wrap_read(r, d.size, &format!("published base layer {i}"));
-            std::io::copy(&mut r, &mut std::io::sink())
-                .map_err(|e| image::Error::from_io(e, format!("reading blob {}", d.digest)))
-        });
-        if let Err(e) = r {
-            failures.push((i, e.to_string()));
-        }
-    }
-    failures
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-        _ => false,
-    }
-}
-
 /// A sink that claims to hold some blobs already (so the build only verifies them).
 struct SkipBlobs<'a> {
     inner: &'a mut LayoutWriter,
@@ -702,8 +455,13 @@ impl ImageSink for SkipBlobs<'_> {
 /// `rebuild`: every Windows platform of the published image rebuilt from its own pinned
 /// base and compared, in parallel.
 pub fn rebuild(req: &RebuildRequest, progress: &Progress) -> Result<RebuildResult, Error> {
-    let psrc = open(req.published, req.registry)?;
-    let plats = windows_platforms(psrc.as_ref(), req.platform)?;
+    // Opened once and held to its digest: the threads below read exactly this image.
+    let pin = open_pinned(req.published, req.registry)?;
+    let req = &RebuildRequest {
+        published: &pin.reference,
+        ..*req
+    };
+    let plats = windows_platforms(pin.source.as_ref(), req.platform)?;
     let stage_parent: PathBuf = match req.out {
         Some(o) => {
             if o.exists() {
@@ -748,8 +506,7 @@ pub fn rebuild(req: &RebuildRequest, progress: &Progress) -> Result<RebuildResul
     } else {
         None
     };
-    let published = image_id(psrc.as_ref(), &req.published.to_string())?;
-    let mut report = super::report("rebuild", published, rebuilt_id, &req.options, platforms);
+    let mut report = compare::report("rebuild", pin.id, rebuilt_id, &req.options, platforms);
     if report.rebuilt.is_none() && builds.len() == 1 {
         report.rebuilt = Some(ImageId {
             reference: "(not kept; use --out)".into(),

@@ -14,19 +14,19 @@
 //! come from the caller (SOURCE_DATE_EPOCH or the clock, chosen in the CLI), so the same
 //! rebuild gives the same bytes. Field meanings: docs/provenance.md.
 
-use super::PrivateKey;
-use super::attach::{AttachError, Attached, Store};
-use super::dsse;
-use super::statement::{
+use crate::attest::PrivateKey;
+use crate::attest::attach::{AttachError, Attached, Store};
+use crate::attest::dsse;
+use crate::attest::statement::{
     self, EditOp, LayerRecord, PROVENANCE_V1, ProvenanceInput, RegistryEdit, ResourceDescriptor,
     Statement, StatementError, VSA_V1, VsaInput,
 };
-use super::storage::{self, AttestationsDir, DirError};
+use crate::attest::storage::{self, AttestationsDir, DirError};
 use crate::build::BuildOutput;
 use crate::compare::{Report, Verdict};
-use crate::hive::RegOp;
 use crate::hive::RootHive;
 use crate::hive::regfile::Action;
+use crate::hive::{DeletedKey, RegOp};
 use crate::image::registry::RegistryOptions;
 use crate::image::{Digest, ImageRef};
 use serde::Serialize;
@@ -58,20 +58,6 @@ pub fn hive_name(h: RootHive) -> &'static str {
         RootHive::Security => "HKLM\\SECURITY",
         RootHive::Default => "HKU\\.DEFAULT",
     }
-}
-
-/// The build records deleted keys as `SYSTEM\path` (the hive's upper-case name).
-fn hive_of_deleted(prefix: &str) -> Option<&'static str> {
-    [
-        RootHive::Software,
-        RootHive::System,
-        RootHive::Sam,
-        RootHive::Security,
-        RootHive::Default,
-    ]
-    .into_iter()
-    .find(|h| format!("{h:?}").eq_ignore_ascii_case(prefix))
-    .map(hive_name)
 }
 
 fn utf16(d: &[u8]) -> Option<Vec<u16>> {
@@ -146,15 +132,9 @@ fn edit_of(op: &RegOp) -> RegistryEdit {
     }
 }
 
-fn same_key(a: &RegistryEdit, b: &RegistryEdit) -> bool {
-    a.hive.eq_ignore_ascii_case(&b.hive) && a.key.eq_ignore_ascii_case(&b.key)
-}
-
-/// Every registry change the build made, in recipe order, as the provenance lists it.
-///
-/// A key creation (a `.reg` section header) is listed only when no value is set under
-/// that key (setting a value creates its key). Every key the build tombstoned is listed
-/// as a `delete_key` edit (added if the recipe's own edits do not already say so).
+/// Every registry change the build made, in recipe order, as the provenance lists it:
+/// [`crate::hive::net_edits`] of its operations and tombstones, the same edits the
+/// rebuild report checks (`rebuild::edits_of`) and the audit policy expects.
 pub fn registry_edits(b: &BuildOutput) -> Vec<RegistryEdit> {
     let ops: Vec<RegOp> = b
         .registry_edits
@@ -164,44 +144,13 @@ pub fn registry_edits(b: &BuildOutput) -> Vec<RegistryEdit> {
     provenance_edits(&ops, &b.deleted_keys)
 }
 
-/// [`registry_edits`] from the operations themselves (and the keys tombstoned, as
-/// `HIVE\path`): one vocabulary for the provenance and for what a policy expects of it.
-pub fn provenance_edits(ops: &[RegOp], deleted_keys: &[String]) -> Vec<RegistryEdit> {
-    let all: Vec<RegistryEdit> = ops.iter().map(edit_of).collect();
-    let mut out: Vec<RegistryEdit> = Vec::new();
-    for e in &all {
-        let implied_create = e.op == EditOp::Set
-            && e.value.is_none()
-            && all
-                .iter()
-                .any(|o| o.op == EditOp::Set && o.value.is_some() && same_key(o, e));
-        if !implied_create && !out.contains(e) {
-            out.push(e.clone());
-        }
-    }
-    for d in deleted_keys {
-        let Some((prefix, key)) = d.split_once('\\') else {
-            continue;
-        };
-        let Some(hive) = hive_of_deleted(prefix) else {
-            continue;
-        };
-        let e = RegistryEdit {
-            hive: hive.into(),
-            key: key.into(),
-            value: None,
-            type_: None,
-            data: None,
-            op: EditOp::DeleteKey,
-        };
-        if !out
-            .iter()
-            .any(|o| o.op == EditOp::DeleteKey && same_key(o, &e))
-        {
-            out.push(e);
-        }
-    }
-    out
+/// [`registry_edits`] from the operations themselves (and the keys tombstoned): one
+/// vocabulary for the provenance and for what a policy expects of it.
+pub fn provenance_edits(ops: &[RegOp], deleted_keys: &[DeletedKey]) -> Vec<RegistryEdit> {
+    crate::hive::net_edits(ops, deleted_keys)
+        .iter()
+        .map(edit_of)
+        .collect()
 }
 
 /// The statement subject name for an image: `HOST/REPO` for a registry, the tag-less
@@ -620,8 +569,5 @@ mod tests {
             resource_uri(&r, &d),
             format!("docker://127.0.0.1:5000/pause@{d}")
         );
-        assert_eq!(hive_of_deleted("SYSTEM"), Some("HKLM\\SYSTEM"));
-        assert_eq!(hive_of_deleted("DEFAULT"), Some("HKU\\.DEFAULT"));
-        assert_eq!(hive_of_deleted("HKCU"), None);
     }
 }

@@ -17,12 +17,13 @@
 //! compression, metadata layers, the PE rules of `compare::pe`) still apply.
 //!
 //! Owns: running the two stages and the per-platform verdict naming the failed stage.
-//! Does not own: rebuilding or comparing (`compare::rebuild`), rendering (the CLI).
+//! Does not own: rebuilding one image (`rebuild::rebuild`), comparing (`compare`),
+//! rendering (the CLI).
 
+use super::{Error, RebuildRequest, RebuildResult, rebuild};
 use crate::compare::noise::{self, Scope};
 use crate::compare::pins::Pins;
-use crate::compare::rebuild::{RebuildRequest, RebuildResult, rebuild};
-use crate::compare::{Class, Error, Options, PlatformReport, Report, Verdict};
+use crate::compare::{Class, Options, PlatformReport, Report, Verdict};
 use crate::image::registry::RegistryOptions;
 use crate::image::{ImageRef, PlatformSelector};
 use crate::progress::Progress;
@@ -284,7 +285,7 @@ pub fn base_is_derived(
 ) -> Result<bool, Error> {
     let src = crate::image::open_with(base, registry)
         .map_err(|e| Error::Image(format!("--base {base}"), e))?;
-    let plats = crate::compare::rebuild::windows_platforms(src.as_ref(), platform)?;
+    let plats = crate::compare::platforms::windows_platforms(src.as_ref(), platform)?;
     for p in &plats {
         let Some(pin) = pins.for_os_version(p.platform.os_version.as_deref().unwrap_or("")) else {
             continue;
@@ -363,6 +364,12 @@ pub struct ChainAttestRequest<'a> {
     pub registry: &'a RegistryOptions,
     pub started_on: Option<String>,
     pub finished_on: Option<String>,
+    /// Verified Notary signatures of the base stage's NanoServer, per base manifest:
+    /// recorded on the base provenance's `base-image` dependency.
+    pub base_signatures: &'a [(
+        crate::image::Digest,
+        serde_json::Map<String, serde_json::Value>,
+    )],
 }
 
 /// What [`attest`] signed.
@@ -370,10 +377,10 @@ pub struct ChainAttestRequest<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct ChainAttestations {
     /// The pause base stage: its rebuild's provenance and VSA.
-    pub base: crate::attest::rebuild::Attestations,
+    pub base: super::attest::Attestations,
     /// The final image: provenance per platform, and its VSA.
-    pub provenance: Vec<crate::attest::rebuild::Written>,
-    pub vsa: crate::attest::rebuild::Written,
+    pub provenance: Vec<super::attest::Written>,
+    pub vsa: super::attest::Written,
 }
 
 /// Sign the chain: the base stage's provenance and VSA (as `rebuild --attest` does), then
@@ -385,8 +392,8 @@ pub fn attest(
     req: &ChainRequest,
     res: &ChainResult,
     a: &ChainAttestRequest,
-) -> Result<ChainAttestations, crate::attest::rebuild::Error> {
-    use crate::attest::rebuild::{self as ar, Written};
+) -> Result<ChainAttestations, super::attest::Error> {
+    use super::attest::{self as ar, Written};
     use crate::attest::statement::{PROVENANCE_V1, VSA_V1};
     use crate::attest::{dsse, storage::AttestationsDir};
     use serde_json::{Value, json};
@@ -416,8 +423,7 @@ pub fn attest(
             registry: a.registry,
             started_on: a.started_on.clone(),
             finished_on: a.finished_on.clone(),
-            // The chain does not check the NanoServer's Notary signature (yet): none to record.
-            base_signatures: &[],
+            base_signatures: a.base_signatures,
         },
     )?;
     let dir = AttestationsDir::new(a.dir);
