@@ -46,7 +46,12 @@ echo "  synthetic base   $BASE"
 echo "  pause base       $OUT"
 echo "  published        oci:published:latest (same digest), signed with $PUB"
 echo "  rebuilt          oci:rebuilt: $VERDICT against the published image"
-echo "  attestations     $(cd attestations && ls | tr '\n' ' ')(in $WORK/attestations)"
+if [ -n "${PV_DEMO_DIR:-}" ]; then
+  where="in $WORK/attestations"
+else
+  where="in a temporary directory, removed on exit: PV_DEMO_DIR=DIR keeps it"
+fi
+echo "  attestations     $(cd attestations && ls | tr '\n' ' ')($where)"
 if [ "$audit_rc" = 0 ]; then
   echo "  audit            PASSED (default policy)"
   echo

@@ -1056,11 +1056,26 @@ mod tests {
         let text = include_str!("../attestations/policy.example.toml");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("attestations");
         let policy = parse(text, Path::new("policy.example.toml")).unwrap();
-        let l = resolve(policy, "example".into(), None, &dir, &CliInputs::default()).unwrap();
+        // It names no key (the demo key must not be trusted by copying the example):
+        // without --key it is refused, with one it loads.
+        let e = resolve(
+            policy.clone(),
+            "example".into(),
+            None,
+            &dir,
+            &CliInputs::default(),
+        );
+        assert!(e.is_err());
+        let keys = [dir.join("cosign.pub")];
+        let cli = CliInputs {
+            keys: &keys,
+            ..CliInputs::default()
+        };
+        let l = resolve(policy, "example".into(), None, &dir, &cli).unwrap();
         assert_eq!(l.platforms.len(), 3);
         assert!(l.predicate_types.iter().any(|t| t == PROVENANCE_V1));
         assert_eq!(l.provenance_edits, upstream_edits());
-        assert!(!l.keys.is_empty());
+        assert_eq!(l.keys.len(), 1);
     }
 
     #[test]

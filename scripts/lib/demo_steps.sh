@@ -18,8 +18,13 @@
 PV_DEMO_STEP=0
 PV_REPO=${PV_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 
+# `step N TEXT`: step N of scripts/demo.sh's header (the numbers stay the header's when
+# a step is skipped); `step TEXT`: the next number (scripts/attestations.sh).
 step() {
-  PV_DEMO_STEP=$((PV_DEMO_STEP + 1))
+  case "${1:-}" in
+    '' | *[!0-9]*) PV_DEMO_STEP=$((PV_DEMO_STEP + 1)) ;;
+    *) PV_DEMO_STEP=$1; shift ;;
+  esac
   echo
   echo "==> step $PV_DEMO_STEP: $*"
 }
@@ -47,9 +52,11 @@ demo_setup() {
   fi
   WORK=$(cd "$WORK" && pwd)
   if [ -z "${PV:-}" ]; then
-    step "cargo build --release"
+    step 1 "cargo build --release"
     (cd "$PV_REPO" && cargo build --release --locked -q)
     PV=$PV_REPO/target/release/pause-verify
+  else
+    step 1 "cargo build --release: skipped, PV names the binary"
   fi
   echo "binary: $PV ($("$PV" --version))"
   echo "work directory: $WORK"
@@ -61,41 +68,41 @@ demo_setup() {
 }
 
 demo_fixture() {
-  step "synthetic NanoServer 10.0.20348.2849 -> nanoserver/"
+  step 2 "synthetic NanoServer 10.0.20348.2849 -> nanoserver/"
   run "$PV" fixture nanoserver --out nanoserver --os-version 10.0.20348.2849 | tee fixture.txt
   BASE=$(sed -n 's/^wrote *//p' fixture.txt)
   echo "base, pinned by digest: $BASE"
 }
 
 demo_build() {
-  step "build the pause base (built-in upstream recipe) -> pause-base/"
+  step 3 "build the pause base (built-in upstream recipe) -> pause-base/"
   run "$PV" build --base "$BASE" --out pause-base | tee build.txt
   OUT=$(sed -n 's/^wrote *//p' build.txt)
 }
 
 demo_inspect() {
-  step "inspect the result, verifying every layer (digest and diff_id)"
+  step 4 "inspect the result, verifying every layer (digest and diff_id)"
   run "$PV" inspect --diff-ids --platform windows/amd64:10.0.20348 "$OUT"
 }
 
 demo_publish() {
-  step "publish: copy the pause base to a second layout, as a registry mirror would"
+  step 5 "publish: copy the pause base to a second layout, as a registry mirror would"
   run "$PV" copy "$OUT" oci:published:latest
 }
 
 demo_rebuild() {
-  step "rebuild from the pinned base and compare with the published image (expect IDENTICAL)"
+  step 6 "rebuild from the pinned base and compare with the published image (expect IDENTICAL)"
   run "$PV" rebuild --image oci:published:latest --base "$BASE"
 }
 
 demo_independent() {
   if /usr/bin/python3 -c 'import hivex' 2>/dev/null; then
-    step "an independently published image (Python tarfile + hivex, Windows noise): expect EQUIVALENT"
+    step 7 "an independently published image (Python tarfile + hivex, Windows noise): expect EQUIVALENT"
     /usr/bin/python3 "$PV_REPO/tests/publish_independent.py" --base nanoserver --out independent >/dev/null
     run "$PV" rebuild --image oci:independent --base "$BASE" | sed -n '1,8p;/^verdict/p'
   else
     echo
-    echo "(skipping the independent-publisher step: /usr/bin/python3 has no hivex module; apt-get install python3-hivex)"
+    step 7 "skipped: /usr/bin/python3 has no hivex module (apt-get install python3-hivex) for the independent publisher"
   fi
 }
 
@@ -103,9 +110,9 @@ demo_keypair() {
   if [ -n "${PV_DEMO_KEY:-}" ]; then
     KEY=$PV_DEMO_KEY
     PUB=${PV_DEMO_KEY%.key}.pub
-    step "signing key: $KEY (given by PV_DEMO_KEY)"
+    step 8 "signing key: $KEY (given by PV_DEMO_KEY)"
   else
-    step "generate a cosign key pair demo.key / demo.pub (password from COSIGN_PASSWORD, set by this script)"
+    step 8 "generate a cosign key pair demo.key / demo.pub (password from COSIGN_PASSWORD, set by this script)"
     run "$PV" generate-key-pair --output-key-prefix demo
     KEY=demo.key
     PUB=demo.pub
@@ -113,7 +120,7 @@ demo_keypair() {
 }
 
 demo_attest() {
-  step "rebuild again and sign: SLSA provenance for the rebuilt image, SLSA VSA for the published one"
+  step 9 "rebuild again and sign: SLSA provenance for the rebuilt image, SLSA VSA for the published one"
   echo "    (DSSE envelopes appended to attestations/<digest>.intoto.jsonl and attached as .att)"
   run "$PV" rebuild --image oci:published:latest --base "$BASE" --out oci:rebuilt \
     --attest --key "$KEY" --attestations-dir attestations --attach >attest.txt
@@ -123,18 +130,18 @@ demo_attest() {
 }
 
 demo_sign() {
-  step "sign the published image (cosign-compatible .sig, recursive: the list and its platform image)"
+  step 10 "sign the published image (cosign-compatible .sig, recursive: the list and its platform image)"
   run "$PV" sign --key "$KEY" --recursive oci:published:latest
 }
 
 demo_verify() {
-  step "verify the published image: signatures and attestations (provenance + VSA), every platform"
+  step 11 "verify the published image: signatures and attestations (provenance + VSA), every platform"
   run "$PV" verify --key "$PUB" --attestations --attestations-dir attestations --all-platforms \
     oci:published:latest
   run "$PV" verify --key "$PUB" --attestations-only --type https://slsa.dev/provenance/v1 oci:rebuilt
 }
 
 demo_audit() {
-  step "audit the published image with the default policy (upstream recipe over the pinned base, signed by demo.pub)"
+  step 12 "audit the published image with the default policy (upstream recipe over the pinned base, signed by demo.pub)"
   run "$PV" audit --image oci:published:latest --key "$PUB" --base "$BASE" --attestations-dir attestations
 }
