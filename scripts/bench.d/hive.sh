@@ -31,7 +31,12 @@ for f in "${files[@]}"; do
   ours_json=$(median_ms "$bin" hive dump --json "$f")
   theirs=$(median_ms reglookup "$f")
   keys=$("$bin" hive dump --json "$f" | python3 -c 'import json,sys; print(json.load(sys.stdin)["summary"]["keys"])')
-  echo "bench hive dump $(basename "$f") ($(stat -c %s "$f") bytes, $keys keys): pause-verify ${ours} ms (json ${ours_json} ms), reglookup ${theirs} ms"
+  rss=""
+  if [ -x /usr/bin/time ]; then
+    kib=$(/usr/bin/time -f %M "$bin" hive dump "$f" 2>&1 >/dev/null | tail -1)
+    rss=", peak RSS $kib KiB ($(( kib * 1024 * 100 / $(stat -c %s "$f") ))% of the file)"
+  fi
+  echo "bench hive dump $(basename "$f") ($(stat -c %s "$f") bytes, $keys keys): pause-verify ${ours} ms (json ${ours_json} ms), reglookup ${theirs} ms$rss"
   if [ "$ours" -gt "$theirs" ]; then
     echo "bench hive: pause-verify is slower than reglookup on $(basename "$f")" >&2
     status=1

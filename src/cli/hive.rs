@@ -4,7 +4,7 @@
 
 use super::{Global, Outcome};
 use anyhow::Context;
-use pause_verify::hive::{self, Hive, Key, diff::Data, model};
+use pause_verify::hive::{self, Hive, diff::Data, model};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -100,20 +100,17 @@ struct Summary {
     layer_bytes: BTreeMap<String, usize>,
 }
 
-fn summarize(keys: &[(String, &Key)]) -> Summary {
-    let mut s = Summary::default();
-    for (_, k) in keys {
-        s.keys += 1;
-        s.values += k.values.len();
-        s.tombstone_values += k.values.iter().filter(|v| v.tombstone).count();
-        if k.layer.semantics == model::LayerSemantics::Tombstone {
-            s.tombstone_keys += 1;
-        }
-        *s.layer_bytes
-            .entry(format!("0x{:02x}", k.layer.to_byte()))
-            .or_default() += 1;
+fn summarize(c: &hive::stream::Counts) -> Summary {
+    Summary {
+        keys: c.keys,
+        values: c.values,
+        tombstone_keys: c.tombstone_keys,
+        tombstone_values: c.tombstone_values,
+        layer_bytes: (0..=255u8)
+            .filter(|&b| c.layer_bytes[b as usize] > 0)
+            .map(|b| (format!("0x{b:02x}"), c.layer_bytes[b as usize]))
+            .collect(),
     }
-    s
 }
 
 fn layer_text(l: model::Layer) -> String {
@@ -124,60 +121,63 @@ fn layer_text(l: model::Layer) -> String {
     t
 }
 
+/// Streams: the file's bytes (1×) plus O(depth) walk state and one key's values at a
+/// time, never the model (about 3× the file). A first walk checks the whole hive (and
+/// counts the summary, which comes first), so bad input fails before any output.
 fn dump(file: &Path, g: &Global) -> anyhow::Result<Outcome> {
-    let h = load(file)?;
-    let keys = h.walk();
-    let summary = summarize(&keys);
+    let bytes = pause_verify::limits::read_capped(file, &pause_verify::limits::HIVE)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let unreadable = || format!("{} is not a readable hive", file.display());
+    let h = hive::stream::open(&bytes).with_context(unreadable)?;
+    let summary = summarize(&h.check().with_context(unreadable)?);
+    let header = h.header();
+    let layered = header.layered();
+    let mut keys = h.keys();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     if g.json {
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Doc<'a> {
-            schema_version: &'static str,
-            kind: &'static str,
-            file: String,
-            header: &'a model::Header,
-            layered: bool,
-            summary: Summary,
-            keys: Vec<JsonKey<'a>>,
+        // The document `serde_json::to_writer` made of the whole model, written a key at
+        // a time: compact JSON, fields in this order.
+        out.write_all(br#"{"schemaVersion":"1","kind":"hive-dump","file":"#)?;
+        serde_json::to_writer(&mut out, &file.display().to_string())?;
+        out.write_all(br#","header":"#)?;
+        serde_json::to_writer(&mut out, header)?;
+        write!(out, r#","layered":{layered},"summary":"#)?;
+        serde_json::to_writer(&mut out, &summary)?;
+        out.write_all(br#","keys":["#)?;
+        let mut first = true;
+        while let Some(k) = keys.next_key().with_context(unreadable)? {
+            let values = k.values().collect::<Result<Vec<_>, _>>();
+            let values = values.with_context(unreadable)?;
+            let key = JsonKey {
+                path: k.path,
+                layer: k.layer,
+                layer_byte: format!("0x{:02x}", k.layer.to_byte()),
+                timestamp: k.timestamp,
+                flags: k.flags,
+                class: k.class,
+                values: values
+                    .iter()
+                    .map(|v| JsonValue {
+                        name: &v.name,
+                        data: Data::new(v.kind, &v.data, v.tombstone),
+                    })
+                    .collect(),
+            };
+            if !first {
+                out.write_all(b",")?;
+            }
+            first = false;
+            serde_json::to_writer(&mut out, &key)?;
         }
-        let doc = Doc {
-            schema_version: "1",
-            kind: "hive-dump",
-            file: file.display().to_string(),
-            header: &h.header,
-            layered: h.header.layered(),
-            summary,
-            keys: keys
-                .iter()
-                .map(|(p, k)| JsonKey {
-                    path: p,
-                    layer: k.layer,
-                    layer_byte: format!("0x{:02x}", k.layer.to_byte()),
-                    timestamp: k.timestamp,
-                    flags: k.flags,
-                    class: k.class.as_deref(),
-                    values: k
-                        .values
-                        .iter()
-                        .map(|v| JsonValue {
-                            name: &v.name,
-                            data: Data::of(v),
-                        })
-                        .collect(),
-                })
-                .collect(),
-        };
-        serde_json::to_writer(&mut out, &doc)?;
-        writeln!(out)?;
+        out.write_all(b"]}\n")?;
     } else {
         writeln!(
             out,
             "hive {}: regf 1.{}{}, {} keys, {} values, {} tombstone keys, {} tombstone values",
             file.display(),
-            h.header.minor_version,
-            if h.header.layered() {
+            header.minor_version,
+            if layered {
                 ", layered keys (differencing hive)"
             } else {
                 ""
@@ -187,9 +187,9 @@ fn dump(file: &Path, g: &Global) -> anyhow::Result<Outcome> {
             summary.tombstone_keys,
             summary.tombstone_values
         )?;
-        for (p, k) in &keys {
-            write!(out, "[\\{p}]")?;
-            if h.header.layered() {
+        while let Some(k) = keys.next_key().with_context(unreadable)? {
+            write!(out, "[\\{}]", k.path)?;
+            if layered {
                 write!(
                     out,
                     " {} (0x{:02x})",
@@ -198,11 +198,12 @@ fn dump(file: &Path, g: &Global) -> anyhow::Result<Outcome> {
                 )?;
             }
             write!(out, " ts={}", k.timestamp)?;
-            if let Some(c) = &k.class {
+            if let Some(c) = k.class {
                 write!(out, " class={c:?}")?;
             }
             writeln!(out)?;
-            for v in &k.values {
+            for v in k.values() {
+                let v = v.with_context(unreadable)?;
                 let name = if v.name.is_empty() {
                     "@".to_string()
                 } else {

@@ -27,12 +27,17 @@ pub struct Data {
 
 impl Data {
     pub fn of(v: &Value) -> Self {
+        Data::new(v.kind, &v.data, v.tombstone)
+    }
+
+    /// The same from a value's parts (a streamed [`super::stream::ValueRef`]).
+    pub fn new(kind: u32, data: &[u8], tombstone: bool) -> Self {
         Data {
-            kind: v.kind,
-            type_name: type_name(v.kind),
-            hex: hex::encode(&v.data),
-            text: render_data(v.kind, &v.data),
-            tombstone: v.tombstone,
+            kind,
+            type_name: type_name(kind),
+            hex: hex::encode(data),
+            text: render_data(kind, data),
+            tombstone,
         }
     }
 }

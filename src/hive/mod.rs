@@ -14,6 +14,10 @@
 //!   `Hive::walk() -> Vec<(String, &Key)>`, `model::cmp_names`, `model::names_eq`.
 //! - [`read()`]`(&[u8]) -> Result<Hive, Error>`: nt-hive validation and cross-check plus our
 //!   own cell walk for layer bytes, tombstones, timestamps, classes, SDs ([`reader`]).
+//! - [`stream::open`]`(&[u8]) -> Result<stream::Stream, Error>`: the same reader without the
+//!   model, for output that streams: `Stream::check() -> Counts` (every check of `read`,
+//!   nt-hive cross-check included), then `Stream::keys()` walks `KeyRef`s (path, layer,
+//!   timestamp, flags, class, `values()`) in `Hive::walk` order; O(depth) state.
 //! - [`write()`]`(&Hive) -> Result<Vec<u8>, Error>`: deterministic regf ([`writer`]).
 //! - [`regfile::parse`]`(&[u8]) -> Result<Vec<RegOp>, RegFileError>` with
 //!   `RegOp { hive: RootHive, path, action: Action }`, `Action::{SetValue{name, kind, data},
@@ -33,6 +37,7 @@ pub mod merge;
 pub mod model;
 pub mod reader;
 pub mod regfile;
+pub mod stream;
 pub mod writer;
 
 pub use model::{Hive, Key, Layer, LayerSemantics, Value};

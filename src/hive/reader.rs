@@ -8,18 +8,22 @@
 //! security descriptors) and it asserts (panics) on some corrupt offsets. Our walk runs
 //! first and checks every reference with checked reads, so nt-hive is only ever pointed
 //! at structures already known to be sound.
+//!
+//! The cell code ([`Cells`]: look-ups, `nk`, `vk`, lists, big data) is shared with
+//! [`super::stream`], which walks the same checks without building the model.
 
 use super::Error;
 use super::model::{Header, Hive, KEY_COMP_NAME, Key, Layer, Value};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-const BASE: usize = 4096;
+pub(super) const BASE: usize = 4096;
 /// Largest value data that fits in one cell; more goes to `db` big data (minor ≥ 4).
 pub const BIG_DATA_SEGMENT: usize = 16344;
 /// Windows limits key nesting to 512 levels (the writer and builder keep to it too).
 const MAX_DEPTH: usize = crate::limits::MAX_KEY_DEPTH;
 
-fn corrupt(offset: usize, what: impl Into<String>) -> Error {
+pub(super) fn corrupt(offset: usize, what: impl Into<String>) -> Error {
     Error::Corrupt {
         offset: offset as u64,
         what: what.into(),
@@ -36,18 +40,80 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 
-struct Cells<'a> {
+/// The hive bins of one file, indexed: every reference is looked up through [`Cells::cell`],
+/// which accepts only the start of an allocated cell. Shared by [`read`] (the model) and
+/// [`super::stream`] (the streaming walk), so both accept and refuse the same hives.
+pub(super) struct Cells<'a> {
     /// Hive-bin data (file bytes from 4096, `data size` long).
     data: &'a [u8],
     /// One bit per 8-byte slot: a cell starts here.
     starts: Vec<u64>,
-    minor: u32,
-    seen_keys: Vec<u64>,
-    sk_cache: HashMap<u32, std::sync::Arc<[u8]>>,
+    pub(super) minor: u32,
+}
+
+/// A key node's own fields (its values and subkeys stay in their cells).
+pub(super) struct Nk {
+    pub(super) name: String,
+    /// nk flags as stored (KEY_COMP_NAME included).
+    pub(super) flags: u16,
+    pub(super) access_bits: u8,
+    pub(super) layer: Layer,
+    pub(super) timestamp: u64,
+    pub(super) class: Option<String>,
+    pub(super) nsub: u32,
+    pub(super) subl: u32,
+    pub(super) nval: u32,
+    pub(super) vall: u32,
+    pub(super) sk: u32,
+}
+
+/// A subkey list cell: `lf`/`lh` (8-byte entries), `li` (4) or `ri` (4, entries are lists).
+#[derive(Clone, Copy)]
+pub(super) struct List<'a> {
+    cell: &'a [u8],
+    step: usize,
+    pub(super) ri: bool,
+    pub(super) n: usize,
+}
+
+impl<'a> List<'a> {
+    pub(super) fn entry(&self, i: usize) -> u32 {
+        u32_at(self.cell, 4 + i * self.step).unwrap_or(u32::MAX)
+    }
+}
+
+/// A value cell, checked: name bytes, type, flags and where its data is.
+pub(super) struct RawValue<'a> {
+    name: &'a [u8],
+    compressed: bool,
+    at: u32,
+    pub(super) kind: u32,
+    pub(super) tombstone: bool,
+    data: RawData<'a>,
+}
+
+enum RawData<'a> {
+    /// Inline or one cell: the exact bytes.
+    Bytes(&'a [u8]),
+    /// `db` big data: the segment list (`n` entries) and the value size.
+    Big { list: &'a [u8], len: usize },
+}
+
+/// Set the "visited" bit of the key node at `off`; a second visit is a loop.
+pub(super) fn mark_seen(seen: &mut [u64], off: u32) -> Result<(), Error> {
+    let slot = off as usize / 8;
+    if seen[slot / 64] & (1 << (slot % 64)) != 0 {
+        return Err(corrupt(
+            BASE + off as usize,
+            "key node is referenced twice (a loop)",
+        ));
+    }
+    seen[slot / 64] |= 1 << (slot % 64);
+    Ok(())
 }
 
 impl<'a> Cells<'a> {
-    fn new(data: &'a [u8], minor: u32) -> Result<Self, Error> {
+    pub(super) fn new(data: &'a [u8], minor: u32) -> Result<Self, Error> {
         let slots = data.len() / 8;
         let mut starts = vec![0u64; slots / 64 + 1];
         let mut off = 0usize;
@@ -90,11 +156,14 @@ impl<'a> Cells<'a> {
         }
         Ok(Cells {
             data,
-            seen_keys: vec![0u64; slots / 64 + 1],
             starts,
             minor,
-            sk_cache: HashMap::new(),
         })
+    }
+
+    /// A zeroed "visited" bitmap for one walk (one bit per 8-byte slot).
+    pub(super) fn seen_bitmap(&self) -> Vec<u64> {
+        vec![0u64; self.data.len() / 8 / 64 + 1]
     }
 
     /// The payload of the allocated cell at `off` (after its size field).
@@ -123,44 +192,19 @@ impl<'a> Cells<'a> {
         if compressed {
             Ok(bytes.iter().map(|&b| b as char).collect())
         } else {
-            utf16(bytes).ok_or_else(|| {
-                corrupt(
-                    BASE + at as usize,
-                    "name is not valid UTF-16 (odd length or lone surrogate)",
-                )
-            })
+            utf16(bytes).ok_or_else(|| bad_utf16(at))
         }
     }
 
-    fn key(&mut self, off: u32, depth: usize) -> Result<Key, Error> {
-        if depth > MAX_DEPTH {
-            return Err(corrupt(
-                BASE + off as usize,
-                "keys nest deeper than 512 levels",
-            ));
-        }
+    /// The key node at `off`, marked visited in `seen`. Depth is the caller's to check.
+    pub(super) fn nk(&self, off: u32, seen: &mut [u64]) -> Result<Nk, Error> {
         let c = self.cell(off, "key node")?;
         if c.len() < 76 || &c[0..2] != b"nk" {
             return Err(corrupt(BASE + off as usize, "expected a key node `nk`"));
         }
-        let slot = off as usize / 8;
-        if self.seen_keys[slot / 64] & (1 << (slot % 64)) != 0 {
-            return Err(corrupt(
-                BASE + off as usize,
-                "key node is referenced twice (a loop)",
-            ));
-        }
-        self.seen_keys[slot / 64] |= 1 << (slot % 64);
+        mark_seen(seen, off)?;
         let f = |at| u32_at(c, at).unwrap_or(0);
         let flags = u16_at(c, 2).unwrap_or(0);
-        let timestamp = u64_at(c, 4).unwrap_or(0);
-        let access_bits = c[12];
-        let layer = Layer::from_byte(c[13]);
-        let nsub = f(20);
-        let subl = f(28);
-        let nval = f(36);
-        let vall = f(40);
-        let sk = f(44);
         let class_off = f(48);
         let name_len = u16_at(c, 72).unwrap_or(0) as usize;
         let class_len = u16_at(c, 74).unwrap_or(0) as usize;
@@ -177,73 +221,56 @@ impl<'a> Cells<'a> {
         } else {
             None
         };
-        let security = self.security(sk)?;
-        let mut values = Vec::with_capacity(nval.min(4096) as usize);
-        if nval > 0 {
-            let list = self.cell(vall, "value list")?;
-            if (list.len() / 4) < nval as usize {
-                return Err(corrupt(
-                    BASE + vall as usize,
-                    "value list is shorter than the value count",
-                ));
-            }
-            for i in 0..nval as usize {
-                let vo = u32_at(list, i * 4).unwrap_or(u32::MAX);
-                values.push(self.value(vo)?);
-            }
-        }
-        let mut subkeys = Vec::new();
-        if nsub > 0 {
-            let mut offs = Vec::with_capacity(nsub.min(65536) as usize);
-            self.subkey_list(subl, &mut offs, true)?;
-            if offs.len() != nsub as usize {
-                return Err(corrupt(
-                    BASE + off as usize,
-                    format!("key says {nsub} subkeys, its lists hold {}", offs.len()),
-                ));
-            }
-            subkeys.reserve(offs.len());
-            for o in offs {
-                subkeys.push(self.key(o, depth + 1)?);
-            }
-        }
-        Ok(Key {
+        Ok(Nk {
             name,
-            flags: flags & !KEY_COMP_NAME,
-            access_bits,
-            layer,
-            timestamp,
+            flags,
+            access_bits: c[12],
+            layer: Layer::from_byte(c[13]),
+            timestamp: u64_at(c, 4).unwrap_or(0),
             class,
-            security,
-            values,
-            subkeys,
+            nsub: f(20),
+            subl: f(28),
+            nval: f(36),
+            vall: f(40),
+            sk: f(44),
         })
     }
 
-    fn security(&mut self, sk: u32) -> Result<std::sync::Arc<[u8]>, Error> {
-        if let Some(sd) = self.sk_cache.get(&sk) {
-            return Ok(sd.clone());
-        }
+    /// The security descriptor bytes of the `sk` cell at `sk`.
+    pub(super) fn security(&self, sk: u32) -> Result<&'a [u8], Error> {
         let c = self.cell(sk, "security (sk)")?;
         if c.len() < 20 || &c[0..2] != b"sk" {
             return Err(corrupt(BASE + sk as usize, "expected a security cell `sk`"));
         }
         let len = u32_at(c, 16).unwrap_or(0) as usize;
-        let sd = c
-            .get(20..20 + len)
-            .ok_or_else(|| corrupt(BASE + sk as usize, "security descriptor runs past its cell"))?;
-        let sd: std::sync::Arc<[u8]> = sd.into();
-        self.sk_cache.insert(sk, sd.clone());
-        Ok(sd)
+        c.get(20..20 + len)
+            .ok_or_else(|| corrupt(BASE + sk as usize, "security descriptor runs past its cell"))
     }
 
-    fn subkey_list(&self, off: u32, out: &mut Vec<u32>, allow_ri: bool) -> Result<(), Error> {
+    /// A key's value list (empty when it has no values), at least `nval` entries long.
+    pub(super) fn value_list(&self, nval: u32, vall: u32) -> Result<&'a [u8], Error> {
+        if nval == 0 {
+            return Ok(&[]);
+        }
+        let list = self.cell(vall, "value list")?;
+        if (list.len() / 4) < nval as usize {
+            return Err(corrupt(
+                BASE + vall as usize,
+                "value list is shorter than the value count",
+            ));
+        }
+        Ok(list)
+    }
+
+    /// The subkey list cell at `off`; `ri` only where `allow_ri` (an index root's
+    /// entries must be leaves).
+    pub(super) fn list(&self, off: u32, allow_ri: bool) -> Result<List<'a>, Error> {
         let c = self.cell(off, "subkey list")?;
         let n = u16_at(c, 2).unwrap_or(0) as usize;
-        let (step, sig) = match c.get(0..2) {
-            Some(b"lf") | Some(b"lh") => (8, "leaf"),
-            Some(b"li") => (4, "leaf"),
-            Some(b"ri") if allow_ri => (4, "ri"),
+        let (step, ri) = match c.get(0..2) {
+            Some(b"lf") | Some(b"lh") => (8, false),
+            Some(b"li") => (4, false),
+            Some(b"ri") if allow_ri => (4, true),
             _ => {
                 return Err(corrupt(
                     BASE + off as usize,
@@ -257,18 +284,52 @@ impl<'a> Cells<'a> {
                 "subkey list runs past its cell",
             ));
         }
-        for i in 0..n {
-            let o = u32_at(c, 4 + i * step).unwrap_or(u32::MAX);
-            if sig == "ri" {
-                self.subkey_list(o, out, false)?;
+        Ok(List {
+            cell: c,
+            step,
+            ri,
+            n,
+        })
+    }
+
+    /// Check the subkey lists of the key at `key_off` (every leaf of an `ri` too) and
+    /// that they hold `nsub` subkeys, without collecting them.
+    pub(super) fn check_subkeys(&self, key_off: u32, nsub: u32, subl: u32) -> Result<(), Error> {
+        let top = self.list(subl, true)?;
+        let held = if top.ri {
+            let mut t = 0usize;
+            for i in 0..top.n {
+                t += self.list(top.entry(i), false)?.n;
+            }
+            t
+        } else {
+            top.n
+        };
+        if held != nsub as usize {
+            return Err(corrupt(
+                BASE + key_off as usize,
+                format!("key says {nsub} subkeys, its lists hold {held}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn subkey_list(&self, off: u32, out: &mut Vec<u32>) -> Result<(), Error> {
+        let top = self.list(off, true)?;
+        for i in 0..top.n {
+            if top.ri {
+                let leaf = self.list(top.entry(i), false)?;
+                out.extend((0..leaf.n).map(|j| leaf.entry(j)));
             } else {
-                out.push(o);
+                out.push(top.entry(i));
             }
         }
         Ok(())
     }
 
-    fn value(&self, off: u32) -> Result<Value, Error> {
+    /// The value cell at `off`, checked through to the end of its data (big data
+    /// segments included) without copying anything.
+    pub(super) fn raw_value(&self, off: u32) -> Result<RawValue<'a>, Error> {
         let c = self.cell(off, "value")?;
         if c.len() < 20 || &c[0..2] != b"vk" {
             return Err(corrupt(BASE + off as usize, "expected a value `vk`"));
@@ -281,7 +342,10 @@ impl<'a> Cells<'a> {
         let nb = c
             .get(20..20 + name_len)
             .ok_or_else(|| corrupt(BASE + off as usize, "value name runs past its cell"))?;
-        let name = self.name(nb, flags & 1 != 0, off)?;
+        let compressed = flags & 1 != 0;
+        if !compressed && !utf16_ok(nb) {
+            return Err(bad_utf16(off));
+        }
         let tombstone = flags & 2 != 0;
         let len = (size & 0x7fff_ffff) as usize;
         let data = if size & 0x8000_0000 != 0 {
@@ -291,28 +355,34 @@ impl<'a> Cells<'a> {
                     "inline value data longer than 4 bytes",
                 ));
             }
-            c[8..8 + len].to_vec()
+            RawData::Bytes(&c[8..8 + len])
         } else if len == 0 {
-            Vec::new()
+            RawData::Bytes(&[])
         } else {
             let d = self.cell(doff, "value data")?;
             if self.minor >= 4 && len > BIG_DATA_SEGMENT && d.get(0..2) == Some(b"db") {
-                self.big_data(doff, d, len)?
+                RawData::Big {
+                    list: self.big_data_list(doff, d, len)?,
+                    len,
+                }
             } else {
-                d.get(..len)
-                    .ok_or_else(|| corrupt(BASE + doff as usize, "value data runs past its cell"))?
-                    .to_vec()
+                RawData::Bytes(d.get(..len).ok_or_else(|| {
+                    corrupt(BASE + doff as usize, "value data runs past its cell")
+                })?)
             }
         };
-        Ok(Value {
-            name,
+        Ok(RawValue {
+            name: nb,
+            compressed,
+            at: off,
             kind,
-            data,
             tombstone,
+            data,
         })
     }
 
-    fn big_data(&self, off: u32, db: &[u8], len: usize) -> Result<Vec<u8>, Error> {
+    /// Check a `db` cell: its segment list, and that the segments hold `len` bytes.
+    fn big_data_list(&self, off: u32, db: &[u8], len: usize) -> Result<&'a [u8], Error> {
         let n = u16_at(db, 2).unwrap_or(0) as usize;
         let list_off = u32_at(db, 4).unwrap_or(u32::MAX);
         let list = self.cell(list_off, "big data segment list")?;
@@ -322,24 +392,136 @@ impl<'a> Cells<'a> {
                 "big data segment list is too short",
             ));
         }
-        let mut out = Vec::with_capacity(len);
+        let mut got = 0usize;
         for i in 0..n {
             let so = u32_at(list, i * 4).unwrap_or(u32::MAX);
             let seg = self.cell(so, "big data segment")?;
-            let take = (len - out.len()).min(BIG_DATA_SEGMENT).min(seg.len());
-            out.extend_from_slice(&seg[..take]);
-            if out.len() == len {
+            got += (len - got).min(BIG_DATA_SEGMENT).min(seg.len());
+            if got == len {
                 break;
             }
         }
-        if out.len() != len {
+        if got != len {
             return Err(corrupt(
                 BASE + off as usize,
                 "big data segments hold less than the value size",
             ));
         }
-        Ok(out)
+        Ok(list)
     }
+
+    /// A checked value's name (Latin-1 or UTF-16 as flagged).
+    pub(super) fn value_name(&self, v: &RawValue<'a>) -> Result<String, Error> {
+        self.name(v.name, v.compressed, v.at)
+    }
+
+    /// A checked value's data: borrowed from the hive, copied only for big data.
+    pub(super) fn value_data(&self, v: &RawValue<'a>) -> Result<Cow<'a, [u8]>, Error> {
+        match v.data {
+            RawData::Bytes(b) => Ok(Cow::Borrowed(b)),
+            RawData::Big { list, len } => {
+                let mut out = Vec::with_capacity(len);
+                let mut i = 0;
+                while out.len() < len {
+                    let so = u32_at(list, i * 4).unwrap_or(u32::MAX);
+                    let seg = self.cell(so, "big data segment")?;
+                    let take = (len - out.len()).min(BIG_DATA_SEGMENT).min(seg.len());
+                    out.extend_from_slice(&seg[..take]);
+                    i += 1;
+                }
+                Ok(Cow::Owned(out))
+            }
+        }
+    }
+
+    fn value(&self, off: u32) -> Result<Value, Error> {
+        let raw = self.raw_value(off)?;
+        Ok(Value {
+            name: self.value_name(&raw)?,
+            kind: raw.kind,
+            data: self.value_data(&raw)?.into_owned(),
+            tombstone: raw.tombstone,
+        })
+    }
+}
+
+/// The model builder: the depth-first walk of [`read`] over checked cells.
+struct Model<'c, 'a> {
+    cells: &'c Cells<'a>,
+    seen: Vec<u64>,
+    sk_cache: HashMap<u32, std::sync::Arc<[u8]>>,
+}
+
+impl Model<'_, '_> {
+    fn key(&mut self, off: u32, depth: usize) -> Result<Key, Error> {
+        if depth > MAX_DEPTH {
+            return Err(corrupt(
+                BASE + off as usize,
+                "keys nest deeper than 512 levels",
+            ));
+        }
+        let nk = self.cells.nk(off, &mut self.seen)?;
+        let security = self.security(nk.sk)?;
+        let list = self.cells.value_list(nk.nval, nk.vall)?;
+        let mut values = Vec::with_capacity(nk.nval.min(4096) as usize);
+        for i in 0..nk.nval as usize {
+            let vo = u32_at(list, i * 4).unwrap_or(u32::MAX);
+            values.push(self.cells.value(vo)?);
+        }
+        let mut subkeys = Vec::new();
+        if nk.nsub > 0 {
+            let mut offs = Vec::with_capacity(nk.nsub.min(65536) as usize);
+            self.cells.subkey_list(nk.subl, &mut offs)?;
+            if offs.len() != nk.nsub as usize {
+                return Err(corrupt(
+                    BASE + off as usize,
+                    format!(
+                        "key says {} subkeys, its lists hold {}",
+                        nk.nsub,
+                        offs.len()
+                    ),
+                ));
+            }
+            subkeys.reserve(offs.len());
+            for o in offs {
+                subkeys.push(self.key(o, depth + 1)?);
+            }
+        }
+        Ok(Key {
+            name: nk.name,
+            flags: nk.flags & !KEY_COMP_NAME,
+            access_bits: nk.access_bits,
+            layer: nk.layer,
+            timestamp: nk.timestamp,
+            class: nk.class,
+            security,
+            values,
+            subkeys,
+        })
+    }
+
+    fn security(&mut self, sk: u32) -> Result<std::sync::Arc<[u8]>, Error> {
+        if let Some(sd) = self.sk_cache.get(&sk) {
+            return Ok(sd.clone());
+        }
+        let sd: std::sync::Arc<[u8]> = self.cells.security(sk)?.into();
+        self.sk_cache.insert(sk, sd.clone());
+        Ok(sd)
+    }
+}
+
+fn bad_utf16(at: u32) -> Error {
+    corrupt(
+        BASE + at as usize,
+        "name is not valid UTF-16 (odd length or lone surrogate)",
+    )
+}
+
+/// Whether `b` is well-formed UTF-16LE, without building the string.
+fn utf16_ok(b: &[u8]) -> bool {
+    b.len().is_multiple_of(2)
+        && char::decode_utf16(b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])))
+            .all(|r| r.is_ok())
 }
 
 fn utf16(b: &[u8]) -> Option<String> {
@@ -353,8 +535,16 @@ fn utf16(b: &[u8]) -> Option<String> {
     String::from_utf16(&units).ok()
 }
 
-/// Parse a hive. See the module doc for what is checked.
-pub fn read(bytes: &[u8]) -> Result<Hive, Error> {
+/// A hive file opened: the base block checked by nt-hive and parsed, the hive bins indexed.
+pub(super) struct Opened<'a> {
+    pub(super) nt: nt_hive::Hive<&'a [u8]>,
+    pub(super) header: Header,
+    pub(super) cells: Cells<'a>,
+    /// The root key's cell offset.
+    pub(super) root: u32,
+}
+
+pub(super) fn open(bytes: &[u8]) -> Result<Opened<'_>, Error> {
     if bytes.len() < BASE {
         return Err(Error::NotAHive(format!(
             "{} bytes is shorter than the 4096-byte base block",
@@ -387,9 +577,30 @@ pub fn read(bytes: &[u8]) -> Result<Hive, Error> {
         reorganized: u64_at(bytes, 168).unwrap_or(0),
         offreg: (&bytes[176..180] == b"OfRg").then(|| f(180)),
     };
-    let mut cells = Cells::new(data, minor)?;
-    let root = cells.key(f(36), 0)?;
-    cross_check(&nt, &root, minor)?;
+    let cells = Cells::new(data, minor)?;
+    Ok(Opened {
+        nt,
+        header,
+        cells,
+        root: f(36),
+    })
+}
+
+/// Parse a hive. See the module doc for what is checked.
+pub fn read(bytes: &[u8]) -> Result<Hive, Error> {
+    let Opened {
+        nt,
+        header,
+        cells,
+        root: root_off,
+    } = open(bytes)?;
+    let mut model = Model {
+        seen: cells.seen_bitmap(),
+        cells: &cells,
+        sk_cache: HashMap::new(),
+    };
+    let root = model.key(root_off, 0)?;
+    cross_check(&nt, &root, header.minor_version)?;
     Ok(Hive { header, root })
 }
 
@@ -401,7 +612,7 @@ fn cross_check(nt: &nt_hive::Hive<&[u8]>, root: &Key, minor: u32) -> Result<(), 
     check_key(&nroot, root, "", minor)
 }
 
-fn disagree(path: &str, what: impl Into<String>) -> Error {
+pub(super) fn disagree(path: &str, what: impl Into<String>) -> Error {
     Error::Disagree {
         path: if path.is_empty() {
             "(root)".into()

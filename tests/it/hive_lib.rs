@@ -926,3 +926,186 @@ fn random_byte_flips_never_panic() {
         "flips should hit both harmless and structural bytes"
     );
 }
+
+// ------------------------------- streaming -------------------------------
+
+/// One key as both readers report it: path, depth, layer byte, timestamp, flags, access
+/// bits, class, values.
+type Row = (String, usize, u8, u64, u16, u8, Option<String>, Vec<Value>);
+
+fn streamed(b: &[u8]) -> Result<(Vec<Row>, hive::stream::Counts), hive::Error> {
+    let s = hive::stream::open(b)?;
+    let counts = s.check()?;
+    let mut rows = Vec::new();
+    let mut keys = s.keys();
+    while let Some(k) = keys.next_key()? {
+        let values = k
+            .values()
+            .map(|v| {
+                v.map(|v| Value {
+                    name: v.name,
+                    kind: v.kind,
+                    data: v.data.into_owned(),
+                    tombstone: v.tombstone,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        rows.push((
+            k.path.to_string(),
+            k.depth,
+            k.layer.to_byte(),
+            k.timestamp,
+            k.flags,
+            k.access_bits,
+            k.class.map(str::to_string),
+            values,
+        ));
+    }
+    Ok((rows, counts))
+}
+
+fn modeled(h: &Hive) -> Vec<Row> {
+    h.walk()
+        .into_iter()
+        .map(|(p, k)| {
+            let depth = model::split_path(&p).count();
+            (
+                p,
+                depth,
+                k.layer.to_byte(),
+                k.timestamp,
+                k.flags,
+                k.access_bits,
+                k.class.clone(),
+                k.values.clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn stream_walks_what_the_model_holds() {
+    let generated = hive::write(&hive::generate(2_000)).unwrap();
+    let mut files: Vec<(&str, Vec<u8>)> = vec![("generated", generated)];
+    for f in ALL {
+        let Some(b) = fixture(f) else { return };
+        files.push((f, b));
+    }
+    for (f, b) in &files {
+        let h = hive::read(b).unwrap();
+        let (rows, counts) = streamed(b).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!(rows, modeled(&h), "{f}");
+        assert_eq!(counts.keys, rows.len(), "{f}");
+        let values: usize = rows.iter().map(|r| r.7.len()).sum();
+        assert_eq!(counts.values, values, "{f}");
+        let tv = rows
+            .iter()
+            .flat_map(|r| &r.7)
+            .filter(|v| v.tombstone)
+            .count();
+        assert_eq!(counts.tombstone_values, tv, "{f}");
+        assert_eq!(counts.layer_bytes.iter().sum::<usize>(), rows.len(), "{f}");
+    }
+    // System_Delta's counts as hive_cli's dump test knows them.
+    let Some(b) = fixture("yarp/System_Delta") else {
+        return;
+    };
+    let c = streamed(&b).unwrap().1;
+    assert_eq!((c.keys, c.tombstone_keys, c.tombstone_values), (586, 2, 3));
+    assert_eq!((c.layer_bytes[0x80], c.layer_bytes[0x83]), (514, 1));
+}
+
+/// Damaged hives: the stream refuses exactly what `hive::read` refuses, and reads the
+/// same content from what it accepts (truncations and random flips, as above).
+#[test]
+fn stream_refuses_what_read_refuses() {
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut errors, mut runs) = (0, 0);
+    for f in ALL {
+        let Some(orig) = fixture(f) else { return };
+        let end = 4096 + u32_at(&orig, 40) as usize;
+        for len in (0..end).step_by(997) {
+            assert!(streamed(&orig[..len]).is_err(), "{f} truncated to {len}");
+        }
+        let iters = if f.contains("ManySubkeys") { 100 } else { 400 };
+        for _ in 0..iters {
+            let mut b = orig[..end].to_vec();
+            for _ in 0..1 + next() % 8 {
+                let at = 4096 + (next() as usize) % (end - 4096);
+                b[at] ^= 1 << (next() % 8);
+            }
+            runs += 1;
+            match (hive::read(&b), streamed(&b)) {
+                (Ok(h), Ok((rows, _))) => assert_eq!(rows, modeled(&h), "{f}"),
+                (Err(_), Err(_)) => errors += 1,
+                (Ok(_), Err(e)) => panic!("{f}: read accepts, stream refuses: {e}"),
+                (Err(e), Ok(_)) => panic!("{f}: stream accepts, read refuses: {e}"),
+            }
+        }
+    }
+    assert!(errors > 0 && errors < runs, "{errors} of {runs}");
+}
+
+/// A chain 512 deep under the root streams; pointing its deepest key at another key's
+/// subkeys makes 513 levels (refused), pointing a key at itself is a loop (refused);
+/// both with the model reader's message. (On a big stack: the model, its writer and its
+/// drop recurse over the 512 levels; the stream does not.)
+#[test]
+fn stream_bounds_depth_and_refuses_loops() {
+    std::thread::Builder::new()
+        .stack_size(pause_verify::limits::THREAD_STACK)
+        .spawn(deep_and_looped)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+fn deep_and_looped() {
+    let sd = delta::DEFAULT_SD.to_vec();
+    let mut root = Key::new("ROOT", Default::default(), 1, sd.clone());
+    let mut chain = Key::new("A", Default::default(), 1, sd.clone());
+    for _ in 1..512 {
+        let mut up = Key::new("A", Default::default(), 1, sd.clone());
+        up.subkeys.push(chain);
+        chain = up;
+    }
+    let mut b_key = Key::new("B", Default::default(), 1, sd.clone());
+    b_key
+        .subkeys
+        .push(Key::new("C", Default::default(), 1, sd.clone()));
+    root.subkeys.push(chain);
+    root.subkeys.push(b_key);
+    let h = Hive {
+        header: model::Header::offreg(false),
+        root,
+    };
+    let bytes = hive::write(&h).unwrap();
+    let (rows, _) = streamed(&bytes).unwrap();
+    assert_eq!(rows.iter().map(|r| r.1).max(), Some(512));
+    assert_eq!(rows, modeled(&hive::read(&bytes).unwrap()));
+
+    let deepest = raw_find(&bytes, &vec!["A"; 512].join("\\"));
+    let b_list = u32_at(cell(&bytes, raw_find(&bytes, "B")), 28);
+    let nk_field = |off: u32, at: usize| 4096 + off as usize + 4 + at;
+    let mut deep = bytes.clone();
+    deep[nk_field(deepest, 20)..][..4].copy_from_slice(&1u32.to_le_bytes());
+    deep[nk_field(deepest, 28)..][..4].copy_from_slice(&b_list.to_le_bytes());
+    let mut looped = bytes.clone();
+    let root_off = u32_at(&bytes, 36);
+    let list = u32_at(cell(&bytes, root_off), 28);
+    looped[4096 + list as usize + 4 + 4..][..4].copy_from_slice(&root_off.to_le_bytes());
+    for (b, want) in [
+        (&deep, "keys nest deeper than 512 levels"),
+        (&looped, "referenced twice (a loop)"),
+    ] {
+        let e = streamed(b).expect_err("refused").to_string();
+        assert!(e.contains(want), "{e}");
+        assert_eq!(e, hive::read(b).unwrap_err().to_string());
+    }
+}
