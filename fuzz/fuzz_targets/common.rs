@@ -28,7 +28,7 @@ pub fn public_key() -> &'static PublicKey {
 }
 
 /// A private key to sign fuzzed payloads with, so that the code after a signature
-/// check is reached (scrypt runs once, at the first call).
+/// check is reached (scrypt runs once, in the targets' `init`, before any timed input).
 pub fn signing_key() -> &'static PrivateKey {
     static K: OnceLock<PrivateKey> = OnceLock::new();
     K.get_or_init(|| {

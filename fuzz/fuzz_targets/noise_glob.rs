@@ -10,7 +10,9 @@ use pause_verify::hive::RootHive;
 const KINDS: [&str; 6] = ["file", "dir", "whiteout", "hardlink", "symlink", "other(3)"];
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     let mut parts = s.splitn(4, '\0');
     let (pattern, path, value, content) = (
         parts.next().unwrap_or(""),
@@ -26,8 +28,14 @@ fuzz_target!(|data: &[u8]| {
         let _ = noise::glob_match(pattern, path, '\\');
     }
     if !path.contains(['*', '{']) {
-        assert!(noise::glob_match(path, path, '/'), "{path:?} matches itself");
-        assert!(noise::glob_match(path, path, '\\'), "{path:?} matches itself");
+        assert!(
+            noise::glob_match(path, path, '/'),
+            "{path:?} matches itself"
+        );
+        assert!(
+            noise::glob_match(path, path, '\\'),
+            "{path:?} matches itself"
+        );
     }
     let _ = noise::explain_file(path);
     let _ = noise::is_profile_hive(path);
@@ -46,7 +54,10 @@ fuzz_target!(|data: &[u8]| {
         for change in [
             RegChange::KeyCreated,
             RegChange::KeyDeleted,
-            RegChange::ValueSet { kind, data: content },
+            RegChange::ValueSet {
+                kind,
+                data: content,
+            },
             RegChange::ValueDeleted,
         ] {
             let _ = noise::judge_registry(hive, path, Some(value), change);

@@ -11,7 +11,9 @@ use pause_verify::attest::simplesigning::{self, SIGNATURE_ANNOTATION, SIMPLE_SIG
 use pause_verify::attest::storage::AttachedLayer;
 use pause_verify::image::Digest;
 
-fuzz_target!(|data: &[u8]| {
+// The key's scrypt runs here, before the first input: on a loaded machine it can take
+// longer than the per-input timeout (CI saw a 12 s "timeout" on the empty input).
+fuzz_target!(init: { common::signing_key(); }, |data: &[u8]| {
     // The manifest digest the containers/image fixture signatures sign.
     let fixture: Digest = "sha256:634a8f35b5f16dcf4aaa0822adc0b1964bb786fca12f6831de8ddc45e5986a00"
         .parse()

@@ -14,7 +14,9 @@ use x509_cert::der::Decode;
 
 fuzz_target!(|data: &[u8]| {
     let _ = EcKey::from_spki_der(data);
-    let Ok(leaf) = Certificate::from_der(data) else { return };
+    let Ok(leaf) = Certificate::from_der(data) else {
+        return;
+    };
     let _ = certificate::check_leaf_profile(&leaf);
     let _ = identity::subject_alt_names(&leaf);
     let _ = identity::oidc_issuer(&leaf);
