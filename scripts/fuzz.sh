@@ -25,7 +25,7 @@ shift || true
 all_targets=(hive_read regfile_parse image_model docker_archive wclayer_reader sddl dsse
   bundle trust_root x509_sct rekor simple_signing key_pem policy_toml pins_toml dockerfile
   toml_recipe reg_cmdline registry_headers docker_config image_ref noise_glob notary_cose
-  notary_jws)
+  notary_jws timestamp intoto_layout)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 nice_level="${PV_FUZZ_NICE:-19}"
 sanitizer="${PV_FUZZ_SANITIZER:-none}"
@@ -46,7 +46,7 @@ max_len() {
     hive_read) echo 600000 ;;
     docker_archive | wclayer_reader) echo 262144 ;;
     trust_root | bundle | rekor) echo 32768 ;;
-    dsse | x509_sct | simple_signing | notary_cose | notary_jws | policy_toml | pins_toml | dockerfile | toml_recipe | regfile_parse) echo 16384 ;;
+    dsse | x509_sct | simple_signing | notary_cose | notary_jws | policy_toml | pins_toml | dockerfile | toml_recipe | regfile_parse | timestamp | intoto_layout) echo 16384 ;;
     *) echo 4096 ;;
   esac
 }
@@ -155,6 +155,32 @@ for p in sorted(glob.glob(fx + "/cosign/containers-image/**/signature-*", recurs
     put("simple_signing", name, raw)
     j = json.loads(raw[len(b"\x00sigstore-json\n"):])
     put("simple_signing", name + ".payload", base64.b64decode(j["payload"]))
+# RFC 3161 tokens: byte 0 the stamped message's length, the message, the token. The
+# conformance bundles' tokens stamp the bundle's signature; notation-go's stand alone.
+for i, p in enumerate(sorted(glob.glob(fx + "/cosign/**/*.sigstore.json", recursive=True))):
+    try:
+        b = json.loads(open(p, "rb").read())
+        tokens = b["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"]
+        sig = b["messageSignature"]["signature"] if "messageSignature" in b else b["dsseEnvelope"]["signatures"][0]["sig"]
+        msg = base64.b64decode(sig)[:255]
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        continue
+    for k, t in enumerate(tokens):
+        try:
+            der = base64.b64decode(t["signedTimestamp"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        put("timestamp", f"bundle{i}-{k}", bytes([len(msg)]) + msg + der)
+for p in sorted(glob.glob(fx + "/notation/**/*.p7s", recursive=True)):
+    put("timestamp", os.path.basename(p), b"\x00" + open(p, "rb").read())
+# in-toto: JSON documents for the canonical encoder (selector 0): the in-toto statements
+# and envelopes of attestations/, a bundle, the trusted root.
+for i, p in enumerate(sorted(glob.glob(root + "/attestations/*.intoto.jsonl"))):
+    line = open(p, "rb").read().splitlines()[0]
+    put("intoto_layout", f"envelope{i}.json", b"\x00" + line)
+    put("intoto_layout", f"statement{i}.json", b"\x00" + base64.b64decode(json.loads(line)["payload"]))
+put("intoto_layout", "bundle.json", b"\x00" + open(fx + "/cosign/cosign/oci-attestation.sigstore.json", "rb").read())
+put("intoto_layout", "trusted_root.json", b"\x00" + tr)
 keys = glob.glob(fx + "/cosign/**/*.pub", recursive=True) + glob.glob(fx + "/cosign/**/*.key", recursive=True) + glob.glob(root + "/attestations/cosign.*")
 for p in sorted(keys):
     put("key_pem", p.replace("/", "_")[-60:], open(p, "rb").read())
@@ -164,6 +190,12 @@ PY
   # Notary signature envelopes (notation-go's test data): every one to both targets.
   find "$fixtures/notation" -name '*.sig' -print0 2>/dev/null |
     while IFS= read -r -d '' f; do seed_file notary_cose "$f"; seed_file notary_jws "$f"; done
+  # in-toto layouts (selector 1: shape byte = threshold | functionaries<<2, expires NUL
+  # readme NUL blob bytes) and links (selector 2: step NUL command NUL materials NUL products).
+  s intoto_layout layout-1 '\x01\x052030-01-01T00:00:00Z\0pause chain\0manifest config layer-0 layer-1 '
+  s intoto_layout layout-2 '\x01\x0e2027-06-30T12:00:00Z\0rebuilt by two\0aaaaaaaabbbbbbbbccccccccdddddddd'
+  s intoto_layout link-base '\x02pause-base\0pause-verify build --base oci:base@sha256:aa --out img\0nanoserver/blobs/sha256/aa\nnanoserver/blobs/sha256/bb\0pause-base/blobs/sha256/aa\npause-base/blobs/sha256/cc'
+  s intoto_layout link-nano '\x02nanoserver\0\0\0nanoserver/blobs/sha256/aa'
   seed_file policy_toml attestations/policy.example.toml
   s policy_toml small.toml 'version = 1\n[signatures]\nrequired = true\nkeys = ["cosign.pub"]\ntrusted_root = "trusted_root.json"\n[pins]\nrequired = true\nfiles = ["pins.toml"]\n'
   seed_file pins_toml attestations/pins.toml

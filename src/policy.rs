@@ -207,6 +207,33 @@ pub struct Signatures {
     /// `--insecure-ignore-tlog`), which the audit evidence records.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure_ignore_tlog: bool,
+    /// How many of the signatures (and attestations) found must verify: `all` (default)
+    /// or `any`, as `verify` and its `--require-any`.
+    #[serde(default)]
+    pub rule: SignatureRule,
+}
+
+/// The rule the `signature`, `keyless-signature` and `attestation` checks apply to what
+/// they find for a platform (its manifest and the index).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureRule {
+    /// At least one verifies and none FAILED: a forged or foreign signature beside a
+    /// good one is a fault to look at, not noise (`verify`'s default).
+    #[default]
+    All,
+    /// At least one verifies; FAILED ones beside it are only evidence (`verify
+    /// --require-any`).
+    Any,
+}
+
+impl SignatureRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureRule::All => "all",
+            SignatureRule::Any => "any",
+        }
+    }
 }
 
 impl Default for Signatures {
@@ -217,6 +244,7 @@ impl Default for Signatures {
             identities: Vec::new(),
             trusted_root: None,
             insecure_ignore_tlog: false,
+            rule: SignatureRule::All,
         }
     }
 }

@@ -81,9 +81,10 @@ pub fn render(report: &Report) -> String {
         );
         let _ = writeln!(
             x,
-            "    <properties>\n      <property name=\"image\" value=\"{}\"/>\n      <property name=\"policy\" value=\"{}\"/>\n    </properties>",
+            "    <properties>\n      <property name=\"image\" value=\"{}\"/>\n      <property name=\"policy\" value=\"{}\"/>\n      <property name=\"rule\" value=\"{}\"/>\n    </properties>",
             escape(&report.image.digest.to_string()),
             escape(&report.policy.uri),
+            report.rule,
         );
         for c in cases {
             let _ = write!(

@@ -16,7 +16,7 @@ pub mod vsa;
 use crate::attest::statement::{EditOp, PROVENANCE_V1, RegistryEdit};
 use crate::attest::{Check as SigCheck, Verified};
 use crate::image::{Digest, Platform};
-use crate::policy::{Loaded, Pin};
+use crate::policy::{Loaded, Pin, SignatureRule};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -241,6 +241,9 @@ pub struct Report {
     pub tool_version: &'static str,
     pub image: ImageId,
     pub policy: PolicyId,
+    /// The rule the signature and attestation checks applied (`[signatures] rule`): `all`
+    /// (none found may FAIL) or `any`.
+    pub rule: &'static str,
     /// True when every check is PASS or SKIP.
     pub passed: bool,
     pub platforms: Vec<PlatformSummary>,
@@ -317,7 +320,7 @@ pub fn evaluate(policy: &Loaded, facts: &ImageFacts) -> Report {
             push(ids::KEYLESS_SIGNATURE, None, s, m, e);
         }
         for t in &policy.predicate_types {
-            let (s, m, e) = attestation(facts, p, t);
+            let (s, m, e) = attestation(policy.policy.signatures.rule, facts, p, t);
             push(ids::ATTESTATION, Some(t), s, m, e);
         }
         if policy.policy.attestations.provenance.is_some() {
@@ -385,6 +388,7 @@ pub fn evaluate(policy: &Loaded, facts: &ImageFacts) -> Report {
                 .filter(|_| policy.policy.rebuild.required)
                 .map(|(src, r)| format!("{src} {r}")),
         },
+        rule: policy.policy.signatures.rule.as_str(),
         passed: checks.iter().all(|c| c.status != Status::Fail),
         platforms,
         checks,
@@ -709,16 +713,21 @@ fn signature(policy: &Loaded, facts: &ImageFacts, p: &PlatformFacts) -> Outcome 
             evidence,
         );
     }
+    let rule = policy.policy.signatures.rule;
     // Keyless signatures count for `keyless-signature`, not here.
     if let Some(ok) = all
         .iter()
         .find(|f| matches!(&f.check.result, Ok(v) if v.keyless.is_none()))
     {
-        return (
-            Status::Pass,
-            format!("signed: {} verifies for {}", ok.check.source, ok.subject),
-            evidence,
-        );
+        let ok = format!("{} verifies for {}", ok.check.source, ok.subject);
+        return match rule_violation(rule, "signature", &all) {
+            Some(why) => (Status::Fail, format!("{why}; {ok}"), evidence),
+            None => (
+                Status::Pass,
+                format!("signed: {ok} ({})", rule_note(rule, "signature", &all)),
+                evidence,
+            ),
+        };
     }
     let subjects = if facts.root_is_index {
         format!("{} or the index {}", p.manifest, facts.root)
@@ -765,18 +774,26 @@ fn keyless(policy: &Loaded, facts: &ImageFacts, p: &PlatformFacts) -> Outcome {
             evidence,
         );
     }
+    let rule = policy.policy.signatures.rule;
     if let Some((f, k)) = all.iter().find_map(|f| match &f.check.result {
         Ok(v) => v.keyless.as_ref().map(|k| (f, k)),
         Err(_) => None,
     }) {
-        return (
-            Status::Pass,
-            format!(
-                "signed keyless: {} verifies for {}: {} from {}",
-                f.check.source, f.subject, k.identity, k.issuer
-            ),
-            evidence,
+        let ok = format!(
+            "{} verifies for {}: {} from {}",
+            f.check.source, f.subject, k.identity, k.issuer
         );
+        return match rule_violation(rule, "signature", &all) {
+            Some(why) => (Status::Fail, format!("{why}; {ok}"), evidence),
+            None => (
+                Status::Pass,
+                format!(
+                    "signed keyless: {ok} ({})",
+                    rule_note(rule, "signature", &all)
+                ),
+                evidence,
+            ),
+        };
     }
     (
         Status::Fail,
@@ -820,6 +837,43 @@ fn transparency_note(t: &crate::attest::keyless::Transparency) -> String {
     parts.join("; ")
 }
 
+/// Under rule `all`, why the FAILED ones among `found` fail the check: `rule all: 1 of 2
+/// signature(s) found FAILED: SOURCE (for DIGEST): CODE`. None when the rule is met.
+fn rule_violation(rule: SignatureRule, kind: &str, found: &[&Found]) -> Option<String> {
+    let failed: Vec<String> = found
+        .iter()
+        .filter_map(|f| {
+            let e = f.check.result.as_ref().err()?;
+            Some(format!(
+                "{} (for {}): {}",
+                f.check.source,
+                f.subject,
+                e.code()
+            ))
+        })
+        .collect();
+    if rule == SignatureRule::Any || failed.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "rule all: {} of {} {kind}(s) found FAILED: {} ([signatures] rule = \"any\" would accept one verified)",
+        failed.len(),
+        found.len(),
+        failed.join("; ")
+    ))
+}
+
+/// What the rule made of a passing check: `rule all: every one of 2 signature(s) verifies`
+/// or `rule any: 1 FAILED signature(s) beside it accepted`.
+fn rule_note(rule: SignatureRule, kind: &str, found: &[&Found]) -> String {
+    let failed = found.iter().filter(|f| f.check.result.is_err()).count();
+    match rule {
+        SignatureRule::All => format!("rule all: every one of {} {kind}(s) verifies", found.len()),
+        SignatureRule::Any if failed == 0 => format!("rule any: all {} verify", found.len()),
+        SignatureRule::Any => format!("rule any: {failed} FAILED {kind}(s) beside it accepted"),
+    }
+}
+
 /// The distinct reasons the signatures found failed, sorted: `bad_signature, no_keys`.
 fn failure_codes(found: &[&Found]) -> String {
     let mut codes: Vec<&str> = found
@@ -845,7 +899,7 @@ fn verified_of_type<'a>(
         })
 }
 
-fn attestation(facts: &ImageFacts, p: &PlatformFacts, t: &str) -> Outcome {
+fn attestation(rule: SignatureRule, facts: &ImageFacts, p: &PlatformFacts, t: &str) -> Outcome {
     let all: Vec<&Found> = p
         .attestations
         .iter()
@@ -853,11 +907,17 @@ fn attestation(facts: &ImageFacts, p: &PlatformFacts, t: &str) -> Outcome {
         .collect();
     let evidence: Vec<Evidence> = all.iter().map(|f| found_evidence(f, &[])).collect();
     if let Some((f, _)) = verified_of_type(facts, p, t).next() {
-        return (
-            Status::Pass,
-            format!("{} is a verified {t} attestation", f.check.source),
-            evidence,
-        );
+        let ok = format!("{} is a verified {t} attestation", f.check.source);
+        // Every attestation found counts, whatever its type: one that FAILED does not
+        // say which type it would have been.
+        return match rule_violation(rule, "attestation", &all) {
+            Some(why) => (Status::Fail, format!("{why}; {ok}"), evidence),
+            None => (
+                Status::Pass,
+                format!("{ok} ({})", rule_note(rule, "attestation", &all)),
+                evidence,
+            ),
+        };
     }
     let message = if all.is_empty() {
         format!("no attestation found for {}", p.manifest)

@@ -568,3 +568,103 @@ fn identity_subject_regexp_in_policies() {
         assert!(load(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn rule_all_fails_a_failed_line_beside_a_verified_one_and_any_accepts_it() {
+    let bad = |source: &str, subject: Digest| Found {
+        subject,
+        digest: Some(d(source)),
+        check: SigCheck {
+            source: source.into(),
+            result: Err(Failure::BadSignature { keys: 1 }),
+        },
+    };
+    let mut f = good_facts();
+    f.root_signatures = vec![bad(".sig index layer 1", d("index"))];
+    let m1 = f.platforms[1].manifest.clone();
+    f.platforms[1].attestations.push(bad(".att layer 1", m1));
+
+    // Default (no `rule` key): all. The index's FAILED signature fails every platform's
+    // signature check; the FAILED attestation fails the platform it is on.
+    let (_d, l) = load(&policy_text());
+    assert_eq!(l.policy.signatures.rule, SignatureRule::All);
+    let r = evaluate(&l, &f);
+    assert_eq!(r.rule, "all");
+    let names = failed(&r);
+    assert_eq!(names.len(), 4, "{names:#?}");
+    let sig = r.failures().find(|c| c.id == ids::SIGNATURE).unwrap();
+    assert!(
+        sig.message
+            .starts_with("rule all: 1 of 2 signature(s) found FAILED: .sig index layer 1 (for ")
+            && sig.message.contains("bad_signature")
+            && sig.message.contains(".sig layer 0 verifies"),
+        "{}",
+        sig.message
+    );
+    assert!(
+        sig.evidence
+            .iter()
+            .any(|e| e.what.starts_with(".sig index layer 1")
+                && e.found.starts_with("bad_signature"))
+    );
+    let att = r.failures().find(|c| c.id == ids::ATTESTATION).unwrap();
+    assert_eq!(att.platform, "windows/amd64:10.0.20348.2");
+    assert!(
+        att.message
+            .contains("1 of 2 attestation(s) found FAILED: .att layer 1"),
+        "{}",
+        att.message
+    );
+    assert!(junit::render(&r).contains("<property name=\"rule\" value=\"all\"/>"));
+    // A platform without FAILED lines passes and says so.
+    let (_d, l2) = load(&policy_text());
+    let r2 = evaluate(&l2, &good_facts());
+    let c = r2.checks.iter().find(|c| c.id == ids::SIGNATURE).unwrap();
+    assert!(
+        c.message
+            .ends_with("(rule all: every one of 1 signature(s) verifies)"),
+        "{}",
+        c.message
+    );
+
+    // rule = "any": one verified suffices; the failures stay in the evidence.
+    let text = policy_text().replacen("[signatures]\n", "[signatures]\nrule = 'any'\n", 1);
+    let (_d, l) = load(&text);
+    let r = evaluate(&l, &f);
+    assert!(r.passed, "{:#?}", failed(&r));
+    assert_eq!(r.rule, "any");
+    let sig = r.checks.iter().find(|c| c.id == ids::SIGNATURE).unwrap();
+    assert!(
+        sig.message
+            .contains("rule any: 1 FAILED signature(s) beside it accepted"),
+        "{}",
+        sig.message
+    );
+    assert_eq!(sig.evidence.len(), 2);
+    assert!(junit::render(&r).contains("<property name=\"rule\" value=\"any\"/>"));
+
+    // Keyless: the same rule.
+    let (_d, l) = with_keyless(true);
+    let mut f = good_facts();
+    f.root_signatures = vec![
+        keyless_verified("referrer sha256:1", d("index")),
+        bad("referrer sha256:2", d("index")),
+    ];
+    let r = evaluate(&l, &f);
+    let kl = r
+        .failures()
+        .find(|c| c.id == ids::KEYLESS_SIGNATURE)
+        .unwrap();
+    assert!(
+        kl.message.contains("FAILED: referrer sha256:2"),
+        "{}",
+        kl.message
+    );
+
+    let bad_rule = policy_text().replacen("[signatures]\n", "[signatures]\nrule = 'most'\n", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("policy.toml");
+    std::fs::write(&p, bad_rule).unwrap();
+    let e = policy::load(Some(&p), &policy::CliInputs::default()).unwrap_err();
+    assert!(e.to_string().contains("most"), "{e}");
+}

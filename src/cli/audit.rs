@@ -462,6 +462,14 @@ fn print_human(report: &Report) {
         "audit of {} ({})\npolicy: {} ({})",
         report.image.reference, report.image.digest, report.policy.name, report.policy.uri
     );
+    println!(
+        "rule: {}",
+        if report.rule == "any" {
+            "any ([signatures] rule = \"any\"): one verified signature / attestation per check suffices"
+        } else {
+            "all: at least one, and every signature / attestation found, must verify"
+        }
+    );
     let mut groups: Vec<&str> = Vec::new();
     for c in &report.checks {
         if !groups.contains(&c.platform.as_str()) {

@@ -436,3 +436,113 @@ fn errors_exit_2() {
     ]);
     assert_code(&o, 2);
 }
+
+/// Issue 11: a FAILED signature or attestation beside a verified one fails the audit
+/// under the default rule `all`, naming it; `[signatures] rule = "any"` accepts it and
+/// every output says which rule applied.
+#[test]
+fn a_failed_signature_beside_a_good_one_fails_unless_the_rule_is_any() {
+    let r = rig(None);
+    r.sign(&r.key);
+    r.sign(&r.other_key);
+    r.attest(None);
+    let a = r.audit(&[]);
+    a.assert_fails("signature", "windows/amd64:10.0.17763");
+    assert_eq!(a.json["rule"], "all");
+    assert!(a.human.contains("rule: all"), "{}", a.human);
+    assert!(a.junit.contains("<property name=\"rule\" value=\"all\"/>"));
+    let sigs: Vec<&Value> = a.json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["id"] == "signature")
+        .collect();
+    assert_eq!(sigs.len(), VERSIONS.len());
+    for c in &sigs {
+        assert_eq!(c["status"], "FAIL", "{c:#}");
+        let msg = c["message"].as_str().unwrap();
+        // The FAILED line is named (the other key's layer of the index's .sig) and so
+        // is the good one: failing does not hide what verified.
+        assert!(
+            msg.starts_with("rule all: 1 of 2 signature(s) found FAILED: ")
+                && msg.contains(".sig layer 1")
+                && msg.contains("bad_signature")
+                && msg.contains(".sig layer 0"),
+            "{msg}"
+        );
+        let ev = c["evidence"].as_array().unwrap();
+        assert_eq!(ev.len(), 2, "{c:#}");
+        assert!(
+            ev.iter()
+                .any(|e| e["what"].as_str().unwrap().contains(".sig layer 1")
+                    && e["found"].as_str().unwrap().starts_with("bad_signature")
+                    && e["digest"].as_str().unwrap().starts_with("sha256:")),
+            "{ev:#?}"
+        );
+    }
+    // Only the signature checks fail: the attestations all verify.
+    assert!(
+        common::audit::failed_checks(&a.json)
+            .iter()
+            .all(|(id, _)| id == "signature")
+    );
+    assert!(a.human.contains(".sig layer 1"), "{}", a.human);
+
+    // The same image under rule any: PASS, and the outputs say so.
+    let policy = r.root.join("policy.toml");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    let any = text.replacen("[signatures]\n", "[signatures]\nrule = 'any'\n", 1);
+    assert_ne!(any, text);
+    std::fs::write(&policy, &any).unwrap();
+    let a = r.audit(&[]);
+    a.assert_passes();
+    assert_eq!(a.json["rule"], "any");
+    assert!(a.human.contains("rule: any"), "{}", a.human);
+    assert!(a.junit.contains("<property name=\"rule\" value=\"any\"/>"));
+    assert!(
+        a.human
+            .contains("rule any: 1 FAILED signature(s) beside it accepted"),
+        "{}",
+        a.human
+    );
+
+    // A FAILED attestation (the other key's) beside the good ones: all fails the
+    // attestation check, any accepts it.
+    let r2 = rig(None);
+    r2.sign(&r2.key);
+    r2.attest(None);
+    let pf = r2.root.join("pred-0.json");
+    let o = pvk([
+        "attest",
+        "--key",
+        r2.other_key.to_str().unwrap(),
+        "--predicate",
+        pf.to_str().unwrap(),
+        "--type",
+        "https://slsa.dev/provenance/v1",
+        &r2.image(),
+    ]);
+    assert_code(&o, 0);
+    let a = r2.audit(&[]);
+    a.assert_fails("attestation", "windows/amd64:10.0.20348");
+    let att = a.json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "attestation")
+        .unwrap();
+    let msg = att["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("rule all: 1 of 4 attestation(s) found FAILED: ")
+            && msg.contains("bad_signature"),
+        "{msg}"
+    );
+    let p2 = r2.root.join("policy.toml");
+    let t2 = std::fs::read_to_string(&p2).unwrap();
+    std::fs::write(
+        &p2,
+        t2.replacen("[signatures]\n", "[signatures]\nrule = 'any'\n", 1),
+    )
+    .unwrap();
+    r2.audit(&[]).assert_passes();
+}
