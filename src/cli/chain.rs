@@ -76,9 +76,12 @@ pub fn maybe_run(
     // Everything --attest needs is checked (and the key decrypted) before the rebuild.
     let key = match &args.key {
         Some(k) if args.attest => {
-            if args.attach {
+            if args.attach && args.out.is_none() {
+                anyhow::bail!("--attach stores the provenance with the rebuilt image: give --out");
+            }
+            if args.attach && matches!(image, ImageRef::Archive { .. }) {
                 anyhow::bail!(
-                    "--attach with a chained rebuild is not supported: use --attestations-dir DIR (then `pause-verify attach`-style copies are yours to make)"
+                    "--attach: a docker-archive cannot hold attestations; use --attestations-dir only"
                 );
             }
             if args.attestations_dir.is_none() {
@@ -136,6 +139,12 @@ pub fn maybe_run(
         .flatten()
         .filter_map(|b| b.annotations().map(|a| (b.base.clone(), a)))
         .collect();
+    // The final image as kept by --out, by the digest the chain rebuilt.
+    let rebuilt = out.as_ref().map(|dir| ImageRef::Layout {
+        dir: dir.clone(),
+        tag: None,
+        digest: res.fin.report.rebuilt.as_ref().map(|r| r.digest.clone()),
+    });
     let done = match (&key, &args.attestations_dir) {
         _ if !sigs_ok => None,
         (Some(key), Some(dir)) => {
@@ -165,6 +174,8 @@ pub fn maybe_run(
                     started_on: Some(started),
                     finished_on: Some(attest_time(epoch)?),
                     base_signatures: &annotations,
+                    attach: args.attach,
+                    rebuilt: rebuilt.as_ref(),
                 },
             )?)
         }
@@ -257,6 +268,14 @@ fn human_attestations(a: &chain::ChainAttestations) -> String {
         );
         for f in &w.files {
             let _ = writeln!(s, "    wrote {}", f.display());
+        }
+        for at in &w.attached {
+            let verb = if at.added == 0 {
+                "already at"
+            } else {
+                "attached"
+            };
+            let _ = writeln!(s, "    {verb} {}", at.location);
         }
     };
     for w in &a.base.provenance {

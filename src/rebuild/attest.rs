@@ -366,14 +366,14 @@ fn signed(statement: &Statement, key: &PrivateKey) -> (Vec<u8>, Digest) {
     (env, d)
 }
 
-fn open_store(r: &ImageRef, opts: &RegistryOptions) -> Result<Store, Error> {
+pub(super) fn open_store(r: &ImageRef, opts: &RegistryOptions) -> Result<Store, Error> {
     Store::open(r, opts).map_err(|source| Error::Attach {
         image: r.to_string(),
         source: Box::new(source),
     })
 }
 
-fn attach_to(
+pub(super) fn attach_to(
     store: &mut Store,
     r: &ImageRef,
     subject: &Digest,

@@ -359,6 +359,11 @@ pub fn parse_build_info(text: &str) -> Result<BinaryBuildInfo, String> {
 pub struct ChainAttestRequest<'a> {
     pub key: &'a crate::attest::PrivateKey,
     pub dir: &'a Path,
+    /// Also attach (`.att`): the final provenance to the rebuilt final image (`rebuilt`,
+    /// from `--out`), the final VSA to the published final image and the base stage's
+    /// VSA to the pause base, as `rebuild --attach` does for one image.
+    pub attach: bool,
+    pub rebuilt: Option<&'a ImageRef>,
     /// The context's build record, checked against the recipe's copied files.
     pub build_info: Option<&'a BinaryBuildInfo>,
     pub registry: &'a RegistryOptions,
@@ -411,7 +416,12 @@ pub fn attest(
             }
         }
     }
-    let base = ar::attest(
+    if a.attach && a.rebuilt.is_none() {
+        return Err(ar::Error::Usage(
+            "--attach stores the provenance with the rebuilt image: give --out too".into(),
+        ));
+    }
+    let mut base = ar::attest(
         &res.base.report,
         &res.base.builds,
         &ar::AttestRequest {
@@ -426,6 +436,15 @@ pub fn attest(
             base_signatures: a.base_signatures,
         },
     )?;
+    // The pause base was not kept (only the final image is, with --out): its VSA goes to
+    // the pause base as published.
+    if a.attach {
+        let mut store = ar::open_store(req.base, a.registry)?;
+        for s in &base.vsa.subjects {
+            let at = ar::attach_to(&mut store, req.base, s, &base.vsa.envelope, VSA_V1)?;
+            base.vsa.attached.push(at);
+        }
+    }
     let dir = AttestationsDir::new(a.dir);
     let sign = |st: &crate::attest::statement::Statement| {
         let env = dsse::sign_statement(st, a.key).to_json();
@@ -524,7 +543,7 @@ pub fn attest(
             files.push(p);
         }
     }
-    let vsa = Written {
+    let mut vsa = Written {
         predicate_type: VSA_V1.into(),
         subjects,
         platform: None,
@@ -536,6 +555,20 @@ pub fn attest(
         attached: Vec::new(),
         envelope: env,
     };
+    if let (true, Some(rebuilt)) = (a.attach, a.rebuilt) {
+        let mut store = ar::open_store(rebuilt, a.registry)?;
+        for w in &mut provenance {
+            for s in &w.subjects {
+                let at = ar::attach_to(&mut store, rebuilt, s, &w.envelope, PROVENANCE_V1)?;
+                w.attached.push(at);
+            }
+        }
+        let mut store = ar::open_store(req.published, a.registry)?;
+        for s in &vsa.subjects {
+            let at = ar::attach_to(&mut store, req.published, s, &vsa.envelope, VSA_V1)?;
+            vsa.attached.push(at);
+        }
+    }
     Ok(ChainAttestations {
         base,
         provenance,

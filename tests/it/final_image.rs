@@ -1063,3 +1063,80 @@ fn config_of(layout: &Path) -> Value {
     let m = blob(index["manifests"][0]["digest"].as_str().unwrap());
     blob(m["config"]["digest"].as_str().unwrap())
 }
+
+/// `rebuild --attest --attach --out` of a chain attaches what it signs: the final
+/// provenance to the rebuilt final image, the final VSA to the published final image and
+/// the base stage's VSA to the pause base; `verify` finds each there (no directory).
+#[test]
+fn chain_attach_puts_each_statement_beside_its_image() {
+    let Some(c) = chain() else { return };
+    let d = c.dir.join("attach");
+    std::fs::create_dir_all(&d).unwrap();
+    let pvk = || common::Pv::new().password("chain-test").cwd(&d);
+    pvk().ok(["generate-key-pair", "--output-key-prefix", "k"]);
+    let fin = final_of_our_build(c, "final-attach");
+    // A private copy of the pause base: attaching writes to its index.json.
+    let pb = d.join("pause-base");
+    let o = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&c.pause_base)
+        .arg(&pb)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let pb_ref = c
+        .pause_base_ref
+        .replace(c.pause_base.to_str().unwrap(), pb.to_str().unwrap());
+    let o = pvk().run([
+        "rebuild",
+        "--image",
+        &format!("oci:{}", fin.display()),
+        "--base",
+        &pb_ref,
+        "--recipe",
+        c.ctx.join("Dockerfile_windows").to_str().unwrap(),
+        "--context",
+        c.ctx.to_str().unwrap(),
+        "--build-arg",
+        "ARCH=amd64",
+        "--pins",
+        c.pins.to_str().unwrap(),
+        "--out",
+        "oci:reb",
+        "--attest",
+        "--key",
+        "k.key",
+        "--attestations-dir",
+        "atts",
+        "--attach",
+        "--json",
+        "-q",
+    ]);
+    assert_code(&o, 0);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let a = &v["attestations"];
+    for w in [&a["provenance"][0], &a["vsa"], &a["base"]["vsa"]] {
+        assert!(
+            !w["attached"].as_array().unwrap().is_empty(),
+            "nothing attached: {w:#}"
+        );
+    }
+    let verify = |image: String, ty: &str| {
+        pvk().run([
+            "verify",
+            "--key",
+            "k.pub",
+            "--attestations-only",
+            "--type",
+            ty,
+            &image,
+        ])
+    };
+    let prov = "https://slsa.dev/provenance/v1";
+    let vsa = "https://slsa.dev/verification_summary/v1";
+    assert_code(&verify("oci:reb".into(), prov), 0);
+    assert_code(&verify(format!("oci:{}", fin.display()), vsa), 0);
+    assert_code(&verify(pb_ref.clone(), vsa), 0);
+    // Not where it does not belong: the published final image holds no provenance of ours.
+    assert_code(&verify(format!("oci:{}", fin.display()), prov), 1);
+}
