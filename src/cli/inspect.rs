@@ -9,7 +9,6 @@ use pause_verify::image::{
 };
 use pause_verify::progress::Progress;
 use serde::Serialize;
-use std::io;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -206,20 +205,9 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         } else if args.digests {
             let blob = src.open_blob(d).map_err(|e| foreign_context(e, d))?;
             let mut blob = progress.wrap_read(blob, d.size, &format!("layer {}/{n}", i + 1));
-            // Large reads: the digest check is the whole cost here.
-            let mut buf = vec![0u8; layer::CHUNK];
-            loop {
-                match io::Read::read(&mut blob, &mut buf) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        return Err(
-                            Error::from_io(e, format!("reading layer {i} ({})", d.digest)).into(),
-                        );
-                    }
-                }
-            }
+            // The digest check is the whole cost here (layer::HASH_READ blocks).
+            layer::drain(&mut blob)
+                .map_err(|e| Error::from_io(e, format!("reading layer {i} ({})", d.digest)))?;
             lr.digest_status = "verified";
         }
         layers.push(lr);

@@ -323,7 +323,7 @@ pub fn hash_blobs(
         }
         let r = src.open_blob(d).and_then(|r| {
             let mut r = progress.wrap_read(r, d.size, &format!("published base layer {i}"));
-            std::io::copy(&mut r, &mut std::io::sink())
+            image::layer::drain(&mut r)
                 .map_err(|e| image::Error::from_io(e, format!("reading blob {}", d.digest)))
         });
         if let Err(e) = r {

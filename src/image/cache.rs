@@ -117,19 +117,11 @@ impl BlobCache {
                 source,
             })?;
             let mut r = HashingReader::new(&f);
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                match io::Read::read(&mut r, &mut buf) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(source) => {
-                        return Err(CacheError::Io {
-                            path: p.clone(),
-                            source,
-                        });
-                    }
-                }
+            if let Err(source) = super::layer::drain(&mut r) {
+                return Err(CacheError::Io {
+                    path: p.clone(),
+                    source,
+                });
             }
             let (got, n) = r.finish();
             if got == *digest && n == size {

@@ -189,15 +189,8 @@ fn copy_blob(
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         let r = progress.wrap_read(Box::new(file), d.size, &label);
         let mut v = source::VerifyingReader::new(r, d);
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            match std::io::Read::read(&mut v, &mut buf) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::from_io(e, format!("reading blob {}", d.digest))),
-            }
-        }
+        super::layer::drain(&mut v)
+            .map_err(|e| Error::from_io(e, format!("reading blob {}", d.digest)))?;
         staged.commit()?;
         report.blobs_written += 1;
         report.bytes_written += d.size;

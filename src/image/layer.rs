@@ -23,6 +23,26 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 /// Chunk size of reads and of inflated buffers.
 pub const CHUNK: usize = 1 << 20;
+/// Read size where a blob is only hashed (digest checks, cache checks, linked copies):
+/// small enough that each block is still in cache when the hash reads it after the
+/// kernel's copy. 1 MiB reads made `inspect --digests` slower than `openssl dgst`
+/// (figures: scripts/bench.d/verify.sh, docs/build.md).
+pub const HASH_READ: usize = 128 << 10;
+
+/// Read `r` to its end in [`HASH_READ`] blocks, discarding the bytes (a verifying or
+/// hashing reader does the work); the number of bytes read.
+pub fn drain(r: &mut dyn Read) -> io::Result<u64> {
+    let mut buf = vec![0u8; HASH_READ];
+    let mut n = 0u64;
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok(n),
+            Ok(k) => n += k as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
 /// Chunks in flight between the threads (bounds memory).
 const IN_FLIGHT: usize = 8;
 
