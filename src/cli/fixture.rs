@@ -16,6 +16,7 @@ pub struct Args {
 #[derive(clap::Subcommand, Debug)]
 pub enum What {
     /// A synthetic NanoServer base image (Docker schema2 manifest list, one Windows base layer per OS version).
+    #[command(after_help = super::examples::FIXTURE)]
     Nanoserver(NanoArgs),
 }
 

@@ -19,11 +19,13 @@ pub struct Args {
 #[derive(clap::Subcommand, Debug)]
 pub enum Cmd {
     /// Print every key and value of a hive file, with layer semantics and tombstones.
+    #[command(after_help = super::examples::HIVE_DUMP)]
     Dump {
         /// A regf hive file (normal or differencing, e.g. Hives/System_Delta).
         file: PathBuf,
     },
     /// Show what changes from hive A to hive B (exit 1 when they differ).
+    #[command(after_help = super::examples::HIVE_DIFF)]
     Diff {
         /// The hive to compare from (a regf file, normal or differencing).
         a: PathBuf,
