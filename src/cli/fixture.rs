@@ -11,6 +11,8 @@ use serde::Serialize;
 pub struct Args {
     #[command(subcommand)]
     pub what: What,
+    #[command(flatten)]
+    pub no_registry: super::registry_flags::NoRegistry,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -59,6 +61,7 @@ struct Report<'a> {
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    args.no_registry.refuse("fixture")?;
     let What::Nanoserver(a) = args.what;
     let (dir, tag) = super::build::layout_dest(&a.out)?;
     let opts = FixtureOptions {

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 pub struct Args {
     #[command(subcommand)]
     pub cmd: Cmd,
+    #[command(flatten)]
+    pub no_registry: super::registry_flags::NoRegistry,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -51,6 +53,7 @@ fn load(p: &Path) -> anyhow::Result<Hive> {
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    args.no_registry.refuse("hive")?;
     match args.cmd {
         Cmd::Dump { file } => dump(&file, g),
         Cmd::Diff { a, b, base } => diff(&a, &b, base.as_deref(), g),

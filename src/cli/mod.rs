@@ -132,10 +132,15 @@ enum Command {
     Completions {
         /// The shell to complete for.
         shell: clap_complete::Shell,
+        #[command(flatten)]
+        no_registry: registry_flags::NoRegistry,
     },
     /// Print the manual page (roff, section 1) on stdout.
     #[command(after_help = examples::MAN)]
-    Man,
+    Man {
+        #[command(flatten)]
+        no_registry: registry_flags::NoRegistry,
+    },
 }
 
 /// `--version`: the version, the commit it was built from, and what decides results
@@ -216,8 +221,10 @@ pub fn main() -> ExitCode {
         Command::Layout(a) => layout::run(a, &cli.global),
         Command::Build(a) => build::run(a, &cli.global),
         Command::Fixture(a) => fixture::run(a, &cli.global),
-        Command::Completions { shell } => completions(shell),
-        Command::Man => man(),
+        Command::Completions { shell, no_registry } => no_registry
+            .refuse("completions")
+            .and_then(|()| completions(shell)),
+        Command::Man { no_registry } => no_registry.refuse("man").and_then(|()| man()),
     };
     match result {
         Ok(Outcome::Pass) => ExitCode::SUCCESS,

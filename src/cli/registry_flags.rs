@@ -73,3 +73,51 @@ fn read_cert_dir(dir: &std::path::Path) -> anyhow::Result<Vec<Vec<u8>>> {
         .map(|p| std::fs::read(p).with_context(|| format!("--cert-dir: {}", p.display())))
         .collect()
 }
+
+/// For a command that touches no registry (`hive`, `fixture`, `generate-key-pair`,
+/// `verify-bundle`, `completions`, `man`): the registry options' ids again, hidden. clap
+/// does not propagate a global option into a command that has an argument of the same
+/// id, so they are not offered in its `--help` (nor in its subcommands'); given anyway,
+/// [`NoRegistry::refuse`] says they do not apply instead of ignoring them. Types and
+/// parsers as in [`RegistryFlags`]: clap hands global values between the two.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct NoRegistry {
+    #[arg(long, hide = true)]
+    creds: Option<String>,
+    #[arg(long, hide = true)]
+    authfile: Option<PathBuf>,
+    #[arg(long, hide = true)]
+    insecure: Vec<String>,
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    tls_verify: Option<bool>,
+    #[arg(long, hide = true)]
+    cert_dir: Option<PathBuf>,
+    #[arg(long, hide = true)]
+    no_cache: bool,
+    #[arg(long, hide = true)]
+    include_foreign: bool,
+}
+
+impl NoRegistry {
+    pub fn refuse(&self, command: &str) -> anyhow::Result<()> {
+        let given: Vec<&str> = [
+            ("--creds", self.creds.is_some()),
+            ("--authfile", self.authfile.is_some()),
+            ("--insecure", !self.insecure.is_empty()),
+            ("--tls-verify", self.tls_verify.is_some()),
+            ("--cert-dir", self.cert_dir.is_some()),
+            ("--no-cache", self.no_cache),
+            ("--include-foreign", self.include_foreign),
+        ]
+        .into_iter()
+        .filter_map(|(f, set)| set.then_some(f))
+        .collect();
+        if given.is_empty() {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "{command} reads no registry: {} does not apply here",
+            given.join(", ")
+        )
+    }
+}

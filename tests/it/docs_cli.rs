@@ -355,6 +355,42 @@ fn registry_options_have_their_own_heading() {
             "{f} under Registry options:\n{help}"
         );
     }
+    // Commands that touch no registry do not offer them, and refuse them when given.
+    for c in [
+        &["hive", "dump"][..],
+        &["hive", "diff"],
+        &["generate-key-pair"],
+        &["fixture", "nanoserver"],
+        &["verify-bundle"],
+        &["completions"],
+        &["man"],
+    ] {
+        let mut a = c.to_vec();
+        a.push("--help");
+        let help = Pv::new().ok(&a);
+        assert!(
+            !help.contains("Registry options") && !help.contains("--creds"),
+            "{help}"
+        );
+    }
+    let t = tempfile::tempdir().unwrap();
+    let o = Pv::new().cwd(t.path()).password(PASSWORD).run([
+        "generate-key-pair",
+        "--no-cache",
+        "--creds",
+        "a:b",
+    ]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o)
+            .contains("generate-key-pair reads no registry: --creds, --no-cache does not apply"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!t.path().join("cosign.key").exists());
+    let o = Pv::new().run(["hive", "dump", "--insecure", "h:5000", "SYSTEM"]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("--insecure"), "{}", stderr(&o));
     let copy = Pv::new().ok(["copy", "--help"]);
     let (_, after) = copy.split_once("Registry options:").unwrap();
     assert!(
@@ -568,4 +604,24 @@ fn cert_dir_adds_pem_roots_and_refuses_a_crt_without_one() {
     let o = run(&t.path().join("missing"));
     assert_code(&o, 2);
     assert!(stderr(&o).contains("--cert-dir"), "{}", stderr(&o));
+}
+
+#[test]
+fn tls_verify_false_is_insecure_for_the_registry_named() {
+    // 0.0.0.0 is not a loopback name to the transport (plain HTTP is not implied), yet
+    // Linux connects it locally, where port 1 refuses: the error shows the scheme tried.
+    let run = |flag: &str| {
+        let o = Pv::new().run(["inspect", flag, "docker://0.0.0.0:1/pause:3.10"]);
+        assert_code(&o, 2);
+        stderr(&o)
+    };
+    let tls_off = run("--tls-verify=false");
+    assert!(tls_off.contains("(http://0.0.0.0:1/v2/)"), "{tls_off}");
+    assert_eq!(tls_off, run("--insecure=0.0.0.0:1"));
+    let default = run("--tls-verify=true");
+    assert!(default.contains("(https://0.0.0.0:1/v2/)"), "{default}");
+    assert_code(
+        &Pv::new().run(["inspect", "--tls-verify=maybe", "oci:x"]),
+        2,
+    );
 }
