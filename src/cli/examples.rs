@@ -5,6 +5,12 @@
 //! `oci:base@sha256:…` standing for the base's digest; a trailing `# exit N` is the
 //! expected exit status (else 0).
 
+pub const TOP: &str = "\
+Examples (the offline round trip; `pause-verify COMMAND --help` shows each command's):
+  pause-verify fixture nanoserver --out oci:nanoserver
+  pause-verify build --base oci:base@sha256:… --out oci:pause-base
+  pause-verify rebuild oci:pause-base --base oci:base@sha256:…";
+
 pub const INSPECT: &str = "\
 Examples:
   pause-verify inspect oci:published

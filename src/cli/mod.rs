@@ -70,7 +70,8 @@ fn parse_size(s: &str) -> Result<u64, String> {
     name = "pause-verify",
     version = version(),
     about = "Rebuild, compare, sign and verify the Windows pause base image, on Linux",
-    long_about = None
+    long_about = None,
+    after_help = examples::TOP
 )]
 struct Cli {
     #[command(flatten)]
