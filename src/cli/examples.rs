@@ -91,4 +91,5 @@ Examples:
 
 pub const MAN: &str = "\
 Examples:
-  pause-verify man  # then: pause-verify man > pause-verify.1; man ./pause-verify.1";
+  pause-verify man  # then: pause-verify man > pause-verify.1; man ./pause-verify.1
+  pause-verify man rebuild  # pause-verify-rebuild(1), as pause-verify(1) names it";

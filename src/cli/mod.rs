@@ -136,9 +136,12 @@ enum Command {
         #[command(flatten)]
         no_registry: registry_flags::NoRegistry,
     },
-    /// Print the manual page (roff, section 1) on stdout.
+    /// Print the manual page (roff, section 1) on stdout: pause-verify(1), or pause-verify-COMMAND(1).
     #[command(after_help = examples::MAN)]
     Man {
+        /// A command's own page: rebuild, hive dump (or hive-dump), as pause-verify(1) names them.
+        #[arg(value_name = "COMMAND")]
+        command: Vec<String>,
         #[command(flatten)]
         no_registry: registry_flags::NoRegistry,
     },
@@ -164,10 +167,39 @@ fn completions(shell: clap_complete::Shell) -> anyhow::Result<Outcome> {
     Ok(Outcome::Pass)
 }
 
-fn man() -> anyhow::Result<Outcome> {
-    let cmd = <Cli as clap::CommandFactory>::command();
+fn man(command: &str) -> anyhow::Result<Outcome> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    // Built, so each command's page lists the global options it takes.
+    cmd.build();
+    let page = match command {
+        "" => cmd,
+        name => {
+            // `verify-bundle` is one command, `hive-dump` two: the longest name is tried first.
+            let mut c = &cmd;
+            let mut rest = name.replace(' ', "-");
+            let mut path = vec!["pause-verify".to_string()];
+            'walk: while !rest.is_empty() {
+                let mut names: Vec<&clap::Command> =
+                    c.get_subcommands().filter(|s| !s.is_hide_set()).collect();
+                names.sort_by_key(|s| std::cmp::Reverse(s.get_name().len()));
+                for s in names {
+                    let n = s.get_name();
+                    if rest == n || rest.starts_with(&format!("{n}-")) {
+                        rest = rest[n.len()..].trim_start_matches('-').to_string();
+                        path.push(n.to_string());
+                        c = s;
+                        continue 'walk;
+                    }
+                }
+                anyhow::bail!("man {name}: no such command (pause-verify --help lists them)");
+            }
+            // Once per process, for clap's &'static str.
+            let title: &'static str = Box::leak(path.join("-").into_boxed_str());
+            c.clone().name(title).version(version())
+        }
+    };
     let mut out = Vec::new();
-    clap_mangen::Man::new(cmd).render(&mut out)?;
+    clap_mangen::Man::new(page).render(&mut out)?;
     std::io::Write::write_all(&mut std::io::stdout(), &out)?;
     Ok(Outcome::Pass)
 }
@@ -225,7 +257,12 @@ pub fn main() -> ExitCode {
         Command::Completions { shell, no_registry } => no_registry
             .refuse("completions")
             .and_then(|()| completions(shell)),
-        Command::Man { no_registry } => no_registry.refuse("man").and_then(|()| man()),
+        Command::Man {
+            command,
+            no_registry,
+        } => no_registry
+            .refuse("man")
+            .and_then(|()| man(&command.join("-"))),
     };
     match result {
         Ok(Outcome::Pass) => ExitCode::SUCCESS,

@@ -341,6 +341,19 @@ fn completions_and_man_page_render() {
         man.contains("rebuild") && man.contains(r"\-\-creds"),
         "{man}"
     );
+    // Each command's own page, with the options it takes.
+    let rebuild = Pv::new().ok(["man", "rebuild"]);
+    assert!(rebuild.contains(".TH pause-verify-rebuild 1"), "{rebuild}");
+    assert!(
+        rebuild.contains(r"\-\-base") && rebuild.contains(r"\-\-creds"),
+        "{rebuild}"
+    );
+    for dump in [["man", "hive", "dump"], ["man", "hive-dump", "-q"]] {
+        let dump = Pv::new().ok(dump);
+        assert!(dump.contains(".TH pause-verify-hive-dump 1"), "{dump}");
+        assert!(!dump.contains(r"\-\-creds"), "{dump}");
+    }
+    assert_code(&Pv::new().run(["man", "nope"]), 2);
 }
 
 #[test]
