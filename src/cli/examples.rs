@@ -3,13 +3,13 @@
 //! (`build` from it), `cosign.key`/`cosign.pub` (`generate-key-pair`), `pins.toml`
 //! (`pin oci:base`). tests/it/docs_cli.rs runs every line in such a directory, with
 //! `oci:base@sha256:…` standing for the base's digest; a trailing `# exit N` is the
-//! expected exit status (else 0).
+//! expected exit status (else 0). The top-level ones start from an empty directory.
 
 pub const TOP: &str = "\
-Examples (the offline round trip; `pause-verify COMMAND --help` shows each command's):
-  pause-verify fixture nanoserver --out oci:nanoserver
-  pause-verify build --base oci:base@sha256:… --out oci:pause-base
-  pause-verify rebuild oci:pause-base --base oci:base@sha256:…";
+Examples (the offline round trip, sha256:… the digest `fixture` prints; `pause-verify COMMAND --help` has more):
+  pause-verify fixture nanoserver --out oci:base
+  pause-verify build --base oci:base@sha256:… --out oci:published
+  pause-verify rebuild oci:published --base oci:base@sha256:…";
 
 pub const INSPECT: &str = "\
 Examples:

@@ -259,8 +259,12 @@ fn every_command_help_has_examples_and_they_run() {
     let Some((t, base)) = demo_dir() else {
         return;
     };
+    // The top-level round trip starts from nothing (the fixture is deterministic, so its
+    // base has the digest `base` names).
+    let empty = tempfile::tempdir().unwrap();
     let mut ran = 0;
     for c in EXAMPLE_ORDER {
+        let dir = if c.is_empty() { empty.path() } else { t.path() };
         let mut args = c.to_vec();
         args.push("--help");
         let help = Pv::new().ok(&args);
@@ -279,7 +283,7 @@ fn every_command_help_has_examples_and_they_run() {
             let line = line.replace("oci:base@sha256:…", &base);
             let words: Vec<&str> = line.split_whitespace().skip(1).collect();
             let o = Pv::new()
-                .cwd(t.path())
+                .cwd(dir)
                 .password(PASSWORD)
                 .no_docker_config()
                 .run(&words);
