@@ -207,5 +207,5 @@ PY
   "$pv" -q attest --key "$key" --predicate "$out.provenance.json" --type https://slsa.dev/provenance/v1 "$image"
   echo "==> verified by pause-verify itself"
   "$pv" verify --key "$pub" --attestations --type https://slsa.dev/provenance/v1 "$image"
-  "$pv" audit --image "$image" --key "$pub" --policy deploy/own-image/policy.toml
+  "$pv" audit "$image" --key "$pub" --policy deploy/own-image/policy.toml
 fi

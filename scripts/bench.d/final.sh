@@ -48,7 +48,7 @@ nano=$(root_ref "$work/nano")
 pb=$(root_ref "$work/pause-base")
 "$bin" build --base "$pb" --recipe "$work/ctx/Dockerfile_windows" --context "$work/ctx" \
   --build-arg ARCH=amd64 --out "$work/final" -q >/dev/null
-chain=("$bin" rebuild --image "oci:$work/final" --base "$pb" --recipe "$work/ctx/Dockerfile_windows"
+chain=("$bin" rebuild "oci:$work/final" --base "$pb" --recipe "$work/ctx/Dockerfile_windows"
   --context "$work/ctx" --build-arg ARCH=amd64 --pins "$work/pins.toml" -q)
 "${chain[@]}" >/dev/null || { echo "bench final: the chain does not pass" >&2; exit 1; }
 size=$(du -sm "$work/final" | cut -f1)

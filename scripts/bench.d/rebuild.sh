@@ -35,9 +35,9 @@ fi
 size=$(du -sm "$work/base/blobs" | cut -f1)
 status=0
 for img in "${images[@]}"; do
-  "$bin" rebuild --image "oci:$img" --base "$base" -q >/dev/null || { echo "bench rebuild: $(basename "$img") does not pass" >&2; status=1; }
+  "$bin" rebuild "oci:$img" --base "$base" -q >/dev/null || { echo "bench rebuild: $(basename "$img") does not pass" >&2; status=1; }
   verify=$(median_ms "$bin" inspect --diff-ids "oci:$img" -q)
-  rebuild=$(median_ms "$bin" rebuild --image "oci:$img" --base "$base" -q)
+  rebuild=$(median_ms "$bin" rebuild "oci:$img" --base "$base" -q)
   ratio=$(python3 -c "print(f'{$rebuild / max($verify, 1):.2f}')")
   echo "bench rebuild $(basename "$img") (base ${mb} MiB padding, ${size} MiB of blobs): rebuild+compare ${rebuild} ms, full verify ${verify} ms, ratio ${ratio} (target <= 1.20)"
   if python3 -c "import sys; sys.exit(0 if $rebuild <= 1.2 * $verify else 1)"; then :; else

@@ -92,14 +92,14 @@ demo_publish() {
 
 demo_rebuild() {
   step 6 "rebuild from the pinned base and compare with the published image (expect IDENTICAL)"
-  run "$PV" rebuild --image oci:published:latest --base "$BASE"
+  run "$PV" rebuild oci:published:latest --base "$BASE"
 }
 
 demo_independent() {
   if /usr/bin/python3 -c 'import hivex' 2>/dev/null; then
     step 7 "an independently published image (Python tarfile + hivex, Windows noise): expect EQUIVALENT"
     /usr/bin/python3 "$PV_REPO/tests/publish_independent.py" --base nanoserver --out independent >/dev/null
-    run "$PV" rebuild --image oci:independent --base "$BASE" | sed -n '1,8p;/^verdict/p'
+    run "$PV" rebuild oci:independent --base "$BASE" | sed -n '1,8p;/^verdict/p'
   else
     echo
     step 7 "skipped: /usr/bin/python3 has no hivex module (apt-get install python3-hivex) for the independent publisher"
@@ -122,7 +122,7 @@ demo_keypair() {
 demo_attest() {
   step 9 "rebuild again and sign: SLSA provenance for the rebuilt image, SLSA VSA for the published one"
   echo "    (DSSE envelopes appended to attestations/<digest>.intoto.jsonl and attached as .att)"
-  run "$PV" rebuild --image oci:published:latest --base "$BASE" --out oci:rebuilt \
+  run "$PV" rebuild oci:published:latest --base "$BASE" --out oci:rebuilt \
     --attest --key "$KEY" --attestations-dir attestations --attach >attest.txt
   sed -n '/^verdict/,$p' attest.txt
   VERDICT=$(sed -n 's/^verdict: *//p' attest.txt)
@@ -143,5 +143,5 @@ demo_verify() {
 
 demo_audit() {
   step 12 "audit the published image with the default policy (upstream recipe over the pinned base, signed by demo.pub)"
-  run "$PV" audit --image oci:published:latest --key "$PUB" --base "$BASE" --attestations-dir attestations
+  run "$PV" audit oci:published:latest --key "$PUB" --base "$BASE" --attestations-dir attestations
 }

@@ -25,8 +25,11 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The image: oci:DIR[:TAG|@DIGEST], docker://HOST/REPO[:TAG|@DIGEST] or docker-archive:FILE.
-    #[arg(long, value_name = "IMAGE")]
-    pub image: String,
+    #[arg(value_name = "IMAGE", required_unless_present = "image_flag")]
+    pub image: Option<String>,
+    /// The same as IMAGE (the form earlier versions took); give one of them.
+    #[arg(long = "image", value_name = "IMAGE", hide = true)]
+    pub image_flag: Option<String>,
     /// A public key (PEM) signatures and attestations may be signed with; repeatable. Added to the policy's keys.
     #[arg(long, value_name = "PUB")]
     pub key: Vec<PathBuf>,
@@ -167,7 +170,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         .as_deref()
         .map(super::sign::load_private_key)
         .transpose()?;
-    let r: ImageRef = args.image.parse()?;
+    let r: ImageRef = super::one_image(args.image.clone(), args.image_flag.clone())?.parse()?;
     let registry = g.registry.options(g.quiet)?;
     let store = Store::open(&r, &registry).with_context(|| format!("opening {r}"))?;
     let dir = args.attestations_dir.as_ref().map(AttestationsDir::new);

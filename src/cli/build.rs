@@ -28,7 +28,8 @@ pub struct Args {
     #[arg(long)]
     pub out: String,
     /// The recipe: a directory with a Dockerfile (e.g. a windows-pause-image-base
-    /// checkout) or a Dockerfile. Default: the built-in upstream recipe.
+    /// checkout), a Dockerfile, or a TOML recipe (.toml, docs/recipe.md). Default: the
+    /// built-in upstream recipe.
     #[arg(long)]
     pub recipe: Option<PathBuf>,
     /// Build one platform of a multi-platform base: windows/amd64[:OSVERSION-PREFIX].

@@ -10,6 +10,7 @@
 //! holds (signatures and attestations beside it are skipped), as in every command.
 
 use super::{Global, Outcome};
+use anyhow::Context;
 use pause_verify::attest::attach::Store;
 use pause_verify::image::registry::RegistryOptions;
 use pause_verify::image::source::image_entries;
@@ -29,6 +30,21 @@ pub struct Args {
     /// After the image, copy its signatures, attestations and bundle referrers (root and each platform's manifest), as they are: copy does not verify them. With --platform: that manifest's only.
     #[arg(long)]
     pub signatures: bool,
+    /// Credentials USER:PASS for the source's registry only (skopeo's --src-creds); there they replace --creds.
+    #[arg(long, value_name = "USER:PASS", help_heading = "Registry options")]
+    pub src_creds: Option<String>,
+    /// Credentials USER:PASS for the destination's registry only (skopeo's --dest-creds); there they replace --creds.
+    #[arg(long, value_name = "USER:PASS", help_heading = "Registry options")]
+    pub dest_creds: Option<String>,
+}
+
+/// The run's registry options with one side's own credentials, if given.
+fn side_options(base: &RegistryOptions, creds: Option<&str>) -> anyhow::Result<RegistryOptions> {
+    let mut o = base.clone();
+    if let Some(c) = creds {
+        o.creds = Some(pause_verify::image::registry::auth::Credentials::parse(c)?);
+    }
+    Ok(o)
 }
 
 #[derive(Serialize)]
@@ -88,13 +104,15 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     let platform: Option<PlatformSelector> =
         args.platform.as_deref().map(str::parse).transpose()?;
     let opts = g.registry.options(g.quiet)?;
-    let src = image::open_with(&src_ref, &opts)?;
+    let src_opts = side_options(&opts, args.src_creds.as_deref()).context("--src-creds")?;
+    let dst_opts = side_options(&opts, args.dest_creds.as_deref()).context("--dest-creds")?;
+    let src = image::open_with(&src_ref, &src_opts)?;
     let progress = Progress::new(g.quiet);
     let copy_opts = copy::CopyOptions {
         include_foreign: g.registry.include_foreign,
     };
     // Blobs already in the same registry are mounted rather than uploaded.
-    let mut sink = image::open_sink(&dst_ref, &opts, Some(&src_ref))?;
+    let mut sink = image::open_sink(&dst_ref, &dst_opts, Some(&src_ref))?;
     let report = copy::copy_image(
         src.as_ref(),
         sink.as_mut(),
@@ -108,7 +126,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         Some(copy_attachments(
             &src_ref,
             &dst_ref,
-            &opts,
+            (&src_opts, &dst_opts),
             report.root.as_ref(),
             platform.is_some(),
         )?)
@@ -170,15 +188,15 @@ fn destination_store(
 fn copy_attachments(
     src_ref: &ImageRef,
     dst_ref: &ImageRef,
-    opts: &RegistryOptions,
+    (src_opts, dst_opts): (&RegistryOptions, &RegistryOptions),
     root: Option<&Descriptor>,
     one_platform: bool,
 ) -> anyhow::Result<AttachmentsReport> {
     let Some(root) = root else {
         anyhow::bail!("the copy recorded no root; nothing to attach signatures to")
     };
-    let src = Store::open(src_ref, opts)?;
-    let mut dst = destination_store(dst_ref, &root.digest, opts)?;
+    let src = Store::open(src_ref, src_opts)?;
+    let mut dst = destination_store(dst_ref, &root.digest, dst_opts)?;
     let mut out = AttachmentsReport::default();
     let src_root = src.root()?;
     let mut subjects = vec![root.clone()];

@@ -11,11 +11,14 @@ use serde::Serialize;
 pub struct Args {
     #[command(subcommand)]
     pub what: What,
+    #[command(flatten)]
+    pub no_registry: super::registry_flags::NoRegistry,
 }
 
 #[derive(clap::Subcommand, Debug)]
 pub enum What {
     /// A synthetic NanoServer base image (Docker schema2 manifest list, one Windows base layer per OS version).
+    #[command(after_help = super::examples::FIXTURE)]
     Nanoserver(NanoArgs),
 }
 
@@ -58,6 +61,7 @@ struct Report<'a> {
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    args.no_registry.refuse("fixture")?;
     let What::Nanoserver(a) = args.what;
     let (dir, tag) = super::build::layout_dest(&a.out)?;
     let opts = FixtureOptions {

@@ -17,6 +17,8 @@ pub struct Args {
     /// Overwrite existing key files.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub no_registry: super::registry_flags::NoRegistry,
 }
 
 /// The password: `COSIGN_PASSWORD` (may be empty, as with cosign), else a prompt on a
@@ -50,6 +52,7 @@ fn stage_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<atomic::St
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    args.no_registry.refuse("generate-key-pair")?;
     let prefix = &args.output_key_prefix;
     if prefix.is_empty() || prefix.ends_with('/') {
         bail!(

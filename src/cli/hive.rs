@@ -14,16 +14,20 @@ use std::path::{Path, PathBuf};
 pub struct Args {
     #[command(subcommand)]
     pub cmd: Cmd,
+    #[command(flatten)]
+    pub no_registry: super::registry_flags::NoRegistry,
 }
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Cmd {
     /// Print every key and value of a hive file, with layer semantics and tombstones.
+    #[command(after_help = super::examples::HIVE_DUMP)]
     Dump {
         /// A regf hive file (normal or differencing, e.g. Hives/System_Delta).
         file: PathBuf,
     },
     /// Show what changes from hive A to hive B (exit 1 when they differ).
+    #[command(after_help = super::examples::HIVE_DIFF)]
     Diff {
         /// The hive to compare from (a regf file, normal or differencing).
         a: PathBuf,
@@ -49,6 +53,7 @@ fn load(p: &Path) -> anyhow::Result<Hive> {
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    args.no_registry.refuse("hive")?;
     match args.cmd {
         Cmd::Dump { file } => dump(&file, g),
         Cmd::Diff { a, b, base } => diff(&a, &b, base.as_deref(), g),

@@ -33,8 +33,13 @@ pub struct Args {
     /// When the layout expires (RFC 3339 UTC); default: one year after SOURCE_DATE_EPOCH or now.
     #[arg(long, value_name = "TIME")]
     pub expires: Option<String>,
-    /// Where to write the layout.
-    #[arg(long, value_name = "FILE", default_value = "root.layout")]
+    /// Where to write the layout (also --output-file, cosign's name).
+    #[arg(
+        long,
+        visible_alias = "output-file",
+        value_name = "FILE",
+        default_value = "root.layout"
+    )]
     pub out: PathBuf,
 }
 

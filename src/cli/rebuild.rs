@@ -19,8 +19,11 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The published image: a manifest or a multi-platform list (oci:, docker-archive:, docker://).
-    #[arg(long)]
-    pub image: String,
+    #[arg(value_name = "IMAGE", required_unless_present = "image_flag")]
+    pub image: Option<String>,
+    /// The same as IMAGE (the form earlier versions took); give one of them.
+    #[arg(long = "image", value_name = "IMAGE", hide = true)]
+    pub image_flag: Option<String>,
     /// The base, pinned by digest (a manifest, or a list with each platform's base).
     /// Without it, each platform's base comes from the pins file.
     #[arg(long)]
@@ -28,7 +31,7 @@ pub struct Args {
     /// The pins file (NanoServer digests per os.version). Default: attestations/pins.toml.
     #[arg(long)]
     pub pins: Option<PathBuf>,
-    /// The recipe: a directory with a Dockerfile, or a Dockerfile. Default: built-in upstream recipe.
+    /// The recipe: a directory with a Dockerfile, a Dockerfile, or a TOML recipe (.toml, docs/recipe.md). Default: built-in upstream recipe.
     #[arg(long)]
     pub recipe: Option<PathBuf>,
     /// Only platforms matching windows/amd64[:OSVERSION-PREFIX].
@@ -95,7 +98,9 @@ pub(super) fn out_dest(out: &str) -> anyhow::Result<(PathBuf, Option<String>)> {
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     super::sign::check_attestations_dir(args.attestations_dir.as_deref())?;
-    let image: ImageRef = args.image.parse().context("--image")?;
+    let image: ImageRef = super::one_image(args.image.clone(), args.image_flag.clone())?
+        .parse()
+        .context("IMAGE")?;
     let base: Option<ImageRef> = args
         .base
         .as_deref()

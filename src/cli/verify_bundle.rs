@@ -152,6 +152,8 @@ pub struct Args {
     /// The predicate type a DSSE attestation must have.
     #[arg(long = "type", value_name = "URI")]
     pub predicate_type: Option<String>,
+    #[command(flatten)]
+    pub no_registry: super::registry_flags::NoRegistry,
 }
 
 #[derive(Serialize)]
@@ -186,6 +188,7 @@ struct KeyInfo<'a> {
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    args.no_registry.refuse("verify-bundle")?;
     anyhow::ensure!(
         !args.key.is_empty() || args.keyless.is_set(),
         "nothing to verify with: give --key PUB, or --trusted-root with --certificate-identity and --certificate-oidc-issuer"

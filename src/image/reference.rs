@@ -163,8 +163,37 @@ impl FromStr for ImageRef {
                 return Err(err(input, "write docker://HOST/REPO (with two slashes)"));
             }
         }
+        if let Some(hint) = path_hint(input) {
+            return Err(err(input, hint));
+        }
         parse_registry(input, input)
     }
+}
+
+/// A transport-less reference that is surely meant as a local directory: `./x`, `../x`,
+/// `/abs`, `~/x`, or a bare `x` (no registry-looking host: no `.`, `:` or `localhost`
+/// before its first `/`) that exists as a directory here. Refused with the spelling
+/// that works, rather than tried (with retries) as a docker.io repository. The one look
+/// at the file system in this module: the mistake is only visible there.
+fn path_hint(input: &str) -> Option<String> {
+    let suggest = || format!("looks like a path; did you mean oci:{input}?");
+    if ["./", "../", "/", "~/"]
+        .iter()
+        .any(|p| input.starts_with(p))
+        || input == "."
+        || input == ".."
+    {
+        return Some(suggest());
+    }
+    let first = input.split('/').next().unwrap_or(input);
+    let host_like =
+        input.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    if !host_like && !input.contains(['@', ':']) && std::path::Path::new(input).is_dir() {
+        return Some(format!(
+            "{input} is a local directory; did you mean oci:{input}? (write docker://{input} for the registry)"
+        ));
+    }
+    None
 }
 
 fn parse_layout(input: &str, rest: &str) -> Result<ImageRef, Error> {
@@ -439,6 +468,23 @@ mod tests {
         }
         let a: ImageRef = "docker-archive:x.tar".parse().unwrap();
         assert_eq!(a.by_digest(&d), None);
+    }
+
+    #[test]
+    fn a_path_is_refused_with_the_oci_spelling() {
+        for p in ["./x", "../x", "/abs/dir", "~/x", "."] {
+            let e = p.parse::<ImageRef>().unwrap_err().to_string();
+            assert!(e.contains(&format!("did you mean oci:{p}?")), "{e}");
+        }
+        // A bare name is looked up relative to the working directory.
+        let name = format!("pvrefhint{}", std::process::id());
+        std::fs::create_dir(&name).unwrap();
+        let e = name.parse::<ImageRef>().unwrap_err().to_string();
+        std::fs::remove_dir(&name).unwrap();
+        assert!(e.contains(&format!("did you mean oci:{name}?")), "{e}");
+        // Not a directory here, or with a registry host: a registry reference as before.
+        assert!("no-such-dir-here/pause".parse::<ImageRef>().is_ok());
+        assert!(format!("{name}:v1").parse::<ImageRef>().is_ok());
     }
 
     #[test]

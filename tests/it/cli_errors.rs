@@ -247,3 +247,35 @@ fn keys_of_the_other_kind_empty_build_arg_names_and_schemeless_types_are_named()
     refused(&o, &["--build-arg \"=x\"", "non-empty ARG name"]);
     assert!(!tmp.path().join("out").exists());
 }
+
+#[test]
+fn a_reference_that_looks_like_a_path_suggests_oci_before_any_network() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("published")).unwrap();
+    let run = |r: &str| common::Pv::new().cwd(tmp.path()).run(["inspect", r]);
+    for (r, hint) in [
+        ("./published", "did you mean oci:./published?"),
+        ("../x", "did you mean oci:../x?"),
+        ("/abs/dir", "did you mean oci:/abs/dir?"),
+        // A bare name that is a directory here: not docker.io/library/published.
+        ("published", "did you mean oci:published?"),
+    ] {
+        let started = std::time::Instant::now();
+        let err = refused(&run(r), &[hint]);
+        assert!(!err.contains("retry"), "{err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{r}: no network wait"
+        );
+    }
+    // A name with a registry host is a registry reference even if such a directory exists.
+    std::fs::create_dir_all(tmp.path().join("localhost:1/x")).unwrap();
+    let err = refused(&run("localhost:1/x"), &[]);
+    assert!(!err.contains("did you mean oci:"), "{err}");
+}
+
+#[test]
+fn connection_refused_asks_whether_a_registry_listens_there() {
+    let o = common::pv(["inspect", "docker://127.0.0.1:1/pause:3.10"]);
+    refused(&o, &["is a registry listening on 127.0.0.1:1?"]);
+}

@@ -12,6 +12,12 @@ pub struct RegistryOptions {
     /// `--insecure REGISTRY` (repeatable): plain HTTP for these hosts. Loopback hosts
     /// (127.0.0.0/8, localhost, [::1]) always use plain HTTP.
     pub insecure: Vec<String>,
+    /// `--tls-verify=false`: plain HTTP for every registry this run's images name (as if
+    /// each were given to `--insecure`). A token endpoint on another host still needs
+    /// TLS before credentials go to it.
+    pub insecure_all: bool,
+    /// `--cert-dir`: extra trusted CA certificates (PEM) for TLS, besides the built-in roots.
+    pub extra_roots_pem: Vec<Vec<u8>>,
     /// Blob cache root (`None`: no cache; blobs go to a scratch directory removed at exit).
     pub cache_dir: Option<PathBuf>,
     /// `--include-foreign`: fetch foreign layers from their URLs.
@@ -33,6 +39,8 @@ impl Default for RegistryOptions {
         RegistryOptions {
             creds: None,
             insecure: Vec::new(),
+            insecure_all: false,
+            extra_roots_pem: Vec::new(),
             cache_dir: None,
             include_foreign: false,
             progress: false,
@@ -220,10 +228,24 @@ impl Registry {
             .enable_all()
             .build()
             .map_err(|e| RegistryError::Setup(format!("cannot start the I/O runtime: {e}")))?;
+        let mut roots = Vec::new();
+        for pem in &opts.extra_roots_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                RegistryError::Setup(format!("--cert-dir: not a PEM certificate: {e}"))
+            })?;
+            // A .crt with no certificate in it is a mistake, not an empty addition.
+            if certs.is_empty() {
+                return Err(RegistryError::Setup(
+                    "--cert-dir: a .crt file holds no PEM certificate".into(),
+                ));
+            }
+            roots.extend(certs);
+        }
         let http = reqwest::Client::builder()
             .read_timeout(opts.read_timeout)
             .connect_timeout(opts.connect_timeout)
             .user_agent(concat!("pause-verify/", env!("CARGO_PKG_VERSION")))
+            .tls_certs_merge(roots)
             .build()
             .map_err(|e| RegistryError::Setup(format!("cannot build the HTTP client: {e}")))?;
         let cache = match &opts.cache_dir {
@@ -279,7 +301,14 @@ impl Inner {
         repo: &RepoRef,
         realm: &str,
     ) -> Result<(), RegistryError> {
-        match realm_refuses_credentials(realm, |h| self.scheme(h) == "http") {
+        // Not `scheme`: --tls-verify=false covers the registries named (this one), not a
+        // token endpoint elsewhere that would then receive the password in clear.
+        let named = |h: &str| h == repo.registry || h == repo.api_host();
+        match realm_refuses_credentials(realm, |h| {
+            is_loopback(h)
+                || self.opts.insecure.iter().any(|i| i == h)
+                || (self.opts.insecure_all && named(h))
+        }) {
             None => Ok(()),
             Some(detail) => Err(RegistryError::Auth {
                 registry: repo.registry.clone(),
@@ -288,7 +317,10 @@ impl Inner {
         }
     }
     pub(super) fn scheme(&self, host: &str) -> &'static str {
-        if is_loopback(host) || self.opts.insecure.iter().any(|h| h == host) {
+        if self.opts.insecure_all
+            || is_loopback(host)
+            || self.opts.insecure.iter().any(|h| h == host)
+        {
             "http"
         } else {
             "https"
@@ -312,6 +344,15 @@ impl Inner {
                     use_monolithic_push: true,
                     read_timeout: Some(self.opts.read_timeout),
                     connect_timeout: Some(self.opts.connect_timeout),
+                    extra_root_certificates: self
+                        .opts
+                        .extra_roots_pem
+                        .iter()
+                        .map(|pem| oci_client::client::Certificate {
+                            encoding: oci_client::client::CertificateEncoding::Pem,
+                            data: pem.clone(),
+                        })
+                        .collect(),
                     ..Default::default()
                 })
             })

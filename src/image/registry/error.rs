@@ -94,11 +94,18 @@ pub(super) fn classify_code(
 
 pub(super) fn classify_reqwest(e: &reqwest::Error) -> Failure {
     let mut detail = e.to_string();
+    let mut refused = false;
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
         detail.push_str(": ");
         detail.push_str(&s.to_string());
+        refused |= s
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
         src = s.source();
+    }
+    if refused && let Some(addr) = e.url().and_then(listening_address) {
+        detail.push_str(&format!(" (is a registry listening on {addr}?)"));
     }
     Failure::Transient {
         detail,
@@ -108,6 +115,17 @@ pub(super) fn classify_reqwest(e: &reqwest::Error) -> Failure {
 }
 
 /// What a 429 or 503 answer's `Retry-After` asks for (other statuses: nothing).
+/// `HOST:PORT` a URL connects to (the scheme's port when none is written).
+fn listening_address(url: &reqwest::Url) -> Option<String> {
+    let host = url.host_str()?;
+    let port = url.port_or_known_default()?;
+    Some(if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
 pub(super) fn retry_after_of(res: &reqwest::Response) -> Option<Duration> {
     if !matches!(res.status().as_u16(), 429 | 503) {
         return None;

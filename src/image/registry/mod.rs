@@ -119,6 +119,43 @@ mod tests {
     }
 
     #[test]
+    fn tls_verify_false_is_insecure_for_every_registry_but_not_for_other_realms() {
+        let named = |o: RegistryOptions| Registry::new(o).unwrap();
+        let insecure_one = named(RegistryOptions {
+            insecure: vec!["registry.example".into()],
+            ..RegistryOptions::default()
+        });
+        let all = named(RegistryOptions {
+            insecure_all: true,
+            ..RegistryOptions::default()
+        });
+        let secure = named(RegistryOptions::default());
+        // As --insecure HOST for the registry named.
+        assert_eq!(insecure_one.inner.scheme("registry.example"), "http");
+        assert_eq!(all.inner.scheme("registry.example"), "http");
+        assert_eq!(all.inner.scheme("other.example:5000"), "http");
+        assert_eq!(secure.inner.scheme("registry.example"), "https");
+        // Credentials still never go in clear to a token endpoint on a host not named.
+        let repo = RepoRef::new("registry.example", "pause");
+        assert!(
+            all.inner
+                .check_realm_for_credentials(&repo, "http://auth.example/token")
+                .is_err()
+        );
+        assert!(
+            all.inner
+                .check_realm_for_credentials(&repo, "http://registry.example/token")
+                .is_ok()
+        );
+        assert!(
+            insecure_one
+                .inner
+                .check_realm_for_credentials(&repo, "http://registry.example/token")
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn loopback_detection() {
         for h in [
             "127.0.0.1:5000",
