@@ -4,8 +4,9 @@
 # read, decompressed and its digest and diff_id checked), same run, same files.
 # Published images: a `pause-verify build` output (IDENTICAL) and, when python3-hivex is
 # there, the independent publisher's (EQUIVALENT). The base is the synthetic NanoServer
-# with $PV_BENCH_REBUILD_MB MiB of padding (default 300). Median of 5 runs each.
-# Target: rebuild <= 1.2 x verify. Prints the ratio; exits 1 above the target.
+# with $PV_BENCH_REBUILD_MB MiB of padding (default 300). Interleaved, median of
+# $PV_BENCH_RUNS (7) runs, wall and CPU (scripts/lib/bench_pair.sh).
+# Target: rebuild <= 1.2 x verify (CPU). Prints both ratios; exits 1 above the target.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin="${PV_BIN:-${PAUSE_VERIFY_BIN:-target/release/pause-verify}}"
@@ -14,15 +15,8 @@ mb="${PV_BENCH_REBUILD_MB:-300}"
 work="$(mktemp -d "${PV_BENCH_DIR:-/tmp}/rebuild.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-median_ms() { # command...
-  local t=()
-  for _ in 1 2 3 4 5; do
-    local s e
-    s=$(date +%s%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s%N)
-    t+=($(( (e - s) / 1000000 )))
-  done
-  printf '%s\n' "${t[@]}" | sort -n | sed -n 3p
-}
+. scripts/lib/bench_pair.sh
+runs="${PV_BENCH_RUNS:-7}"
 
 "$bin" fixture nanoserver --out "$work/base" --os-version 10.0.20348.2849 --size-mb "$mb" -q
 base="oci:$work/base@$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' "$work/base/index.json")"
@@ -36,13 +30,10 @@ size=$(du -sm "$work/base/blobs" | cut -f1)
 status=0
 for img in "${images[@]}"; do
   "$bin" rebuild "oci:$img" --base "$base" -q >/dev/null || { echo "bench rebuild: $(basename "$img") does not pass" >&2; status=1; }
-  verify=$(median_ms "$bin" inspect --diff-ids "oci:$img" -q)
-  rebuild=$(median_ms "$bin" rebuild "oci:$img" --base "$base" -q)
-  ratio=$(python3 -c "print(f'{$rebuild / max($verify, 1):.2f}')")
-  echo "bench rebuild $(basename "$img") (base ${mb} MiB padding, ${size} MiB of blobs): rebuild+compare ${rebuild} ms, full verify ${verify} ms, ratio ${ratio} (target <= 1.20)"
-  if python3 -c "import sys; sys.exit(0 if $rebuild <= 1.2 * $verify else 1)"; then :; else
-    echo "bench rebuild: rebuild+compare is over 1.2 x a full verify on $(basename "$img")" >&2
+  bench_pair "$runs" "bench rebuild $(basename "$img") (base ${mb} MiB padding, ${size} MiB of blobs): rebuild+compare" 1.2 \
+    "'$bin' rebuild 'oci:$img' --base '$base' -q" "'$bin' inspect --diff-ids 'oci:$img' -q" || {
+    echo "bench rebuild: rebuild+compare is over 1.2 x a full verify (CPU) on $(basename "$img")" >&2
     status=1
-  fi
+  }
 done
 exit $status

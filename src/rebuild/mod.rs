@@ -312,7 +312,6 @@ fn rebuild_one(
         Ok(c) => c,
         Err((src, reference, reason)) => return Ok((no_base(pp, &src, &reference, reason), None)),
     };
-    let base_src = open(&choice.reference, req.registry)?;
     let epoch = match req.source_date_epoch {
         Some(e) => Some(e),
         None => pp
@@ -331,52 +330,23 @@ fn rebuild_one(
         // base layers are then compared by digest only, not read again (chain.rs).
         no_base_layers: req.out.is_none() && !req.recipe.edits_registry(),
     };
-    let mut writer =
-        LayoutWriter::create(dir).map_err(|e| Error::Image(dir.display().to_string(), e))?;
-    // Without --out the base layers are read (verified, hives kept) but not copied: the
-    // comparison never reads them from the rebuilt side.
-    let mut sink = SkipBlobs {
-        inner: &mut writer,
-        skip: if req.out.is_some() {
-            Vec::new()
-        } else {
-            choice.spec.layers.iter().map(|(d, _)| d.clone()).collect()
-        },
-    };
-    // The published image's base layers are hashed too (compared by digest only, a
-    // flipped byte there would pass), on another thread while the build streams the
-    // pinned base; a blob that is the very file the build verifies is not read twice.
-    let n_base = choice.spec.layers.len().min(pp.image.layers().len());
-    let published_base: Vec<Descriptor> = pp.image.layers()[..n_base].to_vec();
-    let base_files: Vec<Option<PathBuf>> = published_base
-        .iter()
-        .map(|d| base_src.blob_file(d))
-        .collect();
-    let (b, base_failures) = std::thread::scope(|s| {
-        let hashing = s.spawn(|| hash_published_base(req, &published_base, &base_files, progress));
-        let b = build::build(
-            base_src.as_ref(),
-            &choice.reference,
-            req.recipe,
-            &bopts,
-            &mut sink,
-            progress,
-        );
-        let failures = hashing
-            .join()
-            .unwrap_or_else(|_| vec![(0, "the base layer hasher panicked".to_string())]);
-        (b, failures)
-    });
+    let (mut b, mut base_failures, mut psrc, shared) =
+        build_beside(req, pp, &choice, &bopts, dir, true, progress)?;
+    if b.is_err() && shared {
+        // What failed may be a published layer the build read in place of the pinned
+        // one: build again from the pinned base alone, the published layers hashed on
+        // their own, so a corrupt published layer is a DIFFERENT verdict naming it (as
+        // it always was), not an error.
+        let _ = std::fs::remove_dir_all(dir);
+        (b, base_failures, psrc, _) = build_beside(req, pp, &choice, &bopts, dir, false, progress)?;
+    }
     let b = b.map_err(|source| Error::Build {
         platform: pp.platform.to_string(),
         source,
     })?;
-    sink.add_manifest(&b.manifest, None)
-        .map_err(|e| Error::Image(dir.display().to_string(), e))?;
     let rsrc = LayoutSource::open(dir, None, Some(&b.manifest.digest))
         .map_err(|e| Error::Image(dir.display().to_string(), e))?;
     let rimg = resolve_manifest(&rsrc, &b.manifest, None)?;
-    let psrc = open(req.published, req.registry)?;
     let edits = edits_of(&b);
     let hives = (!b.base_hives.is_empty()).then_some(&b.base_hives);
     let rep = compare_platform(
@@ -411,6 +381,99 @@ fn rebuild_one(
     Ok((rep, Some(b)))
 }
 
+/// One platform's build (into a layout at `dir`) with the published base layers hashed
+/// beside it; with `share`, a published base layer holding the pinned digest is read by
+/// the build in place of the pinned one (see `rebuild_one`). Returns the build, the
+/// (layer index, why) of each published base layer that failed its hash, the published
+/// image's source, and whether any layer was shared.
+type Beside = (
+    Result<BuildOutput, build::Error>,
+    Vec<(usize, String)>,
+    Box<dyn ImageSource>,
+    bool,
+);
+
+#[allow(clippy::too_many_arguments)]
+fn build_beside(
+    req: &RebuildRequest,
+    pp: &PlatformImage,
+    choice: &BaseChoice,
+    bopts: &BuildOptions,
+    dir: &Path,
+    share: bool,
+    progress: &Progress,
+) -> Result<Beside, Error> {
+    let mut writer =
+        LayoutWriter::create(dir).map_err(|e| Error::Image(dir.display().to_string(), e))?;
+    // Without --out the base layers are read (verified, hives kept) but not copied: the
+    // comparison never reads them from the rebuilt side.
+    let mut sink = SkipBlobs {
+        inner: &mut writer,
+        skip: if req.out.is_some() {
+            Vec::new()
+        } else {
+            choice.spec.layers.iter().map(|(d, _)| d.clone()).collect()
+        },
+    };
+    // The published image's base layers are compared by digest only, so their bytes are
+    // hashed too (a flipped byte there would pass). A published base layer with the
+    // pinned digest IS the pinned layer: the build reads it from the published image and
+    // verifies it (digest and diff_id) in its one pass, so each byte is read and hashed
+    // once. The rest (another digest, or a build that reads no base layer) are hashed on
+    // another thread while the build streams; a blob that is the very file the build
+    // verifies is not read twice.
+    let n_base = choice.spec.layers.len().min(pp.image.layers().len());
+    let reads_base = share && !bopts.no_base_layers;
+    let mut shared = Vec::new();
+    // (layer index, descriptor) of the published base layers hashed on their own.
+    let mut own: Vec<(usize, Descriptor)> = Vec::new();
+    for (i, (d, (pinned, _))) in pp.image.layers()[..n_base]
+        .iter()
+        .zip(&choice.spec.layers)
+        .enumerate()
+    {
+        if reads_base && !d.is_foreign() && &d.digest == pinned {
+            shared.push(d.digest.clone());
+        } else {
+            own.push((i, d.clone()));
+        }
+    }
+    let published_base: Vec<Descriptor> = own.iter().map(|(_, d)| d.clone()).collect();
+    let any_shared = !shared.is_empty();
+    let base_src = SharedBase {
+        base: open(&choice.reference, req.registry)?,
+        published: open(req.published, req.registry)?,
+        shared,
+    };
+    let base_files: Vec<Option<PathBuf>> = published_base
+        .iter()
+        .map(|d| base_src.blob_file(d))
+        .collect();
+    let (b, base_failures) = std::thread::scope(|s| {
+        let hashing = s.spawn(|| hash_published_base(req, &published_base, &base_files, progress));
+        let b = build::build(
+            &base_src,
+            &choice.reference,
+            req.recipe,
+            bopts,
+            &mut sink,
+            progress,
+        );
+        let failures: Vec<(usize, String)> = hashing
+            .join()
+            .unwrap_or_else(|_| vec![(0, "the base layer hasher panicked".to_string())])
+            .into_iter()
+            .map(|(k, why)| (own.get(k).map_or(k, |(i, _)| *i), why))
+            .collect();
+        (b, failures)
+    });
+    if let Ok(b) = &b {
+        sink.add_manifest(&b.manifest, None)
+            .map_err(|e| Error::Image(dir.display().to_string(), e))?;
+    }
+    Ok((b, base_failures, base_src.published, any_shared))
+}
+
 /// Hash the published image's base layers against their descriptors (compressed bytes:
 /// the digest is what was pinned), streaming. Returns (layer index, why) per failure. A
 /// blob held as the same file the build reads (same device and inode) or already
@@ -424,6 +487,46 @@ fn hash_published_base(
     match open(req.published, req.registry) {
         Ok(src) => hash_blobs(src.as_ref(), layers, base_files, progress),
         Err(e) => vec![(0, format!("cannot be read: {e}"))],
+    }
+}
+
+/// The pinned base as the build reads it, with the layers the published image holds by
+/// the same digest read from the published image instead (so that one verifying pass
+/// covers both; see `rebuild_one`). Documents and every other blob: the base's.
+struct SharedBase {
+    base: Box<dyn ImageSource>,
+    published: Box<dyn ImageSource>,
+    shared: Vec<crate::image::Digest>,
+}
+
+impl SharedBase {
+    fn for_blob(&self, d: &Descriptor) -> &dyn ImageSource {
+        if self.shared.contains(&d.digest) {
+            self.published.as_ref()
+        } else {
+            self.base.as_ref()
+        }
+    }
+}
+
+impl ImageSource for SharedBase {
+    fn name(&self) -> String {
+        self.base.name()
+    }
+    fn root(&self) -> image::Result<image::Root> {
+        self.base.root()
+    }
+    fn open_raw(&self, d: &Descriptor) -> image::Result<Box<dyn std::io::Read + Send>> {
+        self.for_blob(d).open_raw(d)
+    }
+    fn open_blob(&self, d: &Descriptor) -> image::Result<Box<dyn std::io::Read + Send>> {
+        self.for_blob(d).open_blob(d)
+    }
+    fn verified_blob(&self, d: &Descriptor) -> image::Result<Option<image::VerifiedBlob>> {
+        self.for_blob(d).verified_blob(d)
+    }
+    fn blob_file(&self, d: &Descriptor) -> Option<PathBuf> {
+        self.for_blob(d).blob_file(d)
     }
 }
 
