@@ -340,6 +340,9 @@ fn junit_has_one_case_per_check_and_names_failures() {
         &x[case_start..fail_at]
     );
     assert_eq!(x, junit::render(&r).unwrap(), "deterministic");
+    for volatile in ["timestamp=", "time=", "uuid=", "hostname="] {
+        assert!(!x.contains(volatile), "{volatile} in\n{x}");
+    }
 }
 
 #[test]
