@@ -3,31 +3,27 @@
 //! `<failure>` for FAIL, `<skipped>` for checks the policy does not require; evidence
 //! goes into the failure body and `<system-out>`.
 //!
-//! Hand-written: the subset of the (de-facto, Jenkins/Surefire) schema that GitLab,
-//! GitHub test reporters and Jenkins read is a handful of elements, and a writer crate
-//! would add a dependency for twenty lines. No timestamps or durations: the same report
-//! gives the same bytes.
+//! Written by `quick-junit` (nextest's serializer of the Jenkins/Surefire schema that
+//! GitLab, GitHub test reporters and Jenkins read), which does the escaping. No
+//! timestamps, durations or UUIDs are set, so the same report gives the same bytes.
 
 use super::{CheckResult, Report, Status};
+use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
 use std::fmt::Write as _;
 
-/// Escape text for XML content and attribute values. Characters XML 1.0 cannot carry
-/// (controls other than tab, LF, CR) become U+FFFD.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
+pub use quick_junit::SerializeError;
+
+/// Characters XML 1.0 cannot carry become U+FFFD. quick-junit drops C0 controls and ANSI
+/// escapes but passes U+FFFE/U+FFFF through; a visible marker in evidence beats a silent
+/// hole, and an invalid document would be rejected by the reporter whole.
+pub fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
 }
 
 fn evidence_text(c: &CheckResult) -> String {
@@ -41,8 +37,36 @@ fn evidence_text(c: &CheckResult) -> String {
     s
 }
 
+fn case(c: &CheckResult) -> TestCase {
+    let ev = evidence_text(c);
+    let status = match c.status {
+        Status::Pass => TestCaseStatus::success(),
+        Status::Fail => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(clean(&c.message)).set_type(clean(&c.id));
+            s.set_description(clean(&ev));
+            s
+        }
+        Status::Skip => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(clean(&c.message));
+            s
+        }
+    };
+    let mut t = TestCase::new(clean(&c.name()), status);
+    t.set_classname(clean(&format!("pause-verify.audit.{}", c.platform)));
+    if c.status == Status::Pass && !ev.is_empty() {
+        t.set_system_out(clean(&format!("{}\n{ev}", c.message)));
+    }
+    t
+}
+
 /// Render the report as JUnit XML.
-pub fn render(report: &Report) -> String {
+pub fn render(report: &Report) -> Result<String, SerializeError> {
+    let mut x = quick_junit::Report::new(clean(&format!(
+        "pause-verify audit {} ({})",
+        report.image.reference, report.image.digest
+    )));
     // Suites in the order platforms first appear among the checks.
     let mut suites: Vec<&str> = Vec::new();
     for c in &report.checks {
@@ -50,81 +74,23 @@ pub fn render(report: &Report) -> String {
             suites.push(&c.platform);
         }
     }
-    let count = |f: &dyn Fn(&&CheckResult) -> bool| report.checks.iter().filter(f).count();
-    let mut x = String::new();
-    x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        x,
-        "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\">",
-        escape(&format!(
-            "pause-verify audit {} ({})",
-            report.image.reference, report.image.digest
-        )),
-        report.checks.len(),
-        count(&|c| c.status == Status::Fail),
-        count(&|c| c.status == Status::Skip),
-    );
-    for suite in suites {
-        let cases: Vec<&CheckResult> = report
-            .checks
-            .iter()
-            .filter(|c| c.platform == suite)
-            .collect();
-        let n = |s: Status| cases.iter().filter(|c| c.status == s).count();
-        let _ = writeln!(
-            x,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\">",
-            escape(suite),
-            cases.len(),
-            n(Status::Fail),
-            n(Status::Skip),
+    for name in suites {
+        let mut suite = TestSuite::new(clean(name));
+        suite.add_properties([
+            Property::new("image", clean(&report.image.digest.to_string())),
+            Property::new("policy", clean(&report.policy.uri)),
+            Property::new("rule", report.rule.to_string()),
+        ]);
+        suite.add_test_cases(
+            report
+                .checks
+                .iter()
+                .filter(|c| c.platform == name)
+                .map(case),
         );
-        let _ = writeln!(
-            x,
-            "    <properties>\n      <property name=\"image\" value=\"{}\"/>\n      <property name=\"policy\" value=\"{}\"/>\n      <property name=\"rule\" value=\"{}\"/>\n    </properties>",
-            escape(&report.image.digest.to_string()),
-            escape(&report.policy.uri),
-            report.rule,
-        );
-        for c in cases {
-            let _ = write!(
-                x,
-                "    <testcase classname=\"{}\" name=\"{}\"",
-                escape(&format!("pause-verify.audit.{}", c.platform)),
-                escape(&c.name()),
-            );
-            let ev = evidence_text(c);
-            match c.status {
-                Status::Pass if ev.is_empty() => x.push_str("/>\n"),
-                Status::Pass => {
-                    let _ = writeln!(
-                        x,
-                        ">\n      <system-out>{}</system-out>\n    </testcase>",
-                        escape(&format!("{}\n{ev}", c.message))
-                    );
-                }
-                Status::Fail => {
-                    let _ = writeln!(
-                        x,
-                        ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
-                        escape(&c.message),
-                        escape(&c.id),
-                        escape(&ev),
-                    );
-                }
-                Status::Skip => {
-                    let _ = writeln!(
-                        x,
-                        ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-                        escape(&c.message)
-                    );
-                }
-            }
-        }
-        x.push_str("  </testsuite>\n");
+        x.add_test_suite(suite);
     }
-    x.push_str("</testsuites>\n");
-    x
+    x.to_string()
 }
 
 #[cfg(test)]
@@ -132,10 +98,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escaping() {
+    fn cleaning() {
         assert_eq!(
-            escape("a<b>&\"c\"'d'\u{1}\te"),
-            "a&lt;b&gt;&amp;&quot;c&quot;&apos;d&apos;\u{FFFD}\te"
+            clean("a<b>\u{1}\te\u{FFFE}\u{1b}[31m"),
+            "a<b>\u{FFFD}\te\u{FFFD}\u{FFFD}[31m"
         );
     }
 }

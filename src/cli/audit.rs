@@ -224,7 +224,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     let report = audit::evaluate(&loaded, &facts);
 
     if let Some(p) = &args.junit {
-        write(p, junit::render(&report).as_bytes())?;
+        write(p, junit::render(&report)?.as_bytes())?;
     }
     if let Some(p) = &args.vsa_out {
         let inputs = input_attestations(&facts);

@@ -6,10 +6,17 @@
 //! endpoint's answer ([`parse_token_reply`]). Does not own the requests (the registry
 //! client sends them) nor retries.
 //!
-//! Hand-written because oci-client only takes an explicit `RegistryAuth` and no crate on
-//! crates.io reads docker's config *and* runs credential helpers without pulling in a
-//! docker client; the format is small (docker/cli `configfile` and
-//! `docker-credential-helpers` client protocol: `get`, host on stdin, JSON on stdout).
+//! Kept hand-written rather than `docker_credential` (1.4), which does read a given
+//! config (from a reader, so `--authfile` would fit) and returns identity tokens, but:
+//! matches `credHelpers` keys exactly, where ours reads them as `auths` keys (URL forms,
+//! `index.docker.io` for `docker.io`); asks `credsStore` only after `auths` (docker asks it
+//! first) and makes a helper's "credentials not found" an error; has no pure parse that
+//! runs no helper (the fuzz target and `parse_docker_config` need one); its errors are
+//! bare variants without the file, host or JSON detail; and it brings a second base64.
+//! Its identity tokens would not help anyway: using one needs the OAuth2 refresh-token
+//! exchange, which the registry client does not do, so we refuse them with a hint. The
+//! format is small (docker/cli `configfile` and the `docker-credential-helpers` client
+//! protocol: `get`, host on stdin, JSON on stdout).
 
 use base64::Engine as _;
 use std::collections::BTreeMap;

@@ -22,11 +22,13 @@ pub fn failed_checks(doc: &Value) -> Vec<(String, String)> {
 /// The JUnit report has a failing `check` test case on `platform` (a prefix).
 #[track_caller]
 pub fn assert_junit_fails(junit: &str, check: &str, platform: &str) {
-    let head = format!("<testcase classname=\"pause-verify.audit.{platform}");
-    let hit = junit.split("<testcase ").any(|case| {
-        format!("<testcase {case}").starts_with(&head)
-            && case.contains(&format!("name=\"{check}"))
-            && case.contains("<failure ")
+    // Attribute order is not significant in XML: look for each in the start tag.
+    let hit = junit.split("<testcase ").skip(1).any(|case| {
+        let tag = &case[..case.find('>').unwrap_or(case.len())];
+        tag.contains(&format!(" classname=\"pause-verify.audit.{platform}"))
+            && (tag.starts_with(&format!("name=\"{check}"))
+                || tag.contains(&format!(" name=\"{check}")))
+            && case[..case.find("</testcase>").unwrap_or(case.len())].contains("<failure ")
     });
     assert!(hit, "JUnit: no failing {check} on {platform}\n{junit}");
 }
