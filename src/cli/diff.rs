@@ -22,6 +22,9 @@ pub struct Args {
     /// Every change counts (noise included) and tar times are compared.
     #[arg(long)]
     pub strict: bool,
+    /// Also write the report as Markdown (a PR comment); with GITHUB_STEP_SUMMARY set it is appended there too.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
@@ -42,5 +45,6 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         },
         &g.registry.options(g.quiet)?,
     )?;
+    super::markdown::publish(&super::markdown::compare(&report), args.markdown.as_deref())?;
     super::rebuild::emit(&report, g)
 }
