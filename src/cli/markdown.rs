@@ -202,7 +202,7 @@ fn platform(s: &mut String, p: &PlatformReport, tested: &str, reference: &str) {
     }
     s.push_str("\n\n");
     for r in &p.reasons {
-        let _ = writeln!(s, "- {}", cell(r));
+        let _ = writeln!(s, "- {}", cell(&short_digests(r)));
     }
     if !p.reasons.is_empty() {
         s.push('\n');
@@ -278,8 +278,10 @@ fn platform(s: &mut String, p: &PlatformReport, tested: &str, reference: &str) {
         .iter()
         .map(|c| match (&c.class, &c.rule) {
             // --strict counts the noise too: say which rule would have explained it.
-            (Class::Noise, Some(rule)) => format!("{} [noise rule {rule}]", render_change(c)),
-            _ => render_change(c),
+            (Class::Noise, Some(rule)) => {
+                short_digests(&format!("{} [noise rule {rule}]", render_change(c)))
+            }
+            _ => short_digests(&render_change(c)),
         })
         .collect();
     if !unexplained.is_empty() {

@@ -249,14 +249,60 @@ fn markdown_reports_render_as_tables_and_append_to_the_step_summary() {
         ),
         0,
     );
-    let (html, tables, _) = render(&d.join("diff.md")).unwrap();
+    let (html, _, _) = render(&d.join("diff.md")).unwrap();
     assert!(
         html.contains("diff verdict: <strong>IDENTICAL</strong>"),
         "{html}"
     );
+
+    // A failing diff: the same recipe on a base without the OLE key. The verdict line says
+    // DIFFERENT, the platform row fails, and the unexplained change is listed.
+    assert_code(
+        &pv(
+            d,
+            [
+                "fixture",
+                "nanoserver",
+                "--out",
+                "ns2",
+                "--os-version",
+                OSV,
+                "--no-ole",
+                "-q",
+            ],
+        ),
+        0,
+    );
+    let idx: Value =
+        serde_json::from_slice(&std::fs::read(d.join("ns2/index.json")).unwrap()).unwrap();
+    let base2 = format!(
+        "oci:ns2@{}",
+        idx["manifests"][0]["digest"].as_str().unwrap()
+    );
+    assert_code(&pv(d, ["build", "--base", &base2, "--out", "pb2", "-q"]), 0);
+    assert_code(
+        &pv(
+            d,
+            ["diff", "-q", "oci:pb", "oci:pb2", "--markdown", "diff2.md"],
+        ),
+        1,
+    );
+    let md = std::fs::read_to_string(d.join("diff2.md")).unwrap();
+    assert!(!has_long_hex(&md), "{md}");
+    let (html, tables, _) = render(&d.join("diff2.md")).unwrap();
     assert_eq!(
         tables[1],
         headers(&["Layer", "B", "A", "Verdict", "Step", "Reason"])
+    );
+    assert!(
+        html.starts_with("<h2>❌ diff verdict: <strong>DIFFERENT</strong></h2>"),
+        "{html}"
+    );
+    assert!(html.contains("<td>❌ DIFFERENT</td>"), "{html}");
+    assert!(html.contains("Unexplained differences (2)"), "{html}");
+    assert!(
+        html.contains("extra Software\\Microsoft\\ole: key created"),
+        "{html}"
     );
 }
 
