@@ -28,6 +28,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    super::markdown::check_path(args.markdown.as_deref())?;
     let a: ImageRef = args.image_a.parse().context("IMAGE_A")?;
     let b: ImageRef = args.image_b.parse().context("IMAGE_B")?;
     let platform: Option<PlatformSelector> = args

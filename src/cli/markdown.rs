@@ -425,6 +425,19 @@ pub fn audit(r: &audit::Report) -> String {
     s
 }
 
+/// Refuse a `--markdown` path that is a directory before any work (the report is written
+/// at the end, after a long rebuild).
+pub fn check_path(file: Option<&Path>) -> anyhow::Result<()> {
+    if let Some(p) = file {
+        anyhow::ensure!(
+            !p.is_dir(),
+            "--markdown {}: is a directory; give a file path",
+            p.display()
+        );
+    }
+    Ok(())
+}
+
 /// Write `md` to `file` (atomically, 0666 less the umask, as the other reports) and
 /// append it to `$GITHUB_STEP_SUMMARY` when that is set (GitHub's convention: every step
 /// appends; replacing would drop earlier steps' summaries).
@@ -453,6 +466,24 @@ pub fn publish(md: &str, file: Option<&Path>) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edit_markers_follow_action_and_status() {
+        let e = |action: &str, status: &str| EditStatus {
+            hive: "Software".into(),
+            path: "Microsoft\\ole".into(),
+            action: action.into(),
+            name: None,
+            expected: None,
+            actual: None,
+            status: status.into(),
+        };
+        assert_eq!(edit_marker(&e("setValue", "present")), '+');
+        assert_eq!(edit_marker(&e("createKey", "present")), '+');
+        assert_eq!(edit_marker(&e("deleteKey", "present")), '-');
+        assert_eq!(edit_marker(&e("setValue", "altered")), '~');
+        assert_eq!(edit_marker(&e("setValue", "missing")), '-');
+    }
 
     #[test]
     fn cells_and_code_escape() {

@@ -101,6 +101,7 @@ pub(super) fn out_dest(out: &str) -> anyhow::Result<(PathBuf, Option<String>)> {
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     super::sign::check_attestations_dir(args.attestations_dir.as_deref())?;
+    super::markdown::check_path(args.markdown.as_deref())?;
     let image: ImageRef = super::one_image(args.image.clone(), args.image_flag.clone())?
         .parse()
         .context("IMAGE")?;

@@ -255,6 +255,26 @@ fn markdown_reports_render_as_tables_and_append_to_the_step_summary() {
         "{html}"
     );
 
+    // A directory is refused before the rebuild runs (exit 2).
+    let o = pv(
+        d,
+        [
+            "rebuild",
+            "-q",
+            "oci:pb",
+            "--base",
+            &base,
+            "--markdown",
+            "ns",
+        ],
+    );
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("--markdown ns: is a directory"),
+        "{}",
+        stderr(&o)
+    );
+
     // A failing diff: the same recipe on a base without the OLE key. The verdict line says
     // DIFFERENT, the platform row fails, and the unexplained change is listed.
     assert_code(
