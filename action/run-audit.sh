@@ -89,7 +89,10 @@ for k in ${INPUT_KEY:-}; do args+=(--key "$k"); done
 if [ -n "${INPUT_SIGN_KEY_PASSWORD:-}" ]; then export COSIGN_PASSWORD=$INPUT_SIGN_KEY_PASSWORD; fi
 
 rc=0
-"$pv" "${global[@]}" "${args[@]}" >"$out/audit.txt" || rc=$?
+# The step summary is this script's (summary.sh below, also when the audit cannot run and
+# with an installed release that predates it); without the unset, pause-verify would
+# append its own --markdown report to GITHUB_STEP_SUMMARY too.
+env -u GITHUB_STEP_SUMMARY "$pv" "${global[@]}" "${args[@]}" >"$out/audit.txt" || rc=$?
 cat "$out/audit.txt"
 
 case $rc in

@@ -26,9 +26,10 @@ install_debian() {
 }
 
 # Python peers: regipy and python-registry (hive readers), securesystemslib (DSSE),
-# check-jsonschema (GitHub/GitLab CI schemas, vendored: offline), in-toto (in-toto-verify).
+# check-jsonschema (GitHub/GitLab CI schemas, vendored: offline), in-toto (in-toto-verify),
+# markdown (a real renderer, tables extension, for the --markdown reports).
 PV_PYTHON_PACKAGES=(regipy==6.5.0 python-registry==1.3.1 securesystemslib==1.6.0 cryptography pynacl
-  check-jsonschema==0.39.0 in-toto==3.1.0)
+  check-jsonschema==0.39.0 in-toto==3.1.0 markdown==3.11.3)
 
 install_python() {
   local venv=$PV_TOOLS/venv
@@ -36,7 +37,7 @@ install_python() {
     _pv_log "python venv at $venv"
     python3 -m venv "$venv"
   fi
-  if ! "$venv/bin/python" -c 'import regipy, Registry, securesystemslib, nacl, check_jsonschema, in_toto' 2>/dev/null; then
+  if ! "$venv/bin/python" -c 'import regipy, Registry, securesystemslib, nacl, check_jsonschema, in_toto, markdown' 2>/dev/null; then
     _pv_log "pip install ${PV_PYTHON_PACKAGES[*]}"
     "$venv/bin/pip" install -q --disable-pip-version-check "${PV_PYTHON_PACKAGES[@]}"
   fi

@@ -48,6 +48,9 @@ pub struct Args {
     /// Also write the report as JUnit XML (one test case per check per platform).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Also write the report as Markdown (a PR comment); with GITHUB_STEP_SUMMARY set it is appended there too.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
     /// Write the audit's SLSA verification summary (VSA v1): a DSSE envelope with --sign-key, else the bare statement.
     #[arg(long, value_name = "FILE")]
     pub vsa_out: Option<PathBuf>,
@@ -83,6 +86,7 @@ fn check_report_paths(args: &Args) -> anyhow::Result<()> {
     let outputs = [
         ("--json-out", args.json_out.as_deref()),
         ("--junit", args.junit.as_deref()),
+        ("--markdown", args.markdown.as_deref()),
         ("--vsa-out", args.vsa_out.as_deref()),
     ];
     let mut inputs: Vec<(&str, &Path)> = args.key.iter().map(|k| ("--key", k.as_path())).collect();
@@ -237,6 +241,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         bytes.push(b'\n');
         write(p, &bytes)?;
     }
+    super::markdown::publish(&super::markdown::audit(&report), args.markdown.as_deref())?;
     if let Some(p) = &args.json_out {
         let mut doc = serde_json::to_vec_pretty(&report)?;
         doc.push(b'\n');

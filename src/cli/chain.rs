@@ -121,6 +121,10 @@ pub fn maybe_run(
         registry: &registry,
     };
     let res = chain::verify(&req, &Progress::new(g.quiet))?;
+    super::markdown::publish(
+        &super::markdown::chain(&res.report),
+        args.markdown.as_deref(),
+    )?;
     // The base stage's NanoServer, checked against the trust policy as `rebuild` checks
     // its base: an unverified one fails the chain and nothing is signed.
     let base_sigs = if args.notation.enabled() {

@@ -22,9 +22,13 @@ pub struct Args {
     /// Every change counts (noise included) and tar times are compared.
     #[arg(long)]
     pub strict: bool,
+    /// Also write the report as Markdown (a PR comment); with GITHUB_STEP_SUMMARY set it is appended there too.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
+    super::markdown::check_path(args.markdown.as_deref())?;
     let a: ImageRef = args.image_a.parse().context("IMAGE_A")?;
     let b: ImageRef = args.image_b.parse().context("IMAGE_B")?;
     let platform: Option<PlatformSelector> = args
@@ -42,5 +46,6 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         },
         &g.registry.options(g.quiet)?,
     )?;
+    super::markdown::publish(&super::markdown::compare(&report), args.markdown.as_deref())?;
     super::rebuild::emit(&report, g)
 }

@@ -17,6 +17,7 @@ mod generate_key_pair;
 mod hive;
 mod inspect;
 mod layout;
+mod markdown;
 mod notation;
 mod pin;
 mod rebuild;

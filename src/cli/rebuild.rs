@@ -70,6 +70,9 @@ pub struct Args {
     pub notation: super::notation::NotationArgs,
     #[command(flatten)]
     pub link: super::layout::LinkArgs,
+    /// Also write the report as Markdown (a PR comment); with GITHUB_STEP_SUMMARY set it is appended there too.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
 }
 
 /// SOURCE_DATE_EPOCH from the environment (unset or empty: none).
@@ -98,6 +101,7 @@ pub(super) fn out_dest(out: &str) -> anyhow::Result<(PathBuf, Option<String>)> {
 
 pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     super::sign::check_attestations_dir(args.attestations_dir.as_deref())?;
+    super::markdown::check_path(args.markdown.as_deref())?;
     let image: ImageRef = super::one_image(args.image.clone(), args.image_flag.clone())?
         .parse()
         .context("IMAGE")?;
@@ -180,6 +184,10 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     };
     let progress = Progress::new(g.quiet);
     let res = pause_verify::rebuild::rebuild(&req, &progress)?;
+    super::markdown::publish(
+        &super::markdown::compare(&res.report),
+        args.markdown.as_deref(),
+    )?;
     let base_sigs = if args.notation.enabled() {
         Some(super::notation::check_bases(
             &args.notation,

@@ -66,6 +66,9 @@ pub struct Args {
     /// Pass when at least one signature (and attestation) verifies, even if others FAILED.
     #[arg(long)]
     pub require_any: bool,
+    /// Show what was checked as a tree, as `cosign tree`: image, index, platforms, and under each its .sig / .att / referrers / --attestations-dir entries with ✓ or ✗ and why.
+    #[arg(long)]
+    pub tree: bool,
 }
 
 /// What the integrity pass hashed, and what did not match.
@@ -384,6 +387,20 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
             subjects,
         };
         println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else if args.tree {
+        print!(
+            "{}",
+            tree(
+                &r,
+                &root,
+                &integrity,
+                &subjects,
+                &args,
+                &opts,
+                cosign_required
+            )
+        );
+        println!("{}", if verified { "VERIFIED" } else { "NOT VERIFIED" });
     } else {
         print_integrity(&integrity);
         for s in &subjects {
@@ -545,4 +562,186 @@ fn print_notation(checks: &[NotaryCheck]) {
         checks.iter().filter(|c| c.is_verified()).count(),
         checks.len()
     );
+}
+
+/// A node of the `--tree` view.
+struct Node {
+    label: String,
+    children: Vec<Node>,
+}
+
+impl Node {
+    fn leaf(label: String) -> Node {
+        Node {
+            label,
+            children: Vec::new(),
+        }
+    }
+}
+
+fn render_tree(n: &Node, prefix: &str, out: &mut String) {
+    for (i, c) in n.children.iter().enumerate() {
+        let last = i + 1 == n.children.len();
+        out.push_str(prefix);
+        out.push_str(if last { "└── " } else { "├── " });
+        out.push_str(&c.label);
+        out.push('\n');
+        let deeper = format!("{prefix}{}", if last { "    " } else { "│   " });
+        render_tree(c, &deeper, out);
+    }
+}
+
+/// Where a check's signature came from, as `cosign tree` names it.
+fn kind(source: &str, notation: bool) -> &'static str {
+    if source.starts_with("referrer ") {
+        if notation {
+            "notation signature (referrer)"
+        } else {
+            "cosign bundle (referrer)"
+        }
+    } else if source.contains(".sig ") {
+        ".sig"
+    } else if source.contains(".att ") {
+        ".att"
+    } else {
+        "attestations-dir"
+    }
+}
+
+fn check_nodes(what: &str, checks: &[Check], args: &Args) -> Vec<Node> {
+    checks
+        .iter()
+        .map(|c| {
+            let k = kind(&c.source, false);
+            let src = super::markdown::short_digests(&c.source);
+            Node::leaf(match &c.result {
+                Ok(v) => {
+                    let by = match &v.keyless {
+                        Some(k) => format!("keyless {} from {}", k.identity, k.issuer),
+                        None => args
+                            .key
+                            .get(v.key_index)
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default(),
+                    };
+                    let pt = v
+                        .predicate_type
+                        .as_deref()
+                        .map(|t| format!(", predicate {t}"))
+                        .unwrap_or_default();
+                    format!("✓ {k} {what} {src}: {} with {by}{pt}", v.format)
+                }
+                Err(f) if !selected(c) => {
+                    format!("- {k} {what} {src}: not selected: {}: {f}", f.code())
+                }
+                Err(f) => format!("✗ {k} {what} {src}: {}: {f}", f.code()),
+            })
+        })
+        .collect()
+}
+
+fn subject_node(s: &SubjectOut, args: &Args, opts: &VerifyOptions<'_>, cosign: bool) -> Node {
+    let r = &s.report;
+    let what = if image::model::is_index(&r.media_type) {
+        "index"
+    } else {
+        "manifest"
+    };
+    let mut n = Node::leaf(format!(
+        "{} {what} {}{}",
+        if r.verified { "✓" } else { "✗" },
+        super::markdown::short_digests(&r.digest.to_string()),
+        r.platform
+            .as_deref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default()
+    ));
+    if opts.signatures && (cosign || !r.signatures.is_empty()) {
+        if r.signatures.is_empty() {
+            n.children
+                .push(Node::leaf("✗ signatures: none found".to_string()));
+        }
+        n.children
+            .extend(check_nodes("signature", &r.signatures, args));
+    }
+    if let Some(atts) = &r.attestations {
+        if atts.is_empty() {
+            n.children
+                .push(Node::leaf("✗ attestations: none found".to_string()));
+        }
+        n.children.extend(check_nodes("attestation", atts, args));
+    }
+    if let Some(checks) = &s.notation {
+        if checks.is_empty() {
+            n.children
+                .push(Node::leaf("✗ notation signatures: none found".to_string()));
+        }
+        for c in checks {
+            let k = kind(&c.source, true);
+            let src = super::markdown::short_digests(&c.source);
+            n.children.push(Node::leaf(match &c.result {
+                Ok(v) => format!(
+                    "✓ {k} {src}: {} {} signed by {:?} (trust store {}, policy {})",
+                    v.envelope, v.algorithm, v.signer, v.trust_store, v.trust_policy
+                ),
+                Err(f) => format!("✗ {k} {src}: {}: {f}", f.code()),
+            }));
+        }
+    }
+    n
+}
+
+/// The `--tree` view of what `verify` collected: the same checks, drawn as
+/// image → index → platforms → signatures and attestations.
+fn tree(
+    r: &ImageRef,
+    root: &Root,
+    integrity: &Integrity,
+    subjects: &[SubjectOut],
+    args: &Args,
+    opts: &VerifyOptions<'_>,
+    cosign: bool,
+) -> String {
+    let mut top = Node::leaf(String::new());
+    top.children.push(Node::leaf(format!(
+        "{} integrity: {} manifest(s), {} config(s), {} layer(s) hashed{}",
+        if integrity.ok { "✓" } else { "✗" },
+        integrity.manifests,
+        integrity.configs,
+        integrity.layers,
+        if integrity.blobs_skipped {
+            " (--skip-blobs)"
+        } else {
+            ""
+        }
+    )));
+    for f in &integrity.failures {
+        top.children.push(Node::leaf(format!(
+            "✗ integrity {} {}: {}",
+            f.what,
+            super::markdown::short_digests(&f.digest.to_string()),
+            f.reason
+        )));
+    }
+    let mut iter = subjects.iter();
+    if let Some(first) = iter.next() {
+        let mut root_node = subject_node(first, args, opts, cosign);
+        if let Root::Index(ix) = root {
+            let mut platforms = Node::leaf("platforms".to_string());
+            for s in iter {
+                platforms.children.push(subject_node(s, args, opts, cosign));
+            }
+            let listed = image::source::image_entries(ix).len();
+            if platforms.children.is_empty() {
+                platforms.label = format!(
+                    "platforms: {listed}, not checked (give --all-platforms or --platform)"
+                );
+            }
+            root_node.children.push(platforms);
+        }
+        top.children.push(root_node);
+    }
+    let mut out = format!("{r}\n");
+    render_tree(&top, "", &mut out);
+    out
 }

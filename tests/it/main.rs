@@ -42,6 +42,7 @@ mod keyless_rekor2;
 mod keyless_timestamp;
 mod keyless_verify;
 mod legacy_keyless;
+mod markdown_report;
 mod notary_bad_input;
 mod notary_e2e;
 mod notary_trust_microsoft;

@@ -163,6 +163,11 @@ fn action_steps_pass_on_a_good_image_and_fail_on_a_bad_one() {
             .unwrap()
             .contains("pause-verify audit: PASSED")
     );
+    // One summary: the action's; the audit's own --markdown report is not appended too.
+    assert!(
+        !r["summary"].as_str().unwrap().contains("audit verdict:"),
+        "{r:#}"
+    );
     assert!(r["summary"].as_str().unwrap().contains(digest));
     let report: Value =
         serde_json::from_slice(&std::fs::read(root.join(out["json"].as_str().unwrap())).unwrap())
