@@ -315,7 +315,13 @@ impl Audit {
                 .any(|(id, p)| id == check && p.starts_with(platform)),
             "JSON: {check} on {platform} not among {failed:?}"
         );
-        let summary = self.human.lines().last().unwrap_or("");
+        // The verdict comes first; a long one wraps onto indented lines.
+        let mut lines = self.human.lines();
+        let mut summary = lines.next().unwrap_or("").to_string();
+        for l in lines.take_while(|l| l.starts_with("    ")) {
+            summary.push(' ');
+            summary.push_str(l.trim_start());
+        }
         let list = summary.split_once(" failed: ").map_or("", |(_, l)| l);
         let named = list.split(", ").any(|item| {
             let (name, on) = item.split_once(" on ").unwrap_or((item, ""));
