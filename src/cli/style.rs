@@ -98,16 +98,18 @@ pub fn render(text: &str, style: Style) -> String {
     out
 }
 
-/// `sha256:` + 64 hex becomes `sha256:` + its first 12 hex.
+/// `sha256:` + 64 hex becomes `sha256:` + its first 12 hex; so does a cosign tag's
+/// `sha256-` + 64 hex.
 pub fn shorten_digests(text: &str) -> String {
-    const P: &str = "sha256:";
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(i) = rest.find(P) {
-        let (head, tail) = rest.split_at(i + P.len());
+    while let Some(i) = rest.find("sha256") {
+        let sep = rest[i + 6..].chars().next();
+        let n = if matches!(sep, Some(':' | '-')) { 7 } else { 6 };
+        let (head, tail) = rest.split_at(i + n);
         out.push_str(head);
         let hex = tail.bytes().take_while(u8::is_ascii_hexdigit).count();
-        if hex == 64 {
+        if n == 7 && hex == 64 {
             out.push_str(&tail[..12]);
             rest = &tail[64..];
         } else {
@@ -214,8 +216,8 @@ mod tests {
     fn shortens_only_full_digests() {
         let d = format!("sha256:{}", "a".repeat(64));
         assert_eq!(
-            shorten_digests(&format!("x {d} sha256:abc")),
-            "x sha256:aaaaaaaaaaaa sha256:abc"
+            shorten_digests(&format!("x {d} sha256:abc sha256-{}.sig", "b".repeat(64))),
+            "x sha256:aaaaaaaaaaaa sha256:abc sha256-bbbbbbbbbbbb.sig"
         );
     }
 

@@ -31,6 +31,7 @@ mod hive_cli;
 mod hive_lib;
 mod hive_tools;
 mod hostile_input;
+mod human_output;
 mod image_interop;
 mod image_layout;
 mod image_link;
