@@ -230,7 +230,7 @@ mod tests {
         );
         assert!(w.lines().all(|l| l.len() <= 12));
         assert_eq!(
-            wrap("  abcdefghijklmnop x", 8),
+            wrap("  abcdefghijklmnop x", 16),
             "  abcdefghijklmnop\n      x"
         );
     }
