@@ -50,6 +50,7 @@ mod notary_vectors;
 mod one_reference;
 mod own_image;
 mod pipelines;
+mod progress_tty;
 mod rebuild_attest;
 mod rebuild_compare;
 mod recipe_upstream;
