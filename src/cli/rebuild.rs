@@ -394,7 +394,7 @@ pub fn human(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<34} {:<13} {:<5} {:<8} {:<7} {:<6} UNEXPLAINED",
+        "{:<30} {:<12} {:<4} {:<6} {:<5} {:<5} UNEXPLAINED",
         "PLATFORM", "VERDICT", "BASE", "LAYERS", "EDITS", "NOISE"
     );
     for p in &r.platforms {
@@ -411,7 +411,7 @@ pub fn human(r: &Report) -> String {
             .count();
         let _ = writeln!(
             s,
-            "{:<34} {:<13} {:<5} {:<8} {:<7} {:<6} {}",
+            "{:<30} {:<12} {:<4} {:<6} {:<5} {:<5} {}",
             p.platform,
             p.verdict.as_str(),
             base,

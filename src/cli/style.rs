@@ -127,6 +127,7 @@ pub fn short(d: &impl std::fmt::Display) -> String {
 
 /// Break `line` at spaces so no piece is wider than `width` (a single word longer than
 /// the width stays whole); continuations are indented four past the line's own indent.
+/// Spacing inside a piece is kept, so aligned columns stay aligned.
 pub fn wrap(line: &str, width: usize) -> String {
     if line.chars().count() <= width {
         return line.to_string();
@@ -137,9 +138,19 @@ pub fn wrap(line: &str, width: usize) -> String {
     let mut cur = line[..indent].to_string();
     let mut cur_len = indent;
     let mut first_word = true;
-    for word in line[indent..].split(' ').filter(|w| !w.is_empty()) {
+    let mut rest = &line[indent..];
+    while !rest.is_empty() {
+        // One segment: the spaces before a word, and the word.
+        let gap = rest.len() - rest.trim_start_matches(' ').len();
+        let after = &rest[gap..];
+        let wend = after.find(' ').unwrap_or(after.len());
+        let word = &after[..wend];
+        rest = &after[wend..];
+        if word.is_empty() {
+            break;
+        }
         let wl = word.chars().count();
-        if !first_word && cur_len + 1 + wl > width {
+        if !first_word && cur_len + gap + wl > width {
             out.push_str(&cur);
             out.push('\n');
             cur = cont.clone();
@@ -147,8 +158,8 @@ pub fn wrap(line: &str, width: usize) -> String {
             first_word = true;
         }
         if !first_word {
-            cur.push(' ');
-            cur_len += 1;
+            cur.push_str(&" ".repeat(gap));
+            cur_len += gap;
         }
         cur.push_str(word);
         cur_len += wl;
@@ -229,6 +240,7 @@ mod tests {
             "  one two\n      three\n      four\n      five\n      six"
         );
         assert!(w.lines().all(|l| l.len() <= 12));
+        assert_eq!(wrap("a    b c", 6), "a    b\n   c");
         assert_eq!(
             wrap("  abcdefghijklmnop x", 16),
             "  abcdefghijklmnop\n      x"
