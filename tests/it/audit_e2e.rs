@@ -252,7 +252,8 @@ impl Rig {
         a.extend(args.iter().map(|s| s.to_string()));
         let mut human_args = a.clone();
         human_args.extend(["--json-out".to_string(), json_out.display().to_string()]);
-        let human = pvk_in(&self.root, &human_args);
+        // Wide, so phrases the checks look for are not wrapped (human_output tests wrapping).
+        let human = pv_in(&self.root).env("COLUMNS", "1000").run(&human_args);
         let doc: Value = serde_json::from_slice(&std::fs::read(&json_out).unwrap_or_default())
             .unwrap_or_else(|e| panic!("--json-out: {e}\n{}", common::stderr(&human)));
         if json_stdout {
