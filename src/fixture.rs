@@ -992,6 +992,7 @@ pub fn write_fixture(
     opts: &FixtureOptions,
     sink: &mut dyn ImageSink,
     scratch: &Path,
+    progress: &crate::progress::Progress,
 ) -> Result<FixtureOutput> {
     let mut seen = std::collections::BTreeSet::new();
     let versions: Vec<OsVersion> = opts
@@ -1014,9 +1015,13 @@ pub fn write_fixture(
         let (layer_desc, diff_id, usize_) = {
             let file = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
             let gz = crate::build::gzip_writer(HashingWriter::new(file));
-            let tar = HashingWriter::new(gz);
+            // Generating and compressing a large layer takes seconds: a spinner counts
+            // the tar bytes written.
+            let bar = progress.spinner(&format!("fixture {v}"));
+            let tar = HashingWriter::new(crate::progress::BarWriter::new(gz, bar));
             let tar = write_base_layer(v, opts, tar)?;
             let (gz, diff_id, usize_) = tar.finish();
+            let gz = gz.into_inner();
             let compressed = gz.finish()?;
             let (mut file, digest, size) = compressed.finish();
             file.flush()?;

@@ -167,7 +167,7 @@ pub fn read_layer(
     diff_id: Option<&Digest>,
     progress: &Progress,
 ) -> Result<(LayerDigests, LayerHives), Error> {
-    let label = format!("base layer {index}");
+    let label = format!("base layer {}", index + 1);
     let check_diff_id = |digests: &LayerDigests| match diff_id {
         Some(want) if *want != digests.diff_id => Err(crate::image::Error::DiffIdMismatch {
             layer: index,

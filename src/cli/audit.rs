@@ -8,6 +8,7 @@
 //! unreadable image, no base to rebuild from). Offline when the image and the base are
 //! OCI layouts and attestations come from the layout or a directory.
 
+use super::style::{self, say};
 use super::{Global, Outcome};
 use anyhow::Context;
 use pause_verify::attest::attach::Store;
@@ -188,7 +189,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     let keys: Vec<PublicKey> = loaded.keys.iter().map(|(_, k)| k.clone()).collect();
     if !g.quiet {
         eprintln!(
-            "auditing {r} against {} ({} key(s))",
+            "pause-verify: auditing {r} against {} ({} key(s))",
             loaded.uri,
             keys.len()
         );
@@ -250,7 +251,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     if g.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_human(&report);
+        style::print(&human(&report), g.style());
     }
     Ok(if report.passed {
         Outcome::Pass
@@ -352,7 +353,7 @@ fn base_signatures(
             .context("[base] notation")?;
         if !quiet {
             for w in &trust.warnings {
-                eprintln!("warning: [base] notation: {w}");
+                eprintln!("pause-verify: warning: [base] notation: {w}");
             }
         }
         let checked = (|| -> anyhow::Result<Vec<audit::BaseSignatureFact>> {
@@ -453,24 +454,52 @@ fn input_attestations(f: &audit::ImageFacts) -> Vec<(String, Digest)> {
     out
 }
 
-fn print_check(c: &CheckResult, evidence: bool) {
-    println!("  {:<4}  {:<22} {}", c.status.as_str(), c.name(), c.message);
+fn print_check(out: &mut String, c: &CheckResult, evidence: bool) {
+    say!(
+        out,
+        "  {:<4}  {:<22} {}",
+        c.status.as_str(),
+        c.name(),
+        c.message
+    );
     if evidence {
         for e in &c.evidence {
             match &e.digest {
-                Some(d) => println!("          - {} {d}: {}", e.what, e.found),
-                None => println!("          - {}: {}", e.what, e.found),
+                Some(d) => say!(out, "          - {} {d}: {}", e.what, e.found),
+                None => say!(out, "          - {}: {}", e.what, e.found),
             }
         }
     }
 }
 
-fn print_human(report: &Report) {
-    println!(
+/// The human report, verdict first.
+fn human(report: &Report) -> String {
+    let mut text = String::new();
+    let out = &mut text;
+    let failed: Vec<String> = report
+        .failures()
+        .map(|c| format!("{} on {}", c.name(), c.platform))
+        .collect();
+    if failed.is_empty() {
+        say!(out, "PASS: every required check passed");
+    } else {
+        say!(
+            out,
+            "FAIL: {} check(s) failed: {}",
+            failed.len(),
+            failed.join(", ")
+        );
+    }
+    say!(
+        out,
         "audit of {} ({})\npolicy: {} ({})",
-        report.image.reference, report.image.digest, report.policy.name, report.policy.uri
+        report.image.reference,
+        report.image.digest,
+        report.policy.name,
+        report.policy.uri
     );
-    println!(
+    say!(
+        out,
         "rule: {}",
         if report.rule == "any" {
             "any ([signatures] rule = \"any\"): one verified signature / attestation per check suffices"
@@ -491,22 +520,10 @@ fn print_human(report: &Report) {
         } else {
             "PASS"
         };
-        println!("\n{g}  {status}");
+        say!(out, "\n{g}  {status}");
         for c in checks {
-            print_check(c, c.status == Status::Fail);
+            print_check(out, c, c.status == Status::Fail);
         }
     }
-    let failed: Vec<String> = report
-        .failures()
-        .map(|c| format!("{} on {}", c.name(), c.platform))
-        .collect();
-    if failed.is_empty() {
-        println!("\nPASS: every required check passed");
-    } else {
-        println!(
-            "\nFAIL: {} check(s) failed: {}",
-            failed.len(),
-            failed.join(", ")
-        );
-    }
+    text
 }

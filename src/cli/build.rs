@@ -263,7 +263,7 @@ fn render(b: &BuildOutput) {
         .iter()
         .enumerate()
         .filter(|(_, l)| l.read)
-        .map(|(i, l)| format!("layer {i} [{}]", l.hives.join(", ")))
+        .map(|(i, l)| format!("layer {} [{}]", i + 1, l.hives.join(", ")))
         .collect();
     println!(
         "base view {} ({})",

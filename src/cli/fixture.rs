@@ -71,9 +71,10 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         with_rpc: !a.no_rpc,
         with_diagtrack: !a.no_diagtrack,
     };
+    let progress = pause_verify::progress::Progress::new(g.quiet);
     let out = super::build::with_layout(&dir, |w| {
         let scratch = w.dir().to_path_buf();
-        let out = fixture::write_fixture(&opts, w, &scratch)?;
+        let out = fixture::write_fixture(&opts, w, &scratch, &progress)?;
         w.add_manifest(&out.list, tag.as_deref())?;
         Ok(out)
     })?;

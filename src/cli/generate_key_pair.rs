@@ -81,7 +81,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     }
     let password = password()?;
     if !g.quiet {
-        eprintln!("generating an ECDSA P-256 key (scrypt N=65536 encryption)...");
+        eprintln!("pause-verify: generating an ECDSA P-256 key (scrypt N=65536 encryption)...");
     }
     let kp = keys::generate_key_pair(password.as_bytes()).context("generating the key pair")?;
     // Both files are written whole before either is renamed into place: a failure while

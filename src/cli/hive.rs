@@ -63,7 +63,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
                 .with_context(|| format!("cannot write {}", out.display()))?;
             if !g.quiet {
                 eprintln!(
-                    "wrote {} ({} bytes, {keys} keys)",
+                    "pause-verify: wrote {} ({} bytes, {keys} keys)",
                     out.display(),
                     bytes.len()
                 );

@@ -371,7 +371,10 @@ fn human(r: &Report) -> String {
         let _ = writeln!(
             s,
             "  {}. {} {} bytes  {}",
-            l.index, l.digest, l.size, l.media_type
+            l.index + 1,
+            l.digest,
+            l.size,
+            l.media_type
         );
         for u in &l.urls {
             let _ = writeln!(s, "       url: {u}");

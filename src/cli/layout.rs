@@ -158,7 +158,7 @@ pub fn write_links(
         pause_verify::atomic::write(&path, serde_json::to_string_pretty(&doc)?.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
         if !quiet {
-            eprintln!("wrote in-toto link {}", path.display());
+            eprintln!("pause-verify: wrote in-toto link {}", path.display());
         }
     }
     Ok(())

@@ -23,6 +23,7 @@ mod pin;
 mod rebuild;
 mod registry_flags;
 mod sign;
+mod style;
 mod verify;
 mod verify_bundle;
 
@@ -43,6 +44,16 @@ pub struct Global {
     /// Most a layer may inflate per compressed byte, beyond its first 64 MiB (gzip bombs).
     #[arg(long, global = true, value_name = "N", env = "PAUSE_VERIFY_MAX_LAYER_RATIO", default_value_t = pause_verify::image::layer::DEFAULT_MAX_LAYER_RATIO, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_layer_ratio: u64,
+    /// Colour verdicts in human output: auto (stdout a terminal, NO_COLOR unset), always, never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: style::ColorChoice,
+}
+
+impl Global {
+    /// Width and colour for human output on stdout.
+    pub fn style(&self) -> style::Style {
+        style::Style::detect(self.color)
+    }
 }
 
 /// `123`, `64MiB`, `4GiB` (binary units; `K`/`M`/`G`/`T` alone mean the same).

@@ -179,7 +179,7 @@ pub fn check_bases(
         let loaded = args.load(args.scope(&r).as_deref())?;
         if !quiet {
             for w in &loaded.warnings {
-                eprintln!("warning: {w}");
+                eprintln!("pause-verify: warning: {w}");
             }
         }
         let store = Store::open(&r, registry).with_context(|| format!("opening base {r}"))?;

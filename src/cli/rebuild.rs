@@ -6,9 +6,12 @@
 //! docs/json-schema.md). With `--attest`, signs the rebuilt image's provenance and the
 //! published image's VSA (`rebuild::attest`). Also holds the text renderer `diff` uses.
 
+use super::style::short;
 use super::{Global, Outcome};
 use anyhow::Context;
-use pause_verify::compare::{self, Class, PlatformReport, Report, pins::Pins, render_change};
+use pause_verify::compare::{
+    self, Area, Change, Class, PlatformReport, Report, noise, pins::Pins, render_change,
+};
 use pause_verify::image::{ImageRef, PlatformSelector};
 use pause_verify::progress::Progress;
 use pause_verify::rebuild::RebuildRequest;
@@ -355,7 +358,7 @@ pub fn emit(r: &Report, g: &Global) -> anyhow::Result<Outcome> {
     if g.json {
         println!("{}", serde_json::to_string_pretty(r)?);
     } else {
-        print!("{}", human(r));
+        super::style::print(&human(r), g.style());
     }
     Ok(if r.passes() {
         Outcome::Pass
@@ -364,18 +367,13 @@ pub fn emit(r: &Report, g: &Global) -> anyhow::Result<Outcome> {
     })
 }
 
-fn short(d: &impl std::fmt::Display) -> String {
-    let s = d.to_string();
-    match s.strip_prefix("sha256:") {
-        Some(h) if h.len() > 12 => format!("sha256:{}", &h[..12]),
-        _ => s,
-    }
-}
-
-/// The human report.
+/// The human report: the verdict first, then what was compared, a table, and each
+/// platform with its security-relevant differences first. Digests are shortened and
+/// lines wrapped when printed (`style::print`).
 pub fn human(r: &Report) -> String {
     let mut s = String::new();
     let sides = Sides::of(r);
+    let _ = writeln!(s, "verdict: {}", r.verdict);
     if r.kind == "diff" {
         // `diff A B`: the inputs as the user named them, A (reference) first.
         if let Some(a) = &r.rebuilt {
@@ -404,7 +402,7 @@ pub fn human(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<34} {:<13} {:<5} {:<8} {:<7} {:<6} UNEXPLAINED",
+        "{:<30} {:<12} {:<4} {:<6} {:<5} {:<5} UNEXPLAINED",
         "PLATFORM", "VERDICT", "BASE", "LAYERS", "EDITS", "NOISE"
     );
     for p in &r.platforms {
@@ -421,7 +419,7 @@ pub fn human(r: &Report) -> String {
             .count();
         let _ = writeln!(
             s,
-            "{:<34} {:<13} {:<5} {:<8} {:<7} {:<6} {}",
+            "{:<30} {:<12} {:<4} {:<6} {:<5} {:<5} {}",
             p.platform,
             p.verdict.as_str(),
             base,
@@ -435,7 +433,6 @@ pub fn human(r: &Report) -> String {
         s.push('\n');
         platform(&mut s, p, &sides);
     }
-    let _ = writeln!(s, "\nverdict: {}", r.verdict);
     s
 }
 
@@ -462,13 +459,62 @@ impl Sides {
     }
 }
 
+/// A change a reviewer must see first: a script or executable, or an autostart location.
+fn security_relevant(c: &Change) -> bool {
+    match c.area {
+        Area::File => noise::is_script_or_exe(&c.path),
+        Area::Registry => noise::autostart(&c.path, c.field.as_deref()).is_some(),
+        _ => false,
+    }
+}
+
+fn edit_line(e: &compare::EditStatus) -> String {
+    let mut line = format!("{:<8} {} {}\\{}", e.status, e.action, e.hive, e.path);
+    if let Some(n) = &e.name {
+        let _ = write!(line, " {n:?}");
+    }
+    if let Some(x) = &e.expected {
+        let _ = write!(line, " = {x}");
+    }
+    if let Some(a) = &e.actual {
+        let _ = write!(line, " (image: {a})");
+    }
+    line
+}
+
 fn platform(s: &mut String, p: &PlatformReport, sides: &Sides) {
     let _ = writeln!(s, "== {}: {}", p.platform, p.verdict);
+    // Security-relevant differences first, each once: recipe registry edits the image
+    // lacks or alters, then unexplained executables/scripts and autostart entries.
+    let bad_edits: Vec<_> = p
+        .recipe_edits
+        .iter()
+        .filter(|e| e.status != "present")
+        .collect();
+    let risky: Vec<&Change> = p
+        .unexplained
+        .iter()
+        .filter(|c| c.class == Class::Unexplained && security_relevant(c))
+        .collect();
+    if !bad_edits.is_empty() || !risky.is_empty() {
+        let _ = writeln!(s, "  security-relevant:");
+        for e in &bad_edits {
+            let _ = writeln!(s, "    recipe edit {}", edit_line(e));
+        }
+        for c in &risky {
+            let _ = writeln!(s, "    {}", render_change(c));
+        }
+    }
     let _ = writeln!(s, "  {:<9} manifest {}", sides.tested, p.published_manifest);
     if let Some(m) = &p.rebuilt_manifest {
         let _ = writeln!(s, "  {:<9} manifest {m}", sides.reference);
     }
-    for r in &p.reasons {
+    // Layer and recipe-edit reasons are said where those are listed.
+    for r in p
+        .reasons
+        .iter()
+        .filter(|r| !r.starts_with("layer ") && !r.starts_with("recipe edit "))
+    {
         let _ = writeln!(s, "  ! {r}");
     }
     if let Some(b) = &p.base {
@@ -524,19 +570,14 @@ fn platform(s: &mut String, p: &PlatformReport, sides: &Sides) {
         }
     }
     if !p.recipe_edits.is_empty() {
-        let _ = writeln!(s, "  recipe edits:");
-        for e in &p.recipe_edits {
-            let mut line = format!("    {:<8} {} {}\\{}", e.status, e.action, e.hive, e.path);
-            if let Some(n) = &e.name {
-                let _ = write!(line, " {n:?}");
-            }
-            if let Some(x) = &e.expected {
-                let _ = write!(line, " = {x}");
-            }
-            if let Some(a) = &e.actual {
-                let _ = write!(line, " (image: {a})");
-            }
-            let _ = writeln!(s, "{line}");
+        let _ = writeln!(
+            s,
+            "  recipe edits: {} of {} present",
+            p.recipe_edits.len() - bad_edits.len(),
+            p.recipe_edits.len()
+        );
+        for e in p.recipe_edits.iter().filter(|e| e.status == "present") {
+            let _ = writeln!(s, "    {}", edit_line(e));
         }
     }
     let c = &p.config;
@@ -562,13 +603,14 @@ fn platform(s: &mut String, p: &PlatformReport, sides: &Sides) {
             );
         }
     }
-    if !p.unexplained.is_empty() {
-        let _ = writeln!(s, "  unexplained ({}):", p.unexplained.len());
-        for c in p
-            .unexplained
-            .iter()
-            .filter(|c| c.class == Class::Unexplained)
-        {
+    let rest: Vec<&Change> = p
+        .unexplained
+        .iter()
+        .filter(|c| c.class == Class::Unexplained && !security_relevant(c))
+        .collect();
+    if !rest.is_empty() {
+        let _ = writeln!(s, "  unexplained ({}):", rest.len());
+        for c in rest {
             let _ = writeln!(s, "    {}", render_change(c));
         }
     }

@@ -80,7 +80,7 @@ pub(super) fn open_target(
     let subject = root.descriptor().clone();
     // The registry transport reports the resolved digest itself.
     if !g.quiet && !matches!(r, ImageRef::Registry { .. }) {
-        eprintln!("{r} resolved to {}", subject.digest);
+        eprintln!("pause-verify: {r} resolved to {}", subject.digest);
     }
     if !no_attach && !store.can_attach() {
         bail!("{r}: {docker_archive_hint}");

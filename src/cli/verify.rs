@@ -18,6 +18,7 @@
 //! 1 otherwise, listing why each failed; 2 for bad input (unreadable key, unresolvable
 //! image).
 
+use super::style::{self, say};
 use super::{Global, Outcome};
 use anyhow::Context;
 use pause_verify::attest::Check;
@@ -314,7 +315,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         && !g.json
     {
         for w in &n.warnings {
-            eprintln!("warning: {w}");
+            eprintln!("pause-verify: warning: {w}");
         }
     }
     // Cosign signatures count only when keys or a trusted root were given.
@@ -402,14 +403,22 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
         );
         println!("{}", if verified { "VERIFIED" } else { "NOT VERIFIED" });
     } else {
-        print_integrity(&integrity);
+        let mut out = String::new();
+        let out = &mut out;
+        say!(
+            out,
+            "{}",
+            if verified { "VERIFIED" } else { "NOT VERIFIED" }
+        );
+        print_integrity(out, &integrity);
         for s in &subjects {
-            print_subject(&s.report, &args, &opts, cosign_required);
+            print_subject(out, &s.report, &args, &opts, cosign_required);
             if let Some(n) = &s.notation {
-                print_notation(n);
+                print_notation(out, n);
             }
         }
-        println!(
+        say!(
+            out,
             "rule: {}",
             if args.require_any {
                 "any (--require-any): at least one signature / attestation per image must verify"
@@ -417,7 +426,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
                 "all: at least one, and every signature / attestation reported, must verify"
             }
         );
-        println!("{}", if verified { "VERIFIED" } else { "NOT VERIFIED" });
+        style::print(out, g.style());
     }
     Ok(if verified {
         Outcome::Pass
@@ -426,14 +435,22 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<Outcome> {
     })
 }
 
-fn print_integrity(i: &Integrity) {
+fn print_integrity(out: &mut String, i: &Integrity) {
     for f in &i.failures {
-        println!("FAILED integrity {} {}: {}", f.what, f.digest, f.reason);
+        say!(
+            out,
+            "FAILED integrity {} {}: {}",
+            f.what,
+            f.digest,
+            f.reason
+        );
     }
     for f in &i.missing {
-        println!(
+        say!(
+            out,
             "absent integrity {} {}: not in this store, nothing to check",
-            f.what, f.digest
+            f.what,
+            f.digest
         );
     }
     let layers = if i.blobs_skipped {
@@ -450,7 +467,8 @@ fn print_integrity(i: &Integrity) {
             }
         )
     };
-    println!(
+    say!(
+        out,
         "{} integrity: {} manifest(s), {} config(s), {layers} hashed against their digests",
         if i.ok { "ok    " } else { "FAILED" },
         i.manifests,
@@ -458,15 +476,22 @@ fn print_integrity(i: &Integrity) {
     );
 }
 
-fn print_subject(s: &SubjectReport, args: &Args, opts: &VerifyOptions<'_>, cosign: bool) {
+fn print_subject(
+    out: &mut String,
+    s: &SubjectReport,
+    args: &Args,
+    opts: &VerifyOptions<'_>,
+    cosign: bool,
+) {
     match &s.platform {
-        Some(p) => println!("{} ({}, {p})", s.digest, s.media_type),
-        None => println!("{} ({})", s.digest, s.media_type),
+        Some(p) => say!(out, "{} ({}, {p})", s.digest, s.media_type),
+        None => say!(out, "{} ({})", s.digest, s.media_type),
     }
     // Without cosign keys (notation only), absent cosign signatures are not news.
     if opts.signatures && (cosign || !s.signatures.is_empty()) {
         if s.signatures.is_empty() {
-            println!(
+            say!(
+                out,
                 "  FAILED no signatures found (tag sha256-{}.sig, bundle referrers{})",
                 s.digest.hex(),
                 if opts.dir.is_some() {
@@ -476,8 +501,9 @@ fn print_subject(s: &SubjectReport, args: &Args, opts: &VerifyOptions<'_>, cosig
                 }
             );
         }
-        print_checks("signature", &s.signatures, args);
-        println!(
+        print_checks(out, "signature", &s.signatures, args);
+        say!(
+            out,
             "  {} of {} signatures verified",
             s.signatures_verified,
             s.signatures.len()
@@ -485,10 +511,11 @@ fn print_subject(s: &SubjectReport, args: &Args, opts: &VerifyOptions<'_>, cosig
     }
     if let Some(atts) = &s.attestations {
         if atts.is_empty() {
-            println!("  FAILED no attestations found");
+            say!(out, "  FAILED no attestations found");
         }
-        print_checks("attestation", atts, args);
-        println!(
+        print_checks(out, "attestation", atts, args);
+        say!(
+            out,
             "  {} of {} attestations verified{}",
             s.attestations_verified.unwrap_or(0),
             atts.len(),
@@ -500,7 +527,7 @@ fn print_subject(s: &SubjectReport, args: &Args, opts: &VerifyOptions<'_>, cosig
     }
 }
 
-fn print_checks(what: &str, checks: &[Check], args: &Args) {
+fn print_checks(out: &mut String, what: &str, checks: &[Check], args: &Args) {
     for c in checks {
         match &c.result {
             Ok(v) => {
@@ -519,28 +546,32 @@ fn print_checks(what: &str, checks: &[Check], args: &Args) {
                 if let Some(t) = &v.predicate_type {
                     extra.push_str(&format!(", predicate {t}"));
                 }
-                println!(
+                say!(
+                    out,
                     "  ok     {what} {}: {} with {key}{extra}",
-                    c.source, v.format
+                    c.source,
+                    v.format
                 );
             }
             Err(f) if !selected(c) => {
-                println!("  skip   {what} {}: {}: {f}", c.source, f.code())
+                say!(out, "  skip   {what} {}: {}: {f}", c.source, f.code())
             }
-            Err(f) => println!("  FAILED {what} {}: {}: {f}", c.source, f.code()),
+            Err(f) => say!(out, "  FAILED {what} {}: {}: {f}", c.source, f.code()),
         }
     }
 }
 
-fn print_notation(checks: &[NotaryCheck]) {
+fn print_notation(out: &mut String, checks: &[NotaryCheck]) {
     if checks.is_empty() {
-        println!(
+        say!(
+            out,
             "  FAILED no notation signatures found (referrers of artifactType application/vnd.cncf.notary.signature)"
         );
     }
     for c in checks {
         match &c.result {
-            Ok(v) => println!(
+            Ok(v) => say!(
+                out,
                 "  ok     notation {}: {} {} signed by {:?} (trust store {}, policy {} {}{})",
                 c.source,
                 v.envelope,
@@ -554,10 +585,11 @@ fn print_notation(checks: &[NotaryCheck]) {
                     .map(|t| format!(", timestamp {t}"))
                     .unwrap_or_default()
             ),
-            Err(f) => println!("  FAILED notation {}: {}: {f}", c.source, f.code()),
+            Err(f) => say!(out, "  FAILED notation {}: {}: {f}", c.source, f.code()),
         }
     }
-    println!(
+    say!(
+        out,
         "  {} of {} notation signatures verified",
         checks.iter().filter(|c| c.is_verified()).count(),
         checks.len()

@@ -93,7 +93,7 @@ impl KeylessArgs {
         };
         if self.insecure_ignore_tlog {
             eprintln!(
-                "WARNING: --insecure-ignore-tlog: transparency log entries are neither required nor verified"
+                "pause-verify: warning: --insecure-ignore-tlog: transparency log entries are neither required nor verified"
             );
         }
         Ok(Some(Keyless {

@@ -535,6 +535,16 @@ const SCRIPT_OR_EXE: &[&str] = &[
     "lnk", "pif", "url", "reg", "inf", "sct", "jar", "py", "sh",
 ];
 
+/// True when a tar path names a script or executable by its extension (the human
+/// report lists such changes first).
+pub fn is_script_or_exe(path: &str) -> bool {
+    path.rsplit('/')
+        .next()
+        .unwrap_or("")
+        .rsplit_once('.')
+        .is_some_and(|(_, ext)| SCRIPT_OR_EXE.iter().any(|e| e.eq_ignore_ascii_case(ext)))
+}
+
 /// True when `path` is a container user's profile hive (`NTUSER.DAT` at its root).
 pub fn is_profile_hive(path: &str) -> bool {
     glob_match(

@@ -322,7 +322,7 @@ pub fn hash_blobs(
             }
         }
         let r = src.open_blob(d).and_then(|r| {
-            let mut r = progress.wrap_read(r, d.size, &format!("published base layer {i}"));
+            let mut r = progress.wrap_read(r, d.size, &format!("published base layer {}", i + 1));
             image::layer::drain(&mut r)
                 .map_err(|e| image::Error::from_io(e, format!("reading blob {}", d.digest)))
         });

@@ -252,7 +252,8 @@ impl Rig {
         a.extend(args.iter().map(|s| s.to_string()));
         let mut human_args = a.clone();
         human_args.extend(["--json-out".to_string(), json_out.display().to_string()]);
-        let human = pvk_in(&self.root, &human_args);
+        // Wide, so phrases the checks look for are not wrapped (human_output tests wrapping).
+        let human = pv_in(&self.root).env("COLUMNS", "1000").run(&human_args);
         let doc: Value = serde_json::from_slice(&std::fs::read(&json_out).unwrap_or_default())
             .unwrap_or_else(|e| panic!("--json-out: {e}\n{}", common::stderr(&human)));
         if json_stdout {
@@ -315,7 +316,13 @@ impl Audit {
                 .any(|(id, p)| id == check && p.starts_with(platform)),
             "JSON: {check} on {platform} not among {failed:?}"
         );
-        let summary = self.human.lines().last().unwrap_or("");
+        // The verdict comes first; a long one wraps onto indented lines.
+        let mut lines = self.human.lines();
+        let mut summary = lines.next().unwrap_or("").to_string();
+        for l in lines.take_while(|l| l.starts_with("    ")) {
+            summary.push(' ');
+            summary.push_str(l.trim_start());
+        }
         let list = summary.split_once(" failed: ").map_or("", |(_, l)| l);
         let named = list.split(", ").any(|item| {
             let (name, on) = item.split_once(" on ").unwrap_or((item, ""));

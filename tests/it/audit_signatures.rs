@@ -186,7 +186,12 @@ impl Rig {
         let json_out = self.root.join("audit.json");
         let mut human_args = args.clone();
         human_args.extend(["--json-out".to_string(), json_out.display().to_string()]);
-        let human = pvk(&human_args);
+        // Wide, so phrases the checks look for are not wrapped (human_output tests wrapping).
+        let human = common::Pv::new()
+            .password(PASSWORD)
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .env("COLUMNS", "1000")
+            .run(&human_args);
         args.push("--json".into());
         let json = pvk(&args);
         assert_eq!(human.status.code(), json.status.code());
@@ -226,7 +231,13 @@ impl Audit {
                 .any(|(id, p)| id == check && p.starts_with(platform)),
             "JSON: {check} on {platform} not among {failed:?}"
         );
-        let summary = self.human.lines().last().unwrap_or("");
+        // The verdict comes first; a long one wraps onto indented lines.
+        let mut lines = self.human.lines();
+        let mut summary = lines.next().unwrap_or("").to_string();
+        for l in lines.take_while(|l| l.starts_with("    ")) {
+            summary.push(' ');
+            summary.push_str(l.trim_start());
+        }
         assert!(
             summary.starts_with("FAIL:") && summary.contains(check) && summary.contains(platform),
             "human summary: {summary}"

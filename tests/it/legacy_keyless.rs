@@ -289,8 +289,8 @@ fn legacy_sig_accepted_and_each_tampering_rejected() {
     assert_eq!(k["log"], "https://rekor.test");
     assert_eq!(k["inclusionProof"], false);
     assert_eq!(k["certificateAuthority"], "https://fulcio.test");
-    // Human output names the signer.
-    let o = common::pv([
+    // Human output names the signer (wide, so the phrase is on one line).
+    let o = common::Pv::new().env("COLUMNS", "1000").run([
         "verify",
         "--trusted-root",
         p.root.to_str().unwrap(),

@@ -539,14 +539,8 @@ impl Inner {
             });
         }
         let bar = self.bars.add(indicatif::ProgressBar::new(blob.size));
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{msg:19} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.set_message(blob.digest.hex()[..12].to_string());
+        bar.set_style(crate::progress::bar_style());
+        bar.set_message(format!("pull {}", &blob.digest.hex()[..12]));
         let what = format!("blob {}", blob.digest);
         let r = self
             .retry(&repo, &what, || {

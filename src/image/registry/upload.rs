@@ -227,7 +227,8 @@ impl Inner {
             }
         }
         let bar = self.bars.add(indicatif::ProgressBar::new(blob.size));
-        bar.set_message(blob.digest.hex()[..12].to_string());
+        bar.set_style(crate::progress::bar_style());
+        bar.set_message(format!("push {}", &blob.digest.hex()[..12]));
         let r = self
             .retry(&repo, &what, || {
                 self.upload_once(&repo, &blob, &path, &bar, &what)
