@@ -53,7 +53,7 @@ passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/)
 failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) n += $i } END { print n + 0 }' "$test_log")
 
 if [ -x scripts/fuzz.sh ]; then
-  # Every parser's target for 5 s (22 targets: about 2 min plus the build); long runs:
+  # Every parser's target for 5 s (26 targets: about 2.5 min plus the build); long runs:
   # scripts/fuzz.sh SECONDS (docs/fuzzing.md).
   step "fuzz targets: build and a short run of each"
   scripts/fuzz.sh "${PV_FUZZ_SECONDS:-5}"

@@ -491,7 +491,13 @@ fn keyed_bundles_need_their_log_evidence_unless_ignored() {
         ignored.doc["check"]["detail"]["transparency"]["tlogIgnored"],
         true
     );
-    assert!(ignored.message.contains("WARNING"), "{}", ignored.message);
+    assert!(
+        ignored
+            .message
+            .contains("pause-verify: warning: --insecure-ignore-tlog"),
+        "{}",
+        ignored.message
+    );
     let mut t = b.clone();
     entry(&mut t)["canonicalizedBody"] = json!(STANDARD.encode(b"{}"));
     rejected(run(case, &t, Some(&key), &[]), "bad_tlog_entry", "body {}");
