@@ -159,12 +159,7 @@ pub fn compare(r: &Report) -> String {
             Some(_) => "MISMATCH",
             None => "-",
         };
-        let passing = p.layers.iter().filter(|l| l.verdict.passes()).count();
-        let edits_ok = p
-            .recipe_edits
-            .iter()
-            .filter(|e| e.status == "present")
-            .count();
+        let (passing, edits_ok) = (p.layers_passing(), p.edits_present());
         let _ = writeln!(
             s,
             "| {} | {} {} | {base} | {passing}/{} | {edits_ok}/{} | {} | {} |",

@@ -411,12 +411,7 @@ pub fn human(r: &Report) -> String {
             Some(_) => "DIFF",
             None => "-",
         };
-        let passing = p.layers.iter().filter(|l| l.verdict.passes()).count();
-        let edits_ok = p
-            .recipe_edits
-            .iter()
-            .filter(|e| e.status == "present")
-            .count();
+        let (passing, edits_ok) = (p.layers_passing(), p.edits_present());
         let _ = writeln!(
             s,
             "{:<30} {:<12} {:<4} {:<6} {:<5} {:<5} {}",

@@ -110,6 +110,22 @@ pub struct PlatformReport {
     pub unexplained: Vec<Change>,
 }
 
+impl PlatformReport {
+    /// Layers whose verdict passes (the LAYERS column: this of `layers.len()`).
+    pub fn layers_passing(&self) -> usize {
+        self.layers.iter().filter(|l| l.verdict.passes()).count()
+    }
+
+    /// Recipe edits found as the recipe says (the EDITS column: this of
+    /// `recipe_edits.len()`).
+    pub fn edits_present(&self) -> usize {
+        self.recipe_edits
+            .iter()
+            .filter(|e| e.status == "present")
+            .count()
+    }
+}
+
 /// The published image's leading layers against the pinned base.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -96,6 +96,27 @@ fn policy(dir: &Path, name: &str, level: &str, stores: &[&str], identities: &[&s
     p
 }
 
+/// The SLSA provenance statements of every envelope in an attestations directory.
+fn provenances(dir: &Path) -> Vec<Value> {
+    use base64::Engine as _;
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        for line in std::fs::read_to_string(e.unwrap().path()).unwrap().lines() {
+            let env: Value = serde_json::from_str(line).unwrap();
+            let st: Value = serde_json::from_slice(
+                &base64::engine::general_purpose::STANDARD
+                    .decode(env["payload"].as_str().unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+            if st["predicateType"] == "https://slsa.dev/provenance/v1" {
+                out.push(st);
+            }
+        }
+    }
+    out
+}
+
 fn verify_json(dir: &Path, layout: &Path, policy: &Path, extra: &[&str]) -> (i32, Value) {
     let mut args = vec![
         "verify".to_string(),
@@ -591,35 +612,22 @@ notation = {{ trust_policy = "tp.json", trust_store = "truststore", identities =
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["baseSignatures"][0]["verified"], true, "{v:#}");
     let mut found = 0;
-    for e in std::fs::read_dir(d.join("att")).unwrap() {
-        for line in std::fs::read_to_string(e.unwrap().path()).unwrap().lines() {
-            let env: Value = serde_json::from_str(line).unwrap();
-            use base64::Engine as _;
-            let st: Value = serde_json::from_slice(
-                &base64::engine::general_purpose::STANDARD
-                    .decode(env["payload"].as_str().unwrap())
-                    .unwrap(),
-            )
-            .unwrap();
-            if st["predicateType"] != "https://slsa.dev/provenance/v1" {
-                continue;
-            }
-            let dep = &st["predicate"]["buildDefinition"]["resolvedDependencies"][0];
-            assert_eq!(dep["name"], "base-image");
-            let a = &dep["annotations"];
-            assert_eq!(
-                a["notation.signer"],
-                "CN=Test NanoServer Signing,O=Pause Verify Test,L=Redmond,ST=Washington,C=US"
-            );
-            assert!(
-                a["notation.signatureManifest"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("sha256:")
-            );
-            assert_eq!(a["notation.trustStore"], "ca:test");
-            found += 1;
-        }
+    for st in provenances(&d.join("att")) {
+        let dep = &st["predicate"]["buildDefinition"]["resolvedDependencies"][0];
+        assert_eq!(dep["name"], "base-image");
+        let a = &dep["annotations"];
+        assert_eq!(
+            a["notation.signer"],
+            "CN=Test NanoServer Signing,O=Pause Verify Test,L=Redmond,ST=Washington,C=US"
+        );
+        assert!(
+            a["notation.signatureManifest"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha256:")
+        );
+        assert_eq!(a["notation.trustStore"], "ca:test");
+        found += 1;
     }
     assert_eq!(found, 1, "one provenance (one platform)");
     // An unsigned base: exit 1 and nothing signed.
@@ -816,26 +824,13 @@ fn chain_rebuild_checks_the_nanoserver_notation_signature() {
     assert_eq!(v["baseSignatures"][0]["verified"], true, "{v:#}");
     // The base stage's provenance names the NanoServer's signer.
     let mut signers = Vec::new();
-    for e in std::fs::read_dir(d.join("signed-att")).unwrap() {
-        for line in std::fs::read_to_string(e.unwrap().path()).unwrap().lines() {
-            let env: Value = serde_json::from_str(line).unwrap();
-            use base64::Engine as _;
-            let st: Value = serde_json::from_slice(
-                &base64::engine::general_purpose::STANDARD
-                    .decode(env["payload"].as_str().unwrap())
-                    .unwrap(),
-            )
+    for st in provenances(&d.join("signed-att")) {
+        let deps = st["predicate"]["buildDefinition"]["resolvedDependencies"]
+            .as_array()
             .unwrap();
-            if st["predicateType"] != "https://slsa.dev/provenance/v1" {
-                continue;
-            }
-            let deps = st["predicate"]["buildDefinition"]["resolvedDependencies"]
-                .as_array()
-                .unwrap();
-            for dep in deps.iter().filter(|x| x["name"] == "base-image") {
-                if let Some(s) = dep["annotations"]["notation.signer"].as_str() {
-                    signers.push(s.to_string());
-                }
+        for dep in deps.iter().filter(|x| x["name"] == "base-image") {
+            if let Some(s) = dep["annotations"]["notation.signer"].as_str() {
+                signers.push(s.to_string());
             }
         }
     }
