@@ -80,25 +80,9 @@ fn edit_marker(e: &EditStatus) -> char {
     }
 }
 
+/// The text report's edit line, behind its `+`/`~`/`-` marker.
 fn edit_line(e: &EditStatus) -> String {
-    let mut line = format!(
-        "{} {:<8} {} {}\\{}",
-        edit_marker(e),
-        e.status,
-        e.action,
-        e.hive,
-        e.path
-    );
-    if let Some(n) = &e.name {
-        let _ = write!(line, " {n:?}");
-    }
-    if let Some(x) = &e.expected {
-        let _ = write!(line, " = {x}");
-    }
-    if let Some(a) = &e.actual {
-        let _ = write!(line, " (image: {a})");
-    }
-    line
+    format!("{} {}", edit_marker(e), super::rebuild::edit_line(e))
 }
 
 /// A fenced block whose fence no line of `lines` can close.

@@ -463,7 +463,7 @@ fn security_relevant(c: &Change) -> bool {
     }
 }
 
-fn edit_line(e: &compare::EditStatus) -> String {
+pub(super) fn edit_line(e: &compare::EditStatus) -> String {
     let mut line = format!("{:<8} {} {}\\{}", e.status, e.action, e.hive, e.path);
     if let Some(n) = &e.name {
         let _ = write!(line, " {n:?}");
