@@ -527,18 +527,23 @@ fn print_subject(
     }
 }
 
+/// Who a verified check was signed by: the keyless identity, or the `--key` file.
+fn signer(v: &pause_verify::attest::Verified, args: &Args) -> String {
+    match &v.keyless {
+        Some(k) => format!("keyless {} from {}", k.identity, k.issuer),
+        None => args
+            .key
+            .get(v.key_index)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    }
+}
+
 fn print_checks(out: &mut String, what: &str, checks: &[Check], args: &Args) {
     for c in checks {
         match &c.result {
             Ok(v) => {
-                let key = match &v.keyless {
-                    Some(k) => format!("keyless {} from {}", k.identity, k.issuer),
-                    None => args
-                        .key
-                        .get(v.key_index)
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default(),
-                };
+                let key = signer(v, args);
                 let mut extra = String::new();
                 if let Some(d) = &v.docker_reference {
                     extra.push_str(&format!(", docker-reference {d}"));
@@ -648,14 +653,7 @@ fn check_nodes(what: &str, checks: &[Check], args: &Args) -> Vec<Node> {
             let src = super::markdown::short_digests(&c.source);
             Node::leaf(match &c.result {
                 Ok(v) => {
-                    let by = match &v.keyless {
-                        Some(k) => format!("keyless {} from {}", k.identity, k.issuer),
-                        None => args
-                            .key
-                            .get(v.key_index)
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_default(),
-                    };
+                    let by = signer(v, args);
                     let pt = v
                         .predicate_type
                         .as_deref()

@@ -359,19 +359,22 @@ pub fn type_name(kind: u32) -> String {
     }
 }
 
+/// Value data as UTF-16LE code units; `None` for an odd length.
+pub fn utf16le(d: &[u8]) -> Option<Vec<u16>> {
+    if !d.len().is_multiple_of(2) {
+        return None;
+    }
+    Some(
+        d.chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect(),
+    )
+}
+
 /// A readable rendering of value data for humans and JSON: strings decoded, numbers as
 /// numbers, anything else (or malformed) as `None` (callers then show hex).
 pub fn render_data(kind: u32, data: &[u8]) -> Option<String> {
-    fn utf16(d: &[u8]) -> Option<Vec<u16>> {
-        if !d.len().is_multiple_of(2) {
-            return None;
-        }
-        Some(
-            d.chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                .collect(),
-        )
-    }
+    let utf16 = utf16le;
     match kind {
         1 | 2 | 6 => {
             let mut u = utf16(data)?;

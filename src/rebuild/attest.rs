@@ -60,16 +60,7 @@ pub fn hive_name(h: RootHive) -> &'static str {
     }
 }
 
-fn utf16(d: &[u8]) -> Option<Vec<u16>> {
-    if !d.len().is_multiple_of(2) {
-        return None;
-    }
-    Some(
-        d.chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect(),
-    )
-}
+use crate::hive::model::utf16le as utf16;
 
 /// Registry data as JSON (docs/provenance.md): strings for REG_SZ / REG_EXPAND_SZ /
 /// REG_LINK (one trailing NUL dropped), a list of strings for REG_MULTI_SZ (the
