@@ -623,41 +623,60 @@ pub(super) fn disagree(path: &str, what: impl Into<String>) -> Error {
     }
 }
 
+/// nt-hive's name of a key must be ours (the model's and the stream's check).
+pub(super) fn check_key_name(
+    n: &nt_hive::KeyNode<&[u8]>,
+    name: &str,
+    path: &str,
+) -> Result<(), Error> {
+    let nname = n
+        .name()
+        .map_err(|e| Error::NtHive(format!("at {path}: {e}")))?
+        .to_string_lossy();
+    if nname != name {
+        return Err(disagree(path, format!("key name {nname:?} vs {name:?}")));
+    }
+    Ok(())
+}
+
+/// nt-hive's name and data of a value must be ours (the model's and the stream's check).
+pub(super) fn check_value(
+    v: &nt_hive::KeyValue<&[u8]>,
+    name: &str,
+    data: &[u8],
+    path: &str,
+    minor: u32,
+) -> Result<(), Error> {
+    let ne = |e: nt_hive::NtHiveError| Error::NtHive(format!("at {path}: {e}"));
+    let vname = v.name().map_err(ne)?.to_string_lossy();
+    if vname != name {
+        return Err(disagree(path, format!("value name {vname:?} vs {name:?}")));
+    }
+    let size = v.data_size() as usize;
+    // Tombstones and empty values point nowhere (0xFFFFFFFF), which nt-hive asserts on;
+    // data above one segment in a pre-4 hive is one cell, which nt-hive reads as big
+    // data. Those we alone read.
+    let skip = data.is_empty() || (minor < 4 && size > BIG_DATA_SEGMENT);
+    if !skip {
+        let d = v.data().map_err(ne)?.into_vec().map_err(ne)?;
+        if d[..] != data[..] {
+            return Err(disagree(path, format!("data of value {vname:?}")));
+        }
+    }
+    Ok(())
+}
+
 fn check_key(n: &nt_hive::KeyNode<&[u8]>, k: &Key, path: &str, minor: u32) -> Result<(), Error> {
     let ne = |e: nt_hive::NtHiveError| Error::NtHive(format!("at {path}: {e}"));
-    let nname = n.name().map_err(ne)?.to_string_lossy();
-    if nname != k.name {
-        return Err(disagree(
-            path,
-            format!("key name {nname:?} vs {:?}", k.name),
-        ));
-    }
+    check_key_name(n, &k.name, path)?;
     if !k.values.is_empty() {
         let vals = n
             .values()
             .ok_or_else(|| disagree(path, "nt-hive sees no values"))?;
         let mut count = 0;
         for (v, ours) in vals.map_err(ne)?.zip(&k.values) {
-            let v = v.map_err(ne)?;
             count += 1;
-            let vname = v.name().map_err(ne)?.to_string_lossy();
-            if vname != ours.name {
-                return Err(disagree(
-                    path,
-                    format!("value name {vname:?} vs {:?}", ours.name),
-                ));
-            }
-            let size = v.data_size() as usize;
-            // Tombstones and empty values point nowhere (0xFFFFFFFF), which nt-hive asserts
-            // on; data above one segment in a pre-4 hive is one cell, which nt-hive reads
-            // as big data. Those we alone read.
-            let skip = ours.data.is_empty() || (minor < 4 && size > BIG_DATA_SEGMENT);
-            if !skip {
-                let d = v.data().map_err(ne)?.into_vec().map_err(ne)?;
-                if d != ours.data {
-                    return Err(disagree(path, format!("data of value {vname:?}")));
-                }
-            }
+            check_value(&v.map_err(ne)?, &ours.name, &ours.data, path, minor)?;
         }
         if count != k.values.len() {
             return Err(disagree(path, "value count"));

@@ -15,7 +15,7 @@
 
 use super::Error;
 use super::model::{Header, KEY_COMP_NAME, Layer, LayerSemantics};
-use super::reader::{self, BASE, BIG_DATA_SEGMENT, Cells, List, Nk, RawValue, corrupt, disagree};
+use super::reader::{self, BASE, Cells, List, Nk, RawValue, corrupt, disagree};
 use std::borrow::Cow;
 
 const MAX_DEPTH: usize = crate::limits::MAX_KEY_DEPTH;
@@ -193,13 +193,7 @@ impl<'a> Stream<'a> {
 fn check_key(n: &nt_hive::KeyNode<&[u8]>, k: &KeyRef, minor: u32) -> Result<usize, Error> {
     let path = k.path;
     let ne = |e: nt_hive::NtHiveError| Error::NtHive(format!("at {path}: {e}"));
-    let nname = n.name().map_err(ne)?.to_string_lossy();
-    if nname != k.name {
-        return Err(disagree(
-            path,
-            format!("key name {nname:?} vs {:?}", k.name),
-        ));
-    }
+    reader::check_key_name(n, k.name, path)?;
     let mut tombstones = 0;
     if k.value_count > 0 {
         let vals = n
@@ -207,27 +201,10 @@ fn check_key(n: &nt_hive::KeyNode<&[u8]>, k: &KeyRef, minor: u32) -> Result<usiz
             .ok_or_else(|| disagree(path, "nt-hive sees no values"))?;
         let mut count = 0;
         for (v, ours) in vals.map_err(ne)?.zip(k.values()) {
-            let v = v.map_err(ne)?;
             let ours = ours?;
             count += 1;
             tombstones += usize::from(ours.tombstone);
-            let vname = v.name().map_err(ne)?.to_string_lossy();
-            if vname != ours.name {
-                return Err(disagree(
-                    path,
-                    format!("value name {vname:?} vs {:?}", ours.name),
-                ));
-            }
-            let size = v.data_size() as usize;
-            // As in `reader`: tombstones and empty values point nowhere, which nt-hive
-            // asserts on; one-cell data above a segment in a pre-4 hive is ours alone.
-            let skip = ours.data.is_empty() || (minor < 4 && size > BIG_DATA_SEGMENT);
-            if !skip {
-                let d = v.data().map_err(ne)?.into_vec().map_err(ne)?;
-                if d[..] != ours.data[..] {
-                    return Err(disagree(path, format!("data of value {vname:?}")));
-                }
-            }
+            reader::check_value(&v.map_err(ne)?, &ours.name, &ours.data, path, minor)?;
         }
         if count != k.value_count {
             return Err(disagree(path, "value count"));
