@@ -10,39 +10,11 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
+use super::style::{short, shorten_hex_runs};
+
 /// At most this many changes are listed per platform: a PR comment holds 65536
 /// characters, and a long list says no more than its count.
 const MAX_CHANGES: usize = 50;
-
-/// `sha256:` and the first 12 hex digits.
-fn short(d: &impl std::fmt::Display) -> String {
-    let s = d.to_string();
-    match s.strip_prefix("sha256:") {
-        Some(h) if h.len() > 12 => format!("sha256:{}", &h[..12]),
-        _ => s,
-    }
-}
-
-/// Every run of exactly 64 hex digits (a sha256 digest, alone or in a tag, step or
-/// file name) cut to its first 12: the reports are for reading, the JSON has them whole.
-pub(super) fn short_digests(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        out.push_str(if run.len() == 64 { &run[..12] } else { run });
-        run.clear();
-    };
-    for c in s.chars() {
-        if c.is_ascii_hexdigit() {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    out
-}
 
 /// Text in a table cell: `|` would end the cell and a newline the row.
 fn cell(s: &str) -> String {
@@ -116,14 +88,14 @@ pub fn compare(r: &Report) -> String {
     let _ = writeln!(
         s,
         "- {tested}: {} ({})",
-        code(&short_digests(&r.published.reference)),
+        code(&shorten_hex_runs(&r.published.reference)),
         code(&short(&r.published.digest))
     );
     if let Some(rb) = &r.rebuilt {
         let _ = writeln!(
             s,
             "- {reference}: {} ({})",
-            code(&short_digests(&rb.reference)),
+            code(&shorten_hex_runs(&rb.reference)),
             code(&short(&rb.digest))
         );
     }
@@ -181,7 +153,7 @@ fn platform(s: &mut String, p: &PlatformReport, tested: &str, reference: &str) {
     }
     s.push_str("\n\n");
     for r in &p.reasons {
-        let _ = writeln!(s, "- {}", cell(&short_digests(r)));
+        let _ = writeln!(s, "- {}", cell(&shorten_hex_runs(r)));
     }
     if !p.reasons.is_empty() {
         s.push('\n');
@@ -192,7 +164,7 @@ fn platform(s: &mut String, p: &PlatformReport, tested: &str, reference: &str) {
             "Base: **{}** ({} {}{})\n",
             if b.ok { "ok" } else { "MISMATCH" },
             b.source,
-            code(&short_digests(&b.reference)),
+            code(&shorten_hex_runs(&b.reference)),
             b.manifest
                 .as_ref()
                 .map(|m| format!(", manifest {}", code(&short(m))))
@@ -219,8 +191,8 @@ fn platform(s: &mut String, p: &PlatformReport, tested: &str, reference: &str) {
                 side(&l.rebuilt),
                 mark(l.verdict.passes()),
                 l.verdict,
-                cell(&short_digests(l.step.as_deref().unwrap_or(""))),
-                cell(&short_digests(&l.reason))
+                cell(&shorten_hex_runs(l.step.as_deref().unwrap_or(""))),
+                cell(&shorten_hex_runs(&l.reason))
             );
         }
         s.push('\n');
@@ -258,9 +230,9 @@ fn platform(s: &mut String, p: &PlatformReport, tested: &str, reference: &str) {
         .map(|c| match (&c.class, &c.rule) {
             // --strict counts the noise too: say which rule would have explained it.
             (Class::Noise, Some(rule)) => {
-                short_digests(&format!("{} [noise rule {rule}]", render_change(c)))
+                shorten_hex_runs(&format!("{} [noise rule {rule}]", render_change(c)))
             }
-            _ => short_digests(&render_change(c)),
+            _ => shorten_hex_runs(&render_change(c)),
         })
         .collect();
     if !unexplained.is_empty() {
@@ -342,7 +314,7 @@ pub fn audit(r: &audit::Report) -> String {
     let _ = writeln!(
         s,
         "- image: {} ({})\n- policy: {} ({})\n- rule: {}\n",
-        code(&short_digests(&r.image.reference)),
+        code(&shorten_hex_runs(&r.image.reference)),
         code(&short(&r.image.digest)),
         cell(&r.policy.name),
         code(&r.policy.uri),
@@ -381,7 +353,7 @@ pub fn audit(r: &audit::Report) -> String {
                 "| {} | {} | {status} | {} |",
                 cell(g),
                 code(&c.name()),
-                cell(&short_digests(&c.message))
+                cell(&shorten_hex_runs(&c.message))
             );
         }
         s.push('\n');
@@ -391,8 +363,8 @@ pub fn audit(r: &audit::Report) -> String {
                 .iter()
                 .take(MAX_CHANGES)
                 .map(|e| match &e.digest {
-                    Some(d) => short_digests(&format!("{} {d}: {}", e.what, e.found)),
-                    None => short_digests(&format!("{}: {}", e.what, e.found)),
+                    Some(d) => shorten_hex_runs(&format!("{} {d}: {}", e.what, e.found)),
+                    None => shorten_hex_runs(&format!("{}: {}", e.what, e.found)),
                 })
                 .collect();
             if !lines.is_empty() {
@@ -469,10 +441,10 @@ mod tests {
         assert_eq!(cell("a|b\nc"), "a\\|b c");
         assert_eq!(code("x`y"), "``x`y``");
         assert_eq!(code("`x"), "`` `x ``");
-        assert_eq!(short(&"sha256:0123456789abcdef"), "sha256:0123456789ab");
         let hex = "ab".repeat(32);
+        assert_eq!(short(&format!("sha256:{hex}")), "sha256:abababababab");
         assert_eq!(
-            short_digests(&format!(
+            shorten_hex_runs(&format!(
                 "oci:x@sha256:{hex} sha256-{hex}.sig dir:{hex}0 12"
             )),
             format!("oci:x@sha256:abababababab sha256-abababababab.sig dir:{hex}0 12")

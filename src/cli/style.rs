@@ -120,6 +120,29 @@ pub fn shorten_digests(text: &str) -> String {
     out
 }
 
+/// Every run of exactly 64 hex digits (a sha256 digest, alone or in a tag, step or
+/// file name) cut to its first 12: the reports are for reading, the JSON has them whole.
+/// Broader than [`shorten_digests`] (which needs the `sha256:`/`sha256-` prefix): the
+/// Markdown reports and `verify --tree`.
+pub fn shorten_hex_runs(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        out.push_str(if run.len() == 64 { &run[..12] } else { run });
+        run.clear();
+    };
+    for c in s.chars() {
+        if c.is_ascii_hexdigit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 /// One digest, short (for code that formats a digest on its own).
 pub fn short(d: &impl std::fmt::Display) -> String {
     shorten_digests(&d.to_string())

@@ -650,7 +650,7 @@ fn check_nodes(what: &str, checks: &[Check], args: &Args) -> Vec<Node> {
         .iter()
         .map(|c| {
             let k = kind(&c.source, false);
-            let src = super::markdown::short_digests(&c.source);
+            let src = style::shorten_hex_runs(&c.source);
             Node::leaf(match &c.result {
                 Ok(v) => {
                     let by = signer(v, args);
@@ -680,7 +680,7 @@ fn subject_node(s: &SubjectOut, args: &Args, opts: &VerifyOptions<'_>, cosign: b
     let mut n = Node::leaf(format!(
         "{} {what} {}{}",
         if r.verified { "✓" } else { "✗" },
-        super::markdown::short_digests(&r.digest.to_string()),
+        style::shorten_hex_runs(&r.digest.to_string()),
         r.platform
             .as_deref()
             .map(|p| format!(" ({p})"))
@@ -708,7 +708,7 @@ fn subject_node(s: &SubjectOut, args: &Args, opts: &VerifyOptions<'_>, cosign: b
         }
         for c in checks {
             let k = kind(&c.source, true);
-            let src = super::markdown::short_digests(&c.source);
+            let src = style::shorten_hex_runs(&c.source);
             n.children.push(Node::leaf(match &c.result {
                 Ok(v) => format!(
                     "✓ {k} {src}: {} {} signed by {:?} (trust store {}, policy {})",
@@ -749,7 +749,7 @@ fn tree(
         top.children.push(Node::leaf(format!(
             "✗ integrity {} {}: {}",
             f.what,
-            super::markdown::short_digests(&f.digest.to_string()),
+            style::shorten_hex_runs(&f.digest.to_string()),
             f.reason
         )));
     }
